@@ -73,3 +73,14 @@ def test_proof_json_round_trip():
     tree = MerkleTree.from_leaves([bytes([i]) for i in range(9)])
     proof = tree.proof(8)
     assert MerkleProof.from_json(proof.to_json()) == proof
+
+
+def test_blob_root_is_the_tree_over_fixed_chunks():
+    from verimesh.crypto.merkle import CHUNK_SIZE, blob_root, blob_tree, chunk_count
+
+    data = bytes(range(256)) * (CHUNK_SIZE // 256) * 2 + b"tail"
+    tree = blob_tree(data)
+    assert tree.leaf_count == chunk_count(len(data)) == 3
+    assert blob_root(data) == merkle_root([data[:CHUNK_SIZE], data[CHUNK_SIZE : 2 * CHUNK_SIZE], b"tail"])
+    assert verify_proof(blob_root(data), leaf_hash(b"tail"), tree.proof(2))
+    assert chunk_count(0) == 0 and blob_root(b"") == MerkleTree([]).root

@@ -162,3 +162,31 @@ def verify_proof(root: bytes, leaf_digest: bytes, proof: MerkleProof) -> bool:
         return root_from_proof(leaf_digest, proof) == root
     except MerkleError:
         return False
+
+
+# Blobs (models, inputs, outputs) are cut into fixed chunks so that a peer can serve, and a
+# fetcher verify, any chunk on its own. 256 KiB keeps proofs short and retries cheap.
+CHUNK_SIZE = 256 * 1024
+
+
+def chunk_count(size: int, chunk_size: int = CHUNK_SIZE) -> int:
+    """Number of chunks of a blob of ``size`` bytes (0 for the empty blob)."""
+    if size < 0:
+        raise MerkleError(f"blob size must be >= 0, got {size}")
+    return -(-size // chunk_size)
+
+
+def iter_chunks(data: bytes, chunk_size: int = CHUNK_SIZE) -> Iterable[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), chunk_size):
+        yield bytes(view[start : start + chunk_size])
+
+
+def blob_tree(data: bytes, chunk_size: int = CHUNK_SIZE) -> MerkleTree:
+    """Tree whose leaves are the blob's chunks; proofs from it verify single chunks."""
+    return MerkleTree.from_leaves(iter_chunks(data, chunk_size))
+
+
+def blob_root(data: bytes, chunk_size: int = CHUNK_SIZE) -> bytes:
+    """Content id of a blob: the Merkle root over its fixed-size chunks."""
+    return blob_tree(data, chunk_size).root
