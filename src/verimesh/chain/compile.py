@@ -1,0 +1,126 @@
+"""Compile the package's Vyper contracts offline and cache the artifacts.
+
+Why a cache: compiling Token, Registry and JobMarket takes seconds, and every process that
+talks to the chain (node, SDK, tests) needs their ABI. Artifacts are keyed by the sha256 of
+every ``.vy`` source in the folder plus the vyper version, so editing any source, including
+an imported module such as ``merkle.vy``, makes the next call rebuild; nothing is ever stale.
+
+Files whose name starts with an upper-case letter are contracts (``Token.vy``); lower-case
+files are modules imported by contracts (``merkle.vy``) and are not deployed on their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import vyper
+from pydantic import BaseModel, ConfigDict
+from vyper.compiler import compile_from_file_input
+from vyper.compiler.input_bundle import FilesystemInputBundle
+from vyper.exceptions import VyperException
+
+from verimesh.chain.errors import CompileError
+
+CONTRACTS_DIR = Path(__file__).parent / "contracts"
+
+
+class Artifact(BaseModel):
+    """What a client needs to deploy and talk to one contract."""
+
+    model_config = ConfigDict(ser_json_bytes="hex", val_json_bytes="hex")
+
+    name: str
+    abi: list[dict]
+    bytecode: bytes  # init code, constructor arguments not included
+
+
+class ArtifactSet(BaseModel):
+    """All contracts of one source folder, compiled by one vyper version."""
+
+    vyper_version: str
+    sources_sha256: str
+    contracts: dict[str, Artifact]
+
+    def __getitem__(self, name: str) -> Artifact:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.contracts)) or "none"
+            raise CompileError(f"no compiled contract named {name!r} (compiled: {known})") from None
+
+
+def verimesh_home() -> Path:
+    """Root of verimesh's local state: ``$VERIMESH_HOME``, default ``~/.verimesh``."""
+    return Path(os.environ.get("VERIMESH_HOME", Path.home() / ".verimesh")).expanduser()
+
+
+def default_cache_dir() -> Path:
+    return verimesh_home() / "artifacts"
+
+
+def contract_names(contracts_dir: Path = CONTRACTS_DIR) -> list[str]:
+    """Deployable contracts in ``contracts_dir`` (upper-case file names)."""
+    return sorted(p.stem for p in contracts_dir.glob("*.vy") if p.stem[:1].isupper())
+
+
+def sources_digest(contracts_dir: Path = CONTRACTS_DIR) -> str:
+    """sha256 over every source's name and bytes, and the compiler version."""
+    h = hashlib.sha256(f"vyper {vyper.__version__}\n".encode())
+    for path in sorted(contracts_dir.rglob("*.vy")):
+        rel = path.relative_to(contracts_dir).as_posix().encode()
+        data = path.read_bytes()
+        h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+def compile_contract(path: Path, search_dir: Path) -> Artifact:
+    """Compile one contract; ``import x`` resolves against ``search_dir``."""
+    bundle = FilesystemInputBundle([search_dir])
+    try:
+        source = bundle.load_file(path)
+        out = compile_from_file_input(source, input_bundle=bundle, output_formats=["abi", "bytecode"])
+    except VyperException as exc:
+        raise CompileError(f"{path.name} does not compile with vyper {vyper.__version__}:\n{exc}") from exc
+    return Artifact(name=path.stem, abi=out["abi"], bytecode=bytes.fromhex(out["bytecode"][2:]))
+
+
+def load_artifacts(
+    contracts_dir: Path = CONTRACTS_DIR, cache_dir: Path | None = None
+) -> ArtifactSet:
+    """Return compiled artifacts for ``contracts_dir``, compiling only when a source changed."""
+    contracts_dir = Path(contracts_dir)
+    names = contract_names(contracts_dir)
+    if not names:
+        raise CompileError(f"no contracts (upper-case *.vy files) in {contracts_dir}")
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    digest = sources_digest(contracts_dir)
+    cache_file = cache_dir / f"{digest}.json"
+    if cache_file.exists():
+        try:
+            return ArtifactSet.model_validate_json(cache_file.read_bytes())
+        except ValueError:
+            pass  # a truncated or foreign file: rebuild it below
+    artifacts = ArtifactSet(
+        vyper_version=vyper.__version__,
+        sources_sha256=digest,
+        contracts={n: compile_contract(contracts_dir / f"{n}.vy", contracts_dir) for n in names},
+    )
+    _write_atomically(cache_file, artifacts.model_dump_json().encode())
+    return artifacts
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Parallel test workers may compile at once; readers must never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+

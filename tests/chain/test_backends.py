@@ -1,0 +1,85 @@
+"""The contract layer behaves the same on the in-process EVM and over JSON-RPC (anvil)."""
+
+from __future__ import annotations
+
+import pytest
+
+from verimesh.chain.accounts import dev_signer
+from verimesh.chain.contract import ContractClient
+from verimesh.chain.errors import ChainError, ContractRevert
+
+WINDOW = 1_000
+
+
+@pytest.fixture
+def probe(backend, probe_artifacts):
+    client, tx = ContractClient.deploy(backend, dev_signer(0), probe_artifacts["Probe"], WINDOW)
+    assert tx.receipt.contract_address == client.address
+    return client
+
+
+def test_views_structs_and_imports(probe):
+    assert probe.call("owner") == dev_signer(0).address
+    assert probe.call("doubled", 21) == 42
+    assert probe.call("entry", 7) == {"owner": "0x" + "00" * 20, "value": 0, "note": ""}
+
+
+def test_transaction_decodes_events_and_charges_gas(probe, backend):
+    alice = dev_signer(1)
+    before = backend.block_number()
+    tx = probe.as_signer(alice).transact("store", 7, 99, "hello")
+    ev = tx.event("Stored")
+    assert ev.args == {"key": 7, "owner": alice.address, "value": 99, "note": "hello"}
+    assert tx.block_number == before + 1
+    assert 21_000 < tx.gas_used < 200_000
+    assert probe.call("entry", 7) == {"owner": alice.address, "value": 99, "note": "hello"}
+    assert probe.call("all_keys") == [7]
+
+
+def test_revert_reason_is_decoded_for_transactions_and_calls(probe):
+    with pytest.raises(ContractRevert, match="probe: value must be positive") as info:
+        probe.transact("store", 1, 0, "zero")
+    assert info.value.reason == "probe: value must be positive"
+    assert info.value.function == "store"
+    assert probe.call("all_keys") == []  # nothing changed
+
+
+def test_time_travel_moves_block_timestamp(probe, backend):
+    start = backend.timestamp()
+    backend.advance_time(WINDOW + 10)
+    assert backend.timestamp() >= start + WINDOW + 10
+    with pytest.raises(ContractRevert, match="probe: deadline passed"):
+        probe.transact("store", 1, 5, "late")
+
+
+def test_get_events_by_block_range(probe, backend):
+    first = probe.transact("store", 1, 10, "a").block_number
+    second = probe.transact("store", 2, 20, "b").block_number
+    assert [e["key"] for e in probe.get_events("Stored", first)] == [1, 2]
+    assert [e["key"] for e in probe.get_events("Stored", second, second)] == [2]
+    assert [e.name for e in probe.get_all_events(first)] == ["Stored", "Stored"]
+    assert probe.get_events("Stored", second + 1) == []
+
+
+def test_payable_value_moves_eth(probe, backend):
+    sender = dev_signer(2)
+    if hasattr(backend, "set_eth_balance"):
+        backend.set_eth_balance(sender.address, 10**18)
+    before = backend.eth_balance(probe.address)
+    probe.as_signer(sender).transact("deposit", value=12345)
+    assert backend.eth_balance(probe.address) == before + 12345
+
+
+def test_bad_arguments_say_what_to_fix(probe):
+    with pytest.raises(ChainError, match="bad arguments for store"):
+        probe.transact("store", "seven", 1, "x")
+    with pytest.raises(ChainError, match="store takes \\[3\\] arguments, got 1"):
+        probe.transact("store", 1)
+    with pytest.raises(ChainError, match="has no function 'nope'"):
+        probe.call("nope")
+
+
+def test_transact_without_signer_is_refused(backend, probe):
+    reader = ContractClient(backend, probe.address, probe.abi)
+    with pytest.raises(ChainError, match="needs a signer"):
+        reader.transact("store", 1, 1, "x")

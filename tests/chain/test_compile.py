@@ -1,0 +1,68 @@
+"""Compilation and the artifact cache: keyed by sources + compiler, rebuilt on any change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from verimesh.chain import compile as chain_compile
+from verimesh.chain.compile import load_artifacts, sources_digest
+from verimesh.chain.errors import CompileError
+
+PROBE_DIR = Path(__file__).parent / "contracts"
+
+
+def test_compiles_contracts_and_skips_modules(probe_artifacts):
+    assert set(probe_artifacts.contracts) == {"Probe"}
+    probe = probe_artifacts["Probe"]
+    names = {item.get("name") for item in probe.abi}
+    assert {"store", "entry", "doubled", "Stored"} <= names
+    assert len(probe.bytecode) > 100
+
+
+def test_cache_hit_does_not_recompile(tmp_path, monkeypatch):
+    load_artifacts(PROBE_DIR, tmp_path)
+    calls = []
+    monkeypatch.setattr(chain_compile, "compile_contract", lambda *a: calls.append(a))
+    again = load_artifacts(PROBE_DIR, tmp_path)
+    assert calls == []
+    assert again["Probe"].bytecode
+
+
+def test_editing_an_imported_module_rebuilds(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(PROBE_DIR, src)
+    cache = tmp_path / "cache"
+    before = load_artifacts(src, cache)
+    module = src / "probe_math.vy"
+    module.write_text(module.read_text().replace("2 * x", "3 * x"))
+    after = load_artifacts(src, cache)
+    assert after.sources_sha256 != before.sources_sha256
+    assert after["Probe"].bytecode != before["Probe"].bytecode
+    assert len(list(cache.glob("*.json"))) == 2
+
+
+def test_digest_covers_the_compiler_version(monkeypatch):
+    before = sources_digest(PROBE_DIR)
+    monkeypatch.setattr(chain_compile.vyper, "__version__", "0.0.0-other")
+    assert sources_digest(PROBE_DIR) != before
+
+
+def test_corrupt_cache_file_is_rebuilt(tmp_path):
+    first = load_artifacts(PROBE_DIR, tmp_path)
+    cache_file = tmp_path / f"{first.sources_sha256}.json"
+    cache_file.write_text("{not json")
+    assert load_artifacts(PROBE_DIR, tmp_path)["Probe"].bytecode == first["Probe"].bytecode
+
+
+def test_compile_error_names_the_file(tmp_path):
+    (tmp_path / "Broken.vy").write_text("# pragma version ~=0.4.3\n@external\ndef f() -> uint256:\n    return x\n")
+    with pytest.raises(CompileError, match=r"Broken\.vy does not compile"):
+        load_artifacts(tmp_path, tmp_path / "cache")
+
+
+def test_unknown_contract_name_lists_known(probe_artifacts):
+    with pytest.raises(CompileError, match="compiled: Probe"):
+        probe_artifacts["Nope"]
