@@ -1,0 +1,49 @@
+"""The table of ops: every computation the exact runtime can trace and a referee can redo.
+
+An op is two functions with the same contract, ``(inputs, params) -> output``:
+``fast`` (what providers run) and ``reference`` (slow, written to be obviously correct).
+Inputs and the output are integer tensors (``verimesh.runtime.tensor``); params are
+JSON values made of ints, strings, bools and lists (no floats: they would be a second,
+inexact channel for numbers). Tests assert ``fast == reference`` bit for bit for every op.
+
+Adding an op: write both functions in a module of ``verimesh.runtime.ops`` and call
+``register(Op(...))`` at import time; see docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OpFunction = Callable[[Sequence[np.ndarray], dict[str, Any]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    fast: OpFunction
+    reference: OpFunction
+    doc: str = ""
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    """Add ``op`` to ``OPS``; a second op with the same name is a programming error."""
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} is already registered")
+    OPS[op.name] = op
+    return op
+
+
+def get_op(name: str) -> Op:
+    from . import ops  # noqa: F401  (importing the package registers every op)
+
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None

@@ -1,0 +1,136 @@
+"""Integer tensors: the allowed dtypes, their canonical bytes and their hash.
+
+Every value that flows between two ops of the exact runtime is a numpy array of one of a
+few integer dtypes. Floats are excluded on purpose: two honest machines must produce the
+same bytes, and integer arithmetic is the same everywhere.
+
+Canonical bytes (shared by traces, job outputs and the referee; see docs/runtime.md):
+
+    dtype name (utf8) || 0x00 || ndim (u8) || each dim (u64 big endian) || data
+
+where data is the array in C order, little endian. ``tensor_hash`` is sha256 over them.
+
+Hashing a large weight matrix for every op that reads it would dominate the trace cost of
+generation, so the hashes of immutable arrays (not writeable, and not a view of anything
+writeable) are cached by identity for as long as the array lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import weakref
+
+import numpy as np
+
+# Integer dtypes only: anything else is a bug in model code or a malicious input.
+ALLOWED_DTYPES: dict[str, np.dtype] = {
+    name: np.dtype(name) for name in ("int8", "int16", "int32", "int64", "uint8")
+}
+MAX_NDIM = 8
+
+
+class TensorError(ValueError):
+    """A tensor with a dtype, shape or encoding the exact runtime does not accept."""
+
+
+def check_tensor(arr: object, what: str = "tensor") -> np.ndarray:
+    """Return ``arr`` if it is an ndarray of an allowed integer dtype, else raise."""
+    if not isinstance(arr, np.ndarray):
+        raise TensorError(f"{what} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype.name not in ALLOWED_DTYPES:
+        raise TensorError(
+            f"{what} has dtype {arr.dtype}; the exact runtime accepts only "
+            f"{', '.join(ALLOWED_DTYPES)} (quantize floats before they enter the runtime)"
+        )
+    if arr.ndim > MAX_NDIM:
+        raise TensorError(f"{what} has {arr.ndim} dimensions; at most {MAX_NDIM} are allowed")
+    return arr
+
+
+def _header(arr: np.ndarray) -> bytes:
+    return (
+        arr.dtype.name.encode()
+        + b"\x00"
+        + bytes([arr.ndim])
+        + b"".join(struct.pack(">Q", d) for d in arr.shape)
+    )
+
+
+def _data(arr: np.ndarray) -> np.ndarray:
+    """C-order little-endian view (a copy only when the layout demands one)."""
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+
+
+def canonical_bytes(arr: np.ndarray) -> bytes:
+    """The canonical encoding of an integer tensor (see module docstring)."""
+    check_tensor(arr)
+    return _header(arr) + _data(arr).tobytes()
+
+
+def from_canonical_bytes(data: bytes) -> np.ndarray:
+    """Inverse of ``canonical_bytes``; rejects truncated or padded input."""
+    name_end = data.find(b"\x00")
+    if name_end < 0 or name_end + 2 > len(data):
+        raise TensorError("canonical tensor bytes are truncated: no dtype/ndim header")
+    name = data[:name_end].decode("utf8", errors="replace")
+    if name not in ALLOWED_DTYPES:
+        raise TensorError(f"canonical tensor bytes name dtype {name!r}, which is not allowed")
+    ndim = data[name_end + 1]
+    if ndim > MAX_NDIM:
+        raise TensorError(f"canonical tensor bytes declare {ndim} dimensions (max {MAX_NDIM})")
+    dims_start = name_end + 2
+    data_start = dims_start + 8 * ndim
+    if data_start > len(data):
+        raise TensorError("canonical tensor bytes are truncated inside the shape")
+    shape = struct.unpack(f">{ndim}Q", data[dims_start:data_start])
+    dtype = ALLOWED_DTYPES[name].newbyteorder("<")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if len(data) - data_start != expected:
+        raise TensorError(
+            f"canonical tensor bytes hold {len(data) - data_start} data bytes, "
+            f"shape {tuple(shape)} of {name} needs {expected}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=data_start).reshape(shape)
+    return arr.astype(ALLOWED_DTYPES[name])
+
+
+def is_immutable(arr: np.ndarray) -> bool:
+    """True if no code can change this array's bytes through numpy while it lives."""
+    a: object = arr
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return False
+        a = a.base
+    return a is None or isinstance(a, bytes)
+
+
+def freeze(arr: np.ndarray) -> np.ndarray:
+    """Mark an array (that owns its data) read-only so its hash and float copies can be cached.
+
+    Model loaders call this on weights and tables: they never change during a job.
+    """
+    check_tensor(arr)
+    if arr.base is not None and not is_immutable(arr):
+        arr = arr.copy()
+    arr.flags.writeable = False
+    return arr
+
+
+_hash_cache: dict[int, bytes] = {}
+
+
+def tensor_hash(arr: np.ndarray) -> bytes:
+    """sha256 over ``canonical_bytes(arr)``, computed without building the joined bytes."""
+    key = id(arr)
+    cached = _hash_cache.get(key)
+    if cached is not None:
+        return cached
+    check_tensor(arr)
+    h = hashlib.sha256(_header(arr))
+    h.update(_data(arr).reshape(-1).view(np.uint8))
+    digest = h.digest()
+    if is_immutable(arr):
+        _hash_cache[key] = digest
+        weakref.finalize(arr, _hash_cache.pop, key, None)
+    return digest
