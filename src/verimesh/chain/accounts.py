@@ -6,7 +6,6 @@ in-process backend only reads ``address``, the JSON-RPC backend also signs with 
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from verimesh.chain.errors import ChainError
+from verimesh.crypto.keystore import decrypt_key, encrypt_key, read_keystore
+from verimesh.crypto.wallet import Wallet
 
 # The well-known anvil/hardhat mnemonic. Its keys are public: use them on a devnet only.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -43,21 +44,24 @@ class Signer:
         return cls(Account.create())
 
     @classmethod
+    def from_wallet(cls, wallet: Wallet) -> Signer:
+        """A signer for an unlocked ``verimesh wallet`` (``WalletStore(...).load(name, pw)``)."""
+        return cls(wallet.account)
+
+    @classmethod
     def from_keystore(cls, path: Path | str, password: str) -> Signer:
-        """Unlock an encrypted Ethereum keystore JSON file (the format `verimesh wallet` writes)."""
+        """Unlock an encrypted keystore v3 file (the format `verimesh wallet` writes)."""
         path = Path(path)
-        try:
-            keystore = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ChainError(f"cannot read keystore {path}: {exc}") from exc
-        try:
-            key = Account.decrypt(keystore, password)
-        except ValueError as exc:
-            raise ChainError(f"wrong password for keystore {path}") from exc
+        if not path.is_file():
+            raise ChainError(f"no keystore file at {path}")
+        key = decrypt_key(read_keystore(path), password, label=str(path))
         return cls(Account.from_key(key))
 
-    def to_keystore(self, password: str, scrypt_n: int = 2**18) -> dict:
-        """Encrypted keystore JSON (scrypt). Dev keystores use a small ``scrypt_n`` for speed."""
+    def to_keystore(self, password: str, scrypt_n: int | None = None) -> dict:
+        """Keystore v3 JSON. ``scrypt_n`` defaults to the wallet strength of ``crypto.keystore``;
+        the public dev accounts use a small one so that `devnet up` stays fast."""
+        if scrypt_n is None:
+            return encrypt_key(bytes(self._account.key), password)
         return Account.encrypt(self._account.key, password, kdf="scrypt", iterations=scrypt_n)
 
     def sign_transaction(self, tx: dict) -> bytes:

@@ -11,6 +11,7 @@ files are modules imported by contracts (``merkle.vy``) and are not deployed on 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -23,6 +24,7 @@ from vyper.compiler.input_bundle import FilesystemInputBundle
 from vyper.exceptions import VyperException
 
 from verimesh.chain.errors import CompileError
+from verimesh.crypto.wallet import verimesh_home
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 
@@ -52,11 +54,6 @@ class ArtifactSet(BaseModel):
             raise CompileError(f"no compiled contract named {name!r} (compiled: {known})") from None
 
 
-def verimesh_home() -> Path:
-    """Root of verimesh's local state: ``$VERIMESH_HOME``, default ``~/.verimesh``."""
-    return Path(os.environ.get("VERIMESH_HOME", Path.home() / ".verimesh")).expanduser()
-
-
 def default_cache_dir() -> Path:
     return verimesh_home() / "artifacts"
 
@@ -81,35 +78,50 @@ def compile_contract(path: Path, search_dir: Path) -> Artifact:
     bundle = FilesystemInputBundle([search_dir])
     try:
         source = bundle.load_file(path)
-        out = compile_from_file_input(source, input_bundle=bundle, output_formats=["abi", "bytecode"])
+        out = compile_from_file_input(
+            source, input_bundle=bundle, output_formats=["abi", "bytecode"]
+        )
     except VyperException as exc:
-        raise CompileError(f"{path.name} does not compile with vyper {vyper.__version__}:\n{exc}") from exc
+        raise CompileError(
+            f"{path.name} does not compile with vyper {vyper.__version__}:\n{exc}"
+        ) from exc
     return Artifact(name=path.stem, abi=out["abi"], bytecode=bytes.fromhex(out["bytecode"][2:]))
 
 
 def load_artifacts(
-    contracts_dir: Path = CONTRACTS_DIR, cache_dir: Path | None = None
+    contracts_dir: Path = CONTRACTS_DIR,
+    cache_dir: Path | None = None,
+    names: list[str] | None = None,
 ) -> ArtifactSet:
-    """Return compiled artifacts for ``contracts_dir``, compiling only when a source changed."""
+    """Compiled artifacts of ``names`` (default: every contract), compiling only what the
+    cache for the current sources does not hold yet."""
     contracts_dir = Path(contracts_dir)
-    names = contract_names(contracts_dir)
-    if not names:
+    available = contract_names(contracts_dir)
+    wanted = available if names is None else list(names)
+    if not wanted:
         raise CompileError(f"no contracts (upper-case *.vy files) in {contracts_dir}")
+    missing = [n for n in wanted if n not in available]
+    if missing:
+        raise CompileError(
+            f"no source for {', '.join(missing)} in {contracts_dir} (found: {', '.join(available) or 'none'})"
+        )
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     digest = sources_digest(contracts_dir)
     cache_file = cache_dir / f"{digest}.json"
-    if cache_file.exists():
-        try:
-            return ArtifactSet.model_validate_json(cache_file.read_bytes())
-        except ValueError:
-            pass  # a truncated or foreign file: rebuild it below
-    artifacts = ArtifactSet(
-        vyper_version=vyper.__version__,
+    cached = ArtifactSet(vyper_version=vyper.__version__, sources_sha256=digest, contracts={})
+    # a truncated or foreign cache file is rebuilt below
+    with contextlib.suppress(OSError, ValueError):
+        cached = ArtifactSet.model_validate_json(cache_file.read_bytes())
+    todo = [n for n in wanted if n not in cached.contracts]
+    if todo:
+        for name in todo:
+            cached.contracts[name] = compile_contract(contracts_dir / f"{name}.vy", contracts_dir)
+        _write_atomically(cache_file, cached.model_dump_json().encode())
+    return ArtifactSet(
+        vyper_version=cached.vyper_version,
         sources_sha256=digest,
-        contracts={n: compile_contract(contracts_dir / f"{n}.vy", contracts_dir) for n in names},
+        contracts={n: cached.contracts[n] for n in wanted},
     )
-    _write_atomically(cache_file, artifacts.model_dump_json().encode())
-    return artifacts
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -123,4 +135,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

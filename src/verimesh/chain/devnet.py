@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verimesh.chain.accounts import DEV_MNEMONIC
-from verimesh.chain.compile import verimesh_home
 from verimesh.chain.errors import DevnetError
+from verimesh.crypto.wallet import verimesh_home
 
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 DEFAULT_PORT = 8545
