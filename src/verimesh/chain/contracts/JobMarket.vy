@@ -1,0 +1,1262 @@
+# pragma version ~=0.4.3
+"""
+@title verimesh JobMarket (job escrow state machine)
+@custom:contract-name JobMarket
+@license Apache-2.0
+@notice A requester escrows payment for a compute job; the contract draws providers from
+        the Registry by on-chain randomness and locks a bond of their stake; providers
+        commit to a result hash, then reveal it; the result is checked by an audit
+        (`MODE_AUDIT`, one provider, a validator recomputes with probability p) or by
+        replication (`MODE_REPLICATE`, k providers must agree); anyone may challenge
+        during the challenge window, which opens a dispute that a referee decides (the
+        bisection game that narrows a dispute down to one operation drives the dispute
+        rounds from off chain). Honest providers are paid, liars and silent parties are
+        slashed, and every state has a deadline after which anyone can move the job on.
+
+        States (`jobs(id).state`): ASSIGNED (posted, providers drawn, waiting for every
+        commitment) -> COMMITTED (waiting for every reveal) -> REVEALED (challenge window
+        open) or AUDITING (drawn validator must report) or DISPUTED (replicas disagree,
+        audit disagrees, or challenged) -> FINALIZED; or ASSIGNED/COMMITTED -> REFUNDED on
+        a missed deadline; DISPUTED -> REFUNDED if the referee stays silent.
+@custom:security
+        - Conservation: the JobMarket's token balance equals, over all jobs not yet
+          FINALIZED/REFUNDED, the escrow (price * replicas + audit fee) plus the open
+          challenge bond. Tokens enter only in `post_job` (escrow, from the requester) and
+          `challenge` (bond, from the challenger), and from Registry.slash, whose proceeds
+          are split in the same call. Every settlement (finalize, timeout, dispute verdict
+          or annulment) moves the job to a final state FIRST and then pays out exactly
+          its escrow and bond, each replica's price to exactly one of {that provider, the
+          requester}, the audit fee to exactly one of {validator, requester}, the bond to
+          exactly one of {challenger, split}, and every slashed amount to
+          bounty + requester share + burn (the burn gets the remainder, so the three add
+          up exactly). A final state is never left, so nothing is paid twice.
+        - No stuck money: ASSIGNED and COMMITTED end by `timeout` after their deadline,
+          REVEALED and AUDITING by `finalize` after the challenge/report deadline,
+          DISPUTED by `dispute_timeout` after each round deadline (the silent party
+          loses; a silent referee annuls and refunds).
+        - Assignment randomness mixes block.prevrandao with the job id and the requester;
+          the requester is excluded from the draw and Registry.draw never returns a
+          member twice, so nobody is assigned twice and nobody serves its own job.
+          prevrandao is biasable by a block proposer by one bit per skipped slot; the
+          stake bond, not the draw, is what makes cheating unprofitable.
+        - Commitments bind the job id and the provider address, so one provider cannot
+          copy another's commitment; reveals are only accepted after all replicas
+          committed. The audit draw happens at the last reveal, after the result is fixed.
+        - Only Registry-locked bonds are slashed; Registry is told to send the slashed
+          tokens here and they are split in the same transaction.
+        - Bounds: at most `_MAX_REPLICAS` replicas (loops over replicas are bounded),
+          windows between `_MIN_WINDOW` and `_MAX_WINDOW`, at most `_MAX_DISPUTE_ROUNDS`
+          dispute moves, prices below 2**96 (packed storage).
+        - `@nonreentrant` on every function that moves tokens; state is written before
+          any external call (checks-effects-interactions).
+"""
+
+from ethereum.ercs import IERC20
+
+
+interface IRegistry:
+    def lock(account: address, amount: uint256): nonpayable
+    def unlock(account: address, amount: uint256): nonpayable
+    def slash(account: address, amount: uint256, recipient: address) -> uint256: nonpayable
+    def draw(
+        role: uint8,
+        seed: uint256,
+        count: uint256,
+        max_price: uint256,
+        bond: uint256,
+        exclude: DynArray[address, 9],
+    ) -> DynArray[address, 8]: nonpayable
+
+
+# Verification modes.
+MODE_AUDIT: public(constant(uint8)) = 0
+MODE_REPLICATE: public(constant(uint8)) = 1
+
+# Job states (0 = no such job).
+STATE_ASSIGNED: public(constant(uint8)) = 1
+STATE_COMMITTED: public(constant(uint8)) = 2
+STATE_REVEALED: public(constant(uint8)) = 3
+STATE_AUDITING: public(constant(uint8)) = 4
+STATE_DISPUTED: public(constant(uint8)) = 5
+STATE_FINALIZED: public(constant(uint8)) = 6
+STATE_REFUNDED: public(constant(uint8)) = 7
+
+# Who opened a dispute.
+CHALLENGER_EXTERNAL: public(constant(uint8)) = 0
+CHALLENGER_REPLICA: public(constant(uint8)) = 1
+CHALLENGER_VALIDATOR: public(constant(uint8)) = 2
+
+# Whose move it is in a dispute.
+TURN_DEFENDER: public(constant(uint8)) = 0
+TURN_CHALLENGER: public(constant(uint8)) = 1
+TURN_REFEREE: public(constant(uint8)) = 2
+
+# How a dispute ended (DisputeResolved.reason).
+REASON_REFEREE: public(constant(uint8)) = 0
+REASON_TIMEOUT: public(constant(uint8)) = 1
+
+# Registry roles (mirrors Registry.ROLE_*).
+_ROLE_PROVIDER: constant(uint8) = 1
+_ROLE_VALIDATOR: constant(uint8) = 2
+
+# Where burned stake goes: nobody holds its key, and it works with any ERC-20.
+BURN_ADDRESS: public(constant(address)) = 0x000000000000000000000000000000000000dEaD
+# Basis points in one whole.
+_BPS: constant(uint256) = 10_000
+# Most replicas a job may ask for (bounds every loop over replicas and the packed masks).
+_MAX_REPLICAS: constant(uint256) = 8
+# Shortest window (s): shorter would not survive one slow block.
+_MIN_WINDOW: constant(uint256) = 60
+# Longest window (s): longer would tie up stake and escrow for too long.
+_MAX_WINDOW: constant(uint256) = 30 * 86400
+# Most dispute moves: bisection over steps then ops (2 x 32 levels) fits.
+_MAX_DISPUTE_ROUNDS: constant(uint256) = 64
+# Price per replica must fit the 96 bits beside the requester in one storage word.
+_MAX_PRICE: constant(uint256) = 2**96 - 1
+
+# Packed status word layout (bit offsets), see `_pack_status`.
+_OFF_MODE: constant(uint256) = 8
+_OFF_MODE_PARAM: constant(uint256) = 16
+_OFF_REPLICAS: constant(uint256) = 32
+_OFF_COMMITTED: constant(uint256) = 40
+_OFF_REVEALED: constant(uint256) = 48
+_OFF_COMMIT_DEADLINE: constant(uint256) = 56
+_OFF_REVEAL_DEADLINE: constant(uint256) = 96
+_OFF_CHALLENGE_DEADLINE: constant(uint256) = 136
+_OFF_CHALLENGE_WINDOW: constant(uint256) = 176
+_MASK_8: constant(uint256) = 2**8 - 1
+_MASK_16: constant(uint256) = 2**16 - 1
+_MASK_40: constant(uint256) = 2**40 - 1
+_MASK_160: constant(uint256) = 2**160 - 1
+
+
+# The decoded job record. Storage keeps it in two words (`_job_head`, `_job_status`),
+# because every storage word written costs ~20k gas; `jobs(id)` returns this view.
+struct Job:
+    requester: address
+    price: uint256  # per replica
+    state: uint8
+    mode: uint8
+    mode_param: uint256  # audit probability in bps, or number of replicas
+    replicas: uint256
+    committed_mask: uint256  # bit i = replica i committed
+    revealed_mask: uint256  # bit i = replica i revealed
+    commit_deadline: uint256
+    reveal_deadline: uint256
+    challenge_deadline: uint256  # 0 until all revealed; audit report deadline when AUDITING
+    challenge_window: uint256
+
+
+# One assigned provider. `digest` is its commitment until it reveals, then
+# keccak256(output_root || trace_root): the roots themselves live in the Revealed event.
+struct Replica:
+    provider: address
+    digest: bytes32
+
+
+struct ReplicaView:
+    provider: address
+    digest: bytes32
+    committed: bool
+    revealed: bool
+
+
+struct Audit:
+    validator: address
+    digest: bytes32  # keccak256(output_root || trace_root) reported; empty until reported
+
+
+struct Dispute:
+    challenger: address
+    kind: uint8  # CHALLENGER_*
+    challenger_replica: uint256  # the challenging replica when kind == CHALLENGER_REPLICA
+    defender_replica: uint256
+    bond: uint256  # token bond held here (external challengers only)
+    round: uint256
+    turn: uint8  # TURN_*
+    deadline: uint256
+
+
+event JobPosted:
+    job_id: indexed(uint256)
+    requester: indexed(address)
+    spec_hash: bytes32
+    model_root: bytes32
+    input_root: bytes32
+    mode: uint8
+    mode_param: uint256
+    price: uint256
+    escrow: uint256
+    commit_deadline: uint256
+    reveal_deadline: uint256
+
+
+event ProviderAssigned:
+    job_id: indexed(uint256)
+    provider: indexed(address)
+    replica: uint256
+    bond: uint256
+
+
+event Committed:
+    job_id: indexed(uint256)
+    provider: indexed(address)
+    replica: uint256
+    commitment: bytes32
+    state: uint8
+
+
+event Revealed:
+    job_id: indexed(uint256)
+    provider: indexed(address)
+    replica: uint256
+    output_root: bytes32
+    trace_root: bytes32
+    state: uint8  # the job's state after this reveal
+    challenge_deadline: uint256
+
+
+event AuditDrawn:
+    job_id: indexed(uint256)
+    validator: indexed(address)  # empty: drawn but no eligible validator; job goes unaudited
+    report_deadline: uint256
+
+
+event AuditReported:
+    job_id: indexed(uint256)
+    validator: indexed(address)
+    output_root: bytes32
+    trace_root: bytes32
+    agrees: bool
+    challenge_deadline: uint256
+
+
+event Challenged:
+    job_id: indexed(uint256)
+    challenger: indexed(address)
+    kind: uint8
+    defender_replica: uint256
+    bond: uint256
+    deadline: uint256
+
+
+event DisputeMove:
+    job_id: indexed(uint256)
+    mover: indexed(address)
+    round: uint256
+    data: bytes32
+    next_turn: uint8
+    deadline: uint256
+
+
+event DisputeResolved:
+    job_id: indexed(uint256)
+    defender_at_fault: bool
+    reason: uint8
+    winner: indexed(address)
+
+
+event DisputeAnnulled:
+    job_id: indexed(uint256)
+
+
+event Paid:
+    job_id: indexed(uint256)
+    account: indexed(address)
+    amount: uint256
+
+
+event Slashed:
+    job_id: indexed(uint256)
+    account: indexed(address)
+    amount: uint256
+    bounty_to: address
+    bounty: uint256
+    requester_share: uint256
+    burned: uint256
+
+
+event Finalized:
+    job_id: indexed(uint256)
+    paid: uint256
+    refunded: uint256
+
+
+event Refunded:
+    job_id: indexed(uint256)
+    requester: indexed(address)
+    amount: uint256
+
+
+event RefereeChanged:
+    previous_referee: indexed(address)
+    new_referee: indexed(address)
+
+
+token: public(immutable(IERC20))
+registry: public(immutable(IRegistry))
+owner: public(immutable(address))
+# Bond per assigned provider/validator = max(min_bond, price * bond_multiplier_bps / 10000).
+min_bond: public(immutable(uint256))
+bond_multiplier_bps: public(immutable(uint256))
+# Audit fee escrowed in audit mode (p > 0) = price * audit_fee_bps / 10000.
+audit_fee_bps: public(immutable(uint256))
+# Token bond an outside challenger posts.
+challenge_bond: public(immutable(uint256))
+# Split of every slashed amount: bounty to the winner, share to the requester, rest burned.
+bounty_bps: public(immutable(uint256))
+requester_share_bps: public(immutable(uint256))
+# Seconds each dispute party (and finally the referee) has for its move.
+dispute_round_window: public(immutable(uint256))
+
+referee: public(address)
+job_count: public(uint256)
+
+# requester (low 160 bits) | price per replica (high 96 bits)
+_job_head: HashMap[uint256, uint256]
+# state, mode, mode_param, replicas, masks, deadlines: see `_pack_status`
+_job_status: HashMap[uint256, uint256]
+_replicas: HashMap[uint256, HashMap[uint256, Replica]]
+audits: public(HashMap[uint256, Audit])
+disputes: public(HashMap[uint256, Dispute])
+
+
+@deploy
+def __init__(
+    token_: IERC20,
+    registry_: IRegistry,
+    referee_: address,
+    min_bond_: uint256,
+    bond_multiplier_bps_: uint256,
+    audit_fee_bps_: uint256,
+    challenge_bond_: uint256,
+    bounty_bps_: uint256,
+    requester_share_bps_: uint256,
+    dispute_round_window_: uint256,
+):
+    """
+    @dev Deploys the market; the deployer becomes owner (its only power: `set_referee`).
+    @param token_ The payment and stake token.
+    @param registry_ The Registry whose members are drawn and bonded.
+    @param referee_ The account that decides disputes.
+    @param min_bond_ Smallest bond locked per assigned provider or validator.
+    @param bond_multiplier_bps_ Bond as a multiple of the price, in bps.
+    @param audit_fee_bps_ Audit fee as a fraction of the price, in bps.
+    @param challenge_bond_ Token bond of an outside challenger (more than zero).
+    @param bounty_bps_ Share of a slash paid to the dispute winner, in bps.
+    @param requester_share_bps_ Share of a slash refunded to the requester, in bps.
+    @param dispute_round_window_ Seconds per dispute move.
+    """
+    assert token_.address != empty(address), "job_market: token is the zero address"
+    assert registry_.address != empty(address), "job_market: registry is the zero address"
+    assert referee_ != empty(address), "job_market: referee is the zero address"
+    assert challenge_bond_ > 0, "job_market: zero challenge bond"
+    assert bounty_bps_ + requester_share_bps_ <= _BPS, "job_market: slash split above 10000 bps"
+    assert dispute_round_window_ >= _MIN_WINDOW and dispute_round_window_ <= _MAX_WINDOW, (
+        "job_market: dispute round window out of range"
+    )
+    token = token_
+    registry = registry_
+    owner = msg.sender
+    min_bond = min_bond_
+    bond_multiplier_bps = bond_multiplier_bps_
+    audit_fee_bps = audit_fee_bps_
+    challenge_bond = challenge_bond_
+    bounty_bps = bounty_bps_
+    requester_share_bps = requester_share_bps_
+    dispute_round_window = dispute_round_window_
+    self.referee = referee_
+    log RefereeChanged(previous_referee=empty(address), new_referee=referee_)
+
+
+@external
+def set_referee(new_referee: address):
+    """
+    @dev Replaces the referee (until the verification committee takes over); owner only.
+    @param new_referee The next referee; not the zero address.
+    """
+    assert msg.sender == owner, "job_market: caller is not the owner"
+    assert new_referee != empty(address), "job_market: referee is the zero address"
+    log RefereeChanged(previous_referee=self.referee, new_referee=new_referee)
+    self.referee = new_referee
+
+
+@external
+@nonreentrant
+def post_job(
+    spec_hash: bytes32,
+    model_root: bytes32,
+    input_root: bytes32,
+    mode: uint8,
+    mode_param: uint256,
+    price: uint256,
+    commit_window: uint256,
+    reveal_window: uint256,
+    challenge_window: uint256,
+) -> uint256:
+    """
+    @dev Escrows `escrow_for(mode, mode_param, price)` from the caller (approve first),
+         draws the providers and locks their bonds.
+    @param spec_hash Hash of the job spec (commits to model, input, task, params, runtime).
+    @param model_root Blob root of the model (logged for providers).
+    @param input_root Blob root of the input (logged for providers).
+    @param mode MODE_AUDIT or MODE_REPLICATE.
+    @param mode_param Audit probability in bps (0..10000), or number of replicas (1..8).
+    @param price Payment per replica; providers asking more are not drawn.
+    @param commit_window Seconds from now until every commitment is due.
+    @param reveal_window Seconds after the commit deadline until every reveal is due.
+    @param challenge_window Seconds the result stays open to challenge after the reveals.
+    @return The new job id (ids start at 1).
+    """
+    replicas: uint256 = 1
+    if mode == MODE_AUDIT:
+        assert mode_param <= _BPS, "job_market: audit probability above 10000 bps"
+    elif mode == MODE_REPLICATE:
+        assert mode_param >= 1 and mode_param <= _MAX_REPLICAS, (
+            "job_market: replicas must be between 1 and 8"
+        )
+        replicas = mode_param
+    else:
+        raise "job_market: unknown mode"
+    assert price > 0, "job_market: zero price"
+    assert price <= _MAX_PRICE, "job_market: price above 2**96 - 1"
+    assert commit_window >= _MIN_WINDOW and commit_window <= _MAX_WINDOW, (
+        "job_market: commit window out of range"
+    )
+    assert reveal_window >= _MIN_WINDOW and reveal_window <= _MAX_WINDOW, (
+        "job_market: reveal window out of range"
+    )
+    assert challenge_window >= _MIN_WINDOW and challenge_window <= _MAX_WINDOW, (
+        "job_market: challenge window out of range"
+    )
+
+    job_id: uint256 = self.job_count + 1
+    self.job_count = job_id
+    job: Job = Job(
+        requester=msg.sender,
+        price=price,
+        state=STATE_ASSIGNED,
+        mode=mode,
+        mode_param=mode_param,
+        replicas=replicas,
+        committed_mask=0,
+        revealed_mask=0,
+        commit_deadline=block.timestamp + commit_window,
+        reveal_deadline=block.timestamp + commit_window + reveal_window,
+        challenge_deadline=0,
+        challenge_window=challenge_window,
+    )
+    self._job_head[job_id] = convert(msg.sender, uint256) | (price << 160)
+    self._save(job_id, job)
+    escrow: uint256 = self._escrow(mode, mode_param, price)
+    log JobPosted(
+        job_id=job_id,
+        requester=msg.sender,
+        spec_hash=spec_hash,
+        model_root=model_root,
+        input_root=input_root,
+        mode=mode,
+        mode_param=mode_param,
+        price=price,
+        escrow=escrow,
+        commit_deadline=job.commit_deadline,
+        reveal_deadline=job.reveal_deadline,
+    )
+
+    bond: uint256 = self._bond(price)
+    providers: DynArray[address, 8] = extcall registry.draw(
+        _ROLE_PROVIDER, self._random(job_id, 0), replicas, price, bond, [msg.sender]
+    )
+    assert len(providers) == replicas, "job_market: too few eligible providers"
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == replicas:
+            break
+        self._replicas[job_id][i].provider = providers[i]
+        log ProviderAssigned(job_id=job_id, provider=providers[i], replica=i, bond=bond)
+
+    assert extcall token.transferFrom(msg.sender, self, escrow), "job_market: transfer failed"
+    return job_id
+
+
+@external
+def commit(job_id: uint256, commitment: bytes32):
+    """
+    @dev Records an assigned provider's commitment before the commit deadline.
+    @param job_id The job.
+    @param commitment keccak256(job_id (32 bytes) || provider (20 bytes) || output_root ||
+           trace_root || salt), see `commitment_for`.
+    """
+    job: Job = self._load(job_id)
+    assert job.state == STATE_ASSIGNED, "job_market: job is not awaiting commitments"
+    assert block.timestamp <= job.commit_deadline, "job_market: commit deadline passed"
+    assert commitment != empty(bytes32), "job_market: empty commitment"
+    index: uint256 = self._replica_index(job_id, job.replicas, msg.sender)
+    bit: uint256 = 1 << index
+    assert job.committed_mask & bit == 0, "job_market: already committed"
+    self._replicas[job_id][index].digest = commitment
+    job.committed_mask |= bit
+    if job.committed_mask == (1 << job.replicas) - 1:
+        job.state = STATE_COMMITTED
+    self._save(job_id, job)
+    log Committed(
+        job_id=job_id, provider=msg.sender, replica=index, commitment=commitment, state=job.state
+    )
+
+
+@external
+@nonreentrant
+def reveal(job_id: uint256, output_root: bytes32, trace_root: bytes32, salt: bytes32):
+    """
+    @dev Opens an assigned provider's commitment; allowed once every replica committed and
+         before the reveal deadline. The last reveal compares replicas (a mismatch opens a
+         dispute) or, in audit mode, draws the audit.
+    @param job_id The job.
+    @param output_root Merkle root of the output blob.
+    @param trace_root Merkle root of the execution trace.
+    @param salt The secret salt used in the commitment.
+    """
+    job: Job = self._load(job_id)
+    assert job.state == STATE_COMMITTED, "job_market: job is not in its reveal phase"
+    assert block.timestamp <= job.reveal_deadline, "job_market: reveal deadline passed"
+    index: uint256 = self._replica_index(job_id, job.replicas, msg.sender)
+    bit: uint256 = 1 << index
+    assert job.revealed_mask & bit == 0, "job_market: already revealed"
+    assert self._commitment(job_id, msg.sender, output_root, trace_root, salt) == (
+        self._replicas[job_id][index].digest
+    ), "job_market: reveal does not match the commitment"
+    self._replicas[job_id][index].digest = keccak256(concat(output_root, trace_root))
+    job.revealed_mask |= bit
+    if job.revealed_mask == (1 << job.replicas) - 1:
+        job = self._after_reveals(job_id, job)
+    self._save(job_id, job)
+    log Revealed(
+        job_id=job_id,
+        provider=msg.sender,
+        replica=index,
+        output_root=output_root,
+        trace_root=trace_root,
+        state=job.state,
+        challenge_deadline=job.challenge_deadline,
+    )
+
+
+@external
+def audit_report(job_id: uint256, output_root: bytes32, trace_root: bytes32):
+    """
+    @dev The drawn validator reports its own result before the report deadline. Agreement
+         reopens a full challenge window; disagreement opens a dispute against the
+         provider with the validator as challenger.
+    @param job_id The job.
+    @param output_root The validator's output root.
+    @param trace_root The validator's trace root.
+    """
+    job: Job = self._load(job_id)
+    assert job.state == STATE_AUDITING, "job_market: job is not being audited"
+    assert msg.sender == self.audits[job_id].validator, "job_market: caller is not the drawn validator"
+    assert block.timestamp <= job.challenge_deadline, "job_market: audit report deadline passed"
+    digest: bytes32 = keccak256(concat(output_root, trace_root))
+    self.audits[job_id].digest = digest
+    agrees: bool = digest == self._replicas[job_id][0].digest
+    if agrees:
+        job.state = STATE_REVEALED
+        job.challenge_deadline = block.timestamp + job.challenge_window
+    else:
+        job.state = STATE_DISPUTED
+    self._save(job_id, job)
+    log AuditReported(
+        job_id=job_id,
+        validator=msg.sender,
+        output_root=output_root,
+        trace_root=trace_root,
+        agrees=agrees,
+        challenge_deadline=job.challenge_deadline,
+    )
+    if not agrees:
+        self._open_dispute(job_id, msg.sender, CHALLENGER_VALIDATOR, 0, 0, 0)
+
+
+@external
+@nonreentrant
+def challenge(job_id: uint256, replica: uint256):
+    """
+    @dev Disputes a revealed result during the challenge window, posting `challenge_bond`
+         (approve first). The defender moves first.
+    @param job_id The job.
+    @param replica Index of the replica whose result is challenged.
+    """
+    job: Job = self._load(job_id)
+    assert job.state != STATE_AUDITING, "job_market: audit in progress; challenge after its report"
+    assert job.state == STATE_REVEALED, "job_market: job is not open to challenge"
+    assert block.timestamp <= job.challenge_deadline, "job_market: challenge window closed"
+    assert replica < job.replicas, "job_market: no such replica"
+    assert msg.sender != self._replicas[job_id][replica].provider, (
+        "job_market: cannot challenge your own result"
+    )
+    job.state = STATE_DISPUTED
+    self._save(job_id, job)
+    self._open_dispute(job_id, msg.sender, CHALLENGER_EXTERNAL, 0, replica, challenge_bond)
+    assert extcall token.transferFrom(msg.sender, self, challenge_bond), (
+        "job_market: transfer failed"
+    )
+
+
+@external
+def dispute_move(job_id: uint256, data: bytes32):
+    """
+    @dev One move of the dispute game by the party whose turn it is, before the round
+         deadline; the bisection protocol gives `data` its meaning (e.g. a sub-trace root).
+    @param job_id The disputed job.
+    @param data The move's payload, logged for the other party.
+    """
+    assert self._load(job_id).state == STATE_DISPUTED, "job_market: job is not disputed"
+    dispute: Dispute = self.disputes[job_id]
+    assert dispute.turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
+    assert block.timestamp <= dispute.deadline, "job_market: round deadline passed"
+    if dispute.turn == TURN_DEFENDER:
+        assert msg.sender == self._replicas[job_id][dispute.defender_replica].provider, (
+            "job_market: not your turn"
+        )
+        dispute.turn = TURN_CHALLENGER
+    else:
+        assert msg.sender == dispute.challenger, "job_market: not your turn"
+        dispute.turn = TURN_DEFENDER
+    dispute.round += 1
+    if dispute.round == _MAX_DISPUTE_ROUNDS:
+        dispute.turn = TURN_REFEREE
+    dispute.deadline = block.timestamp + dispute_round_window
+    self.disputes[job_id] = dispute
+    log DisputeMove(
+        job_id=job_id,
+        mover=msg.sender,
+        round=dispute.round,
+        data=data,
+        next_turn=dispute.turn,
+        deadline=dispute.deadline,
+    )
+
+
+@external
+@nonreentrant
+def dispute_timeout(job_id: uint256):
+    """
+    @dev Ends a dispute whose round deadline passed: the party that had to move loses; if
+         the referee was due, the dispute is annulled and the requester refunded.
+    @param job_id The disputed job.
+    """
+    job: Job = self._load(job_id)
+    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    dispute: Dispute = self.disputes[job_id]
+    assert block.timestamp > dispute.deadline, "job_market: round deadline not reached"
+    if dispute.turn == TURN_DEFENDER:
+        self._resolve(job_id, job, dispute, True, REASON_TIMEOUT)
+    elif dispute.turn == TURN_CHALLENGER:
+        self._resolve(job_id, job, dispute, False, REASON_TIMEOUT)
+    else:
+        self._annul(job_id, job, dispute)
+
+
+@external
+@nonreentrant
+def resolve_dispute(job_id: uint256, provider_at_fault: bool):
+    """
+    @dev The referee's verdict on a dispute.
+    @param job_id The disputed job.
+    @param provider_at_fault True if the defending provider's result is wrong, False if the
+           challenger is wrong.
+    """
+    assert msg.sender == self.referee, "job_market: caller is not the referee"
+    job: Job = self._load(job_id)
+    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    self._resolve(job_id, job, self.disputes[job_id], provider_at_fault, REASON_REFEREE)
+
+
+@external
+@nonreentrant
+def finalize(job_id: uint256):
+    """
+    @dev Settles an unchallenged job after its challenge window (or after a silent
+         validator's report deadline): pays every provider, releases bonds, pays or
+         refunds the audit fee.
+    @param job_id The job.
+    """
+    job: Job = self._load(job_id)
+    if job.state == STATE_REVEALED:
+        assert block.timestamp > job.challenge_deadline, "job_market: challenge window still open"
+    elif job.state == STATE_AUDITING:
+        assert block.timestamp > job.challenge_deadline, (
+            "job_market: audit report deadline not reached"
+        )
+    else:
+        raise "job_market: job is not ready to finalize"
+    job.state = STATE_FINALIZED
+    self._save(job_id, job)
+    # Unchallenged (or audited and agreed): replica 0's result is every replica's result.
+    paid: uint256 = 0
+    refund: uint256 = 0
+    paid, refund = self._settle(
+        job_id, job, self._replicas[job_id][0].digest, empty(bytes32), empty(address)
+    )
+    log Finalized(job_id=job_id, paid=paid, refunded=refund)
+    self._pay(job.requester, refund)
+
+
+@external
+@nonreentrant
+def timeout(job_id: uint256):
+    """
+    @dev Ends a job whose commit or reveal deadline passed with some provider silent:
+         silent providers are slashed, the others released, the requester refunded.
+    @param job_id The job.
+    """
+    job: Job = self._load(job_id)
+    done_mask: uint256 = 0
+    if job.state == STATE_ASSIGNED:
+        assert block.timestamp > job.commit_deadline, "job_market: commit deadline not reached"
+        done_mask = job.committed_mask
+    elif job.state == STATE_COMMITTED:
+        assert block.timestamp > job.reveal_deadline, "job_market: reveal deadline not reached"
+        done_mask = job.revealed_mask
+    else:
+        raise "job_market: job has no missed deadline"
+    job.state = STATE_REFUNDED
+    self._save(job_id, job)
+    bond: uint256 = self._bond(job.price)
+    refund: uint256 = self._escrow(job.mode, job.mode_param, job.price)
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == job.replicas:
+            break
+        provider: address = self._replicas[job_id][i].provider
+        if done_mask & (1 << i) != 0:
+            extcall registry.unlock(provider, bond)
+        else:
+            refund += self._penalize(job_id, provider, bond, job.requester, job.requester)
+    log Refunded(job_id=job_id, requester=job.requester, amount=refund)
+    self._pay(job.requester, refund)
+
+
+@external
+@view
+def jobs(job_id: uint256) -> Job:
+    """
+    @dev The decoded job record (all zero for an unknown id).
+    @param job_id The job.
+    @return The job.
+    """
+    return self._unpack(self._job_head[job_id], self._job_status[job_id])
+
+
+@external
+@view
+def assigned(job_id: uint256) -> DynArray[address, _MAX_REPLICAS]:
+    """
+    @dev The providers assigned to a job, by replica index.
+    @param job_id The job.
+    @return Their addresses (empty for an unknown id).
+    """
+    replicas: uint256 = (self._job_status[job_id] >> _OFF_REPLICAS) & _MASK_8
+    result: DynArray[address, _MAX_REPLICAS] = []
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == replicas:
+            break
+        result.append(self._replicas[job_id][i].provider)
+    return result
+
+
+@external
+@view
+def replica(job_id: uint256, index: uint256) -> ReplicaView:
+    """
+    @dev One replica of a job.
+    @param job_id The job.
+    @param index The replica index.
+    @return provider, digest (commitment before reveal, keccak256(output_root ||
+            trace_root) after), committed, revealed.
+    """
+    job: Job = self._unpack(self._job_head[job_id], self._job_status[job_id])
+    assert index < job.replicas, "job_market: no such replica"
+    return ReplicaView(
+        provider=self._replicas[job_id][index].provider,
+        digest=self._replicas[job_id][index].digest,
+        committed=job.committed_mask & (1 << index) != 0,
+        revealed=job.revealed_mask & (1 << index) != 0,
+    )
+
+
+@external
+@view
+def bond_for(price: uint256) -> uint256:
+    """
+    @dev The bond locked on each provider (and the validator) of a job at `price`.
+    @param price Price per replica.
+    @return max(min_bond, price * bond_multiplier_bps / 10000).
+    """
+    return self._bond(price)
+
+
+@external
+@view
+def escrow_for(mode: uint8, mode_param: uint256, price: uint256) -> uint256:
+    """
+    @dev What `post_job` pulls from the requester.
+    @param mode MODE_AUDIT or MODE_REPLICATE.
+    @param mode_param Audit probability (bps) or replicas.
+    @param price Price per replica.
+    @return price * replicas, plus the audit fee in audit mode with p > 0.
+    """
+    return self._escrow(mode, mode_param, price)
+
+
+@external
+@view
+def audit_fee_for(price: uint256) -> uint256:
+    """
+    @dev The audit fee of an audit-mode job with p > 0 (paid to the validator if drawn and
+         right, else refunded).
+    @param price Price per replica.
+    @return price * audit_fee_bps / 10000.
+    """
+    return price * audit_fee_bps // _BPS
+
+
+@external
+@pure
+def commitment_for(
+    job_id: uint256, provider: address, output_root: bytes32, trace_root: bytes32, salt: bytes32
+) -> bytes32:
+    """
+    @dev The commitment a provider submits, computed the same way `reveal` checks it.
+    @param job_id The job.
+    @param provider The committing provider.
+    @param output_root Merkle root of the output.
+    @param trace_root Merkle root of the trace.
+    @param salt A fresh secret 32-byte salt.
+    @return The commitment hash.
+    """
+    return self._commitment(job_id, provider, output_root, trace_root, salt)
+
+
+@internal
+@pure
+def _commitment(
+    job_id: uint256, provider: address, output_root: bytes32, trace_root: bytes32, salt: bytes32
+) -> bytes32:
+    """
+    @dev keccak256(job_id || provider || output_root || trace_root || salt): the job id
+         and provider inside stop a commitment from being copied to another job or by
+         another provider.
+    @param job_id The job.
+    @param provider The committing provider.
+    @param output_root Merkle root of the output.
+    @param trace_root Merkle root of the trace.
+    @param salt The secret salt.
+    @return The commitment hash.
+    """
+    return keccak256(
+        concat(convert(job_id, bytes32), convert(provider, bytes20), output_root, trace_root, salt)
+    )
+
+
+@internal
+@view
+def _bond(price: uint256) -> uint256:
+    """
+    @dev Bond per assigned member for a job at `price`.
+    @param price Price per replica.
+    @return max(min_bond, price * bond_multiplier_bps / 10000).
+    """
+    return max(min_bond, price * bond_multiplier_bps // _BPS)
+
+
+@internal
+@view
+def _escrow(mode: uint8, mode_param: uint256, price: uint256) -> uint256:
+    """
+    @dev The tokens a job holds in escrow.
+    @param mode MODE_AUDIT or MODE_REPLICATE.
+    @param mode_param Audit probability (bps) or replicas.
+    @param price Price per replica.
+    @return price * replicas (+ audit fee when audits are possible).
+    """
+    if mode == MODE_REPLICATE:
+        return price * mode_param
+    if mode_param == 0:
+        return price
+    return price + price * audit_fee_bps // _BPS
+
+
+@internal
+@view
+def _random(job_id: uint256, purpose: uint256) -> uint256:
+    """
+    @dev A random number from the beacon (prevrandao), the job and the purpose of the draw.
+    @param job_id The job.
+    @param purpose 0 = provider assignment, 1 = audit coin, 2 = validator draw.
+    @return 256 pseudo-random bits.
+    """
+    return convert(
+        keccak256(abi_encode(block.prevrandao, job_id, purpose, block.timestamp)), uint256
+    )
+
+
+@internal
+@view
+def _load(job_id: uint256) -> Job:
+    """
+    @dev Reads and decodes a job; reverts for an unknown id.
+    @param job_id The job.
+    @return The decoded job.
+    """
+    status: uint256 = self._job_status[job_id]
+    assert status != 0, "job_market: unknown job"
+    return self._unpack(self._job_head[job_id], status)
+
+
+@internal
+def _save(job_id: uint256, job: Job):
+    """
+    @dev Writes a job's status word (the head word never changes after `post_job`).
+    @param job_id The job.
+    @param job The decoded job.
+    """
+    self._job_status[job_id] = self._pack_status(job)
+
+
+@internal
+@pure
+def _pack_status(job: Job) -> uint256:
+    """
+    @dev Packs the mutable part of a job into one word. Bits (low to high): state 8,
+         mode 8, mode_param 16, replicas 8, committed mask 8, revealed mask 8, commit
+         deadline 40, reveal deadline 40, challenge deadline 40, challenge window 40.
+         40-bit timestamps last until year 36812.
+    @param job The decoded job.
+    @return The status word.
+    """
+    return (
+        convert(job.state, uint256)
+        | (convert(job.mode, uint256) << _OFF_MODE)
+        | (job.mode_param << _OFF_MODE_PARAM)
+        | (job.replicas << _OFF_REPLICAS)
+        | (job.committed_mask << _OFF_COMMITTED)
+        | (job.revealed_mask << _OFF_REVEALED)
+        | (job.commit_deadline << _OFF_COMMIT_DEADLINE)
+        | (job.reveal_deadline << _OFF_REVEAL_DEADLINE)
+        | (job.challenge_deadline << _OFF_CHALLENGE_DEADLINE)
+        | (job.challenge_window << _OFF_CHALLENGE_WINDOW)
+    )
+
+
+@internal
+@pure
+def _unpack(head: uint256, status: uint256) -> Job:
+    """
+    @dev Decodes the two storage words of a job (inverse of `_pack_status` and the head
+         layout requester | price << 160).
+    @param head The head word.
+    @param status The status word.
+    @return The decoded job.
+    """
+    return Job(
+        requester=convert(convert(head & _MASK_160, uint160), address),
+        price=head >> 160,
+        state=convert(status & _MASK_8, uint8),
+        mode=convert((status >> _OFF_MODE) & _MASK_8, uint8),
+        mode_param=(status >> _OFF_MODE_PARAM) & _MASK_16,
+        replicas=(status >> _OFF_REPLICAS) & _MASK_8,
+        committed_mask=(status >> _OFF_COMMITTED) & _MASK_8,
+        revealed_mask=(status >> _OFF_REVEALED) & _MASK_8,
+        commit_deadline=(status >> _OFF_COMMIT_DEADLINE) & _MASK_40,
+        reveal_deadline=(status >> _OFF_REVEAL_DEADLINE) & _MASK_40,
+        challenge_deadline=(status >> _OFF_CHALLENGE_DEADLINE) & _MASK_40,
+        challenge_window=(status >> _OFF_CHALLENGE_WINDOW) & _MASK_40,
+    )
+
+
+@internal
+@view
+def _replica_index(job_id: uint256, replicas: uint256, provider: address) -> uint256:
+    """
+    @dev The replica index of `provider` in a job; reverts if it is not assigned.
+    @param job_id The job.
+    @param replicas The job's number of replicas.
+    @param provider The caller.
+    @return Its replica index.
+    """
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == replicas:
+            break
+        if self._replicas[job_id][i].provider == provider:
+            return i
+    raise "job_market: caller is not assigned to this job"
+
+
+@internal
+def _after_reveals(job_id: uint256, job: Job) -> Job:
+    """
+    @dev Runs when the last replica revealed: opens a dispute on a replica mismatch, draws
+         the audit in audit mode, otherwise opens the challenge window.
+    @param job_id The job.
+    @param job The decoded job (all revealed).
+    @return The job with its next state and deadline.
+    """
+    result: Job = job
+    first: bytes32 = self._replicas[job_id][0].digest
+    for i: uint256 in range(1, _MAX_REPLICAS):
+        if i == job.replicas:
+            break
+        if self._replicas[job_id][i].digest != first:
+            result.state = STATE_DISPUTED
+            self._open_dispute(
+                job_id, self._replicas[job_id][0].provider, CHALLENGER_REPLICA, 0, i, 0
+            )
+            return result
+    result.state = STATE_REVEALED
+    result.challenge_deadline = block.timestamp + job.challenge_window
+    if job.mode == MODE_AUDIT and self._random(job_id, 1) % _BPS < job.mode_param:
+        exclude: DynArray[address, 9] = [job.requester, self._replicas[job_id][0].provider]
+        drawn: DynArray[address, 8] = extcall registry.draw(
+            _ROLE_VALIDATOR,
+            self._random(job_id, 2),
+            1,
+            job.price * audit_fee_bps // _BPS,
+            self._bond(job.price),
+            exclude,
+        )
+        validator: address = empty(address)
+        if len(drawn) == 1:
+            validator = drawn[0]
+            self.audits[job_id].validator = validator
+            result.state = STATE_AUDITING
+        log AuditDrawn(job_id=job_id, validator=validator, report_deadline=result.challenge_deadline)
+    return result
+
+
+@internal
+def _open_dispute(
+    job_id: uint256,
+    challenger: address,
+    kind: uint8,
+    challenger_replica: uint256,
+    defender_replica: uint256,
+    bond: uint256,
+):
+    """
+    @dev Records a new dispute; the defender moves first. The caller sets the job state.
+    @param job_id The job.
+    @param challenger Who challenges.
+    @param kind CHALLENGER_EXTERNAL, CHALLENGER_REPLICA or CHALLENGER_VALIDATOR.
+    @param challenger_replica The challenging replica (kind REPLICA), else 0.
+    @param defender_replica The replica whose result is challenged.
+    @param bond Token bond the challenger posted (external only).
+    """
+    deadline: uint256 = block.timestamp + dispute_round_window
+    self.disputes[job_id] = Dispute(
+        challenger=challenger,
+        kind=kind,
+        challenger_replica=challenger_replica,
+        defender_replica=defender_replica,
+        bond=bond,
+        round=0,
+        turn=TURN_DEFENDER,
+        deadline=deadline,
+    )
+    log Challenged(
+        job_id=job_id,
+        challenger=challenger,
+        kind=kind,
+        defender_replica=defender_replica,
+        bond=bond,
+        deadline=deadline,
+    )
+
+
+@internal
+def _resolve(
+    job_id: uint256, job: Job, dispute: Dispute, defender_at_fault: bool, reason: uint8
+):
+    """
+    @dev Applies a verdict: the losing side's result is "bad", the winner's "good"; every
+         replica (and the validator) holding the good result is paid, holding the bad
+         result is slashed (bounty to the winner), anyone else is released unpaid.
+    @param job_id The job.
+    @param job The decoded job (DISPUTED).
+    @param dispute The dispute record.
+    @param defender_at_fault The verdict.
+    @param reason REASON_REFEREE or REASON_TIMEOUT.
+    """
+    defender: Replica = self._replicas[job_id][dispute.defender_replica]
+    challenger_digest: bytes32 = empty(bytes32)
+    if dispute.kind == CHALLENGER_REPLICA:
+        challenger_digest = self._replicas[job_id][dispute.challenger_replica].digest
+    elif dispute.kind == CHALLENGER_VALIDATOR:
+        challenger_digest = self.audits[job_id].digest
+    good: bytes32 = defender.digest
+    bad: bytes32 = challenger_digest
+    winner: address = defender.provider
+    if defender_at_fault:
+        good = challenger_digest
+        bad = defender.digest
+        winner = dispute.challenger
+
+    settled: Job = job
+    settled.state = STATE_FINALIZED
+    self._save(job_id, settled)
+    log DisputeResolved(
+        job_id=job_id, defender_at_fault=defender_at_fault, reason=reason, winner=winner
+    )
+    paid: uint256 = 0
+    refund: uint256 = 0
+    paid, refund = self._settle(job_id, job, good, bad, winner)
+    if dispute.kind == CHALLENGER_EXTERNAL:
+        if defender_at_fault:
+            log Paid(job_id=job_id, account=dispute.challenger, amount=dispute.bond)
+            self._pay(dispute.challenger, dispute.bond)
+        else:
+            refund += self._split(job_id, dispute.challenger, dispute.bond, winner, job.requester)
+    log Finalized(job_id=job_id, paid=paid, refunded=refund)
+    self._pay(job.requester, refund)
+
+
+@internal
+def _annul(job_id: uint256, job: Job, dispute: Dispute):
+    """
+    @dev Ends a dispute the referee never decided: nobody is slashed or paid, every bond
+         is released, the challenge bond returned and the requester fully refunded.
+    @param job_id The job.
+    @param job The decoded job (DISPUTED).
+    @param dispute The dispute record.
+    """
+    settled: Job = job
+    settled.state = STATE_REFUNDED
+    self._save(job_id, settled)
+    log DisputeAnnulled(job_id=job_id)
+    bond: uint256 = self._bond(job.price)
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == job.replicas:
+            break
+        extcall registry.unlock(self._replicas[job_id][i].provider, bond)
+    validator: address = self.audits[job_id].validator
+    if validator != empty(address):
+        extcall registry.unlock(validator, bond)
+    if dispute.bond > 0:
+        log Paid(job_id=job_id, account=dispute.challenger, amount=dispute.bond)
+        self._pay(dispute.challenger, dispute.bond)
+    refund: uint256 = self._escrow(job.mode, job.mode_param, job.price)
+    log Refunded(job_id=job_id, requester=job.requester, amount=refund)
+    self._pay(job.requester, refund)
+
+
+@internal
+def _settle(
+    job_id: uint256, job: Job, good: bytes32, bad: bytes32, winner: address
+) -> (uint256, uint256):
+    """
+    @dev Pays, releases or slashes every replica and the validator by its result. The
+         job must already be in a final state.
+    @param job_id The job.
+    @param job The decoded job.
+    @param good The result digest that earns payment (empty: none).
+    @param bad The result digest that is slashed (empty: none).
+    @param winner Who gets the bounty of slashes for a bad result.
+    @return (paid to providers and validator, owed to the requester).
+    """
+    bond: uint256 = self._bond(job.price)
+    paid: uint256 = 0
+    refund: uint256 = 0
+    for i: uint256 in range(_MAX_REPLICAS):
+        if i == job.replicas:
+            break
+        replica: Replica = self._replicas[job_id][i]
+        if good != empty(bytes32) and replica.digest == good:
+            extcall registry.unlock(replica.provider, bond)
+            log Paid(job_id=job_id, account=replica.provider, amount=job.price)
+            self._pay(replica.provider, job.price)
+            paid += job.price
+        elif bad != empty(bytes32) and replica.digest == bad:
+            refund += job.price
+            refund += self._penalize(job_id, replica.provider, bond, winner, job.requester)
+        else:
+            extcall registry.unlock(replica.provider, bond)
+            refund += job.price
+
+    if job.mode != MODE_AUDIT or job.mode_param == 0:
+        return paid, refund
+    fee: uint256 = job.price * audit_fee_bps // _BPS
+    audit: Audit = self.audits[job_id]
+    if audit.validator == empty(address):
+        return paid, refund + fee
+    if good != empty(bytes32) and audit.digest == good:
+        extcall registry.unlock(audit.validator, bond)
+        log Paid(job_id=job_id, account=audit.validator, amount=fee)
+        self._pay(audit.validator, fee)
+        return paid + fee, refund
+    refund += fee
+    if audit.digest == empty(bytes32):
+        # Drawn but never reported: the requester lost its audit, so it takes the bounty.
+        refund += self._penalize(job_id, audit.validator, bond, job.requester, job.requester)
+    elif bad != empty(bytes32) and audit.digest == bad:
+        refund += self._penalize(job_id, audit.validator, bond, winner, job.requester)
+    else:
+        extcall registry.unlock(audit.validator, bond)
+    return paid, refund
+
+
+@internal
+def _penalize(
+    job_id: uint256, account: address, bond: uint256, bounty_to: address, requester: address
+) -> uint256:
+    """
+    @dev Slashes `account`'s bond through the Registry (the tokens come here) and splits it.
+    @param job_id The job.
+    @param account The member at fault.
+    @param bond The bond locked for this job.
+    @param bounty_to Who earns the bounty.
+    @param requester The job's requester.
+    @return The requester's share (paid by the caller together with its refund).
+    """
+    taken: uint256 = extcall registry.slash(account, bond, self)
+    return self._split(job_id, account, taken, bounty_to, requester)
+
+
+@internal
+def _split(
+    job_id: uint256, account: address, amount: uint256, bounty_to: address, requester: address
+) -> uint256:
+    """
+    @dev Splits a forfeited amount held here: bounty to `bounty_to`, a share to the
+         requester, the remainder to BURN_ADDRESS, so the three parts add up exactly.
+    @param job_id The job.
+    @param account Whose tokens were forfeited.
+    @param amount The forfeited tokens.
+    @param bounty_to Who earns the bounty (the requester itself after a timeout).
+    @param requester The job's requester.
+    @return The requester's part (share, plus the bounty if it is the bounty taker).
+    """
+    bounty: uint256 = amount * bounty_bps // _BPS
+    requester_share: uint256 = amount * requester_share_bps // _BPS
+    burned: uint256 = amount - bounty - requester_share
+    log Slashed(
+        job_id=job_id,
+        account=account,
+        amount=amount,
+        bounty_to=bounty_to,
+        bounty=bounty,
+        requester_share=requester_share,
+        burned=burned,
+    )
+    self._pay(BURN_ADDRESS, burned)
+    if bounty_to == requester:
+        return requester_share + bounty
+    self._pay(bounty_to, bounty)
+    return requester_share
+
+
+@internal
+def _pay(to: address, amount: uint256):
+    """
+    @dev Sends tokens held here; skips zero amounts (saves a call).
+    @param to The receiver.
+    @param amount Base units.
+    """
+    if amount > 0:
+        assert extcall token.transfer(to, amount), "job_market: transfer failed"

@@ -1,0 +1,555 @@
+# pragma version ~=0.4.3
+"""
+@title verimesh Registry (providers and validators with stake)
+@custom:contract-name Registry
+@license Apache-2.0
+@notice Providers sell compute, validators audit it; both register here with a stake in
+        Token, an endpoint URL, a capabilities hash and a price. Stake is the collateral
+        that makes cheating unprofitable: JobMarket locks part of it as the bond of each
+        job and can slash it. Leaving takes an unbonding delay, so misbehaviour found
+        shortly after the fact can still be punished.
+@custom:security
+        - Conservation: the Registry's token balance always equals
+          sum(stake + unbonding) over all members. Tokens enter only in `register` and
+          `add_stake` (pulled from the member, credited to its `stake`), and leave only
+          in `withdraw` (to the member, debited from its `unbonding`) and `slash` (to the
+          recipient JobMarket names, debited from the member). No other path moves
+          tokens, and each path moves exactly the amount it books.
+        - `locked <= stake` always: `lock` and `draw` only lock free stake, `slash` lowers
+          `locked` together with `stake`, `unlock` never goes below zero.
+        - Only JobMarket (set once by the owner) can lock, unlock, draw and slash; nobody,
+          not even the owner, can move a member's stake anywhere else.
+        - `request_unbond` only releases free (unlocked) stake, and an active member
+          keeps at least the role's minimum; `withdraw` waits `unbonding_delay`, during
+          which `slash` can still reach the unbonding amount.
+        - The member lists are swap-and-pop arrays: O(1) insert/remove, no unbounded
+          loop. `draw` scans at most `_MAX_SCAN` entries.
+        - Reentrancy: tokens move after all bookkeeping (checks-effects-interactions),
+          and the token is the trusted Token contract given at deploy.
+"""
+
+from ethereum.ercs import IERC20
+
+# Member roles (a member holds exactly one).
+ROLE_PROVIDER: public(constant(uint8)) = 1
+ROLE_VALIDATOR: public(constant(uint8)) = 2
+# Longest endpoint URL accepted (a URL longer than this is not a sane endpoint).
+_MAX_ENDPOINT: constant(uint256) = 256
+# Most members one `draw` may return (JobMarket's replica bound).
+_MAX_DRAW: constant(uint256) = 8
+# Most addresses one `draw` may exclude (requester + 8 replicas).
+_MAX_EXCLUDE: constant(uint256) = 9
+# Most list entries one `draw` inspects: bounds the gas of assignment.
+_MAX_SCAN: constant(uint256) = 32
+# Longest unbonding delay accepted at deploy (a year): longer would trap stake.
+_MAX_UNBONDING_DELAY: constant(uint256) = 365 * 86400
+
+
+struct Member:
+    role: uint8
+    stake: uint256
+    locked: uint256
+    unbonding: uint256
+    unbond_at: uint256
+    endpoint: String[_MAX_ENDPOINT]
+    capabilities: bytes32
+    price: uint256
+    active: bool
+
+
+event Registered:
+    account: indexed(address)
+    role: uint8
+    stake: uint256
+    endpoint: String[_MAX_ENDPOINT]
+    capabilities: bytes32
+    price: uint256
+
+
+event StakeAdded:
+    account: indexed(address)
+    amount: uint256
+    stake: uint256
+
+
+event Updated:
+    account: indexed(address)
+    endpoint: String[_MAX_ENDPOINT]
+    capabilities: bytes32
+    price: uint256
+
+
+event UnbondRequested:
+    account: indexed(address)
+    amount: uint256
+    unbonding: uint256
+    unbond_at: uint256
+
+
+event Withdrawn:
+    account: indexed(address)
+    amount: uint256
+
+
+event Deregistered:
+    account: indexed(address)
+    unbonding: uint256
+    unbond_at: uint256
+
+
+event Locked:
+    account: indexed(address)
+    amount: uint256
+    locked: uint256
+
+
+event Unlocked:
+    account: indexed(address)
+    amount: uint256
+    locked: uint256
+
+
+event Slashed:
+    account: indexed(address)
+    amount: uint256
+    recipient: indexed(address)
+
+
+event JobMarketSet:
+    job_market: indexed(address)
+
+
+token: public(immutable(IERC20))
+owner: public(immutable(address))
+min_provider_stake: public(immutable(uint256))
+min_validator_stake: public(immutable(uint256))
+unbonding_delay: public(immutable(uint256))
+job_market: public(address)
+
+members: public(HashMap[address, Member])
+# role => position => member; positions 0..count-1 hold the active members of that role.
+_list: HashMap[uint8, HashMap[uint256, address]]
+_count: HashMap[uint8, uint256]
+# member => 1 + its position in its role's list (0 = not listed).
+_position: HashMap[address, uint256]
+
+
+@deploy
+def __init__(
+    token_: IERC20,
+    min_provider_stake_: uint256,
+    min_validator_stake_: uint256,
+    unbonding_delay_: uint256,
+):
+    """
+    @dev Deploys the registry; the deployer becomes owner (its only power: `set_job_market`).
+    @param token_ The stake token.
+    @param min_provider_stake_ Minimum stake of a provider, in token base units.
+    @param min_validator_stake_ Minimum stake of a validator, in token base units.
+    @param unbonding_delay_ Seconds between `request_unbond` and `withdraw`.
+    """
+    assert token_.address != empty(address), "registry: token is the zero address"
+    assert unbonding_delay_ <= _MAX_UNBONDING_DELAY, "registry: unbonding delay above one year"
+    token = token_
+    owner = msg.sender
+    min_provider_stake = min_provider_stake_
+    min_validator_stake = min_validator_stake_
+    unbonding_delay = unbonding_delay_
+
+
+@external
+def set_job_market(job_market_: address):
+    """
+    @dev Names the only contract that may lock, unlock, draw and slash; owner, once.
+    @param job_market_ The JobMarket address.
+    """
+    assert msg.sender == owner, "registry: caller is not the owner"
+    assert self.job_market == empty(address), "registry: job market already set"
+    assert job_market_ != empty(address), "registry: job market is the zero address"
+    self.job_market = job_market_
+    log JobMarketSet(job_market=job_market_)
+
+
+@external
+def register(
+    role: uint8,
+    stake: uint256,
+    endpoint: String[_MAX_ENDPOINT],
+    capabilities: bytes32,
+    price: uint256,
+):
+    """
+    @dev Joins as provider or validator, pulling `stake` from the caller (approve first).
+    @param role ROLE_PROVIDER (1) or ROLE_VALIDATOR (2).
+    @param stake Tokens to stake; at least the role's minimum.
+    @param endpoint The member's HTTP endpoint URL (non-empty).
+    @param capabilities Hash of the member's advertised capabilities.
+    @param price Lowest price per job replica (or per audit) the member accepts.
+    """
+    assert role == ROLE_PROVIDER or role == ROLE_VALIDATOR, "registry: unknown role"
+    assert self.members[msg.sender].role == 0, "registry: already registered"
+    assert stake >= self._min_stake(role), "registry: stake below the role minimum"
+    assert len(endpoint) > 0, "registry: empty endpoint"
+    self.members[msg.sender] = Member(
+        role=role,
+        stake=stake,
+        locked=0,
+        unbonding=0,
+        unbond_at=0,
+        endpoint=endpoint,
+        capabilities=capabilities,
+        price=price,
+        active=True,
+    )
+    self._list_add(role, msg.sender)
+    log Registered(
+        account=msg.sender,
+        role=role,
+        stake=stake,
+        endpoint=endpoint,
+        capabilities=capabilities,
+        price=price,
+    )
+    assert extcall token.transferFrom(msg.sender, self, stake), "registry: transfer failed"
+
+
+@external
+def add_stake(amount: uint256):
+    """
+    @dev Adds `amount` to the caller's stake, pulling it from the caller (approve first).
+    @param amount Tokens to add; more than zero.
+    """
+    assert self.members[msg.sender].active, "registry: not an active member"
+    assert amount > 0, "registry: zero amount"
+    stake: uint256 = self.members[msg.sender].stake + amount
+    self.members[msg.sender].stake = stake
+    log StakeAdded(account=msg.sender, amount=amount, stake=stake)
+    assert extcall token.transferFrom(msg.sender, self, amount), "registry: transfer failed"
+
+
+@external
+def update(endpoint: String[_MAX_ENDPOINT], capabilities: bytes32, price: uint256):
+    """
+    @dev Changes the caller's endpoint, capabilities hash and price.
+    @param endpoint New endpoint URL (non-empty).
+    @param capabilities New capabilities hash.
+    @param price New lowest price per job replica.
+    """
+    assert self.members[msg.sender].active, "registry: not an active member"
+    assert len(endpoint) > 0, "registry: empty endpoint"
+    self.members[msg.sender].endpoint = endpoint
+    self.members[msg.sender].capabilities = capabilities
+    self.members[msg.sender].price = price
+    log Updated(account=msg.sender, endpoint=endpoint, capabilities=capabilities, price=price)
+
+
+@external
+def request_unbond(amount: uint256):
+    """
+    @dev Moves `amount` of free stake into unbonding; it can be withdrawn after the
+         delay, which restarts for the whole unbonding amount.
+    @param amount Tokens to unbond; at most the free (unlocked) stake, and an active
+           member must keep its role's minimum (deregister to leave entirely).
+    """
+    member: Member = self.members[msg.sender]
+    assert member.role != 0, "registry: not registered"
+    assert amount > 0, "registry: zero amount"
+    assert amount <= member.stake - member.locked, "registry: amount exceeds free stake"
+    if member.active:
+        assert member.stake - amount >= self._min_stake(member.role), (
+            "registry: stake would fall below the role minimum; deregister to leave"
+        )
+    self._start_unbond(msg.sender, amount)
+
+
+@external
+def withdraw():
+    """
+    @dev Pays out the caller's unbonding tokens once the delay has passed. A deregistered
+         member with nothing left is forgotten, so it may register again.
+    """
+    unbonding: uint256 = self.members[msg.sender].unbonding
+    assert unbonding > 0, "registry: nothing to withdraw"
+    assert block.timestamp >= self.members[msg.sender].unbond_at, "registry: still unbonding"
+    self.members[msg.sender].unbonding = 0
+    self._forget_if_empty(msg.sender)
+    log Withdrawn(account=msg.sender, amount=unbonding)
+    assert extcall token.transfer(msg.sender, unbonding), "registry: transfer failed"
+
+
+@external
+def deregister():
+    """
+    @dev Leaves the market: the caller stops being drawn for jobs and all its free stake
+         starts unbonding; stake still locked in jobs follows when JobMarket unlocks it.
+    """
+    member: Member = self.members[msg.sender]
+    assert member.active, "registry: not an active member"
+    self.members[msg.sender].active = False
+    self._list_remove(member.role, msg.sender)
+    free: uint256 = member.stake - member.locked
+    if free > 0:
+        self._start_unbond(msg.sender, free)
+    log Deregistered(
+        account=msg.sender,
+        unbonding=self.members[msg.sender].unbonding,
+        unbond_at=self.members[msg.sender].unbond_at,
+    )
+
+
+@external
+def lock(account: address, amount: uint256):
+    """
+    @dev Locks `amount` of `account`'s free stake as a job bond; JobMarket only.
+    @param account The member.
+    @param amount Tokens to lock; at most its free stake.
+    """
+    self._only_job_market()
+    assert self.members[account].active, "registry: not an active member"
+    self._lock(account, amount)
+
+
+@external
+def unlock(account: address, amount: uint256):
+    """
+    @dev Releases a job bond; JobMarket only. If the member has deregistered, the
+         released stake starts unbonding at once.
+    @param account The member.
+    @param amount Tokens to release; clamped to what is still locked (a slash may have
+           taken part of it).
+    """
+    self._only_job_market()
+    locked: uint256 = self.members[account].locked
+    released: uint256 = min(amount, locked)
+    self.members[account].locked = locked - released
+    log Unlocked(account=account, amount=released, locked=locked - released)
+    if not self.members[account].active and released > 0:
+        self._start_unbond(account, released)
+
+
+@external
+def slash(account: address, amount: uint256, recipient: address) -> uint256:
+    """
+    @dev Takes up to `amount` from `account`: locked stake first, then free stake, then
+         tokens still unbonding; sends what it took to `recipient`. JobMarket only.
+    @param account The member to punish.
+    @param amount Tokens to take at most.
+    @param recipient Where the slashed tokens go (JobMarket, which splits them).
+    @return The amount actually taken (less than `amount` if the member holds less).
+    """
+    self._only_job_market()
+    assert recipient != empty(address), "registry: recipient is the zero address"
+    # Field by field: copying the whole Member would also read the long endpoint.
+    locked: uint256 = self.members[account].locked
+    stake: uint256 = self.members[account].stake
+    unbonding: uint256 = self.members[account].unbonding
+    from_locked: uint256 = min(amount, locked)
+    locked -= from_locked
+    stake -= from_locked
+    from_free: uint256 = min(amount - from_locked, stake - locked)
+    stake -= from_free
+    from_unbonding: uint256 = min(amount - from_locked - from_free, unbonding)
+    unbonding -= from_unbonding
+    taken: uint256 = from_locked + from_free + from_unbonding
+    self.members[account].locked = locked
+    self.members[account].stake = stake
+    self.members[account].unbonding = unbonding
+    self._forget_if_empty(account)
+    log Slashed(account=account, amount=taken, recipient=recipient)
+    if taken > 0:
+        assert extcall token.transfer(recipient, taken), "registry: transfer failed"
+    return taken
+
+
+@external
+def draw(
+    role: uint8,
+    seed: uint256,
+    count: uint256,
+    max_price: uint256,
+    bond: uint256,
+    exclude: DynArray[address, _MAX_EXCLUDE],
+) -> DynArray[address, _MAX_DRAW]:
+    """
+    @dev Picks up to `count` distinct active members of `role` and locks `bond` on each;
+         JobMarket only. The scan starts at `seed` modulo the list length and inspects at
+         most `_MAX_SCAN` consecutive entries (wrapping), skipping members in `exclude`,
+         asking more than `max_price`, or with less than `bond` free stake. Each list
+         entry is a distinct member and is inspected at most once, so nobody is picked
+         twice.
+    @param role ROLE_PROVIDER or ROLE_VALIDATOR.
+    @param seed Randomness chosen by JobMarket (not by any member).
+    @param count How many members are wanted (at most `_MAX_DRAW`).
+    @param max_price Highest member price accepted.
+    @param bond Stake to lock on each picked member.
+    @param exclude Members that must not be picked (requester, already assigned ones).
+    @return The picked members, possibly fewer than `count`.
+    """
+    self._only_job_market()
+    assert count <= _MAX_DRAW, "registry: draw count above the maximum"
+    picked: DynArray[address, _MAX_DRAW] = []
+    n: uint256 = self._count[role]
+    if n == 0 or count == 0:
+        return picked
+    start: uint256 = seed % n
+    for i: uint256 in range(_MAX_SCAN):
+        if i >= n or len(picked) == count:
+            break
+        candidate: address = self._list[role][(start + i) % n]
+        if candidate in exclude:
+            continue
+        if self.members[candidate].price > max_price:
+            continue
+        if self.members[candidate].stake - self.members[candidate].locked < bond:
+            continue
+        self._lock(candidate, bond)
+        picked.append(candidate)
+    return picked
+
+
+@external
+@view
+def provider_count() -> uint256:
+    """
+    @dev Number of active providers.
+    @return The length of the provider list.
+    """
+    return self._count[ROLE_PROVIDER]
+
+
+@external
+@view
+def provider_at(index: uint256) -> address:
+    """
+    @dev The active provider at `index` (order changes when members leave).
+    @param index Position, below `provider_count()`.
+    @return The provider's address.
+    """
+    assert index < self._count[ROLE_PROVIDER], "registry: index out of range"
+    return self._list[ROLE_PROVIDER][index]
+
+
+@external
+@view
+def validator_count() -> uint256:
+    """
+    @dev Number of active validators.
+    @return The length of the validator list.
+    """
+    return self._count[ROLE_VALIDATOR]
+
+
+@external
+@view
+def validator_at(index: uint256) -> address:
+    """
+    @dev The active validator at `index` (order changes when members leave).
+    @param index Position, below `validator_count()`.
+    @return The validator's address.
+    """
+    assert index < self._count[ROLE_VALIDATOR], "registry: index out of range"
+    return self._list[ROLE_VALIDATOR][index]
+
+
+@external
+@view
+def free_stake(account: address) -> uint256:
+    """
+    @dev Stake not locked in any job (what `request_unbond` and `draw` may use).
+    @param account The member.
+    @return stake - locked.
+    """
+    return self.members[account].stake - self.members[account].locked
+
+
+@internal
+@view
+def _min_stake(role: uint8) -> uint256:
+    """
+    @dev The minimum stake of a role.
+    @param role ROLE_PROVIDER or ROLE_VALIDATOR.
+    @return The minimum in token base units.
+    """
+    if role == ROLE_PROVIDER:
+        return min_provider_stake
+    return min_validator_stake
+
+
+@internal
+@view
+def _only_job_market():
+    """
+    @dev Reverts unless the caller is the JobMarket named by `set_job_market`.
+    """
+    assert msg.sender == self.job_market, "registry: caller is not the job market"
+
+
+@internal
+def _lock(account: address, amount: uint256):
+    """
+    @dev Locks free stake.
+    @param account The member.
+    @param amount Tokens to lock; at most its free stake.
+    """
+    locked: uint256 = self.members[account].locked + amount
+    assert locked <= self.members[account].stake, "registry: not enough free stake"
+    self.members[account].locked = locked
+    log Locked(account=account, amount=amount, locked=locked)
+
+
+@internal
+def _start_unbond(account: address, amount: uint256):
+    """
+    @dev Moves stake into unbonding and restarts the delay.
+    @param account The member.
+    @param amount Tokens to move; the caller checked they are free.
+    """
+    self.members[account].stake -= amount
+    unbonding: uint256 = self.members[account].unbonding + amount
+    unbond_at: uint256 = block.timestamp + unbonding_delay
+    self.members[account].unbonding = unbonding
+    self.members[account].unbond_at = unbond_at
+    log UnbondRequested(account=account, amount=amount, unbonding=unbonding, unbond_at=unbond_at)
+
+
+@internal
+def _forget_if_empty(account: address):
+    """
+    @dev Deletes a deregistered member that holds nothing any more, so the address may
+         register again.
+    @param account The member.
+    """
+    if self.members[account].active:
+        return
+    if self.members[account].stake == 0 and self.members[account].unbonding == 0:
+        self.members[account] = empty(Member)
+
+
+@internal
+def _list_add(role: uint8, account: address):
+    """
+    @dev Appends a member to its role's list.
+    @param role The member's role.
+    @param account The member.
+    """
+    n: uint256 = self._count[role]
+    self._list[role][n] = account
+    self._position[account] = n + 1
+    self._count[role] = n + 1
+
+
+@internal
+def _list_remove(role: uint8, account: address):
+    """
+    @dev Removes a member from its role's list by moving the last entry into its place.
+    @param role The member's role.
+    @param account The member.
+    """
+    n: uint256 = self._count[role]
+    index: uint256 = self._position[account] - 1
+    last: address = self._list[role][n - 1]
+    self._list[role][index] = last
+    self._position[last] = index + 1
+    self._list[role][n - 1] = empty(address)
+    self._position[account] = 0
+    self._count[role] = n - 1
