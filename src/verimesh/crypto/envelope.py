@@ -143,6 +143,10 @@ def seal(
     """Sign ``message`` for ``domain``. Nonce defaults to 128 random bits, expiry to now + ttl."""
     nonce = secrets.randbits(128) if nonce is None else nonce
     expiry = int(time.time()) + ttl if expiry is None else expiry
+    if not 0 <= nonce < 2**256:
+        raise ValueError(f"nonce must fit in uint256, got {nonce}")
+    if not 0 <= expiry < 2**64:
+        raise ValueError(f"expiry must be unix seconds in uint64, got {expiry}")
     full = typed_data(domain, message, signer.address, nonce, expiry)
     signed = signer.sign_typed_data(full)
     return Envelope(
