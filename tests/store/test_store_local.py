@@ -66,7 +66,9 @@ def test_file_put_streams_to_the_same_root(store: BlobStore, tmp_path: Path) -> 
     assert len(store.blobs()) == 1
 
 
-def test_default_directory_is_under_verimesh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_directory_is_under_verimesh_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path / "home"))
     with BlobStore(chunk_size=SMALL_CHUNK) as s:
         root = s.put(b"hello")

@@ -244,7 +244,9 @@ class BlobStore:
     def info(self, root: Root) -> BlobInfo:
         r = parse_root(root)
         row = self._require(r)
-        return BlobInfo(root=format_root(r), size=row[0], chunk_count=row[1], chunk_size=self.chunk_size)
+        return BlobInfo(
+            root=format_root(r), size=row[0], chunk_count=row[1], chunk_size=self.chunk_size
+        )
 
     def blobs(self) -> list[BlobRecord]:
         """Every blob in the index, complete and partial, least recently used first."""
@@ -386,7 +388,9 @@ class BlobStore:
 
     # ----------------------------------------------------------------- writing
 
-    def put(self, source: bytes | bytearray | memoryview | os.PathLike[str], *, pin: bool = False) -> bytes:
+    def put(
+        self, source: bytes | bytearray | memoryview | os.PathLike[str], *, pin: bool = False
+    ) -> bytes:
         """Store bytes, or a file streamed chunk by chunk, and return the blob's root."""
         if isinstance(source, str):
             raise TypeError(
@@ -516,7 +520,9 @@ class BlobStore:
             done = self._db.execute("SELECT idx FROM staged_chunks WHERE root = ?", (r,)).fetchall()
         return StagingStatus(format_root(r), row[0], row[1], frozenset(i for (i,) in done))
 
-    def begin_fetch(self, root: Root, last_chunk: bytes, proof: ChunkProof, *, pin: bool = False) -> StagingStatus:
+    def begin_fetch(
+        self, root: Root, last_chunk: bytes, proof: ChunkProof, *, pin: bool = False
+    ) -> StagingStatus:
         """Open a partial blob from its verified LAST chunk.
 
         The last chunk's proof proves the chunk count (the root binds it) and its length
@@ -614,7 +620,9 @@ class BlobStore:
             return bad or list(range(status.chunk_count))
         if MerkleTree(leaves).root != r:  # cannot happen if every leaf was proven; checked anyway
             self.delete(r)
-            raise CorruptBlobError(f"blob {format_root(r)}: recomputed root differs; partial fetch dropped")
+            raise CorruptBlobError(
+                f"blob {format_root(r)}: recomputed root differs; partial fetch dropped"
+            )
         with self._lock:
             if src != self._complete_path(r):
                 with open(src, "rb+") as f:

@@ -60,7 +60,9 @@ class ChunkProof(BaseModel):
     index: int = Field(ge=0)
     size: int = Field(ge=0, description="total size of the blob in bytes")
     chunk_count: int = Field(ge=0)
-    siblings: list[str] = Field(max_length=MAX_DEPTH, description="0x-hex sibling hashes, leaf level up")
+    siblings: list[str] = Field(
+        max_length=MAX_DEPTH, description="0x-hex sibling hashes, leaf level up"
+    )
 
     @field_validator("root")
     @classmethod
@@ -87,7 +89,9 @@ class ChunkProof(BaseModel):
         )
 
     def merkle_proof(self) -> MerkleProof:
-        return MerkleProof(self.index, self.chunk_count, tuple(bytes.fromhex(s[2:]) for s in self.siblings))
+        return MerkleProof(
+            self.index, self.chunk_count, tuple(bytes.fromhex(s[2:]) for s in self.siblings)
+        )
 
 
 @dataclass(frozen=True)

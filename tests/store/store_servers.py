@@ -1,0 +1,117 @@
+"""Real uvicorn servers on 127.0.0.1 free ports for the store's HTTP tests.
+
+``BlobPeer`` is a node-like app serving a real ``BlobStore`` through ``blob_router``. Its
+``misbehave`` hook lets a test turn it into a peer that lies or dies, the way a modified
+or crashing node would, at the ASGI layer in front of the honest router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+from verimesh.store import BlobStore
+from verimesh.store.http import blob_router
+
+
+class Server:
+    """A uvicorn server in a thread; ``stop()`` shuts it down and joins the thread."""
+
+    def __init__(self, app: Callable) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Ask the server to exit (asynchronous: it closes its listening socket soon)."""
+        self._server.should_exit = True
+
+    def join(self) -> None:
+        self.stop()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.join()
+
+
+@dataclass
+class Misbehaviour:
+    """What a peer does to chunk requests: count them, corrupt some, die after some."""
+
+    corrupt: set[int] = field(default_factory=set)  # chunk indices served with a flipped bit
+    die_after: int | None = None  # serve this many chunks, then shut the server down
+    delay: float = 0.0  # seconds before each chunk response
+    pad: int = 0  # extra bytes appended to every chunk body
+    served: list[int] = field(default_factory=list)
+
+
+def blob_app(store: BlobStore, behaviour: Misbehaviour, server_ref: list[Server]) -> Callable:
+    app = FastAPI()
+    app.include_router(blob_router(store))
+
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or "/chunks/" not in path:
+            await app(scope, receive, send)
+            return
+        index = int(path.rsplit("/", 1)[1]) if path.rsplit("/", 1)[1].isdigit() else -1
+        if behaviour.die_after is not None and len(behaviour.served) >= behaviour.die_after:
+            server_ref[0].stop()
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"shutting down"})
+            return
+        behaviour.served.append(index)
+        if behaviour.delay:
+            await asyncio.sleep(behaviour.delay)
+
+        async def lying_send(message: dict) -> None:
+            if message["type"] == "http.response.start" and behaviour.pad:
+                headers = [(k, v) for k, v in message["headers"] if k != b"content-length"]
+                message = {**message, "headers": headers}
+            if message["type"] == "http.response.body" and message.get("body"):
+                body = bytearray(message["body"])
+                if index in behaviour.corrupt:
+                    body[len(body) // 2] ^= 0x40
+                body += bytes(behaviour.pad)
+                message = {**message, "body": bytes(body)}
+            await send(message)
+
+        await app(scope, receive, lying_send)
+
+    return asgi
+
+
+class BlobPeer(Server):
+    """A peer serving ``store``; ``behaviour`` makes it lie or die on chunk requests."""
+
+    def __init__(self, store: BlobStore, behaviour: Misbehaviour | None = None) -> None:
+        self.store = store
+        self.behaviour = behaviour or Misbehaviour()
+        ref: list[Server] = []
+        super().__init__(blob_app(store, self.behaviour, ref))
+        ref.append(self)
