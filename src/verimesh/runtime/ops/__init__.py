@@ -1,5 +1,9 @@
-"""Every op of the exact runtime; importing this package registers them all in ``OPS``."""
+"""Every op of the exact runtime; importing this package registers them all in ``OPS``.
 
-from . import linear
+One module per family: linear algebra, data movement, table nonlinearities, norms,
+attention, token choice.
+"""
 
-__all__ = ["linear"]
+from . import attention, linear, nonlinear, norm, sampling, shape
+
+__all__ = ["attention", "linear", "nonlinear", "norm", "sampling", "shape"]
