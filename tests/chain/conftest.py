@@ -1,6 +1,6 @@
 """Shared fixtures of the chain tests.
 
-- compiled artifacts in a per-session cache dir (never the user's ~/.verimesh);
+- compiled artifacts in pytest's cache dir (never the user's ~/.verimesh);
 - one real anvil node per test session (per xdist worker), on a free port of 127.0.0.1,
   stopped when the session ends;
 - ``backend``: the same test body runs on the in-process EVM and over JSON-RPC.
@@ -25,8 +25,10 @@ DEVNET_GAS_LIMIT = 5_000_000
 
 
 @pytest.fixture(scope="session")
-def artifact_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("artifacts")
+def artifact_cache(pytestconfig: pytest.Config) -> Path:
+    """pytest's own cache dir: survives between runs (compiling takes seconds) and is keyed
+    by the sources' sha256, so a changed contract is still recompiled."""
+    return pytestconfig.cache.mkdir("verimesh-artifacts")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,123 @@
+"""Deploy Token, Registry and JobMarket, wire them together, and fund accounts.
+
+Works on any backend: the in-process EVM for tests, anvil for the devnet, a real chain for
+a real deployment (then skip the minting: a real token is not mintable by us).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from verimesh.chain.accounts import DEV_PASSWORD, Signer
+from verimesh.chain.backends.base import Backend
+from verimesh.chain.client import CONTRACTS, Network
+from verimesh.chain.compile import ArtifactSet, load_artifacts
+from verimesh.chain.deployment import ContractAddresses, Deployment, DevAccount, NetworkParams
+from verimesh.chain.job_market import JobMarketClient
+from verimesh.chain.registry import RegistryClient
+from verimesh.chain.token import TokenClient
+from verimesh.crypto.keystore import write_new_private_file
+
+# Dev keystores hold public keys (the anvil mnemonic) under a public password: a small
+# scrypt work factor keeps `devnet up` fast without weakening anything that was secret.
+DEV_SCRYPT_N = 2**10
+
+
+def deploy_network(
+    backend: Backend,
+    deployer: Signer,
+    params: NetworkParams | None = None,
+    artifacts: ArtifactSet | None = None,
+    referee: str | None = None,
+) -> Network:
+    """Deploy the three contracts and call ``Registry.set_job_market``.
+
+    The deployer is the token's minter and both contracts' owner; the referee (who decides
+    disputes until the verification committee exists) defaults to the deployer.
+    """
+    params = params or NetworkParams()
+    artifacts = artifacts or load_artifacts(names=CONTRACTS)
+    token, _ = TokenClient.deploy(
+        backend,
+        deployer,
+        artifacts["Token"],
+        params.token_name,
+        params.token_symbol,
+        params.token_decimals,
+        deployer.address,
+    )
+    registry, _ = RegistryClient.deploy(
+        backend,
+        deployer,
+        artifacts["Registry"],
+        token.address,
+        params.min_provider_stake,
+        params.min_validator_stake,
+        params.unbonding_delay,
+    )
+    job_market, _ = JobMarketClient.deploy(
+        backend,
+        deployer,
+        artifacts["JobMarket"],
+        token.address,
+        registry.address,
+        referee or deployer.address,
+        params.min_bond,
+        params.bond_multiplier_bps,
+        params.audit_fee_bps,
+        params.challenge_bond,
+        params.bounty_bps,
+        params.requester_share_bps,
+        params.dispute_round_window,
+    )
+    registry.set_job_market(job_market.address)
+    return Network(backend, token, registry, job_market)
+
+
+def fund_accounts(network: Network, minter: Signer, addresses: Sequence[str], amount: int) -> None:
+    """Mint ``amount`` test tokens to each address (devnets: the deployer is the minter)."""
+    for address in addresses:
+        network.token.mint(address, amount, signer=minter)
+
+
+def describe(
+    network: Network,
+    deployer: Signer,
+    params: NetworkParams,
+    artifacts: ArtifactSet,
+    rpc_url: str | None,
+    dev_accounts: list[DevAccount] | None = None,
+) -> Deployment:
+    """The ``deployment.json`` record of a network deployed just now."""
+    return Deployment(
+        chain_id=network.backend.chain_id,
+        rpc_url=rpc_url,
+        block=network.backend.block_number(),
+        deployer=deployer.address,
+        vyper_version=artifacts.vyper_version,
+        sources_sha256=artifacts.sources_sha256,
+        contracts=ContractAddresses(
+            token=network.token.address,
+            registry=network.registry.address,
+            job_market=network.job_market.address,
+        ),
+        params=params,
+        dev_accounts=dev_accounts or [],
+        dev_password=DEV_PASSWORD if dev_accounts else None,
+    )
+
+
+def write_dev_keystores(signers: Sequence[Signer], directory: Path) -> list[DevAccount]:
+    """Write ``dev<i>.json`` keystores (password ``DEV_PASSWORD``) readable by
+    ``verimesh wallet`` (``WalletStore(directory)``) and ``Signer.from_keystore``."""
+    accounts = []
+    for i, signer in enumerate(signers):
+        name = f"dev{i}"
+        path = directory / f"{name}.json"
+        if not path.exists():
+            keystore = signer.to_keystore(DEV_PASSWORD, scrypt_n=DEV_SCRYPT_N)
+            write_new_private_file(path, json.dumps(keystore, indent=2))
+        accounts.append(DevAccount(name=name, address=signer.address, keystore=f"{directory.name}/{name}.json"))
+    return accounts
