@@ -8,12 +8,17 @@ hidden prompt or ``VERIMESH_PASSWORD``, imported keys from a hidden prompt or
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from verimesh.chain.client import Network
+from verimesh.chain.devnet import default_state_dir
+from verimesh.chain.errors import ChainError
 from verimesh.crypto.keystore import KeystoreError, read_keystore
 from verimesh.crypto.wallet import PASSWORD_ENV, WalletError, WalletStore, password_from_env
 
@@ -119,3 +124,37 @@ def show(
     console.print(f"kdf      {kdf.get('kdf')} n={params.get('n')} r={params.get('r')} p={params.get('p')}")
     if check_password:
         console.print("password [green]ok[/green]")
+
+
+def format_units(amount: int, decimals: int) -> str:
+    """``amount`` base units as a decimal number of whole tokens, exactly (no float)."""
+    text = format(Decimal(amount).scaleb(-decimals), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@app.command("balance")
+def balance(
+    name: str = typer.Argument(..., help="Wallet name."),
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment",
+            help="deployment.json of the network [default: $VERIMESH_HOME/devnet/deployment.json]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show a wallet's ETH and token (VMT) balances on a deployment's chain."""
+    path = deployment if deployment is not None else default_state_dir() / "deployment.json"
+    try:
+        info = WalletStore().info(name)
+        net = Network.connect(path)
+        eth = net.backend.eth_balance(info.address)
+        tokens = net.token.balance_of(info.address)
+        symbol, decimals = net.token.symbol(), net.token.decimals()
+    except (WalletError, KeystoreError, ChainError) as exc:
+        raise _fail(exc) from None
+    console.print(f"wallet   [bold]{info.name}[/bold]  {info.address}")
+    console.print(f"chain    {net.backend.chain_id}  ({path})")
+    console.print(f"ETH      {format_units(eth, 18)}")
+    console.print(f"{symbol:<8} {format_units(tokens, decimals)}")
