@@ -5,9 +5,11 @@
         Merkle tree. It is the on-chain twin of `verimesh.crypto.merkle.root_from_proof`:
         leaf = sha256(0x00 || data), node = sha256(0x01 || left || right), a level with
         an odd number of nodes carries its last node up unchanged, and the published root
-        is sha256(0x02 || uint64_be(leaf_count) || top). Import it with
-        `from verimesh.chain.contracts import merkle` (or `from . import merkle` beside it)
-        and call `merkle._verify(...)`; it has no storage, so no `uses`/`initializes`.
+        is sha256(0x02 || uint64_be(leaf_count) || top). Contracts beside it import it
+        with `from . import merkle` (works with `verimesh.chain.compile` and boa); code
+        elsewhere with `from verimesh.chain.contracts import merkle` (found through the
+        Python search path). Call `merkle._verify(...)`; the module has no storage, so it
+        needs no `uses`/`initializes`.
 @custom:security
         - Domain separation: the 0x00/0x01 prefixes stop an inner node from being
           presented as a leaf (second-preimage attack on naive trees).
