@@ -59,14 +59,15 @@ class Tx:
     def block_number(self) -> int:
         return self.receipt.block_number
 
-    def events_named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
+    def events_named(self, name: str, address: str | None = None) -> list[Event]:
+        """Events called ``name``, optionally only those of the contract at ``address``
+        (two contracts may use one name: Registry and JobMarket both emit ``Slashed``)."""
+        return [e for e in self.events if e.name == name and (address is None or e.address == address)]
 
-    def event(self, name: str) -> Event:
+    def event(self, name: str, address: str | None = None) -> Event:
         """The first event called ``name``; an error if the transaction emitted none."""
-        for e in self.events:
-            if e.name == name:
-                return e
+        for e in self.events_named(name, address):
+            return e
         emitted = ", ".join(e.name for e in self.events) or "none"
         raise ChainError(f"transaction emitted no {name} event (emitted: {emitted})")
 

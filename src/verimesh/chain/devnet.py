@@ -20,7 +20,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from verimesh.chain.accounts import DEV_MNEMONIC
+from verimesh.chain.accounts import DEV_MNEMONIC, dev_signers
+from verimesh.chain.backends.rpc import RpcBackend
+from verimesh.chain.client import CONTRACTS
+from verimesh.chain.compile import load_artifacts
+from verimesh.chain.deploy import deploy_network, describe, fund_accounts, write_dev_keystores
+from verimesh.chain.deployment import Deployment, NetworkParams
 from verimesh.chain.errors import DevnetError
 from verimesh.crypto.wallet import verimesh_home
 
@@ -123,7 +128,11 @@ def start_anvil(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     try:
         process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
         )
     finally:
         if log_path:
@@ -182,3 +191,96 @@ def stop_pid(pid: int, timeout: float = 5.0, process: subprocess.Popen | None = 
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.05)
+
+
+# -- the devnet of `verimesh devnet up/down/status` -------------------------------------
+DEPLOYMENT_FILE = "deployment.json"
+WALLETS_DIR = "wallets"
+# Explicit gas limit for devnet transactions: no eth_estimateGas round trip per transaction.
+DEVNET_GAS_LIMIT = 5_000_000
+
+
+@dataclass(frozen=True)
+class DevnetStatus:
+    state_dir: Path
+    running: bool
+    pid: int | None = None
+    url: str | None = None
+    block: int | None = None
+    deployment: Path | None = None
+
+
+def _read_pid(state_dir: Path) -> int | None:
+    try:
+        return int((state_dir / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def status(state_dir: Path | None = None) -> DevnetStatus:
+    """Is a devnet running from ``state_dir``, where, and at which block."""
+    state_dir = state_dir or default_state_dir()
+    pid = _read_pid(state_dir)
+    if pid is None or not pid_alive(pid) or not _is_anvil(pid):
+        return DevnetStatus(state_dir, running=False)
+    deployment_path = state_dir / DEPLOYMENT_FILE
+    url = block = None
+    if deployment_path.is_file():
+        url = Deployment.load(deployment_path).rpc_url
+        if url and rpc_ready(url):
+            block = RpcBackend(url).block_number()
+    return DevnetStatus(
+        state_dir, True, pid, url, block, deployment_path if deployment_path.is_file() else None
+    )
+
+
+def up(
+    state_dir: Path | None = None, port: int = DEFAULT_PORT, n_accounts: int = DEV_ACCOUNTS
+) -> Deployment:
+    """Start anvil detached, deploy and fund, write deployment.json; return the Deployment.
+
+    On any failure after anvil started, anvil is stopped again: no orphan node is left.
+    """
+
+    state_dir = state_dir or default_state_dir()
+    current = status(state_dir)
+    if current.running:
+        raise DevnetError(
+            f"a devnet is already running from {state_dir} (pid {current.pid}, {current.url}); "
+            "stop it with `verimesh devnet down` or use another --state-dir"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / PID_FILE).unlink(missing_ok=True)
+    (state_dir / DEPLOYMENT_FILE).unlink(missing_ok=True)
+    artifacts = load_artifacts(names=CONTRACTS)  # compile before starting anything
+    node = start_anvil(port, log_path=state_dir / LOG_FILE, detach=True)
+    try:
+        (state_dir / PID_FILE).write_text(f"{node.pid}\n")
+        backend = RpcBackend(node.url, gas_limit=DEVNET_GAS_LIMIT)
+        signers = dev_signers(n_accounts)
+        params = NetworkParams()
+        network = deploy_network(backend, signers[0], params, artifacts)
+        fund_accounts(network, signers[0], [s.address for s in signers], params.mint_per_account)
+        accounts = write_dev_keystores(signers, state_dir / WALLETS_DIR)
+        deployment = describe(network, signers[0], params, artifacts, node.url, accounts)
+        deployment.save(state_dir / DEPLOYMENT_FILE)
+    except BaseException:
+        node.stop()
+        (state_dir / PID_FILE).unlink(missing_ok=True)
+        raise
+    return deployment
+
+
+def down(state_dir: Path | None = None, timeout: float = 5.0) -> bool:
+    """Stop the devnet of ``state_dir``; False when none was running. Keeps the dev wallets."""
+    state_dir = state_dir or default_state_dir()
+    pid = _read_pid(state_dir)
+    was_running = pid is not None and pid_alive(pid) and _is_anvil(pid)
+    if was_running:
+        assert pid is not None
+        stop_pid(pid, timeout)
+        if pid_alive(pid):
+            raise DevnetError(f"anvil (pid {pid}) survived SIGKILL; check it with `ps {pid}`")
+    (state_dir / PID_FILE).unlink(missing_ok=True)
+    (state_dir / DEPLOYMENT_FILE).unlink(missing_ok=True)  # its chain is gone
+    return was_running

@@ -200,9 +200,9 @@ class JobMarketClient(ContractClient):
             signer=signer,
             gas=gas,
         )
-        job_id = tx.event("JobPosted")["job_id"]
+        job_id = tx.event("JobPosted", self.address)["job_id"]
         assigned = sorted(
-            (e for e in tx.events_named("ProviderAssigned") if e["job_id"] == job_id),
+            (e for e in tx.events_named("ProviderAssigned", self.address) if e["job_id"] == job_id),
             key=lambda e: e["replica"],
         )
         return PostedJob(job_id, [e["provider"] for e in assigned], tx)

@@ -131,7 +131,7 @@ def run_job(
         _step(run.steps, "reveal", f"provider{i}", tx)
     net.backend.advance_time(WINDOW + 1)  # let the challenge window pass unchallenged
     tx = net.job_market.finalize(run.job_id, signer=requester)
-    finalized = tx.event("Finalized")
+    finalized = tx.event("Finalized", net.job_market.address)
     _step(run.steps, "finalize", "requester", tx, f"paid {finalized['paid'] / VMT:g} VMT")
     run.final_state = net.job_market.jobs(run.job_id).state
     return run, setup
@@ -144,8 +144,8 @@ def run_timeout(
     run, setup = _post(net, requester, Mode.REPLICATE, 1, price, "silent")
     net.backend.advance_time(WINDOW + 1)  # past the commit deadline
     tx = net.job_market.timeout(run.job_id, signer=requester)
-    refunded = tx.event("Refunded")["amount"]
-    slashed = sum(e["amount"] for e in tx.events_named("Slashed"))
+    refunded = tx.event("Refunded", net.job_market.address)["amount"]
+    slashed = sum(e["amount"] for e in tx.events_named("Slashed", net.job_market.address))
     _step(
         run.steps,
         "timeout",

@@ -43,11 +43,17 @@ _MAX_EXCLUDE: constant(uint256) = 9
 _MAX_SCAN: constant(uint256) = 32
 # Longest unbonding delay accepted at deploy (a year): longer would trap stake.
 _MAX_UNBONDING_DELAY: constant(uint256) = 365 * 86400
+# Stake and locked amounts are packed as 120-bit fields of the hot word.
+_MAX_AMOUNT: constant(uint256) = 2**120 - 1
+_OFF_LOCKED: constant(uint256) = 120
+_OFF_ROLE: constant(uint256) = 240
+_OFF_ACTIVE: constant(uint256) = 248
 
 
+# The public view of a member (`members(account)`), assembled from the two records below.
 struct Member:
     role: uint8
-    stake: uint256
+    stake: uint256  # includes `locked`
     locked: uint256
     unbonding: uint256
     unbond_at: uint256
@@ -55,6 +61,26 @@ struct Member:
     capabilities: bytes32
     price: uint256
     active: bool
+
+
+# The fields every job touches (draw, lock, unlock, slash), packed into ONE storage word
+# (`_hot`): a lock then rewrites a word that is already non-zero (~2.9k gas) instead of
+# writing a fresh one (~20k). Layout, low to high bits: stake 120, locked 120, role 8,
+# active 8. 120 bits hold 1.3e36 base units, far above any token supply.
+struct Hot:
+    stake: uint256
+    locked: uint256
+    role: uint8
+    active: bool
+
+
+# The fields jobs rarely touch.
+struct Cold:
+    unbonding: uint256
+    unbond_at: uint256
+    endpoint: String[_MAX_ENDPOINT]
+    capabilities: bytes32
+    price: uint256
 
 
 event Registered:
@@ -126,7 +152,8 @@ min_validator_stake: public(immutable(uint256))
 unbonding_delay: public(immutable(uint256))
 job_market: public(address)
 
-members: public(HashMap[address, Member])
+_hot: HashMap[address, uint256]
+_cold: HashMap[address, Cold]
 # role => position => member; positions 0..count-1 hold the active members of that role.
 _list: HashMap[uint8, HashMap[uint256, address]]
 _count: HashMap[uint8, uint256]
@@ -187,19 +214,13 @@ def register(
     @param price Lowest price per job replica (or per audit) the member accepts.
     """
     assert role == ROLE_PROVIDER or role == ROLE_VALIDATOR, "registry: unknown role"
-    assert self.members[msg.sender].role == 0, "registry: already registered"
+    assert self._hot[msg.sender] == 0, "registry: already registered"
     assert stake >= self._min_stake(role), "registry: stake below the role minimum"
+    assert stake <= _MAX_AMOUNT, "registry: stake above 2**120 - 1"
     assert len(endpoint) > 0, "registry: empty endpoint"
-    self.members[msg.sender] = Member(
-        role=role,
-        stake=stake,
-        locked=0,
-        unbonding=0,
-        unbond_at=0,
-        endpoint=endpoint,
-        capabilities=capabilities,
-        price=price,
-        active=True,
+    self._save_hot(msg.sender, Hot(stake=stake, locked=0, role=role, active=True))
+    self._cold[msg.sender] = Cold(
+        unbonding=0, unbond_at=0, endpoint=endpoint, capabilities=capabilities, price=price
     )
     self._list_add(role, msg.sender)
     log Registered(
@@ -219,11 +240,13 @@ def add_stake(amount: uint256):
     @dev Adds `amount` to the caller's stake, pulling it from the caller (approve first).
     @param amount Tokens to add; more than zero.
     """
-    assert self.members[msg.sender].active, "registry: not an active member"
+    hot: Hot = self._load_hot(msg.sender)
+    assert hot.active, "registry: not an active member"
     assert amount > 0, "registry: zero amount"
-    stake: uint256 = self.members[msg.sender].stake + amount
-    self.members[msg.sender].stake = stake
-    log StakeAdded(account=msg.sender, amount=amount, stake=stake)
+    hot.stake += amount
+    assert hot.stake <= _MAX_AMOUNT, "registry: stake above 2**120 - 1"
+    self._save_hot(msg.sender, hot)
+    log StakeAdded(account=msg.sender, amount=amount, stake=hot.stake)
     assert extcall token.transferFrom(msg.sender, self, amount), "registry: transfer failed"
 
 
@@ -235,11 +258,11 @@ def update(endpoint: String[_MAX_ENDPOINT], capabilities: bytes32, price: uint25
     @param capabilities New capabilities hash.
     @param price New lowest price per job replica.
     """
-    assert self.members[msg.sender].active, "registry: not an active member"
+    assert self._load_hot(msg.sender).active, "registry: not an active member"
     assert len(endpoint) > 0, "registry: empty endpoint"
-    self.members[msg.sender].endpoint = endpoint
-    self.members[msg.sender].capabilities = capabilities
-    self.members[msg.sender].price = price
+    self._cold[msg.sender].endpoint = endpoint
+    self._cold[msg.sender].capabilities = capabilities
+    self._cold[msg.sender].price = price
     log Updated(account=msg.sender, endpoint=endpoint, capabilities=capabilities, price=price)
 
 
@@ -251,14 +274,16 @@ def request_unbond(amount: uint256):
     @param amount Tokens to unbond; at most the free (unlocked) stake, and an active
            member must keep its role's minimum (deregister to leave entirely).
     """
-    member: Member = self.members[msg.sender]
-    assert member.role != 0, "registry: not registered"
+    hot: Hot = self._load_hot(msg.sender)
+    assert hot.role != 0, "registry: not registered"
     assert amount > 0, "registry: zero amount"
-    assert amount <= member.stake - member.locked, "registry: amount exceeds free stake"
-    if member.active:
-        assert member.stake - amount >= self._min_stake(member.role), (
+    assert amount <= hot.stake - hot.locked, "registry: amount exceeds free stake"
+    if hot.active:
+        assert hot.stake - amount >= self._min_stake(hot.role), (
             "registry: stake would fall below the role minimum; deregister to leave"
         )
+    hot.stake -= amount
+    self._save_hot(msg.sender, hot)
     self._start_unbond(msg.sender, amount)
 
 
@@ -268,10 +293,10 @@ def withdraw():
     @dev Pays out the caller's unbonding tokens once the delay has passed. A deregistered
          member with nothing left is forgotten, so it may register again.
     """
-    unbonding: uint256 = self.members[msg.sender].unbonding
+    unbonding: uint256 = self._cold[msg.sender].unbonding
     assert unbonding > 0, "registry: nothing to withdraw"
-    assert block.timestamp >= self.members[msg.sender].unbond_at, "registry: still unbonding"
-    self.members[msg.sender].unbonding = 0
+    assert block.timestamp >= self._cold[msg.sender].unbond_at, "registry: still unbonding"
+    self._cold[msg.sender].unbonding = 0
     self._forget_if_empty(msg.sender)
     log Withdrawn(account=msg.sender, amount=unbonding)
     assert extcall token.transfer(msg.sender, unbonding), "registry: transfer failed"
@@ -283,17 +308,19 @@ def deregister():
     @dev Leaves the market: the caller stops being drawn for jobs and all its free stake
          starts unbonding; stake still locked in jobs follows when JobMarket unlocks it.
     """
-    member: Member = self.members[msg.sender]
-    assert member.active, "registry: not an active member"
-    self.members[msg.sender].active = False
-    self._list_remove(member.role, msg.sender)
-    free: uint256 = member.stake - member.locked
+    hot: Hot = self._load_hot(msg.sender)
+    assert hot.active, "registry: not an active member"
+    self._list_remove(hot.role, msg.sender)
+    free: uint256 = hot.stake - hot.locked
+    hot.active = False
+    hot.stake = hot.locked
+    self._save_hot(msg.sender, hot)
     if free > 0:
         self._start_unbond(msg.sender, free)
     log Deregistered(
         account=msg.sender,
-        unbonding=self.members[msg.sender].unbonding,
-        unbond_at=self.members[msg.sender].unbond_at,
+        unbonding=self._cold[msg.sender].unbonding,
+        unbond_at=self._cold[msg.sender].unbond_at,
     )
 
 
@@ -305,8 +332,12 @@ def lock(account: address, amount: uint256):
     @param amount Tokens to lock; at most its free stake.
     """
     self._only_job_market()
-    assert self.members[account].active, "registry: not an active member"
-    self._lock(account, amount)
+    hot: Hot = self._load_hot(account)
+    assert hot.active, "registry: not an active member"
+    assert amount <= hot.stake - hot.locked, "registry: not enough free stake"
+    hot.locked += amount
+    self._save_hot(account, hot)
+    log Locked(account=account, amount=amount, locked=hot.locked)
 
 
 @external
@@ -319,11 +350,14 @@ def unlock(account: address, amount: uint256):
            taken part of it).
     """
     self._only_job_market()
-    locked: uint256 = self.members[account].locked
-    released: uint256 = min(amount, locked)
-    self.members[account].locked = locked - released
-    log Unlocked(account=account, amount=released, locked=locked - released)
-    if not self.members[account].active and released > 0:
+    hot: Hot = self._load_hot(account)
+    released: uint256 = min(amount, hot.locked)
+    hot.locked -= released
+    if not hot.active:
+        hot.stake -= released
+    self._save_hot(account, hot)
+    log Unlocked(account=account, amount=released, locked=hot.locked)
+    if not hot.active and released > 0:
         self._start_unbond(account, released)
 
 
@@ -339,21 +373,18 @@ def slash(account: address, amount: uint256, recipient: address) -> uint256:
     """
     self._only_job_market()
     assert recipient != empty(address), "registry: recipient is the zero address"
-    # Field by field: copying the whole Member would also read the long endpoint.
-    locked: uint256 = self.members[account].locked
-    stake: uint256 = self.members[account].stake
-    unbonding: uint256 = self.members[account].unbonding
-    from_locked: uint256 = min(amount, locked)
-    locked -= from_locked
-    stake -= from_locked
-    from_free: uint256 = min(amount - from_locked, stake - locked)
-    stake -= from_free
+    hot: Hot = self._load_hot(account)
+    from_locked: uint256 = min(amount, hot.locked)
+    hot.locked -= from_locked
+    hot.stake -= from_locked
+    from_free: uint256 = min(amount - from_locked, hot.stake - hot.locked)
+    hot.stake -= from_free
+    unbonding: uint256 = self._cold[account].unbonding
     from_unbonding: uint256 = min(amount - from_locked - from_free, unbonding)
-    unbonding -= from_unbonding
     taken: uint256 = from_locked + from_free + from_unbonding
-    self.members[account].locked = locked
-    self.members[account].stake = stake
-    self.members[account].unbonding = unbonding
+    self._save_hot(account, hot)
+    if from_unbonding > 0:
+        self._cold[account].unbonding = unbonding - from_unbonding
     self._forget_if_empty(account)
     log Slashed(account=account, amount=taken, recipient=recipient)
     if taken > 0:
@@ -393,18 +424,45 @@ def draw(
         return picked
     start: uint256 = seed % n
     for i: uint256 in range(_MAX_SCAN):
-        if i >= n or len(picked) == count:
+        if i == n or len(picked) == count:
             break
         candidate: address = self._list[role][(start + i) % n]
         if candidate in exclude:
             continue
-        if self.members[candidate].price > max_price:
+        if self._cold[candidate].price > max_price:
             continue
-        if self.members[candidate].stake - self.members[candidate].locked < bond:
+        hot: Hot = self._load_hot(candidate)
+        if hot.stake - hot.locked < bond:
             continue
-        self._lock(candidate, bond)
+        hot.locked += bond
+        self._save_hot(candidate, hot)
+        log Locked(account=candidate, amount=bond, locked=hot.locked)
         picked.append(candidate)
     return picked
+
+
+@external
+@view
+def members(account: address) -> Member:
+    """
+    @dev Everything the registry knows about an account (all zero if never registered).
+    @param account The member.
+    @return role, stake (including locked), locked, unbonding, unbond_at, endpoint,
+            capabilities, price, active.
+    """
+    hot: Hot = self._load_hot(account)
+    cold: Cold = self._cold[account]
+    return Member(
+        role=hot.role,
+        stake=hot.stake,
+        locked=hot.locked,
+        unbonding=cold.unbonding,
+        unbond_at=cold.unbond_at,
+        endpoint=cold.endpoint,
+        capabilities=cold.capabilities,
+        price=cold.price,
+        active=hot.active,
+    )
 
 
 @external
@@ -459,7 +517,44 @@ def free_stake(account: address) -> uint256:
     @param account The member.
     @return stake - locked.
     """
-    return self.members[account].stake - self.members[account].locked
+    hot: Hot = self._load_hot(account)
+    return hot.stake - hot.locked
+
+
+@internal
+@view
+def _load_hot(account: address) -> Hot:
+    """
+    @dev Decodes a member's hot word.
+    @param account The member.
+    @return stake, locked, role, active.
+    """
+    word: uint256 = self._hot[account]
+    return Hot(
+        stake=word & _MAX_AMOUNT,
+        locked=(word >> _OFF_LOCKED) & _MAX_AMOUNT,
+        role=convert((word >> _OFF_ROLE) & 255, uint8),
+        active=(word >> _OFF_ACTIVE) != 0,
+    )
+
+
+@internal
+def _save_hot(account: address, hot: Hot):
+    """
+    @dev Encodes and stores a member's hot word (amounts were bounded by the callers:
+         stake by `_MAX_AMOUNT` on entry, locked <= stake).
+    @param account The member.
+    @param hot The decoded fields.
+    """
+    active: uint256 = 0
+    if hot.active:
+        active = 1
+    self._hot[account] = (
+        hot.stake
+        | (hot.locked << _OFF_LOCKED)
+        | (convert(hot.role, uint256) << _OFF_ROLE)
+        | (active << _OFF_ACTIVE)
+    )
 
 
 @internal
@@ -485,30 +580,16 @@ def _only_job_market():
 
 
 @internal
-def _lock(account: address, amount: uint256):
-    """
-    @dev Locks free stake.
-    @param account The member.
-    @param amount Tokens to lock; at most its free stake.
-    """
-    locked: uint256 = self.members[account].locked + amount
-    assert locked <= self.members[account].stake, "registry: not enough free stake"
-    self.members[account].locked = locked
-    log Locked(account=account, amount=amount, locked=locked)
-
-
-@internal
 def _start_unbond(account: address, amount: uint256):
     """
-    @dev Moves stake into unbonding and restarts the delay.
+    @dev Adds tokens that already left `stake` to unbonding and restarts the delay.
     @param account The member.
-    @param amount Tokens to move; the caller checked they are free.
+    @param amount Tokens the caller removed from the member's stake.
     """
-    self.members[account].stake -= amount
-    unbonding: uint256 = self.members[account].unbonding + amount
+    unbonding: uint256 = self._cold[account].unbonding + amount
     unbond_at: uint256 = block.timestamp + unbonding_delay
-    self.members[account].unbonding = unbonding
-    self.members[account].unbond_at = unbond_at
+    self._cold[account].unbonding = unbonding
+    self._cold[account].unbond_at = unbond_at
     log UnbondRequested(account=account, amount=amount, unbonding=unbonding, unbond_at=unbond_at)
 
 
@@ -519,10 +600,11 @@ def _forget_if_empty(account: address):
          register again.
     @param account The member.
     """
-    if self.members[account].active:
+    hot: Hot = self._load_hot(account)
+    if hot.active or hot.stake != 0 or self._cold[account].unbonding != 0:
         return
-    if self.members[account].stake == 0 and self.members[account].unbonding == 0:
-        self.members[account] = empty(Member)
+    self._hot[account] = 0
+    self._cold[account] = empty(Cold)
 
 
 @internal
