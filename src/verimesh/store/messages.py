@@ -29,7 +29,7 @@ PROOF_HEADER = "x-verimesh-chunk-proof"
 class BlobInfo(BaseModel):
     """Metadata of a blob held by a peer: ``GET /v1/blobs/{root}``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # newer peers may add fields
 
     root: str = Field(description="0x-prefixed Merkle root of the blob's chunks (its id)")
     size: int = Field(ge=0, description="total size in bytes")
@@ -54,7 +54,7 @@ class BlobInfo(BaseModel):
 class ChunkProof(BaseModel):
     """Inclusion proof of chunk ``index`` in blob ``root``; sent beside the raw chunk bytes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # newer peers may add fields
 
     root: str
     index: int = Field(ge=0)

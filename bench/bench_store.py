@@ -1,0 +1,218 @@
+"""Blob store throughput on this machine: put, get, and fetch over loopback vs a plain download.
+
+Run: .venv/bin/python bench/bench_store.py [--mib 64] [--repeat 3]
+
+The peer is a separate uvicorn process (so it does not share the fetcher's GIL) serving both
+the store's blob router and, for the baseline, the same file as a plain starlette
+``FileResponse``. The plain download streams the file to disk and fsyncs it, as the store
+does; the fetch additionally verifies every chunk's Merkle proof, records each verified
+chunk in SQLite, and re-hashes the whole blob before its atomic promotion. Best of
+``--repeat`` runs is reported (the machine is shared; the best run is the least disturbed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from verimesh.store import BlobStore, format_root
+from verimesh.store.fetch import fetch
+
+MIB = 1 << 20
+
+
+def serve(directory: str, blob_file: str, port: int) -> None:
+    """Peer process: the blob router and a plain FileResponse of the same bytes."""
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.responses import FileResponse
+
+    from verimesh.store.http import blob_router
+
+    app = FastAPI()
+    app.include_router(blob_router(BlobStore(directory)))
+
+    @app.get("/plain")
+    def plain() -> FileResponse:
+        return FileResponse(blob_file, media_type="application/octet-stream")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Timing:
+    wall: float  # best wall time of the runs, seconds
+    cpu: float  # mean CPU seconds per run, this process + the peer process (if any)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def measure(
+    fn: Callable[[], object],
+    repeat: int,
+    reset: Callable[[], None] = lambda: None,
+    peer: psutil.Process | None = None,
+) -> Timing:
+    """Best wall time and mean CPU time of ``fn`` over ``repeat`` runs (``reset`` not timed).
+
+    CPU time is reported beside wall time because the machine is shared: wall time carries
+    other people's load, CPU time is (nearly) the work this operation itself costs.
+    """
+    me = psutil.Process()
+    walls, cpus = [], []
+    for _ in range(repeat):
+        reset()
+        cpu0 = cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0)
+        start = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0) - cpu0)
+    return Timing(min(walls), sum(cpus) / len(cpus))
+
+
+def plain_download(url: str, target: Path) -> None:
+    with httpx.stream("GET", url, timeout=60) as r, open(target, "wb") as f:
+        r.raise_for_status()
+        for part in r.iter_raw():
+            f.write(part)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def curl_download(url: str, target: Path) -> None:
+    subprocess.run(["curl", "-sf", "-o", str(target), url], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mib", type=int, default=64, help="blob size in MiB")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        blob_file = work / "blob.bin"
+        with open(blob_file, "wb") as f:
+            for _ in range(args.mib):
+                f.write(os.urandom(MIB))
+        data = blob_file.read_bytes()
+        rows: list[tuple[str, Timing]] = []
+
+        def mine_dir() -> Path:
+            return work / "mine"
+
+        def wipe() -> None:
+            shutil.rmtree(mine_dir(), ignore_errors=True)
+
+        def timed_put(source: object) -> Callable[[], object]:
+            def run() -> object:
+                with BlobStore(mine_dir()) as s:
+                    return s.put(source)  # type: ignore[arg-type]
+
+            return run
+
+        rows.append(("put(bytes)", measure(timed_put(data), args.repeat, wipe)))
+        rows.append(("put(file path, streamed)", measure(timed_put(blob_file), args.repeat, wipe)))
+        peer_dir = work / "peer"
+        with BlobStore(peer_dir) as peer_store:
+            root = peer_store.put(blob_file)
+            rows.append(
+                (
+                    "get -> bytes (every chunk re-hashed)",
+                    measure(lambda: peer_store.get(root), args.repeat),
+                )
+            )
+            rows.append(
+                (
+                    "get_path (file re-hashed)",
+                    measure(lambda: peer_store.get_path(root), args.repeat),
+                )
+            )
+
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(peer_dir), str(blob_file), str(port)]
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{url}/v1/blobs/{format_root(root)}").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            peer = psutil.Process(server.pid)
+            target = work / "plain.bin"
+            plain = measure(lambda: plain_download(f"{url}/plain", target), args.repeat, peer=peer)
+            assert target.read_bytes() == data
+            rows.append(("plain HTTP download (httpx, FileResponse, fsync)", plain))
+            if shutil.which("curl"):
+                rows.append(
+                    (
+                        "plain HTTP download (curl, FileResponse)",
+                        measure(
+                            lambda: curl_download(f"{url}/plain", target), args.repeat, peer=peer
+                        ),
+                    )
+                )
+            fetch_times = {}
+            for parallel in (1, 4, 8):
+
+                def run(parallel: int = parallel) -> None:
+                    with BlobStore(mine_dir()) as s:
+                        fetch(s, root, [url], parallel=parallel)
+
+                fetch_times[parallel] = measure(run, args.repeat, wipe, peer)
+                rows.append((f"fetch, {parallel} chunk(s) in flight", fetch_times[parallel]))
+            with BlobStore(mine_dir()) as s:
+                assert s.get(root) == data
+        finally:
+            server.terminate()
+            server.wait()
+
+        cpu = platform.processor() or platform.machine()
+        print(f"# bench_store: {args.mib} MiB blob in 256 KiB chunks, best of {args.repeat} runs")
+        print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print("| operation | wall s (best) | MiB/s | CPU s per run (both processes) |")
+        print("|---|---|---|---|")
+        for name, t in rows:
+            print(f"| {name} | {t.wall:.3f} | {args.mib / t.wall:.0f} | {t.cpu:.2f} |")
+        fastest = min(fetch_times.values(), key=lambda t: t.wall)
+        thrifty = min(fetch_times.values(), key=lambda t: t.cpu)
+        print(
+            f"\nfetch / plain httpx download: {fastest.wall / plain.wall:.2f}x wall time (best "
+            f"setting), {thrifty.cpu / plain.cpu:.2f}x CPU time"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()
