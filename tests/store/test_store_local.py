@@ -309,3 +309,12 @@ def test_open_finishes_a_promotion_killed_after_the_rename(tmp_path: Path) -> No
     os.replace(tmp_path / "staging" / root.hex(), tmp_path / "complete" / root.hex())
     with BlobStore(tmp_path, chunk_size=SMALL_CHUNK) as s:
         assert s.has(root) and s.get(root) == data and s.staging(root) is None
+
+
+def test_blob_evicted_while_being_read_is_unknown_not_corrupt(store: BlobStore) -> None:
+    root = store.put(os.urandom(SMALL_CHUNK * 2))
+    row = store._require(root)  # a reader has looked the blob up...
+    store.delete(root)  # ...and then another thread evicts it
+    with pytest.raises(UnknownBlobError, match="removed from the store while it was being read"):
+        store._read_chunk(root, 0, row[0])
+    assert list((store.directory / "quarantine").iterdir()) == []

@@ -377,6 +377,11 @@ class BlobStore:
         """Move a damaged blob out of service and raise; the blob must be fetched again."""
         target = self.directory / "quarantine" / f"{root.hex()}-{time.time_ns()}"
         with self._lock:
+            if self._row(root, "complete") is None:  # deleted or evicted while being read
+                raise UnknownBlobError(
+                    f"blob {format_root(root)} was removed from the store while it was being "
+                    "read; pin blobs you are using, or fetch it again"
+                )
             with contextlib.suppress(FileNotFoundError):
                 os.replace(self._complete_path(root), target)
             self._forget(root)
