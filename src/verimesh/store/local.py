@@ -265,9 +265,17 @@ class BlobStore:
     def _row(self, root: bytes, state: str) -> tuple | None:
         with self._lock:
             return self._db.execute(
-                "SELECT size, chunk_count, pinned, leaves FROM blobs WHERE root = ? AND state = ?",
+                "SELECT size, chunk_count, pinned FROM blobs WHERE root = ? AND state = ?",
                 (root, state),
             ).fetchone()
+
+    def _leaves(self, root: bytes) -> bytes:
+        """Concatenated leaf hashes of a complete blob (read only when needed: 32 B/chunk)."""
+        with self._lock:
+            row = self._db.execute("SELECT leaves FROM blobs WHERE root = ?", (root,)).fetchone()
+        if row is None or row[0] is None:
+            self._quarantine(root, "its Merkle tree is missing from the index")
+        return bytes(row[0])
 
     def _require(self, root: bytes) -> tuple:
         row = self._row(root, "complete")
@@ -291,7 +299,7 @@ class BlobStore:
             if tree is not None:
                 self._trees.move_to_end(root)
                 return tree
-        leaves = bytes(row[3])
+        leaves = self._leaves(root)
         tree = MerkleTree([leaves[i : i + HASH_SIZE] for i in range(0, len(leaves), HASH_SIZE)])
         if tree.root != root or tree.leaf_count != row[1]:
             self._quarantine(root, "its recorded Merkle tree does not match its root")
@@ -368,7 +376,7 @@ class BlobStore:
     def _check_leaves(self, root: bytes, row: tuple, leaves: list[bytes], size: int) -> None:
         if size != row[0]:
             self._quarantine(root, f"its file has {size} bytes, expected {row[0]}")
-        recorded = bytes(row[3])
+        recorded = self._leaves(root)
         for i, leaf in enumerate(leaves):
             if recorded[i * HASH_SIZE : (i + 1) * HASH_SIZE] != leaf:
                 self._quarantine(root, f"chunk {i} does not match its leaf hash")
