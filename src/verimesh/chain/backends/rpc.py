@@ -47,6 +47,7 @@ class RpcBackend(Backend):
         gas_limit: int | None = None,
         receipt_timeout: float = 60.0,
         request_timeout: float = 30.0,
+        poll_interval: float = _POLL_SECONDS,
     ) -> None:
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": request_timeout}))
@@ -59,6 +60,7 @@ class RpcBackend(Backend):
             ) from exc
         self.gas_limit = gas_limit
         self.receipt_timeout = receipt_timeout
+        self.poll_interval = poll_interval
         self._nonces: dict[str, int] = {}
         self._lock = threading.Lock()
         self._fees: tuple[int, int] | None = None
@@ -209,7 +211,7 @@ class RpcBackend(Backend):
                     f"transaction 0x{tx_hash.hex()} not mined after {self.receipt_timeout:.0f} s; "
                     "is the node mining (anvil automines) and is the fee high enough?"
                 )
-            time.sleep(_POLL_SECONDS)
+            time.sleep(self.poll_interval)
 
     def _explain_failure(self, tx: dict, sender: Signer, receipt: dict, function: str | None) -> ContractRevert:
         """A mined revert carries no reason: replay it as a call on the same block to get one."""
