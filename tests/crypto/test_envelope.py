@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import ClassVar
 
 import pytest
@@ -24,7 +25,7 @@ from verimesh.crypto.envelope import (
     seal,
 )
 from verimesh.crypto.messages import DisputeDataRequest, JobResultRequest, Request
-from verimesh.crypto.nonces import MemoryNonceStore
+from verimesh.crypto.nonces import MemoryNonceStore, SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
 
 NOW = 1_800_000_000
@@ -256,3 +257,26 @@ def test_domain_rejects_bad_addresses_and_chain_ids():
         Domain(chain_id=1, verifying_contract="0x12")
     with pytest.raises(ValueError):
         Domain(chain_id=0, verifying_contract=MARKET)
+
+
+def test_a_restarted_node_still_rejects_replays(tmp_path, clock):
+    env = _result_request(nonce=77)
+    Verifier(DOMAIN, SqliteNonceStore(tmp_path / "nonces.sqlite"), clock=clock).verify(env, JobResultRequest)
+    restarted = Verifier(DOMAIN, SqliteNonceStore(tmp_path / "nonces.sqlite"), clock=clock)
+    with pytest.raises(ReplayedNonceError):
+        restarted.verify(env, JobResultRequest)
+
+
+def test_seal_rejects_out_of_range_nonce_and_expiry():
+    message = JobResultRequest(job_id=1, requester=ALICE.address)
+    with pytest.raises(ValueError, match="nonce must fit in uint256"):
+        seal(ALICE, message, DOMAIN, nonce=-1)
+    with pytest.raises(ValueError, match="expiry must be unix seconds in uint64"):
+        seal(ALICE, message, DOMAIN, expiry=2**64)
+
+
+def test_default_nonces_are_random_and_expiry_is_ttl_ahead():
+    message = JobResultRequest(job_id=1, requester=ALICE.address)
+    a, b = seal(ALICE, message, DOMAIN, ttl=30), seal(ALICE, message, DOMAIN, ttl=30)
+    assert a.nonce != b.nonce
+    assert abs(a.expiry - (time.time() + 30)) < 5

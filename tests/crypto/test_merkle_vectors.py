@@ -8,7 +8,7 @@ from pathlib import Path
 
 import boa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verimesh.crypto.merkle import (
@@ -91,7 +91,7 @@ def test_both_reject_every_invalid_vector(harness, case):
         assert harness.root_from_proof(digest, index, n, siblings) == root_from_proof(digest, proof)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None)
 @given(
     leaves=st.lists(st.binary(max_size=48), min_size=1, max_size=300),
     data=st.data(),
