@@ -139,7 +139,7 @@ def balance(
         Path | None,
         typer.Option(
             "--deployment",
-            help="deployment.json of the network [default: $VERIMESH_HOME/devnet/deployment.json]",
+            help="deployment.json of the network (default: $VERIMESH_HOME/devnet/deployment.json).",
             show_default=False,
         ),
     ] = None,
