@@ -1,0 +1,894 @@
+"""Conservation and state invariants of Token, Registry and JobMarket under random use.
+
+A hypothesis state machine drives every public state-changing function of the three
+contracts (including calls that must revert) by random actors, with time travel and block
+mining, on titanoboa's in-process EVM. Each call is first run on the reference model
+(`invariant_model.Model`), which says whether it must revert and with which reason, or what
+it must change. After every step the chain must equal the model, and:
+
+- conservation: sum of the balances of every actor, Registry, JobMarket and the burn
+  address == totalSupply == minted - burned; Registry holds exactly sum(stake + unbonding)
+  of its members; JobMarket holds exactly escrow + challenge bonds of open jobs + what
+  settled jobs still owe (`claimable`);
+- state: settled jobs hold nothing; locked <= stake and locked == bonds of the member's
+  open jobs; nobody is assigned twice to a job, nobody serves its own job;
+- reachability: every few steps (and at the end of every sequence) the test travels past
+  every deadline, settles every open job with timeout / finalize / dispute_timeout,
+  claims everything and checks that JobMarket is empty (then rolls that back);
+- at the end of every sequence a drain settles all jobs, claims, deregisters and
+  withdraws everyone: Registry and JobMarket must end holding exactly zero.
+
+Each sequence runs inside `boa.env.anchor()`, so it starts from the same deployed state
+at no redeploy cost. Sizes: see `SEQUENCES` / `STEPS`; measured times in
+docs/bench-invariants.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import boa
+import pytest
+from boa.contracts.base_evm_contract import BoaError
+from eth_abi import decode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak, to_checksum_address
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from invariant_model import (
+    ASSIGNED,
+    AUDITING,
+    BURN,
+    COMMITTED,
+    DISPUTED,
+    E,
+    EMPTY32,
+    MAX_UINT,
+    MODE_AUDIT,
+    MODE_REPLICATE,
+    OPEN_STATES,
+    REVEALED,
+    ROLE_PROVIDER,
+    ROLE_VALIDATOR,
+    SECP256K1_N,
+    TURN_CHALLENGER,
+    TURN_DEFENDER,
+    ZERO,
+    Chain,
+    Model,
+    Params,
+    Revert,
+    commitment_of,
+)
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "verimesh" / "chain" / "contracts"
+# CI size: >= 200 sequences (issue 2). VERIMESH_INVARIANT_SEQUENCES raises it for soak runs.
+SEQUENCES = int(os.environ.get("VERIMESH_INVARIANT_SEQUENCES", "200"))
+STEPS = int(os.environ.get("VERIMESH_INVARIANT_STEPS", "40"))
+# Run the full "settle everything" probe after every PROBE_EVERY-th step.
+PROBE_EVERY = int(os.environ.get("VERIMESH_INVARIANT_PROBE_EVERY", "5"))
+
+PARAMS = Params(
+    min_provider_stake=100 * E,
+    min_validator_stake=100 * E,
+    unbonding_delay=7 * 86400,
+    min_bond=10 * E,
+    bond_multiplier_bps=20_000,
+    audit_fee_bps=10_000,
+    challenge_bond=50 * E,
+    bounty_bps=5_000,
+    requester_share_bps=3_000,
+    dispute_round_window=3600,
+)
+REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ")
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+ACTOR_NAMES = ("owner", "referee", "prov0", "prov1", "prov2", "prov3", "prov4",
+               "val0", "val1", "val2", "req0", "req1", "outsider")
+PROVIDERS = ("prov0", "prov1", "prov2", "prov3", "prov4")
+VALIDATORS = ("val0", "val1", "val2")
+REQUESTERS = ("req0", "req1")
+START_BALANCE = 5_000 * E
+
+OUT_GOOD, TRACE_GOOD = b"\x0a" * 32, b"\x0b" * 32
+OUT_BAD, TRACE_BAD = b"\xba" * 32, b"\xbb" * 32
+CAPABILITIES = b"\xca" * 32
+
+# Counts of (function, outcome) over the whole run, reported for docs/bench-invariants.md.
+STATS: Counter[str] = Counter()
+
+
+@dataclass
+class World:
+    token: Any
+    registry: Any
+    market: Any
+    actors: dict[str, str]  # name -> address
+    keys: dict[str, bytes]  # address -> private key (for permit signatures)
+    base_model: Model
+    slots: dict[str, int]  # storage slots of the public mappings read raw (speed)
+
+
+def _hash_slot(slot: int, key: str) -> int:
+    """Vyper HashMap[address, _] location: keccak256(slot || key), both 32-byte words."""
+    return int.from_bytes(keccak(slot.to_bytes(32, "big") + bytes(12) + bytes.fromhex(key[2:])),
+                          "big")
+
+
+def revert_reason(contract: Any) -> str | None:
+    """The Error(string) reason of the call that just reverted on `contract`, else None."""
+    output = bytes(contract._computation.output)
+    if output[:4] != ERROR_SELECTOR:
+        return None
+    return decode(["string"], output[4:])[0]
+
+
+_WORLD: World | None = None
+
+
+def world() -> World:
+    """Deploys once per process; every sequence reverts to this state (boa anchor)."""
+    global _WORLD
+    if _WORLD is None:
+        _WORLD = _deploy()
+    return _WORLD
+
+
+def _deploy() -> World:
+    keys = {name: keccak(f"verimesh invariants {name}".encode()) for name in ACTOR_NAMES}
+    actors = {name: Account.from_key(k).address for name, k in keys.items()}
+    owner, referee = actors["owner"], actors["referee"]
+    boa.env.evm.patch.prev_hashes = [keccak(b"block %d" % i) for i in range(256)]
+    boa.env.evm.patch.prevrandao = keccak(b"genesis randao")
+    with boa.env.prank(owner):
+        token = boa.load(str(CONTRACTS / "Token.vy"), "Verimesh Test Token", "VMT", 18, owner)
+        registry = boa.load(str(CONTRACTS / "Registry.vy"), token.address,
+                            PARAMS.min_provider_stake, PARAMS.min_validator_stake,
+                            PARAMS.unbonding_delay)
+        market = boa.load(str(CONTRACTS / "JobMarket.vy"), token.address, registry.address,
+                          referee, PARAMS.min_bond, PARAMS.bond_multiplier_bps,
+                          PARAMS.audit_fee_bps, PARAMS.challenge_bond, PARAMS.bounty_bps,
+                          PARAMS.requester_share_bps, PARAMS.dispute_round_window)
+        registry.set_job_market(market.address)
+    model = Model(params=PARAMS, token=str(token.address), registry=str(registry.address),
+                  market=str(market.address), owner=owner, referee=referee, minter=owner)
+    token_layout = token.compiler_data.storage_layout["storage_layout"]
+    market_layout = market.compiler_data.storage_layout["storage_layout"]
+    w = World(token=token, registry=registry, market=market, actors=actors,
+              keys={actors[n]: k for n, k in keys.items()}, base_model=model,
+              slots={"balanceOf": token_layout["balanceOf"]["slot"],
+                     "totalSupply": token_layout["totalSupply"]["slot"],
+                     "claimable": market_layout["claimable"]["slot"]})
+    # Funded actors with unlimited allowances; three providers and a validator registered.
+    setup = Harness(w, model)
+    for name, who in actors.items():
+        setup.act(owner, token, "mint", (who, START_BALANCE),
+                  lambda c, who=who: model.mint(owner, who, START_BALANCE))
+        for spender in (model.registry, model.market):
+            setup.act(who, token, "approve", (spender, MAX_UINT),
+                      lambda c, who=who, s=spender: model.approve(who, s, MAX_UINT))
+    for name, stake, price in (("prov0", 150 * E, 0), ("prov1", 150 * E, 1 * E),
+                               ("prov2", 200 * E, 4 * E), ("val0", 120 * E, 0)):
+        role = ROLE_VALIDATOR if name.startswith("val") else ROLE_PROVIDER
+        who = actors[name]
+        setup.act(who, registry, "register", (role, stake, "http://127.0.0.1:9000",
+                                               CAPABILITIES, price),
+                  lambda c, who=who, role=role, stake=stake, price=price: model.register(
+                      who, role, stake, "http://127.0.0.1:9000", CAPABILITIES, price))
+    setup.check_all()
+    return w
+
+
+class Harness:
+    """Runs one call on the model and on the chain and demands the same outcome."""
+
+    def __init__(self, w: World, model: Model) -> None:
+        self.w = w
+        self.model = model
+        self.addresses = [*w.actors.values(), model.registry, model.market, BURN, model.token]
+
+    @staticmethod
+    def chain() -> Chain:
+        patch = boa.env.evm.patch
+        return Chain(timestamp=patch.timestamp, number=patch.block_number,
+                     prevrandao=bytes(patch.prevrandao), prev_hashes=patch.prev_hashes)
+
+    def act(self, sender: str, contract: Any, fname: str, args: tuple,
+            model_fn: Callable[[Chain], Any]) -> Any:
+        """Calls `contract.fname(*args)` as `sender`; returns its result, or None on revert."""
+        self.model.touched_members.clear()
+        self.model.touched_jobs.clear()
+        expected_reason = None
+        expected = None
+        try:
+            expected = model_fn(self.chain())
+        except Revert as r:
+            expected_reason = r.reason
+        try:
+            with boa.env.prank(sender):
+                out = getattr(contract, fname)(*args)
+        except BoaError:
+            reason = revert_reason(contract)
+            STATS[f"{fname} reverted"] += 1
+            assert reason is not None and reason.startswith(REVERT_PREFIXES), (
+                f"{fname}{args} by {sender} reverted without a prefixed reason: {reason!r}")
+            assert reason == expected_reason, (
+                f"{fname}{args} by {sender} reverted with {reason!r}; the model expected "
+                + (f"{expected_reason!r}" if expected_reason else "success"))
+            return None
+        STATS[f"{fname} ok"] += 1
+        assert expected_reason is None, (
+            f"{fname}{args} by {sender} succeeded; the model expected {expected_reason!r}")
+        if expected is not None:
+            assert out == expected, f"{fname} returned {out}, the model expected {expected}"
+        return out
+
+    # ------------------------------------------------------------------ chain reads
+    def raw(self, contract: Any, slot: int) -> int:
+        return boa.env.get_storage(contract.address, slot)
+
+    def chain_balance(self, account: str) -> int:
+        return self.raw(self.w.token, _hash_slot(self.w.slots["balanceOf"], account))
+
+    def chain_claimable(self, account: str) -> int:
+        return self.raw(self.w.market, _hash_slot(self.w.slots["claimable"], account))
+
+    # ------------------------------------------------------------------ checks
+    def check_conservation(self) -> None:
+        m = self.model
+        supply = self.raw(self.w.token, self.w.slots["totalSupply"])
+        chain_balances = {a: self.chain_balance(a) for a in self.addresses}
+        assert sum(chain_balances.values()) == supply, (
+            "tokens exist outside the known holders: sum of balances != totalSupply")
+        assert supply == m.total_supply == m.minted - m.burned, "totalSupply != minted - burned"
+        for a, bal in chain_balances.items():
+            assert bal == m.balance(a), f"balance of {a}: chain {bal}, model {m.balance(a)}"
+        assert chain_balances[m.registry] == m.registry_should_hold(), (
+            "Registry balance != sum(stake + unbonding) of its members")
+        assert chain_balances[m.market] == m.market_should_hold(), (
+            "JobMarket balance != escrow + bonds of open jobs + claimable")
+        for a in self.w.actors.values():
+            got = self.chain_claimable(a)
+            assert got == m.claimable.get(a, 0), f"claimable of {a}: chain {got}, model"
+        assert m.claimable.get(m.market, 0) == 0 and m.claimable.get(m.registry, 0) == 0
+
+    def check_model_state(self) -> None:
+        """Invariants the model itself must satisfy (the chain equals the model)."""
+        m = self.model
+        locked = m.locked_by_jobs()
+        for account, member in m.members.items():
+            assert 0 <= member.locked <= member.stake, f"locked > stake for {account}"
+            assert member.locked == locked.get(account, 0), (
+                f"{account} has {member.locked} locked but its open jobs bond "
+                f"{locked.get(account, 0)}")
+            assert member.role in (ROLE_PROVIDER, ROLE_VALIDATOR)
+        for account, bond in locked.items():
+            assert bond == 0 or account in m.members, f"{account} bonded but not a member"
+        for job_id, job in m.jobs.items():
+            providers = [r.provider for r in job.replicas]
+            assert len(set(providers)) == len(providers), f"job {job_id}: provider twice"
+            assert job.requester not in providers, f"job {job_id}: requester serves itself"
+            if job.audited:
+                assert job.validator not in (job.requester, providers[0])
+            if job.state not in OPEN_STATES:
+                assert m.job_holding(job) == 0
+
+    def check_member(self, account: str) -> None:
+        got = self.w.registry.members(account)
+        want = self.model.member(account)
+        for name in ("role", "stake", "locked", "unbonding", "unbond_at", "endpoint",
+                     "capabilities", "price", "active"):
+            g, x = getattr(got, name), getattr(want, name)
+            if isinstance(g, bytes):
+                x = bytes(x)
+            assert g == x, f"member {account}.{name}: chain {g!r}, model {x!r}"
+
+    def check_job(self, job_id: int) -> None:
+        mk = self.w.market
+        job = self.model.jobs[job_id]
+        got = mk.jobs(job_id)
+        want = {
+            "requester": job.requester, "price": job.price, "state": job.state,
+            "mode": job.mode, "mode_param": job.mode_param, "replicas": len(job.replicas),
+            "committed_mask": job.committed_mask, "revealed_mask": job.revealed_mask,
+            "commit_deadline": job.commit_deadline, "reveal_deadline": job.reveal_deadline,
+            "challenge_deadline": job.challenge_deadline,
+            "challenge_window": job.challenge_window, "audited": job.audited,
+            "seed_block": job.seed_block,
+        }
+        for name, x in want.items():
+            g = getattr(got, name)
+            assert g == x, f"job {job_id}.{name}: chain {g!r}, model {x!r}"
+        for i, r in enumerate(job.replicas):
+            view = mk.replica(job_id, i)
+            assert (view.provider, view.digest, view.committed, view.revealed) == (
+                r.provider, r.digest, r.committed, r.revealed), f"job {job_id} replica {i}"
+        validator, audit_digest = mk.audits(job_id)
+        assert (validator, audit_digest) == (job.validator, job.audit_digest), (
+            f"job {job_id} audit: chain {(validator, audit_digest)}")
+        if job.dispute is not None:
+            d = mk.disputes(job_id)
+            x = job.dispute
+            assert (d.challenger, d.kind, d.challenger_replica, d.defender_replica, d.bond,
+                    d.round, d.turn, d.deadline) == (
+                x.challenger, x.kind, x.challenger_replica, x.defender_replica, x.bond,
+                x.round, x.turn, x.deadline), f"job {job_id} dispute: chain {d}, model {x}"
+
+    def check_lists(self) -> None:
+        r = self.w.registry
+        m = self.model
+        assert r.provider_count() == len(m.lists[ROLE_PROVIDER])
+        assert r.validator_count() == len(m.lists[ROLE_VALIDATOR])
+
+    def check_list_order(self) -> None:
+        r = self.w.registry
+        m = self.model
+        assert [r.provider_at(i) for i in range(len(m.lists[1]))] == m.lists[1]
+        assert [r.validator_at(i) for i in range(len(m.lists[2]))] == m.lists[2]
+
+    def check_touched(self) -> None:
+        for account in sorted(self.model.touched_members):
+            self.check_member(account)
+        for job_id in sorted(self.model.touched_jobs):
+            self.check_job(job_id)
+        if self.model.touched_members:
+            self.check_lists()
+
+    def check_all(self) -> None:
+        self.check_conservation()
+        self.check_model_state()
+        for account in self.w.actors.values():
+            self.check_member(account)
+        for job_id in self.model.jobs:
+            self.check_job(job_id)
+        self.check_lists()
+        self.check_list_order()
+        assert self.w.market.job_count() == len(self.model.jobs)
+        assert self.w.market.referee() == self.model.referee
+        assert self.w.token.minter() == self.model.minter
+
+    # ------------------------------------------------------------------ settling
+    def settle_all_jobs(self) -> None:
+        """Travels past every deadline and ends every open job with the applicable call."""
+        open_jobs = [j for j, job in self.model.jobs.items() if job.state in OPEN_STATES]
+        if not open_jobs:
+            return
+        last = max(self.model.settle_call(self.model.jobs[j])[1] for j in open_jobs)
+        now = boa.env.evm.patch.timestamp
+        if last >= now:
+            boa.env.time_travel(seconds=last - now + 1)
+        keeper = self.w.actors["outsider"]
+        for job_id in open_jobs:
+            call, _ = self.model.settle_call(self.model.jobs[job_id])
+            model_fn = getattr(self.model, call)
+            done = self.act(keeper, self.w.market, call, (job_id,),
+                            lambda c, f=model_fn, j=job_id: f(c, j))
+            assert self.model.jobs[job_id].state not in OPEN_STATES, (
+                f"job {job_id}: {call} after every deadline did not settle it")
+            del done
+            self.check_touched()
+        for job_id in open_jobs:
+            self.check_job(job_id)
+
+    def claim_all(self) -> None:
+        for account in self.w.actors.values():
+            if self.model.claimable.get(account, 0) > 0:
+                self.act(account, self.w.market, "claim", (),
+                         lambda c, a=account: self.model.claim(a))
+        assert self.chain_balance(self.model.market) == 0, (
+            "JobMarket still holds tokens after every job settled and everyone claimed")
+
+    def drain(self) -> None:
+        """Settle, claim, deregister and withdraw everyone: both contracts end empty."""
+        self.settle_all_jobs()
+        self.claim_all()
+        m = self.model
+        for account in self.w.actors.values():
+            if m.member(account).active:
+                self.act(account, self.w.registry, "deregister", (),
+                         lambda c, a=account: m.deregister(c, a))
+            assert m.member(account).locked == 0
+        boa.env.time_travel(seconds=m.params.unbonding_delay + 1)
+        for account in self.w.actors.values():
+            if m.member(account).unbonding > 0:
+                self.act(account, self.w.registry, "withdraw", (),
+                         lambda c, a=account: m.withdraw(c, a))
+        self.check_conservation()
+        assert self.chain_balance(m.registry) == 0, "Registry holds tokens after the drain"
+        assert self.chain_balance(m.market) == 0, "JobMarket holds tokens after the drain"
+        for account in self.w.actors.values():
+            assert self.w.registry.members(account).role == 0, f"{account} not forgotten"
+        held = sum(self.chain_balance(a) for a in [*self.w.actors.values(), BURN])
+        assert held == m.minted - m.burned, "after the drain, actors + burn != supply"
+
+
+def tracked(fn: Callable) -> Callable:
+    """Marks a step as running, so teardown knows whether the sequence failed mid-step."""
+
+    @functools.wraps(fn)
+    def wrapper(self: InvariantMachine, *args: Any, **kwargs: Any) -> Any:
+        self.busy = True
+        result = fn(self, *args, **kwargs)
+        self.busy = False
+        return result
+
+    return wrapper
+
+
+AMOUNT_KINDS = st.sampled_from(["zero", "one", "third", "all", "all+1", "fixed"])
+WINDOWS = st.sampled_from([600, 600, 3600, 3600, 86400, 60, 59, 30 * 86400 + 1])
+PRICES = st.sampled_from([1, 7, 1 * E, 1 * E, 4 * E + 1, 4 * E + 1, 30 * E, 0, 2**96])
+SECONDS = st.sampled_from([1, 61, 601, 3601, 86401, 7 * 86400 + 1])
+
+
+class InvariantMachine(RuleBasedStateMachine):
+    """Random sequences of every public state-changing call, checked against the model."""
+
+    w: ClassVar[World]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        self.model = copy.deepcopy(self.w.base_model)
+        self.h = Harness(self.w, self.model)
+        self.names = list(self.w.actors)
+        self.intent: dict[tuple[int, str], tuple[bytes, bytes, bytes]] = {}
+        self.steps = 0
+        self.busy = False
+        STATS["sequences"] += 1
+
+    # ------------------------------------------------------------------ helpers
+    def who(self, data: st.DataObject, preferred: list[str] | tuple[str, ...] = ()) -> str:
+        """Mostly one of `preferred` (addresses or actor names), sometimes anyone."""
+        pool = [self.w.actors.get(p, p) for p in preferred]
+        if pool and data.draw(st.integers(0, 7)) < 7:
+            return data.draw(st.sampled_from(pool))
+        return self.w.actors[data.draw(st.sampled_from(self.names))]
+
+    def amount(self, data: st.DataObject, cap: int, fixed: int) -> int:
+        kind = data.draw(AMOUNT_KINDS)
+        return {"zero": 0, "one": 1, "third": cap // 3, "all": cap, "all+1": cap + 1,
+                "fixed": fixed}[kind]
+
+    def job(self, data: st.DataObject, states: tuple[int, ...]) -> int:
+        """Mostly a job in one of `states`, sometimes any id (including unknown ones)."""
+        fitting = [j for j, job in self.model.jobs.items() if job.state in states]
+        if fitting and data.draw(st.integers(0, 7)) < 7:
+            return data.draw(st.sampled_from(fitting))
+        return data.draw(st.integers(0, len(self.model.jobs) + 1))
+
+    def act(self, sender: str, contract: Any, fname: str, args: tuple,
+            model_fn: Callable[[Any], Any]) -> Any:
+        return self.h.act(sender, contract, fname, args, model_fn)
+
+    # ------------------------------------------------------------------ Token
+    @rule(data=st.data())
+    @tracked
+    def token_transfer(self, data: st.DataObject) -> None:
+        sender = self.who(data)
+        to = data.draw(st.sampled_from([*self.w.actors.values(), ZERO]))
+        amount = self.amount(data, self.model.balance(sender), 10 * E)
+        self.act(sender, self.w.token, "transfer", (to, amount),
+                 lambda c: self.model.transfer(sender, to, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def token_transfer_from(self, data: st.DataObject) -> None:
+        spender = self.who(data)
+        owner = self.who(data)
+        to = self.who(data)
+        amount = self.amount(data, self.model.balance(owner), 10 * E)
+        self.act(spender, self.w.token, "transferFrom", (owner, to, amount),
+                 lambda c: self.model.transfer_from(spender, owner, to, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def token_approve(self, data: st.DataObject) -> None:
+        sender = self.who(data)
+        spender = data.draw(st.sampled_from(
+            [self.model.registry, self.model.market, self.w.actors["outsider"], ZERO]))
+        amount = data.draw(st.sampled_from([0, 1, 60 * E, 300 * E, MAX_UINT]))
+        self.act(sender, self.w.token, "approve", (spender, amount),
+                 lambda c: self.model.approve(sender, spender, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def token_permit(self, data: st.DataObject) -> None:
+        owner = self.who(data)
+        relayer = self.who(data)
+        spender = data.draw(st.sampled_from(
+            [self.model.registry, self.model.market, self.w.actors["outsider"], ZERO]))
+        amount = data.draw(st.sampled_from([0, 60 * E, MAX_UINT]))
+        variant = data.draw(st.sampled_from(
+            ["valid", "valid", "expired", "wrong_signer", "malleable", "stale_nonce"]))
+        now = boa.env.evm.patch.timestamp
+        deadline = now - 1 if variant == "expired" else now + 3600
+        nonce = self.model.nonces.get(owner, 0)
+        if variant == "stale_nonce":
+            nonce += 1
+        signer_key = self.w.keys[owner]
+        if variant == "wrong_signer":
+            other = next(a for a in self.w.actors.values() if a != owner)
+            signer_key = self.w.keys[other]
+        message = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"}],
+                "Permit": [
+                    {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"}],
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "Verimesh Test Token", "version": "1",
+                       "chainId": boa.env.evm.patch.chain_id,
+                       "verifyingContract": self.model.token},
+            "message": {"owner": owner, "spender": spender, "value": amount, "nonce": nonce,
+                        "deadline": deadline},
+        }
+        signed = Account.sign_message(encode_typed_data(full_message=message), signer_key)
+        v, r, s = signed.v, signed.r, signed.s
+        if variant == "malleable":
+            v, s = 55 - v, SECP256K1_N - s
+        valid = variant in ("valid", "expired")
+        self.act(relayer, self.w.token, "permit",
+                 (owner, spender, amount, deadline, v, r.to_bytes(32, "big"),
+                  s.to_bytes(32, "big")),
+                 lambda c: self.model.permit(c, owner, spender, amount, deadline, s, valid))
+
+    @rule(data=st.data())
+    @tracked
+    def token_mint(self, data: st.DataObject) -> None:
+        sender = self.who(data, [self.model.minter])
+        to = data.draw(st.sampled_from([*self.w.actors.values(), ZERO]))
+        amount = data.draw(st.sampled_from([0, 1, 100 * E]))
+        self.act(sender, self.w.token, "mint", (to, amount),
+                 lambda c: self.model.mint(sender, to, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def token_burn(self, data: st.DataObject) -> None:
+        sender = self.who(data)
+        amount = self.amount(data, self.model.balance(sender), 1 * E)
+        self.act(sender, self.w.token, "burn", (amount,),
+                 lambda c: self.model.burn(sender, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def token_set_minter(self, data: st.DataObject) -> None:
+        sender = self.who(data, [self.model.minter])
+        new = data.draw(st.sampled_from([self.w.actors["owner"], self.w.actors["outsider"],
+                                         ZERO]))
+        self.act(sender, self.w.token, "set_minter", (new,),
+                 lambda c: self.model.set_minter(sender, new))
+
+    # ------------------------------------------------------------------ Registry
+    @rule(data=st.data())
+    @tracked
+    def registry_register(self, data: st.DataObject) -> None:
+        newcomers = [a for n, a in self.w.actors.items()
+                     if n.startswith(("prov", "val")) and a not in self.model.members]
+        sender = self.who(data, newcomers)
+        name = next(n for n, a in self.w.actors.items() if a == sender)
+        role = ROLE_VALIDATOR if name.startswith("val") else ROLE_PROVIDER
+        role = data.draw(st.sampled_from([role] * 6 + [ROLE_PROVIDER, ROLE_VALIDATOR, 0, 3]))
+        stake = data.draw(st.sampled_from(
+            [100 * E, 130 * E, 130 * E, 300 * E, 100 * E - 1, 2**120, 6_000 * E]))
+        endpoint = data.draw(st.sampled_from(["http://127.0.0.1:9001"] * 7 + [""]))
+        price = data.draw(st.sampled_from([0, 1, 1 * E, 4 * E, 30 * E]))
+        self.act(sender, self.w.registry, "register",
+                 (role, stake, endpoint, CAPABILITIES, price),
+                 lambda c: self.model.register(sender, role, stake, endpoint, CAPABILITIES,
+                                               price))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_add_stake(self, data: st.DataObject) -> None:
+        sender = self.who(data, list(self.model.members))
+        amount = data.draw(st.sampled_from([25 * E, 25 * E, 1, 0, 2**120, 6_000 * E]))
+        self.act(sender, self.w.registry, "add_stake", (amount,),
+                 lambda c: self.model.add_stake(sender, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_update(self, data: st.DataObject) -> None:
+        sender = self.who(data, list(self.model.members))
+        endpoint = data.draw(st.sampled_from(["http://127.0.0.1:9002"] * 5 + [""]))
+        capabilities = data.draw(st.sampled_from([CAPABILITIES, b"\x01" * 32]))
+        price = data.draw(st.sampled_from([0, 1 * E, 4 * E, 30 * E]))
+        self.act(sender, self.w.registry, "update", (endpoint, capabilities, price),
+                 lambda c: self.model.update(sender, endpoint, capabilities, price))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_request_unbond(self, data: st.DataObject) -> None:
+        sender = self.who(data, list(self.model.members))
+        m = self.model.member(sender)
+        amount = self.amount(data, m.stake - m.locked, 10 * E)
+        self.act(sender, self.w.registry, "request_unbond", (amount,),
+                 lambda c: self.model.request_unbond(c, sender, amount))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_withdraw(self, data: st.DataObject) -> None:
+        sender = self.who(data, [a for a, m in self.model.members.items() if m.unbonding])
+        self.act(sender, self.w.registry, "withdraw", (),
+                 lambda c: self.model.withdraw(c, sender))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_deregister(self, data: st.DataObject) -> None:
+        sender = self.who(data, [a for a, m in self.model.members.items() if m.active])
+        self.act(sender, self.w.registry, "deregister", (),
+                 lambda c: self.model.deregister(c, sender))
+
+    @rule(data=st.data())
+    @tracked
+    def registry_restricted(self, data: st.DataObject) -> None:
+        """lock/unlock/slash/draw are JobMarket-only; set_job_market was used once."""
+        sender = self.who(data, ["owner"])
+        victim = self.who(data, list(self.model.members))
+        call = data.draw(st.sampled_from(["lock", "unlock", "slash", "draw", "set_job_market"]))
+        args: tuple = {
+            "lock": (victim, 1), "unlock": (victim, 1), "slash": (victim, 1, sender),
+            "draw": (ROLE_PROVIDER, 7, 1, 10**30, 0, []), "set_job_market": (sender,),
+        }[call]
+
+        def expect(c: Chain) -> None:
+            if call != "set_job_market":
+                raise Revert("registry: caller is not the job market")
+            if sender != self.model.owner:
+                raise Revert("registry: caller is not the owner")
+            raise Revert("registry: job market already set")
+
+        self.act(sender, self.w.registry, call, args, expect)
+
+    # ------------------------------------------------------------------ JobMarket
+    @rule(data=st.data())
+    @tracked
+    def market_set_referee(self, data: st.DataObject) -> None:
+        sender = self.who(data, ["owner"])
+        new = data.draw(st.sampled_from([self.w.actors["referee"], self.w.actors["outsider"],
+                                         ZERO]))
+        self.act(sender, self.w.market, "set_referee", (new,),
+                 lambda c: self.model.set_referee(sender, new))
+
+    @rule(data=st.data())
+    @tracked
+    def market_post_job(self, data: st.DataObject) -> None:
+        sender = self.who(data, REQUESTERS)
+        mode = data.draw(st.sampled_from([MODE_AUDIT, MODE_AUDIT, MODE_REPLICATE,
+                                          MODE_REPLICATE, 2]))
+        if mode == MODE_AUDIT:
+            param = data.draw(st.sampled_from([0, 5000, 10_000, 10_000, 10_001]))
+        else:
+            param = data.draw(st.sampled_from([1, 2, 2, 3, 0, 9]))
+        price = data.draw(PRICES)
+        windows = (data.draw(WINDOWS), data.draw(WINDOWS), data.draw(WINDOWS))
+        self.act(sender, self.w.market, "post_job",
+                 (b"\x51" * 32, b"\x52" * 32, b"\x53" * 32, mode, param, price, *windows),
+                 lambda c: self.model.post_job(c, sender, mode, param, price, *windows))
+
+    def _assigned(self, job_id: int, pending: str) -> list[str]:
+        job = self.model.jobs.get(job_id)
+        if job is None:
+            return []
+        return [r.provider for r in job.replicas if not getattr(r, pending)]
+
+    @rule(data=st.data())
+    @tracked
+    def market_commit(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (ASSIGNED,))
+        sender = self.who(data, self._assigned(job_id, "committed"))
+        honest = data.draw(st.integers(0, 4)) > 0
+        out, trace = (OUT_GOOD, TRACE_GOOD) if honest else (OUT_BAD, TRACE_BAD)
+        salt = keccak(b"salt %d" % data.draw(st.integers(0, 3)))
+        commitment = commitment_of(job_id, sender, out, trace, salt)
+        if data.draw(st.integers(0, 15)) == 0:
+            commitment = EMPTY32
+        done = self.act(sender, self.w.market, "commit", (job_id, commitment),
+                        lambda c: self.model.commit(c, sender, job_id, commitment))
+        if self.model.jobs.get(job_id) and (job_id, sender) not in self.intent:
+            if any(r.provider == sender and r.committed
+                   for r in self.model.jobs[job_id].replicas):
+                self.intent[(job_id, sender)] = (out, trace, salt)
+        del done
+
+    @rule(data=st.data())
+    @tracked
+    def market_reveal(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (COMMITTED,))
+        sender = self.who(data, self._assigned(job_id, "revealed"))
+        out, trace, salt = self.intent.get((job_id, sender), (OUT_GOOD, TRACE_GOOD, EMPTY32))
+        if data.draw(st.integers(0, 9)) == 0:
+            salt = keccak(b"wrong salt")
+        self.act(sender, self.w.market, "reveal", (job_id, out, trace, salt),
+                 lambda c: self.model.reveal(c, sender, job_id, out, trace, salt))
+
+    @rule(data=st.data())
+    @tracked
+    def market_audit_report(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (AUDITING,))
+        job = self.model.jobs.get(job_id)
+        sender = self.who(data, [job.validator] if job and job.audited else [])
+        good = data.draw(st.integers(0, 3)) > 0
+        out, trace = (OUT_GOOD, TRACE_GOOD) if good else (OUT_BAD, TRACE_BAD)
+        self.act(sender, self.w.market, "audit_report", (job_id, out, trace),
+                 lambda c: self.model.audit_report(c, sender, job_id, out, trace))
+
+    @rule(data=st.data())
+    @tracked
+    def market_challenge(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (REVEALED, AUDITING))
+        sender = self.who(data, [*REQUESTERS, "outsider", *PROVIDERS])
+        job = self.model.jobs.get(job_id)
+        replicas = len(job.replicas) if job else 1
+        replica = data.draw(st.integers(0, replicas))
+        self.act(sender, self.w.market, "challenge", (job_id, replica),
+                 lambda c: self.model.challenge(c, sender, job_id, replica))
+
+    @rule(data=st.data())
+    @tracked
+    def market_dispute_move(self, data: st.DataObject) -> None:
+        """One to 64 moves (64 exhausts the rounds: then only the referee may decide)."""
+        job_id = self.job(data, (DISPUTED,))
+        moves = data.draw(st.sampled_from([1, 1, 2, 3, 64]))
+        for i in range(moves):
+            job = self.model.jobs.get(job_id)
+            due: list[str] = []
+            if job is not None and job.dispute is not None:
+                d = job.dispute
+                if d.turn == TURN_DEFENDER:
+                    due = [job.replicas[d.defender_replica].provider]
+                elif d.turn == TURN_CHALLENGER:
+                    due = [d.challenger]
+            sender = self.who(data, due) if i == 0 else (due[0] if due else self.who(data))
+            payload = keccak(b"move %d" % i)
+            done = self.act(sender, self.w.market, "dispute_move", (job_id, payload),
+                            lambda c, s=sender: self.model.dispute_move(c, s, job_id))
+            if done is None and not self.model.touched_jobs:
+                break
+            self.h.check_touched()
+
+    @rule(data=st.data())
+    @tracked
+    def market_dispute_timeout(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (DISPUTED,))
+        sender = self.who(data)
+        self.act(sender, self.w.market, "dispute_timeout", (job_id,),
+                 lambda c: self.model.dispute_timeout(c, job_id))
+
+    @rule(data=st.data())
+    @tracked
+    def market_resolve_dispute(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (DISPUTED,))
+        sender = self.who(data, [self.model.referee])
+        at_fault = data.draw(st.booleans())
+        self.act(sender, self.w.market, "resolve_dispute", (job_id, at_fault),
+                 lambda c: self.model.resolve_dispute(c, sender, job_id, at_fault))
+
+    @rule(data=st.data())
+    @tracked
+    def market_finalize(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (REVEALED, AUDITING))
+        sender = self.who(data)
+        self.act(sender, self.w.market, "finalize", (job_id,),
+                 lambda c: self.model.finalize(c, job_id))
+
+    @rule(data=st.data())
+    @tracked
+    def market_timeout(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (ASSIGNED, COMMITTED))
+        sender = self.who(data)
+        self.act(sender, self.w.market, "timeout", (job_id,),
+                 lambda c: self.model.timeout(c, job_id))
+
+    @rule(data=st.data())
+    @tracked
+    def market_claim(self, data: st.DataObject) -> None:
+        sender = self.who(data, [a for a, v in self.model.claimable.items() if v])
+        self.act(sender, self.w.market, "claim", (), lambda c: self.model.claim(sender))
+
+    @rule(data=st.data())
+    @tracked
+    def market_set_referee_back(self, data: st.DataObject) -> None:
+        """Keeps the referee mostly the named one, so resolve_dispute stays reachable."""
+        if self.model.referee != self.w.actors["referee"]:
+            owner = self.w.actors["owner"]
+            self.act(owner, self.w.market, "set_referee", (self.w.actors["referee"],),
+                     lambda c: self.model.set_referee(owner, self.w.actors["referee"]))
+
+    # ------------------------------------------------------------------ time
+    @rule(seconds=SECONDS)
+    @tracked
+    def time_travel(self, seconds: int) -> None:
+        boa.env.time_travel(seconds=seconds)
+
+    @rule(blocks=st.sampled_from([1, 1, 2, 300]), salt=st.integers(0, 2**32))
+    @tracked
+    def mine(self, blocks: int, salt: int) -> None:
+        """New blocks: fresh block hashes and a fresh prevrandao (the randomness sources)."""
+        patch = boa.env.evm.patch
+        fresh = [keccak(b"%d/%d/%d" % (salt, patch.block_number, i))
+                 for i in range(min(blocks, 256))]
+        patch.prev_hashes = (fresh + list(patch.prev_hashes))[:256]
+        patch.prevrandao = keccak(b"randao %d" % salt)
+        boa.env.time_travel(blocks=blocks)
+
+    # ------------------------------------------------------------------ checks
+    @invariant()
+    @tracked
+    def checks(self) -> None:
+        self.steps += 1
+        STATS["steps"] += 1
+        self.h.check_conservation()
+        self.h.check_model_state()
+        self.h.check_touched()
+        if self.steps % PROBE_EVERY == 0:
+            self.probe_settlement()
+
+    def probe_settlement(self) -> None:
+        """Every open job can be ended from here and then all its money leaves."""
+        if not any(j.state in OPEN_STATES for j in self.model.jobs.values()):
+            return
+        STATS["settlement probes"] += 1
+        saved = copy.deepcopy(self.model)
+        with boa.env.anchor():
+            self.h.settle_all_jobs()
+            self.h.check_conservation()
+            self.h.check_model_state()
+            self.h.claim_all()
+            self.h.check_conservation()
+        self.model = saved
+        self.h.model = saved
+
+    def teardown(self) -> None:
+        try:
+            if not self.busy:
+                self.h.check_all()
+                self.h.drain()
+                STATS["drains"] += 1
+        finally:
+            self._anchor.__exit__(None, None, None)
+
+
+@pytest.mark.slow
+def test_random_sequences_conserve_tokens() -> None:
+    InvariantMachine.w = world()
+    started = time.perf_counter()
+    run_state_machine_as_test(
+        InvariantMachine,
+        settings=settings(
+            max_examples=SEQUENCES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                   HealthCheck.filter_too_much],
+        ),
+    )
+    elapsed = time.perf_counter() - started
+    print(f"\ninvariants: {STATS['sequences']} sequences, {STATS['steps']} steps, "
+          f"{STATS['settlement probes']} settlement probes, {STATS['drains']} drains, "
+          f"{elapsed:.1f} s")
+    for key in sorted(STATS):
+        print(f"  {key}: {STATS[key]}")
