@@ -1,28 +1,18 @@
-"""Fixtures of the store tests: small chunks for speed, a controllable clock for LRU order."""
+"""Fixtures of the store tests."""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from blob_peers import SMALL_CHUNK, Clock
 
 from verimesh.store import BlobStore
 
-SMALL_CHUNK = 64
-
-
-class Clock:
-    """Strictly increasing fake time, so "least recently used" is unambiguous in tests."""
-
-    def __init__(self) -> None:
-        self._ticks = itertools.count(1)
-
-    def __call__(self) -> float:
-        return float(next(self._ticks))
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> BlobStore:
+def store(tmp_path: Path) -> Iterator[BlobStore]:
+    """A fresh store with small chunks and a fake clock."""
     with BlobStore(tmp_path / "blobs", chunk_size=SMALL_CHUNK, clock=Clock()) as s:
         yield s

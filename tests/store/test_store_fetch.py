@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CHUNK, Clock
-from store_servers import BlobPeer, Misbehaviour, Server
+from blob_peers import SMALL_CHUNK, BlobPeer, Clock, Misbehaviour, Server
 
 from verimesh.crypto.merkle import CHUNK_SIZE, blob_root
 from verimesh.store import BlobStore, FetchError, format_root

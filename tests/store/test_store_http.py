@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import SMALL_CHUNK
-from store_servers import BlobPeer
+from blob_peers import SMALL_CHUNK, BlobPeer
 
 from verimesh.crypto.merkle import blob_root
 from verimesh.store import BlobStore, ChunkProof, check_chunk, format_root

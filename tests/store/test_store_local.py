@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CHUNK, Clock
+from blob_peers import SMALL_CHUNK, Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

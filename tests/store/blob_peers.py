@@ -1,4 +1,4 @@
-"""Real uvicorn servers on 127.0.0.1 free ports for the store's HTTP tests.
+"""Helpers of the store tests: a fake clock, and real uvicorn servers on 127.0.0.1 free ports.
 
 ``BlobPeer`` is a node-like app serving a real ``BlobStore`` through ``blob_router``. Its
 ``misbehave`` hook lets a test turn it into a peer that lies or dies, the way a modified
@@ -8,6 +8,7 @@ or crashing node would, at the ASGI layer in front of the honest router.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import threading
 import time
@@ -19,6 +20,18 @@ from fastapi import FastAPI
 
 from verimesh.store import BlobStore
 from verimesh.store.http import blob_router
+
+SMALL_CHUNK = 64  # tiny chunks keep the tests fast; the code under test takes any size
+
+
+class Clock:
+    """Strictly increasing fake time, so "least recently used" is unambiguous in tests."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count(1)
+
+    def __call__(self) -> float:
+        return float(next(self._ticks))
 
 
 class Server:
