@@ -13,8 +13,19 @@ from collections.abc import Iterator
 import boa
 import pytest
 from contract_world import (
-    INPUT, JOB_PRICE, MODE_AUDIT, MODE_REPLICATE, MODEL, OUTPUT, SALT, SPEC, TRACE, WINDOW,
-    World, deploy, tx_gas,
+    INPUT,
+    JOB_PRICE,
+    MODE_AUDIT,
+    MODE_REPLICATE,
+    MODEL,
+    OUTPUT,
+    SALT,
+    SPEC,
+    TRACE,
+    WINDOW,
+    World,
+    deploy,
+    tx_gas,
 )
 
 # tx_gas ends "transactions" in the EVM, which titanoboa's per-test anchor cannot span;

@@ -1,0 +1,305 @@
+"""Registry.vy: membership, stake, unbonding delay, and the JobMarket-only lock/unlock/
+slash/draw hooks (driven here by a registry whose job market is a plain account)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boa
+import pytest
+from contract_world import (
+    MAX,
+    MIN_PROVIDER_STAKE,
+    PROVIDER_PRICE,
+    PROVIDER_STAKE,
+    ROLE_PROVIDER,
+    ROLE_VALIDATOR,
+    UNBONDING_DELAY,
+    E,
+    World,
+    load,
+)
+
+ZERO = "0x0000000000000000000000000000000000000000"
+URL = "http://127.0.0.1:9000"
+CAPS = b"\xca" * 32
+
+
+@dataclass
+class Bare:
+    """A registry whose job market is the account `hook`, so tests can call its hooks."""
+
+    registry: Any
+    token: Any
+    hook: str
+    members: list[str]
+
+    def join(self, who: str, stake: int = PROVIDER_STAKE, role: int = ROLE_PROVIDER,
+             price: int = PROVIDER_PRICE) -> None:
+        self.token.mint(who, 1_000 * E)
+        with boa.env.prank(who):
+            self.token.approve(self.registry.address, MAX)
+            self.registry.register(role, stake, URL, CAPS, price)
+        self.members.append(who)
+
+    def held(self) -> int:
+        return sum(self.registry.members(m).stake + self.registry.members(m).unbonding
+                   for m in self.members)
+
+
+@pytest.fixture
+def bare(world: World) -> Bare:
+    registry = load("Registry.vy", world.token.address, MIN_PROVIDER_STAKE, MIN_PROVIDER_STAKE,
+                    UNBONDING_DELAY)
+    hook = boa.env.generate_address("hook")
+    registry.set_job_market(hook)
+    return Bare(registry, world.token, hook, [])
+
+
+def test_constructor_reverts(world: World) -> None:
+    with boa.reverts("registry: token is the zero address"):
+        load("Registry.vy", ZERO, 1, 1, 1)
+    with boa.reverts("registry: unbonding delay above one year"):
+        load("Registry.vy", world.token.address, 1, 1, 366 * 86400)
+
+
+def test_set_job_market_once_by_owner(world: World) -> None:
+    registry = load("Registry.vy", world.token.address, 1, 1, 1)
+    with boa.env.prank(world.outsider), boa.reverts("registry: caller is not the owner"):
+        registry.set_job_market(world.outsider)
+    with boa.reverts("registry: job market is the zero address"):
+        registry.set_job_market(ZERO)
+    registry.set_job_market(world.outsider)
+    assert registry.job_market() == world.outsider
+    with boa.reverts("registry: job market already set"):
+        registry.set_job_market(world.owner)
+
+
+def test_register_pulls_stake_and_lists_member(world: World) -> None:
+    reg = world.registry
+    before = reg.provider_count()
+    who = boa.env.generate_address()
+    world.register(who, stake=150 * E, price=3 * E)
+    m = reg.members(who)
+    assert (m.role, m.stake, m.locked, m.unbonding, m.price, m.active) == (
+        ROLE_PROVIDER, 150 * E, 0, 0, 3 * E, True)
+    assert m.endpoint == "http://127.0.0.1:8000"
+    assert reg.provider_count() == before + 1
+    assert reg.provider_at(before) == who
+    assert world.balance(reg.address) == sum(
+        reg.members(a).stake for a in [*world.providers, *world.validators, who])
+    assert reg.validator_count() == 2
+    assert reg.validator_at(1) == world.validators[1]
+
+
+def test_register_reverts(world: World) -> None:
+    reg = world.registry
+    who = boa.env.generate_address()
+    world.fund(who, 2**121)
+    with boa.env.prank(who):
+        with boa.reverts("registry: unknown role"):
+            reg.register(3, PROVIDER_STAKE, URL, CAPS, 1)
+        with boa.reverts("registry: stake below the role minimum"):
+            reg.register(ROLE_PROVIDER, MIN_PROVIDER_STAKE - 1, URL, CAPS, 1)
+        with boa.reverts("registry: stake above 2**120 - 1"):
+            reg.register(ROLE_PROVIDER, 2**120, URL, CAPS, 1)
+        with boa.reverts("registry: empty endpoint"):
+            reg.register(ROLE_PROVIDER, PROVIDER_STAKE, "", CAPS, 1)
+    with boa.env.prank(world.providers[0]), boa.reverts("registry: already registered"):
+        reg.register(ROLE_VALIDATOR, PROVIDER_STAKE, URL, CAPS, 1)
+    stranger = boa.env.generate_address()
+    with boa.env.prank(stranger), boa.reverts("token: insufficient allowance"):
+        reg.register(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1)
+    assert reg.members(stranger).role == 0  # nothing recorded, no token moved
+
+
+def test_add_stake_and_update(world: World) -> None:
+    reg, p = world.registry, world.providers[0]
+    with boa.env.prank(p):
+        reg.add_stake(5 * E)
+        reg.update("http://10.0.0.1:1", b"\x01" * 32, 7 * E)
+        with boa.reverts("registry: zero amount"):
+            reg.add_stake(0)
+        with boa.reverts("registry: stake above 2**120 - 1"):
+            reg.add_stake(2**120)
+        with boa.reverts("registry: empty endpoint"):
+            reg.update("", CAPS, 1)
+    m = reg.members(p)
+    assert (m.stake, m.endpoint, m.capabilities, m.price) == (
+        PROVIDER_STAKE + 5 * E, "http://10.0.0.1:1", b"\x01" * 32, 7 * E)
+    with boa.env.prank(world.outsider):
+        with boa.reverts("registry: not an active member"):
+            reg.add_stake(1)
+        with boa.reverts("registry: not an active member"):
+            reg.update(URL, CAPS, 1)
+
+
+def test_unbonding_delay(world: World) -> None:
+    reg, p = world.registry, world.providers[0]
+    wallet = world.balance(p)
+    with boa.env.prank(p):
+        reg.request_unbond(60 * E)
+        m = reg.members(p)
+        assert (m.stake, m.unbonding) == (PROVIDER_STAKE - 60 * E, 60 * E)
+        assert m.unbond_at == boa.env.timestamp + UNBONDING_DELAY
+        boa.env.time_travel(seconds=UNBONDING_DELAY - 1)
+        with boa.reverts("registry: still unbonding"):
+            reg.withdraw()
+        boa.env.time_travel(seconds=1)
+        reg.withdraw()
+        with boa.reverts("registry: nothing to withdraw"):
+            reg.withdraw()
+    assert world.balance(p) == wallet + 60 * E
+    assert reg.members(p).unbonding == 0
+
+
+def test_request_unbond_reverts(world: World) -> None:
+    reg, p = world.registry, world.providers[0]
+    with boa.env.prank(p):
+        with boa.reverts("registry: zero amount"):
+            reg.request_unbond(0)
+        with boa.reverts("registry: amount exceeds free stake"):
+            reg.request_unbond(PROVIDER_STAKE + 1)
+        with boa.reverts("registry: stake would fall below the role minimum; deregister to leave"):
+            reg.request_unbond(PROVIDER_STAKE - MIN_PROVIDER_STAKE + 1)
+    with boa.env.prank(world.outsider), boa.reverts("registry: not registered"):
+        reg.request_unbond(1)
+
+
+def test_deregister_unbonds_free_stake_and_allows_rejoin(world: World) -> None:
+    reg = world.registry
+    p0, p1, p2 = world.providers
+    with boa.env.prank(p0):
+        reg.deregister()
+        with boa.reverts("registry: not an active member"):
+            reg.deregister()
+    # swap-and-pop: the last provider took p0's place
+    assert reg.provider_count() == 2
+    assert {reg.provider_at(0), reg.provider_at(1)} == {p1, p2}
+    with boa.reverts("registry: index out of range"):
+        reg.provider_at(2)
+    with boa.reverts("registry: index out of range"):
+        reg.validator_at(2)
+    m = reg.members(p0)
+    assert (m.active, m.stake, m.unbonding) == (False, 0, PROVIDER_STAKE)
+    with boa.env.prank(p0), boa.reverts("registry: already registered"):
+        reg.register(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1)
+    boa.env.time_travel(seconds=UNBONDING_DELAY)
+    with boa.env.prank(p0):
+        reg.withdraw()
+        assert reg.members(p0).role == 0  # forgotten: may register again
+        reg.register(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1)
+    assert reg.provider_count() == 3
+    world.supply_accounted()
+
+
+def test_hooks_are_job_market_only(world: World) -> None:
+    reg, p = world.registry, world.providers[0]
+    with boa.env.prank(world.outsider):
+        for call in (lambda: reg.lock(p, 1), lambda: reg.unlock(p, 1),
+                     lambda: reg.slash(p, 1, world.outsider),
+                     lambda: reg.draw(ROLE_PROVIDER, 0, 1, MAX, 0, [])):
+            with boa.reverts("registry: caller is not the job market"):
+                call()
+
+
+def test_lock_unlock(bare: Bare) -> None:
+    reg = bare.registry
+    p = boa.env.generate_address()
+    bare.join(p)
+    with boa.env.prank(bare.hook):
+        reg.lock(p, 150 * E)
+        assert reg.free_stake(p) == PROVIDER_STAKE - 150 * E
+        with boa.reverts("registry: not enough free stake"):
+            reg.lock(p, PROVIDER_STAKE - 150 * E + 1)
+    with boa.env.prank(p), boa.reverts("registry: amount exceeds free stake"):
+        reg.request_unbond(PROVIDER_STAKE - 150 * E + 1)
+    with boa.env.prank(bare.hook):
+        reg.unlock(p, 100 * E)
+        assert reg.members(p).locked == 50 * E
+        reg.unlock(p, 1_000 * E)  # clamped to what is locked
+        assert reg.members(p).locked == 0
+        with boa.reverts("registry: not an active member"):
+            reg.lock(boa.env.generate_address(), 1)
+
+
+def test_unlock_after_deregister_starts_unbonding(bare: Bare) -> None:
+    reg = bare.registry
+    p = boa.env.generate_address()
+    bare.join(p)
+    with boa.env.prank(bare.hook):
+        reg.lock(p, 50 * E)
+    with boa.env.prank(p):
+        reg.deregister()
+    m = reg.members(p)
+    assert (m.stake, m.locked, m.unbonding) == (50 * E, 50 * E, PROVIDER_STAKE - 50 * E)
+    boa.env.time_travel(seconds=UNBONDING_DELAY // 2)
+    with boa.env.prank(bare.hook):
+        reg.unlock(p, 50 * E)
+    m = reg.members(p)
+    assert (m.stake, m.locked, m.unbonding) == (0, 0, PROVIDER_STAKE)
+    assert m.unbond_at == boa.env.timestamp + UNBONDING_DELAY  # the delay restarts
+    assert bare.held() == PROVIDER_STAKE
+
+
+def test_slash_takes_locked_then_free_then_unbonding(bare: Bare) -> None:
+    reg, token = bare.registry, bare.token
+    p, sink = boa.env.generate_address(), boa.env.generate_address()
+    bare.join(p, stake=300 * E)
+    with boa.env.prank(bare.hook):
+        reg.lock(p, 40 * E)
+    with boa.env.prank(p):
+        reg.request_unbond(150 * E)  # stake 150 (40 locked), unbonding 150
+    with boa.env.prank(bare.hook):
+        assert reg.slash(p, 30 * E, sink) == 30 * E  # from locked only
+        m = reg.members(p)
+        assert (m.stake, m.locked, m.unbonding) == (120 * E, 10 * E, 150 * E)
+        assert reg.slash(p, 60 * E, sink) == 60 * E  # 10 locked + 50 free
+        m = reg.members(p)
+        assert (m.stake, m.locked, m.unbonding) == (60 * E, 0, 150 * E)
+        assert reg.slash(p, 100 * E, sink) == 100 * E  # 60 free + 40 of the unbonding
+        m = reg.members(p)
+        assert (m.stake, m.locked, m.unbonding) == (0, 0, 110 * E)
+        assert reg.slash(p, 500 * E, sink) == 110 * E  # takes what is left, no more
+        with boa.reverts("registry: recipient is the zero address"):
+            reg.slash(p, 1, ZERO)
+    assert token.balanceOf(sink) == 300 * E
+    assert token.balanceOf(reg.address) == bare.held() == 0
+
+
+def test_slash_reaches_unbonding_stake_of_a_member_who_left(bare: Bare) -> None:
+    reg = bare.registry
+    p, sink = boa.env.generate_address(), boa.env.generate_address()
+    bare.join(p)
+    with boa.env.prank(p):
+        reg.deregister()
+    with boa.env.prank(bare.hook):
+        assert reg.slash(p, 30 * E, sink) == 30 * E
+    assert reg.members(p).unbonding == PROVIDER_STAKE - 30 * E
+    with boa.env.prank(bare.hook):
+        reg.slash(p, PROVIDER_STAKE, sink)
+    assert reg.members(p).role == 0  # nothing left: forgotten
+
+
+def test_draw_picks_distinct_eligible_members_and_locks(bare: Bare) -> None:
+    reg = bare.registry
+    cheap, dear, poor, excluded = (boa.env.generate_address() for _ in range(4))
+    bare.join(cheap, price=1 * E)
+    bare.join(dear, price=5 * E)
+    bare.join(poor, price=1 * E)
+    bare.join(excluded, price=1 * E)
+    with boa.env.prank(bare.hook):
+        reg.lock(poor, PROVIDER_STAKE - 5 * E)
+        for seed in range(8):
+            with boa.env.anchor():
+                picked = reg.draw(ROLE_PROVIDER, seed, 8, 2 * E, 10 * E, [excluded])
+                assert list(picked) == [cheap]
+                assert reg.members(cheap).locked == 10 * E
+        picked = reg.draw(ROLE_PROVIDER, 0, 8, 10 * E, 10 * E, [])
+        assert sorted(picked) == sorted([cheap, dear, excluded])
+        assert len(set(picked)) == len(picked)
+        assert list(reg.draw(ROLE_VALIDATOR, 0, 1, MAX, 0, [])) == []
+        assert list(reg.draw(ROLE_PROVIDER, 0, 0, MAX, 0, [])) == []
+        with boa.reverts("registry: draw count above the maximum"):
+            reg.draw(ROLE_PROVIDER, 0, 9, MAX, 0, [])
