@@ -116,6 +116,28 @@ class World:
     def member(self, who: str) -> Any:
         return self.registry.members(who)
 
+    def actors(self) -> list[str]:
+        return [self.owner, self.requester, self.challenger, self.outsider, *self.providers,
+                *self.validators]
+
+    def open_escrow(self) -> int:
+        """Tokens the market must still hold for jobs that are not settled."""
+        total = 0
+        for job_id in range(1, self.market.job_count() + 1):
+            job = self.market.jobs(job_id)
+            if job.state in (FINALIZED, REFUNDED):
+                continue
+            total += self.market.escrow_for(job.mode, job.mode_param, job.price)
+            if job.state == DISPUTED:
+                total += self.market.disputes(job_id).bond
+        return total
+
+    def assert_conserved(self) -> None:
+        """Market: balance == booked balances + open escrow; registry: balance == stakes."""
+        booked = sum(self.market.balances(a) for a in self.actors())
+        assert self.balance(self.market.address) == booked + self.open_escrow()
+        self.supply_accounted()
+
     def supply_accounted(self) -> None:
         """Every token is with a holder: registry holds stake+unbonding of its members."""
         members = self.providers + self.validators
