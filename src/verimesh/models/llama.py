@@ -1,0 +1,368 @@
+"""Llama-style decoder in the exact runtime: quantise once, then run only integer ops.
+
+Read top to bottom: the number format, `quantize_llama` (float weights -> bundle), then
+`LlamaModel` (forward with a KV cache, generation with one trace step per token).
+
+Number format. Every scale is a power of two, value = integer * 2^-frac, with the fracs
+chosen at import from the weights and a calibration text and committed in the config:
+
+    residual stream   int32   frac `resid`  (bounded so the rmsnorm variance fits int64)
+    norm outputs      int32   frac per norm (|y| <= sqrt(D) * max|gamma|)
+    q, k, v, attn     int16   frac per layer (calibrated max x 2 headroom; rope keeps it)
+    gate, up, silu    int16   frac per layer
+    gated product     int32   frac per layer (massive activations: max x 16 headroom)
+    logits            int32   frac `logits`
+    weights           int8    symmetric, one scale per output channel
+
+Every linear layer is `linear_rows` (models/llama_ops.py): its input is re-quantised to
+int16 with a power-of-two scale PER TOKEN, which keeps ordinary tokens precise next to
+the few "massive activation" tokens of Llama-family models. Nonlinearities are the
+runtime's ops with committed tables: rmsnorm (integer rsqrt), rope (cos/sin tables),
+attention (exp table, causal, GQA), lut (SiLU), argmax / sample (sha256 counter PRNG).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from verimesh.models import llama_ops  # noqa: F401  (registers the linear_rows op)
+from verimesh.models.bundle import ModelBundle
+from verimesh.models.llama_config import LlamaConfig
+from verimesh.models.llama_float import float_logits
+from verimesh.runtime import ExecutionContext, fixed, tables
+
+ARCHITECTURE = "llama"
+EXP_FRAC = 10  # softmax inputs in units of 2^-10 nats
+LOGIT_FRAC = 12  # logits in units of 2^-12
+ROPE_FRAC = 14
+MAX_FRAC = 24
+DEFAULT_TEMPERATURE_MILLI = 700
+DEFAULT_TOP_K = 40
+
+
+class ContextLengthError(ValueError):
+    """Prompt plus requested tokens do not fit the model's context window."""
+
+
+# --------------------------------------------------------------------------------------
+# quantisation (runs once, at import, with floats; its integer outputs are the bundle)
+
+
+def _frac_for(peak: float, limit: float, cap: int = MAX_FRAC) -> int:
+    """Largest frac <= cap with peak * 2^frac <= limit (peak 0 -> cap)."""
+    if peak <= 0:
+        return cap
+    return min(cap, math.floor(math.log2(limit / peak)))
+
+
+def _weight_q(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 per output channel (row): q = round(w / s), s = max|row| / 127."""
+    peak = np.abs(w).max(axis=1).astype(np.float64)
+    scale = np.where(peak > 0, peak / 127.0, 2.0**-20)  # an all-zero row stays zero
+    q = np.clip(np.floor(w / scale[:, None] + 0.5), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _ratio(real: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """(m, shift) int32 tensors of the same shape as ``real``: real ~= m / 2^shift."""
+    real = np.asarray(real, dtype=np.float64)
+    m, s = fixed.multiplier_tensors(real)
+    return m.reshape(real.shape), s.reshape(real.shape)
+
+
+def calibrate(cfg: LlamaConfig, weights: dict[str, np.ndarray], tokens: list[int]) -> dict[str, Any]:
+    """Max |value| of every statically scaled intermediate, over a float forward."""
+    peaks: dict[tuple[str, int], float] = {}
+
+    def observe(name: str, layer: int, values: np.ndarray) -> None:
+        key = (name, -1 if name == "residual" else layer)
+        peaks[key] = max(peaks.get(key, 0.0), float(np.abs(values).max()))
+
+    float_logits(cfg, weights, tokens, observe)
+    return {f"{name}.{layer}": v for (name, layer), v in sorted(peaks.items())}
+
+
+def quantize_llama(
+    cfg: LlamaConfig,
+    weights: dict[str, np.ndarray],
+    calibration_tokens: list[int],
+    extra_config: dict[str, Any],
+) -> ModelBundle:
+    """Float weights (GGUF names) -> canonical integer bundle; see the module docstring."""
+    peaks = calibrate(cfg, weights, calibration_tokens)
+    D, hd = cfg.dim, cfg.head_dim
+    t: dict[str, np.ndarray] = {}
+    # residual: room for 4x the calibrated peak, within int32 and the rmsnorm variance bound
+    resid = _frac_for(4 * peaks["residual.-1"], min(2.0**31 - 1, 2.0**31 / math.sqrt(D)))
+    layers = []
+
+    def norm(name: str, gamma: np.ndarray) -> dict[str, int]:
+        out_frac = _frac_for(math.sqrt(D) * float(np.abs(gamma).max()), 2.0**30)
+        c = tables.build_norm_constants(gamma, None, 2.0**-resid, 2.0**-out_frac, cfg.norm_eps)
+        t[f"{name}.gamma"] = c["gamma"]
+        return {"frac": out_frac, "shift": int(c["shift"]), "eps": int(c["eps"])}
+
+    def linear(name: str, w: np.ndarray, in_frac: int, out_frac: int) -> None:
+        q, scale = _weight_q(w)
+        t[f"{name}.q"] = q
+        t[f"{name}.m"], t[f"{name}.shift"] = _ratio(scale * 2.0 ** (out_frac - in_frac))
+
+    int16_frac = lambda peak: _frac_for(2 * peak, 32767.0)  # noqa: E731
+    for i in range(cfg.n_layers):
+        w = lambda n, i=i: weights[f"blk.{i}.{n}.weight"]  # noqa: E731
+        p = f"blk.{i}"
+        L: dict[str, Any] = {"attn_norm": norm(f"{p}.attn_norm", w("attn_norm"))}
+        L["q"] = int16_frac(peaks[f"q.{i}"])
+        L["k"] = int16_frac(peaks[f"k.{i}"])
+        L["v"] = int16_frac(peaks[f"v.{i}"])
+        h = L["attn_norm"]["frac"]
+        linear(f"{p}.attn_q", w("attn_q"), h, L["q"])
+        linear(f"{p}.attn_k", w("attn_k"), h, L["k"])
+        linear(f"{p}.attn_v", w("attn_v"), h, L["v"])
+        # scores: q k^T at 2^-(q+k), divided by sqrt(hd), into exp-table units 2^-EXP_FRAC
+        t[f"{p}.attn.score_m"], t[f"{p}.attn.score_shift"] = _ratio(
+            2.0 ** (EXP_FRAC - L["q"] - L["k"]) / math.sqrt(hd)
+        )
+        # P (2^-15) @ V (2^-v) -> attention output at v's scale
+        t[f"{p}.attn.out_m"], t[f"{p}.attn.out_shift"] = _ratio(2.0**-15)
+        linear(f"{p}.attn_output", w("attn_output"), L["v"], resid)
+        L["ffn_norm"] = norm(f"{p}.ffn_norm", w("ffn_norm"))
+        L["gate"] = int16_frac(peaks[f"gate.{i}"])
+        L["up"] = int16_frac(peaks[f"up.{i}"])
+        L["gated"] = _frac_for(16 * peaks[f"gated.{i}"], 2.0**30)
+        h = L["ffn_norm"]["frac"]
+        linear(f"{p}.ffn_gate", w("ffn_gate"), h, L["gate"])
+        linear(f"{p}.ffn_up", w("ffn_up"), h, L["up"])
+        t[f"{p}.ffn_silu.table"] = tables.build_silu_table(
+            2.0 ** -L["gate"], 2.0 ** -L["gate"], "int16", "int16"
+        )
+        t[f"{p}.ffn_mul.m"], t[f"{p}.ffn_mul.shift"] = _ratio(
+            2.0 ** (L["gated"] - L["gate"] - L["up"])
+        )
+        linear(f"{p}.ffn_down", w("ffn_down"), L["gated"], resid)
+        layers.append(L)
+
+    final = norm("output_norm", weights["output_norm.weight"])
+    emb_q, emb_scale = _weight_q(weights["token_embd.weight"])
+    t["token_embd.q"] = emb_q
+    top = float(emb_scale.max())
+    t["token_embd.row_scale"] = np.clip(np.floor(emb_scale / top * 32767 + 0.5), 1, 32767).astype(np.int16)[:, None]
+    t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"] = _ratio(top / 32767 * 2.0**resid)
+    if cfg.tied_embeddings:
+        t["head.m"], t["head.shift"] = _ratio(emb_scale * 2.0 ** (LOGIT_FRAC - final["frac"]))
+    else:
+        linear("output", weights["output.weight"], final["frac"], LOGIT_FRAC)
+    t["residual.m"], t["residual.shift"] = np.array(1 << 30, np.int32), np.array(30, np.int32)
+    t["rope.cos"], t["rope.sin"] = tables.build_rope_tables(hd, cfg.context_length, cfg.rope_theta, ROPE_FRAC)
+    t["attn.exp_table"] = tables.build_exp_table(2.0**-EXP_FRAC)
+    t["sample.exp_table"] = tables.build_exp_table(2.0**-LOGIT_FRAC)
+    quant = {
+        "residual": resid,
+        "logits": LOGIT_FRAC,
+        "rope_frac": ROPE_FRAC,
+        "output_norm": final,
+        "layers": layers,
+        "calibration_tokens": len(calibration_tokens),
+        "calibration_peaks": {k: round(v, 4) for k, v in peaks.items()},
+    }
+    config = {**extra_config, "architecture": ARCHITECTURE, "llama": cfg.to_dict(), "quant": quant}
+    return ModelBundle(config=config, tensors=t)
+
+
+# --------------------------------------------------------------------------------------
+# the exact model
+
+
+@dataclass
+class KVCache:
+    """Per layer (k, v), each [1, n_kv_heads, positions, head_dim] int16; grows by concat."""
+
+    layers: list[tuple[np.ndarray, np.ndarray] | None]
+
+    @property
+    def length(self) -> int:
+        first = self.layers[0] if self.layers else None
+        return 0 if first is None else int(first[0].shape[2])
+
+
+@dataclass
+class Generation:
+    tokens: list[int]
+    text: str
+    prompt_tokens: int
+    steps: int = 0
+    finish_reason: str = "length"  # "length" | "eos" | "context"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_SCALARS = {"token_embd.to_resid.m", "token_embd.to_resid.shift", "residual.m", "residual.shift"}
+_SCALAR_SUFFIXES = ("attn.score_m", "attn.score_shift", "attn.out_m", "attn.out_shift", "ffn_mul.m", "ffn_mul.shift")
+
+
+class LlamaModel:
+    """An imported Llama bundle, ready to run with `ExecutionContext`s."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        if bundle.architecture != ARCHITECTURE:
+            raise ValueError(f"bundle architecture is {bundle.architecture!r}, expected 'llama'")
+        from verimesh.runtime.tensor import freeze
+
+        self.bundle = bundle
+        self.cfg = LlamaConfig.from_dict(bundle.config["llama"])
+        self.q = bundle.config["quant"]
+        # frozen tensors: the runtime caches their hashes and float copies by identity.
+        # Scalars (multipliers/shifts) come back from safetensors as shape (1,) when the bundle
+        # writer made them contiguous; the ops want them 0-d.
+        self.t = {
+            name: freeze(arr.reshape(()) if name in _SCALARS or name.endswith(_SCALAR_SUFFIXES) else arr)
+            for name, arr in bundle.tensors.items()
+        }
+        self._tokenizer = None
+
+    # -- text ------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):  # tokenizers.Tokenizer, built lazily from the committed JSON
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_str(self.bundle.config["tokenizer"])
+        return self._tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def new_cache(self) -> KVCache:
+        return KVCache([None] * self.cfg.n_layers)
+
+    # -- forward ---------------------------------------------------------------------------
+    def _linear(self, ctx: ExecutionContext, x: np.ndarray, name: str, out_dtype: str) -> np.ndarray:
+        t = self.t
+        return ctx.call("linear_rows", x, t[f"{name}.q"], t[f"{name}.m"], t[f"{name}.shift"], out_dtype=out_dtype)
+
+    def _norm(self, ctx: ExecutionContext, x: np.ndarray, name: str, spec: dict[str, int]) -> np.ndarray:
+        return ctx.call("rmsnorm", x, self.t[f"{name}.gamma"], eps=spec["eps"], shift=spec["shift"], out_dtype="int32")
+
+    def _heads(self, ctx: ExecutionContext, x: np.ndarray, n: int) -> np.ndarray:
+        """[T, n*hd] -> [1, n, T, hd]"""
+        T = x.shape[0]
+        x = ctx.call("reshape", x, shape=[1, T, n, self.cfg.head_dim])
+        return ctx.call("transpose", x, axes=[0, 2, 1, 3])
+
+    def forward(
+        self, ctx: ExecutionContext, tokens: list[int], cache: KVCache, all_logits: bool = False
+    ) -> np.ndarray:
+        """Run ``tokens`` at positions cache.length.. ; returns int32 logits [T or 1, vocab].
+
+        Appends the new keys/values to ``cache``. Every value flows through ``ctx.call``.
+        """
+        cfg, t, q = self.cfg, self.t, self.q
+        start, T = cache.length, len(tokens)
+        if start + T > cfg.context_length:
+            raise ContextLengthError(
+                f"{start + T} tokens do not fit the context of {cfg.context_length}; "
+                "use a shorter input or fewer --max-tokens"
+            )
+        ids = np.asarray(tokens, dtype=np.int32)
+        positions = np.arange(start, start + T, dtype=np.int32)
+        e = ctx.call("embedding", ids, t["token_embd.q"])
+        rs = ctx.call("embedding", ids, t["token_embd.row_scale"])
+        x = ctx.call("mul", e, rs, t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"], out_dtype="int32")
+        add = (t["residual.m"], t["residual.m"], t["residual.shift"])
+        for i, L in enumerate(q["layers"]):
+            p = f"blk.{i}"
+            h = self._norm(ctx, x, f"{p}.attn_norm", L["attn_norm"])
+            qh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_q", "int16"), cfg.n_heads)
+            kh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_k", "int16"), cfg.n_kv_heads)
+            vh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_v", "int16"), cfg.n_kv_heads)
+            qh = ctx.call("rope", qh, t["rope.cos"], t["rope.sin"], positions, style="interleaved", frac_bits=q["rope_frac"])
+            kh = ctx.call("rope", kh, t["rope.cos"], t["rope.sin"], positions, style="interleaved", frac_bits=q["rope_frac"])
+            past = cache.layers[i]
+            if past is not None:
+                kh = ctx.call("concat", past[0], kh, axis=2)
+                vh = ctx.call("concat", past[1], vh, axis=2)
+            cache.layers[i] = (kh, vh)
+            att = ctx.call(
+                "attention", qh, kh, vh,
+                t[f"{p}.attn.score_m"], t[f"{p}.attn.score_shift"], t["attn.exp_table"],
+                t[f"{p}.attn.out_m"], t[f"{p}.attn.out_shift"],
+                causal=True, q_offset=start, out_dtype="int16",
+            )  # [1, H, T, hd] at v's scale
+            att = ctx.call("transpose", att, axes=[0, 2, 1, 3])
+            att = ctx.call("reshape", att, shape=[T, cfg.dim])
+            x = ctx.call("add", x, self._linear(ctx, att, f"{p}.attn_output", "int32"), *add, out_dtype="int32")
+            h = self._norm(ctx, x, f"{p}.ffn_norm", L["ffn_norm"])
+            g = self._linear(ctx, h, f"{p}.ffn_gate", "int16")
+            u = self._linear(ctx, h, f"{p}.ffn_up", "int16")
+            s = ctx.call("lut", g, t[f"{p}.ffn_silu.table"])
+            a = ctx.call("mul", s, u, t[f"{p}.ffn_mul.m"], t[f"{p}.ffn_mul.shift"], out_dtype="int32")
+            x = ctx.call("add", x, self._linear(ctx, a, f"{p}.ffn_down", "int32"), *add, out_dtype="int32")
+        if not all_logits and T > 1:
+            x = ctx.call("slice", x, axis=0, start=T - 1, stop=T)
+        h = self._norm(ctx, x, "output_norm", q["output_norm"])
+        if cfg.tied_embeddings:
+            return ctx.call("linear_rows", h, t["token_embd.q"], t["head.m"], t["head.shift"], out_dtype="int32")
+        return self._linear(ctx, h, "output", "int32")
+
+    # -- generation ------------------------------------------------------------------------
+    def choose(
+        self, ctx: ExecutionContext, logits: np.ndarray, step: int, seed: int | None,
+        temperature_milli: int = DEFAULT_TEMPERATURE_MILLI, top_k: int = DEFAULT_TOP_K,
+    ) -> int:
+        """Next token from the last row of int32 logits: argmax, or seeded sampling (an op too)."""
+        if seed is None:
+            return int(ctx.call("argmax", logits)[-1])
+        out = ctx.call(
+            "sample", logits, self.t["sample.exp_table"], seed=seed, step=step,
+            temperature_milli=temperature_milli, top_k=top_k,
+        )
+        return int(out[-1])
+
+    def generate_ids(
+        self, ctx: ExecutionContext, prompt: list[int], max_tokens: int, seed: int | None = None,
+        stop: tuple[int, ...] | None = None, **sampling: int,
+    ) -> tuple[list[int], str]:
+        """Generate up to ``max_tokens`` ids after ``prompt``: one trace step per new token
+        (step 0 also reads the prompt). Returns (ids, finish reason)."""
+        if not prompt:
+            raise ValueError("generation needs a prompt of at least one token")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if len(prompt) + max_tokens - 1 > self.cfg.context_length:
+            raise ContextLengthError(
+                f"prompt of {len(prompt)} tokens + {max_tokens} new tokens exceeds the context "
+                f"of {self.cfg.context_length} tokens; shorten the input or lower --max-tokens"
+            )
+        stop = (self.cfg.eos_token_id,) if stop is None and self.cfg.eos_token_id is not None else (stop or ())
+        cache = self.new_cache()
+        out: list[int] = []
+        feed = list(prompt)
+        for step in range(max_tokens):
+            ctx.begin_step()
+            logits = self.forward(ctx, feed, cache)
+            token = self.choose(ctx, logits, step, seed, **sampling)
+            out.append(token)
+            if token in stop:
+                return out, "eos"
+            feed = [token]
+        return out, "length"
+
+    def generate(
+        self, prompt: str, max_tokens: int, seed: int | None, ctx: ExecutionContext, chat: bool | None = None
+    ) -> Generation:
+        """Text in, text out. ``chat`` (default: when the model has a chat format) wraps the
+        prompt in the model's chat template."""
+        from verimesh.models.chat import render_prompt
+
+        fmt = self.bundle.config.get("chat_format")
+        text = render_prompt(fmt, prompt) if (chat if chat is not None else fmt is not None) else prompt
+        ids = self.encode(text)
+        tokens, reason = self.generate_ids(ctx, ids, max_tokens, seed)
+        shown = [tok for tok in tokens if tok != self.cfg.eos_token_id]
+        return Generation(tokens=tokens, text=self.decode(shown), prompt_tokens=len(ids), steps=len(tokens), finish_reason=reason)
