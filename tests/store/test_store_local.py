@@ -286,18 +286,32 @@ def test_delete_removes_complete_and_partial(store: BlobStore) -> None:
 # ------------------------------------------------------------------ crash recovery
 
 
-def test_open_adopts_a_blob_renamed_but_not_indexed(tmp_path: Path) -> None:
-    data = os.urandom(200)
-    root = blob_root(data, SMALL_CHUNK)
-    BlobStore(tmp_path, chunk_size=SMALL_CHUNK).close()
-    (tmp_path / "complete" / root.hex()).write_bytes(data)
-    (tmp_path / "complete" / ("00" * 32)).write_bytes(b"does not hash to its name")
-    (tmp_path / "tmp" / "999999999-dead").write_bytes(b"put of a dead process")
+def test_open_removes_files_the_index_does_not_know(tmp_path: Path) -> None:
+    """Left by a put killed between its rename and its commit (the caller never got the
+    root), or a delete killed between its commit and its unlink."""
     with BlobStore(tmp_path, chunk_size=SMALL_CHUNK) as s:
-        assert s.get(root) == data
-        assert [b.root for b in s.blobs()] == [format_root(root)]
-    assert sorted(p.name for p in (tmp_path / "complete").iterdir()) == [root.hex()]
-    assert list((tmp_path / "tmp").iterdir()) == []
+        kept = s.put(b"kept")
+    orphan = blob_root(b"never indexed", SMALL_CHUNK)
+    (tmp_path / "complete" / orphan.hex()).write_bytes(b"never indexed")
+    (tmp_path / "complete" / "not-a-root").write_bytes(b"junk")
+    (tmp_path / "staging" / orphan.hex()).write_bytes(b"partial without a row")
+    (tmp_path / "tmp" / "999999999-dead").write_bytes(b"put of a dead process")
+    live_tmp = tmp_path / "tmp" / f"{os.getpid()}-alive"
+    live_tmp.write_bytes(b"put in progress in a live process")
+    with BlobStore(tmp_path, chunk_size=SMALL_CHUNK) as s:
+        assert [b.root for b in s.blobs()] == [format_root(kept)] and not s.has(orphan)
+    assert sorted(p.name for p in (tmp_path / "complete").iterdir()) == [kept.hex()]
+    assert list((tmp_path / "staging").iterdir()) == []
+    assert list((tmp_path / "tmp").iterdir()) == [live_tmp]
+
+
+def test_failed_eviction_evicts_nothing(tmp_path: Path) -> None:
+    with BlobStore(tmp_path, cap_bytes=300, chunk_size=SMALL_CHUNK, clock=Clock()) as s:
+        loose = s.put(b"l" * 100)
+        s.put(b"p" * 150, pin=True)
+        with pytest.raises(StoreFullError):
+            s.put(b"n" * 200)  # evicting `loose` would not be enough: keep it
+        assert s.has(loose) and s.get(loose) == b"l" * 100
 
 
 def test_open_finishes_a_promotion_killed_after_the_rename(tmp_path: Path) -> None:

@@ -129,6 +129,8 @@ class BlobStore:
         self.chunk_size = chunk_size
         self._clock = clock
         self._lock = threading.RLock()
+        self._in_tx = False
+        self._unlink_on_commit: list[Path] = []
         self._trees: OrderedDict[bytes, MerkleTree] = OrderedDict()
         for sub in ("complete", "staging", "quarantine", "tmp"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
@@ -141,8 +143,10 @@ class BlobStore:
         self._db.executescript(_SCHEMA)
         self._check_chunk_size()
         self._recover()
-        with self._lock:
-            self._make_room(0)
+        try:
+            self._make_room(0)  # the cap may have been lowered since the last run
+        except StoreFullError as exc:
+            log.warning("store %s is over its cap: %s", self.directory, exc)
 
     # ----------------------------------------------------------------- housekeeping
 
@@ -158,15 +162,34 @@ class BlobStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken up front so concurrent processes queue, not deadlock."""
+        """One write transaction; a nested call joins the outer one.
+
+        Taken up front (``BEGIN IMMEDIATE``) so concurrent processes queue instead of
+        deadlocking. Every change that touches both files and index (rename + insert,
+        delete + unlink, recovery's check + repair) runs inside one, so another process
+        opening the same store never sees one half of it.
+        """
         with self._lock:
+            if self._in_tx:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._unlink_on_commit.clear()
                 raise
-            self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT")
+                # Files go only once their rows are gone for good: a rolled-back eviction
+                # must not leave rows that point at deleted files.
+                for path in self._unlink_on_commit:
+                    path.unlink(missing_ok=True)
+                self._unlink_on_commit.clear()
+            finally:
+                self._in_tx = False
 
     def _check_chunk_size(self) -> None:
         with self._tx() as db:
@@ -187,12 +210,15 @@ class BlobStore:
 
     def _recover(self) -> None:
         """Bring disk and index back in line after a crash (every step is idempotent)."""
+        with self._tx():
+            self._recover_in_tx()
+
+    def _recover_in_tx(self) -> None:
         for tmp in (self.directory / "tmp").iterdir():
             pid = tmp.name.split("-", 1)[0]
             if not (pid.isdigit() and _process_alive(int(pid))):
                 tmp.unlink(missing_ok=True)
-        with self._lock:
-            rows = self._db.execute("SELECT root, state FROM blobs").fetchall()
+        rows = self._db.execute("SELECT root, state FROM blobs").fetchall()
         known = {bytes(r): s for r, s in rows}
         for root, state in known.items():
             if state == "complete" and not self._complete_path(root).exists():
@@ -211,23 +237,13 @@ class BlobStore:
             if root is None:
                 path.unlink(missing_ok=True)
             elif root not in known:
-                self._adopt(root, path)  # killed between rename and insert in put()
+                # Killed between the rename and the commit of a put (the caller never got
+                # the root and will put again), or between a delete's commit and its unlink.
+                path.unlink(missing_ok=True)
         for path in (self.directory / "staging").iterdir():
             root = _root_from_name(path.name)
             if root is None or known.get(root) != "staging":
                 path.unlink(missing_ok=True)
-
-    def _adopt(self, root: bytes, path: Path) -> None:
-        leaves, size = _hash_file(path, self.chunk_size)
-        if MerkleTree(leaves).root != root:
-            log.warning("orphan file %s does not hash to its name; removing it", path)
-            path.unlink(missing_ok=True)
-            return
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO blobs VALUES (?, 'complete', ?, ?, 0, ?, ?)",
-                (root, size, len(leaves), self._clock(), b"".join(leaves)),
-            )
 
     def _forget(self, root: bytes) -> None:
         with self._tx() as db:
@@ -384,7 +400,7 @@ class BlobStore:
     def _quarantine(self, root: bytes, reason: str) -> None:
         """Move a damaged blob out of service and raise; the blob must be fetched again."""
         target = self.directory / "quarantine" / f"{root.hex()}-{time.time_ns()}"
-        with self._lock:
+        with self._tx():
             if self._row(root, "complete") is None:  # deleted or evicted while being read
                 raise UnknownBlobError(
                     f"blob {format_root(root)} was removed from the store while it was being "
@@ -442,9 +458,9 @@ class BlobStore:
         return tmp, leaves
 
     def _admit(self, root: bytes, tmp: Path, leaves: list[bytes], size: int, pin: bool) -> None:
-        with self._lock:
+        with self._tx() as db:
             if self._row(root, "complete") is not None:
-                self._db.execute(
+                db.execute(
                     "UPDATE blobs SET last_access = ?, pinned = MAX(pinned, ?) WHERE root = ?",
                     (self._clock(), int(pin), root),
                 )
@@ -453,16 +469,15 @@ class BlobStore:
             self._make_room(0 if staged else size)
             os.replace(tmp, self._complete_path(root))
             _fsync_dir(self._complete_path(root).parent)
-            with self._tx() as db:
-                db.execute("DELETE FROM staged_chunks WHERE root = ?", (root,))
-                db.execute(
-                    "INSERT INTO blobs VALUES (?, 'complete', ?, ?, ?, ?, ?) ON CONFLICT(root) DO "
-                    "UPDATE SET state = 'complete', pinned = MAX(pinned, excluded.pinned), "
-                    "last_access = excluded.last_access, leaves = excluded.leaves",
-                    (root, size, len(leaves), int(pin), self._clock(), b"".join(leaves)),
-                )
+            db.execute("DELETE FROM staged_chunks WHERE root = ?", (root,))
+            db.execute(
+                "INSERT INTO blobs VALUES (?, 'complete', ?, ?, ?, ?, ?) ON CONFLICT(root) DO "
+                "UPDATE SET state = 'complete', pinned = MAX(pinned, excluded.pinned), "
+                "last_access = excluded.last_access, leaves = excluded.leaves",
+                (root, size, len(leaves), int(pin), self._clock(), b"".join(leaves)),
+            )
             if staged:
-                self._staging_path(root).unlink(missing_ok=True)
+                self._unlink_on_commit.append(self._staging_path(root))
 
     def _check_fits(self, size: int) -> None:
         if self.cap_bytes is not None and size > self.cap_bytes:
@@ -476,7 +491,7 @@ class BlobStore:
         if self.cap_bytes is None:
             return
         self._check_fits(needed)
-        with self._lock:
+        with self._tx():
             free = self.cap_bytes - self.usage()
             if free >= needed:
                 return
@@ -512,13 +527,11 @@ class BlobStore:
     def delete(self, root: Root) -> bool:
         """Remove a blob, complete or partial. Returns False if it was not there."""
         r = parse_root(root)
-        with self._lock:
-            with self._tx() as db:
-                cur = db.execute("DELETE FROM blobs WHERE root = ?", (r,))
-                db.execute("DELETE FROM staged_chunks WHERE root = ?", (r,))
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM blobs WHERE root = ?", (r,))
+            db.execute("DELETE FROM staged_chunks WHERE root = ?", (r,))
             self._trees.pop(r, None)
-            self._complete_path(r).unlink(missing_ok=True)
-            self._staging_path(r).unlink(missing_ok=True)
+            self._unlink_on_commit.extend([self._complete_path(r), self._staging_path(r)])
         return cur.rowcount > 0
 
     # ----------------------------------------------------------------- partial blobs
@@ -554,13 +567,12 @@ class BlobStore:
                 f"begin_fetch needs the last chunk ({proof.chunk_count - 1}) of blob "
                 f"{format_root(r)}, got chunk {proof.index}"
             )
-        with self._lock:
+        with self._tx() as db:
             self._make_room(proof.size)
-            with self._tx() as db:
-                db.execute(
-                    "INSERT INTO blobs VALUES (?, 'staging', ?, ?, ?, ?, NULL)",
-                    (r, proof.size, proof.chunk_count, int(pin), self._clock()),
-                )
+            db.execute(
+                "INSERT INTO blobs VALUES (?, 'staging', ?, ?, ?, ?, NULL)",
+                (r, proof.size, proof.chunk_count, int(pin), self._clock()),
+            )
             with open(self._staging_path(r), "wb") as f:
                 f.truncate(proof.size)
         self.write_chunk(r, last_chunk, proof)
@@ -636,18 +648,20 @@ class BlobStore:
             raise CorruptBlobError(
                 f"blob {format_root(r)}: recomputed root differs; partial fetch dropped"
             )
-        with self._lock:
+        if src != self._complete_path(r):
+            with open(src, "rb+") as f:
+                os.fsync(f.fileno())  # before taking the index: it may take a while
+        with self._tx() as db:
+            if self._row(r, "staging") is None:  # completed or deleted meanwhile
+                return [] if self.has(r) else list(range(status.chunk_count))
             if src != self._complete_path(r):
-                with open(src, "rb+") as f:
-                    os.fsync(f.fileno())
                 os.replace(src, self._complete_path(r))
                 _fsync_dir(self._complete_path(r).parent)
-            with self._tx() as db:
-                db.execute(
-                    "UPDATE blobs SET state = 'complete', leaves = ?, last_access = ? WHERE root = ?",
-                    (b"".join(leaves), self._clock(), r),
-                )
-                db.execute("DELETE FROM staged_chunks WHERE root = ?", (r,))
+            db.execute(
+                "UPDATE blobs SET state = 'complete', leaves = ?, last_access = ? WHERE root = ?",
+                (b"".join(leaves), self._clock(), r),
+            )
+            db.execute("DELETE FROM staged_chunks WHERE root = ?", (r,))
         return []
 
 
