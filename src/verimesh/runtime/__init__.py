@@ -4,6 +4,7 @@ Read in this order: tensor.py (formats, hashes), fixed.py (rounding), matmul.py 
 registry.py + ops/ (the ops), tables.py (tables importers commit), context.py, trace.py.
 """
 
+from . import ops  # registers every op in OPS as soon as the runtime is imported
 from .context import ExecutionContext
 from .registry import OPS, Op, get_op, register
 from .tensor import canonical_bytes, freeze, from_canonical_bytes, tensor_hash
@@ -20,6 +21,7 @@ __all__ = [
     "freeze",
     "from_canonical_bytes",
     "get_op",
+    "ops",
     "recompute",
     "register",
     "tensor_hash",

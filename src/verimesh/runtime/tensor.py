@@ -27,6 +27,7 @@ import numpy as np
 ALLOWED_DTYPES: dict[str, np.dtype] = {
     name: np.dtype(name) for name in ("int8", "int16", "int32", "int64", "uint8")
 }
+_ALLOWED_SET = frozenset(ALLOWED_DTYPES.values())  # dtype objects: a fast membership test
 MAX_NDIM = 8
 
 
@@ -38,7 +39,9 @@ def check_tensor(arr: object, what: str = "tensor") -> np.ndarray:
     """Return ``arr`` if it is an ndarray of an allowed integer dtype, else raise."""
     if not isinstance(arr, np.ndarray):
         raise TensorError(f"{what} must be a numpy array, got {type(arr).__name__}")
-    if arr.dtype.name not in ALLOWED_DTYPES:
+    if arr.dtype not in _ALLOWED_SET:
+        if arr.dtype.name in ALLOWED_DTYPES:
+            raise TensorError(f"{what} has non-native byte order {arr.dtype.str}; use arr.astype({arr.dtype.name!r})")
         raise TensorError(
             f"{what} has dtype {arr.dtype}; the exact runtime accepts only "
             f"{', '.join(ALLOWED_DTYPES)} (quantize floats before they enter the runtime)"
