@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from verimesh.chain.accounts import dev_signer
+from verimesh.chain.backends.boa import BoaBackend
+from verimesh.chain.backends.rpc import RpcBackend
 from verimesh.chain.contract import ContractClient
 from verimesh.chain.errors import ChainError, ContractRevert
 
@@ -83,3 +85,35 @@ def test_transact_without_signer_is_refused(backend, probe):
     reader = ContractClient(backend, probe.address, probe.abi)
     with pytest.raises(ChainError, match="needs a signer"):
         reader.transact("store", 1, 1, "x")
+
+
+def test_too_little_gas_is_reported_as_out_of_gas(probe):
+    with pytest.raises(ContractRevert, match="out of gas") as info:
+        probe.transact("store", 3, 1, "x" * 40, gas=40_000)
+    assert info.value.function == "store"
+    assert probe.call("all_keys") == []
+
+
+@pytest.mark.devnet
+def test_estimated_gas_reverts_before_sending(anvil, probe_artifacts):
+    backend = RpcBackend(anvil.url)  # no explicit limit: estimate each transaction
+    sender = dev_signer(4)
+    probe, _ = ContractClient.deploy(backend, sender, probe_artifacts["Probe"], WINDOW)
+    nonce = backend.w3.eth.get_transaction_count(sender.address)
+    with pytest.raises(ContractRevert, match="probe: value must be positive"):
+        probe.transact("store", 1, 0, "zero")
+    assert backend.w3.eth.get_transaction_count(sender.address) == nonce  # nothing was sent
+    assert probe.transact("store", 1, 2, "ok").gas_used > 21_000
+
+
+@pytest.mark.devnet
+def test_in_process_gas_matches_the_devnet(anvil, probe_artifacts):
+    """BoaBackend charges gas as anvil does, so in-process gas figures mean something."""
+    used = []
+    for backend in (BoaBackend(), RpcBackend(anvil.url, gas_limit=1_000_000)):
+        sender = dev_signer(5)
+        probe, deploy_tx = ContractClient.deploy(backend, sender, probe_artifacts["Probe"], WINDOW)
+        first = probe.transact("store", 9, 12345, "gas parity").gas_used
+        overwrite = probe.transact("store", 9, 1, "").gas_used  # refunds for cleared storage
+        used.append((deploy_tx.gas_used, first, overwrite))
+    assert used[0] == used[1]

@@ -65,6 +65,7 @@ def test_full_job_lifecycle_pays_providers(net):
         "reveal",
         "finalize",
     ]
+    assert [s.name for s in run.payouts] == ["withdraw", "withdraw"]
     assert after[requester.address] == before[requester.address] - 2 * PRICE
     for p in providers:
         assert after[p.address] == before[p.address] + PRICE
@@ -72,7 +73,7 @@ def test_full_job_lifecycle_pays_providers(net):
         assert (member.stake, member.locked) == (STAKE, 0)  # bond released
     assert after[network.job_market.address] == before[network.job_market.address] == 0
     assert after[network.registry.address] == before[network.registry.address]
-    paid = [e for e in network.job_market.get_events("Paid") if e["job_id"] == run.job_id]
+    paid = [e for e in network.job_market.get_events("Credited") if e["job_id"] == run.job_id]
     assert sorted(e["account"] for e in paid) == sorted(run.providers)
 
 

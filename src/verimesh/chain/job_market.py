@@ -43,6 +43,8 @@ class Job(BaseModel):
     reveal_deadline: int
     challenge_deadline: int
     challenge_window: int
+    audited: bool = False  # a validator was drawn (its record is in ``audits``)
+    seed_block: int = 0  # block of the last commitment; its hash seeds the audit draw
 
 
 class Replica(BaseModel):
@@ -152,6 +154,12 @@ class JobMarketClient(ContractClient):
     def disputes(self, job_id: int) -> Dispute:
         return Dispute.model_validate(self.call("disputes", job_id))
 
+    def balances(self, account: str) -> int:
+        """``account``'s market balance: deposits plus everything settled jobs credited it
+        (payments, refunds, bounties, returned bonds). ``post_job`` spends it first;
+        ``withdraw`` moves it to the wallet."""
+        return self.call("balances", checksum(account))
+
     def bond_for(self, price: int) -> int:
         """Bond locked from each assigned provider's stake for a job at ``price``."""
         return self.call("bond_for", price)
@@ -240,6 +248,15 @@ class JobMarketClient(ContractClient):
     def timeout(self, job_id: int, *, signer: Signer | None = None) -> Tx:
         """After a missed commit or reveal deadline: slash the silent, refund the requester."""
         return self.transact("timeout", job_id, signer=signer)
+
+    def deposit(self, amount: int, *, signer: Signer | None = None) -> Tx:
+        """Move tokens from the wallet into the market balance (approve first)."""
+        return self.transact("deposit", amount, signer=signer)
+
+    def withdraw(self, amount: int, *, signer: Signer | None = None) -> Tx:
+        """Move ``amount`` of the market balance to the wallet. Settlements only credit
+        balances (pull payments), so one withdrawal can collect many jobs."""
+        return self.transact("withdraw", amount, signer=signer)
 
     def set_referee(self, new_referee: str, *, signer: Signer | None = None) -> Tx:
         return self.transact("set_referee", checksum(new_referee), signer=signer)

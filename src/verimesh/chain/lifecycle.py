@@ -2,10 +2,10 @@
 lifecycle`, the gas benchmark and the devnet integration test (one script, three users).
 
 Two paths:
-- ``run_job``: post (escrow + provider draw), commit, reveal, challenge window, finalize;
-  providers are paid, bonds unlocked.
+- ``run_job``: post (escrow + provider draw), commit, reveal, challenge window, finalize
+  (credits the providers' market balances, unlocks bonds), each provider withdraws.
 - ``run_timeout``: post, the provider stays silent past the commit deadline, ``timeout``
-  slashes its bond and refunds the requester.
+  slashes its bond and credits the requester's refund, the requester withdraws it.
 """
 
 from __future__ import annotations
@@ -42,12 +42,14 @@ class JobRun:
     mode_param: int
     price: int
     providers: list[str]
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # post .. finalize / timeout
+    payouts: list[Step] = field(default_factory=list)  # withdrawals of the credited tokens
     final_state: JobState = JobState.NONE
 
     @property
     def gas(self) -> int:
-        """Gas of the job itself (post to settlement), setup excluded."""
+        """Gas of the job itself, post to settlement. Approvals and withdrawals are not
+        counted: both are made once for many jobs (balances accumulate in JobMarket)."""
         return sum(s.gas for s in self.steps)
 
 
@@ -132,9 +134,20 @@ def run_job(
     net.backend.advance_time(WINDOW + 1)  # let the challenge window pass unchallenged
     tx = net.job_market.finalize(run.job_id, signer=requester)
     finalized = tx.event("Finalized", net.job_market.address)
-    _step(run.steps, "finalize", "requester", tx, f"paid {finalized['paid'] / VMT:g} VMT")
+    _step(run.steps, "finalize", "requester", tx, f"credited {finalized['paid'] / VMT:g} VMT")
+    for address in run.providers:
+        i, provider = _signer_for(address, providers)
+        _withdraw_all(net, run.payouts, provider, f"provider{i}")
     run.final_state = net.job_market.jobs(run.job_id).state
     return run, setup
+
+
+def _withdraw_all(net: Network, steps: list[Step], signer: Signer, label: str) -> None:
+    """Settlements only credit market balances (pull payments); this moves them out."""
+    amount = net.job_market.balances(signer.address)
+    if amount:
+        tx = net.job_market.withdraw(amount, signer=signer)
+        _step(steps, "withdraw", label, tx, f"{amount / VMT:g} VMT to the wallet")
 
 
 def run_timeout(
@@ -153,6 +166,7 @@ def run_timeout(
         tx,
         f"refunded {refunded / VMT:g} VMT, slashed {slashed / VMT:g} VMT",
     )
+    _withdraw_all(net, run.payouts, requester, "requester")
     run.final_state = net.job_market.jobs(run.job_id).state
     return run, setup
 

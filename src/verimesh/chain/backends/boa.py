@@ -24,12 +24,14 @@ _DEFAULT_GAS_LIMIT = 30_000_000
 
 
 def intrinsic_gas(data: bytes, create: bool = False) -> tuple[int, int]:
-    """(intrinsic gas, EIP-7623 calldata floor) of a transaction carrying ``data``."""
+    """(intrinsic gas, EIP-7623 calldata floor) of a transaction carrying ``data``, as far
+    as py-evm's raw message execution does not charge it itself."""
     zeros = data.count(0)
     nonzeros = len(data) - zeros
     gas = _TX_GAS + 4 * zeros + 16 * nonzeros
     if create:
-        gas += _CREATE_GAS + 2 * ((len(data) + 31) // 32)  # EIP-3860 initcode words
+        # + 2 gas per initcode word (EIP-3860), which py-evm already charges in the create
+        gas += _CREATE_GAS
     floor = _TX_GAS + 10 * (zeros + 4 * nonzeros)
     return gas, floor
 
@@ -50,7 +52,9 @@ class BoaBackend(Backend):
         """Open a new block for the next transaction, with fresh prevrandao like a real chain."""
         patch = self.env.evm.patch
         patch.block_number += 1
-        patch.prevrandao = keccak(b"verimesh-boa-prevrandao" + patch.block_number.to_bytes(32, "big"))
+        patch.prevrandao = keccak(
+            b"verimesh-boa-prevrandao" + patch.block_number.to_bytes(32, "big")
+        )
         return patch.block_number
 
     def block_number(self) -> int:
@@ -73,7 +77,9 @@ class BoaBackend(Backend):
         self.env.set_balance(address, wei)
 
     # -- execution ---------------------------------------------------------------------
-    def _receipt(self, computation, data: bytes, create: bool, address: str | None = None) -> Receipt:
+    def _receipt(
+        self, computation, data: bytes, create: bool, address: str | None = None
+    ) -> Receipt:
         intrinsic, floor = intrinsic_gas(data, create)
         used = intrinsic + computation.get_gas_used()
         used -= min(computation.get_gas_refund(), used // 5)  # EIP-3529 refund cap
@@ -95,7 +101,7 @@ class BoaBackend(Backend):
         self._logs.extend(logs)
         return Receipt(tx_hash, block, used, logs, address)
 
-    def _check(self, computation, function: str | None) -> None:
+    def _check(self, computation, function: str | None, gas: int) -> None:
         if not computation.is_error:
             return
         err = computation.error
@@ -103,14 +109,48 @@ class BoaBackend(Backend):
         if type(err).__name__ == "Revert":
             data = bytes(err.args[0]) if err.args else b""
             raise ContractRevert(decode_revert(data), function=function, data=data)
+        if type(err).__name__ == "OutOfGas":
+            raise ContractRevert(f"out of gas (limit {gas})", function=function)
         raise ContractRevert(type(err).__name__, function=function)
 
+    def _start_transaction(self, sender: str, to: str | None) -> None:
+        """Start a transaction as a real chain does, or gas comes out too low: the storage
+        values now become the "original" values of EIP-2200 refunds (``lock_changes``), and
+        the EIP-2929 access sets start empty except for sender, target, precompiles and
+        coinbase."""
+        evm = self.env.evm
+        state = evm.vm.state
+        state.lock_changes()
+        evm.reset_access_counters()
+        warm = [sender, to] if to else [sender]
+        for address in warm:
+            state.mark_address_warm(bytes.fromhex(address[2:]))
+        for address in state.computation_class._precompiles:
+            state.mark_address_warm(address)
+        state.mark_address_warm(state.coinbase)  # EIP-3651
+
+    def _execution_gas(
+        self, gas: int | None, data: bytes, create: bool, function: str | None
+    ) -> int:
+        """A transaction's gas limit covers intrinsic gas first, as on a real chain."""
+        if gas is None:
+            return self.gas_limit
+        intrinsic, floor = intrinsic_gas(data, create)
+        if gas < max(intrinsic, floor):
+            raise ContractRevert(
+                f"out of gas (limit {gas} is below the intrinsic {max(intrinsic, floor)})",
+                function=function,
+            )
+        return gas - intrinsic
+
     def deploy(self, sender: Signer, initcode: bytes, gas: int | None = None) -> Receipt:
+        exec_gas = self._execution_gas(gas, initcode, True, "deploy")
         self._mine()
+        self._start_transaction(sender.address, None)
         address, computation = self.env.deploy(
-            sender=sender.address, gas=gas or self.gas_limit, bytecode=initcode
+            sender=sender.address, gas=exec_gas, bytecode=initcode
         )
-        self._check(computation, "deploy")
+        self._check(computation, "deploy", gas or self.gas_limit)
         return self._receipt(computation, initcode, True, to_checksum_address(str(address)))
 
     def transact(
@@ -122,14 +162,18 @@ class BoaBackend(Backend):
         gas: int | None = None,
         function: str | None = None,
     ) -> Receipt:
+        exec_gas = self._execution_gas(gas, data, False, function)
         self._mine()
+        self._start_transaction(sender.address, to)
         computation = self.env.execute_code(
-            to_address=to, sender=sender.address, gas=gas or self.gas_limit, value=value, data=data
+            to_address=to, sender=sender.address, gas=exec_gas, value=value, data=data
         )
-        self._check(computation, function)
+        self._check(computation, function, gas or self.gas_limit)
         return self._receipt(computation, data, False)
 
-    def call(self, to: str, data: bytes, sender: str | None = None, function: str | None = None) -> bytes:
+    def call(
+        self, to: str, data: bytes, sender: str | None = None, function: str | None = None
+    ) -> bytes:
         computation = self.env.execute_code(
             to_address=to,
             sender=sender or "0x" + "00" * 20,
@@ -137,7 +181,7 @@ class BoaBackend(Backend):
             data=data,
             is_modifying=False,
         )
-        self._check(computation, function)
+        self._check(computation, function, self.gas_limit)
         return bytes(computation.output)
 
     def get_logs(
@@ -147,7 +191,9 @@ class BoaBackend(Backend):
         to_block: int | None = None,
         topic0: Sequence[bytes] | None = None,
     ) -> list[RawLog]:
-        wanted = {to_checksum_address(a) for a in ([address] if isinstance(address, str) else address)}
+        wanted = {
+            to_checksum_address(a) for a in ([address] if isinstance(address, str) else address)
+        }
         last = self.block_number() if to_block is None else to_block
         topics = set(topic0) if topic0 is not None else None
         return [
