@@ -1,0 +1,491 @@
+"""The provider daemon: join the network, follow JobMarket, do every duty of every job.
+
+One thread (``run``) owns the chain: it reads new JobMarket events from a journaled block
+cursor, and drives each journaled job one idempotent step at a time (see ``journal.py``):
+execute, commit, reveal once all replicas committed, finalize after the challenge window,
+withdraw the payment. Before every step it re-reads the job on chain, so a step done by a
+previous life of the process (killed between the transaction and the journal write) is
+recognised and not repeated. The HTTP API runs in a uvicorn thread beside it and wakes the
+loop when a requester uploads an input, so a job starts within milliseconds of its upload.
+
+When the chain endpoint goes away, every chain call fails; the loop logs one clear line,
+backs off (0.5 s doubling to 30 s) and keeps serving HTTP; duties resume when it is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verimesh.chain import ContractRevert, Deployment, JobState, Network, Role, Signer
+from verimesh.chain.job_market import commitment
+from verimesh.crypto.eip712 import Domain
+from verimesh.crypto.envelope import Verifier
+from verimesh.crypto.nonces import SqliteNonceStore
+from verimesh.crypto.wallet import Wallet
+from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
+from verimesh.node.execute import Execution, Executor, default_executor
+from verimesh.node.jobs import RUNTIME_VERSION, TASKS, JobSpec, JobUpload, canonical_json, hex_root
+from verimesh.node.journal import Assignment, JobDuty, Journal, crash_point
+from verimesh.store.local import BlobStore
+
+log = logging.getLogger("verimesh.node")
+
+VMT = 10**18
+_EVENT_BATCH = 2_000  # blocks per get_logs call: bounded responses on long-lived chains
+_MAX_BACKOFF = 30.0
+
+
+@dataclass
+class DaemonSettings:
+    """What the daemon needs; ``cli/node.py`` builds it from flags and the TOML config."""
+
+    home: Path
+    deployment: Path
+    wallet: Wallet
+    host: str = "127.0.0.1"
+    port: int = 8700
+    endpoint: str | None = None  # public base URL; default http://host:port
+    price: int = 1 * VMT
+    stake: int | None = None  # default: the registry's minimum provider stake
+    models: list[str] = field(default_factory=list)  # model roots (0x hex) this node serves
+    poll_interval: float = 0.2  # seconds between chain polls when idle
+    benchmark: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def public_endpoint(self) -> str:
+        return self.endpoint or f"http://{self.host}:{self.port}"
+
+
+class NodeDaemon:
+    """A provider node. ``start()`` then ``run(stop_event)``; or ``serve_forever()``."""
+
+    def __init__(self, settings: DaemonSettings, executor: Executor | None = None) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.deployment = Deployment.load(settings.deployment)
+        self.signer = Signer.from_wallet(settings.wallet)
+        self.address = self.signer.address
+        self.journal = Journal(self.home / "journal.sqlite")
+        self.store = BlobStore(self.home / "blobs")
+        self.domain = Domain(
+            chain_id=self.deployment.chain_id, verifying_contract=self.deployment.contracts.job_market
+        )
+        self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
+        self.executor = executor or default_executor()
+        self.net: Network | None = None
+        self.wake = threading.Event()
+        self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
+        self._status = "starting"
+        self._backoff = 0.0
+        self._server = None
+
+    # -- chain connection -----------------------------------------------------------------
+    def network(self) -> Network:
+        """The chain clients, connecting on first use (raises while the endpoint is down)."""
+        if self.net is None:
+            self.net = Network.connect(self.deployment, self.signer)
+        return self.net
+
+    def capabilities(self) -> bytes:
+        """bytes32 registered on chain: sha256 of what ``/v1/info`` advertises (tasks, runtime,
+        benchmark, models), so a requester can check the endpoint against the registry."""
+        doc = {
+            "runtime_version": RUNTIME_VERSION,
+            "tasks": list(TASKS),
+            "benchmark": self.settings.benchmark,
+            "models": sorted(self.settings.models),
+        }
+        return hashlib.sha256(canonical_json(doc)).digest()
+
+    def register(self) -> None:
+        """Register as a provider (or update endpoint, capabilities, price) if needed."""
+        net = self.network()
+        member = net.registry.members(self.address)
+        caps = self.capabilities()
+        endpoint = self.settings.public_endpoint
+        if member.role == Role.NONE:
+            stake = self.settings.stake or net.registry.min_provider_stake()
+            balance = net.token.balance_of(self.address)
+            if balance < stake:
+                raise RuntimeError(
+                    f"{self.address} holds {balance / VMT:g} VMT but registering needs a stake of "
+                    f"{stake / VMT:g} VMT: fund the wallet (devnet: use a dev account) or lower --stake"
+                )
+            if net.token.allowance(self.address, net.registry.address) < stake:
+                net.token.approve(net.registry.address, stake)
+            net.registry.register(Role.PROVIDER, stake, endpoint, caps, self.settings.price)
+            log.info("registered as provider %s: stake %g VMT, price %g VMT, endpoint %s",
+                     self.address, stake / VMT, self.settings.price / VMT, endpoint)  # fmt: skip
+        elif member.role != Role.PROVIDER:
+            raise RuntimeError(f"{self.address} is registered as {member.role.name}, not as a provider")
+        elif not member.active:
+            raise RuntimeError(f"{self.address} deregistered; withdraw and register again")
+        elif (member.endpoint, member.capabilities, member.price) != (endpoint, caps, self.settings.price):
+            net.registry.update(endpoint, caps, self.settings.price)
+            log.info("updated registry entry: endpoint %s, price %g VMT", endpoint, self.settings.price / VMT)
+        if self.journal.cursor() is None:
+            self.journal.record_assignments([], self.deployment.block)
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def services(self) -> NodeServices:
+        return NodeServices(
+            info=self.info,
+            journal=self.journal,
+            store=self.store,
+            verifier=self.verifier,
+            accept_upload=self.accept_upload,
+            result_readers=self._validators,
+            dispute_readers=self._dispute_parties,
+            dispute_data=self._dispute_data,
+        )
+
+    def info(self) -> NodeInfo:
+        return NodeInfo(
+            address=self.address,
+            chain_id=self.deployment.chain_id,
+            job_market=self.deployment.contracts.job_market,
+            endpoint=self.settings.public_endpoint,
+            runtime_version=RUNTIME_VERSION,
+            tasks=list(TASKS),
+            capabilities_hash=hex_root(self.capabilities()),
+            benchmark=self.settings.benchmark,
+            price=self.settings.price,
+            models=sorted(self.settings.models),
+            working=self._backoff == 0.0,
+            status=self._status,
+        )
+
+    def start_http(self) -> None:
+        """Serve the API on ``host:port`` in a background thread."""
+        import uvicorn
+
+        config = uvicorn.Config(
+            create_app(self.services()),
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not thread.is_alive():
+                raise RuntimeError(
+                    f"the HTTP API could not start on {self.settings.host}:{self.settings.port} "
+                    "(port in use?); pick another with --port"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError("the HTTP API did not start within 15 s")
+            time.sleep(0.01)
+        log.info("serving the node API on http://%s:%d", self.settings.host, self.settings.port)
+
+    def stop_http(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def accept_upload(self, job_id: int, signer: str, upload: JobUpload) -> None:
+        """A requester's spec + input: check against the chain, store, then wake the loop."""
+        duty = self.journal.job(job_id)
+        if duty is None:
+            # The upload usually arrives before our next poll saw the assignment: look now.
+            try:
+                with self._chain_lock:
+                    self.follow_events()
+            except Exception as exc:  # chain down: the requester retries later
+                raise Rejected(503, f"this node cannot reach the chain right now ({exc}); retry") from None
+            duty = self.journal.job(job_id)
+            if duty is None:
+                raise Rejected(404, f"job {job_id} is not assigned to this node {self.address}")
+        if signer.lower() != duty.requester.lower():
+            raise AccessDenied(f"only job {job_id}'s requester {duty.requester} may upload its input")
+        data = upload.check(
+            bytes.fromhex(duty.spec_hash[2:]), bytes.fromhex(duty.input_root[2:]), bytes.fromhex(duty.model_root[2:])
+        )
+        if duty.step != "assigned":
+            return  # already have it (a retried upload): idempotent
+        self.store.put(data, pin=True)
+        self.journal.advance(job_id, ("assigned",), "ready", spec_json=upload.spec.model_dump_json())
+        crash_point("after_input_stored")
+        log.info("job %d: input received (%s, %d bytes)", job_id, upload.spec.task, len(data))
+        self.wake.set()
+
+    def _validators(self, job_id: int) -> set[str]:
+        with self._chain_lock:
+            audit = self.network().job_market.audits(job_id)
+        zero = "0x" + "00" * 20
+        return {audit.validator} if audit.validator.lower() != zero else set()
+
+    def _dispute_parties(self, job_id: int) -> set[str]:
+        with self._chain_lock:
+            jm = self.network().job_market
+            parties = set(jm.assigned(job_id)) | {jm.referee()}
+        return parties | self._validators(job_id)
+
+    def _dispute_data(self, job_id: int, leaf_index: int) -> dict[str, Any]:
+        duty = self.journal.job(job_id)
+        if duty is None or duty.spec_json is None or duty.output_root is None:
+            raise Rejected(409, f"job {job_id} has not been executed on this node yet")
+        spec = JobSpec.model_validate_json(duty.spec_json)
+        try:
+            return self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
+        except IndexError as exc:
+            raise Rejected(404, str(exc)) from None
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Poll the chain and drive duties until ``stop`` is set. Never raises for chain trouble."""
+        registered = False
+        while not stop.is_set():
+            try:
+                with self._chain_lock:
+                    if not registered:
+                        self.register()
+                        registered = True
+                    self.follow_events()
+                for duty in self.journal.active():
+                    if stop.is_set():
+                        break
+                    self.drive(duty)
+                if self._backoff:
+                    log.info("chain endpoint is back; resuming duties")
+                self._backoff = 0.0
+                self._status = self._describe()
+            except Exception as exc:  # chain down or a transient error: log, back off, retry
+                self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
+                self._status = f"chain error, retrying in {self._backoff:.1f} s: {_one_line(exc)}"
+                log.warning("%s", self._status)
+                self.net = None if _connection_trouble(exc) else self.net
+                stop.wait(self._backoff)
+                continue
+            self.wake.wait(self.settings.poll_interval)
+            self.wake.clear()
+
+    def _describe(self) -> str:
+        counts = self.journal.counts()
+        active = {k: v for k, v in counts.items() if k not in ("done", "failed")}
+        if not active:
+            return f"idle, waiting for jobs ({counts.get('done', 0)} done, {counts.get('failed', 0)} failed)"
+        return "working: " + ", ".join(f"{v} {k}" for k, v in sorted(active.items()))
+
+    def follow_events(self) -> list[int]:
+        """Journal jobs assigned to us in blocks after the cursor; returns new job ids."""
+        jm = self.network().job_market
+        head = self.network().backend.block_number()
+        cursor = self.journal.cursor()
+        start = (self.deployment.block if cursor is None else cursor) + 1
+        new: list[int] = []
+        while start <= head:
+            end = min(head, start + _EVENT_BATCH - 1)
+            posted: dict[int, dict[str, Any]] = {}
+            found: list[Assignment] = []
+            for event in jm.get_all_events(start, end):
+                if event.name == "JobPosted":
+                    posted[event["job_id"]] = event.args
+                elif event.name == "ProviderAssigned" and event["provider"].lower() == self.address.lower():
+                    p = posted.get(event["job_id"])
+                    if p is None:  # cannot happen: both come from one post_job transaction
+                        log.error("job %d: ProviderAssigned without JobPosted in blocks %d-%d", event["job_id"], start, end)
+                        continue
+                    found.append(
+                        Assignment(
+                            job_id=event["job_id"],
+                            replica=event["replica"],
+                            requester=p["requester"],
+                            spec_hash=hex_root(p["spec_hash"]),
+                            model_root=hex_root(p["model_root"]),
+                            input_root=hex_root(p["input_root"]),
+                            commit_deadline=p["commit_deadline"],
+                            reveal_deadline=p["reveal_deadline"],
+                        )
+                    )
+            fresh = self.journal.record_assignments(found, end)
+            for job_id in fresh:
+                log.info("job %d: assigned to us", job_id)
+                crash_point("after_assigned")
+            new += fresh
+            start = end + 1
+        return new
+
+    def chain_now(self) -> int:
+        """Best estimate of the next block's timestamp (anvil mines on demand, so the latest
+        block can be old; after ``evm_increaseTime`` the chain runs ahead of the wall clock)."""
+        return max(self.network().backend.timestamp(), int(time.time()))
+
+    def drive(self, duty: JobDuty) -> None:
+        """Do the next step of one job, if it is due. Each branch is idempotent."""
+        step = {
+            "assigned": self._await_input,
+            "ready": self._execute,
+            "executed": self._commit,
+            "committed": self._reveal,
+            "revealed": self._finalize,
+            "finalized": self._withdraw,
+        }[duty.step]
+        if duty.step == "ready":
+            step(duty)  # no chain lock while the runtime works: the API stays responsive
+            return
+        with self._chain_lock:
+            step(duty)
+
+    def _await_input(self, duty: JobDuty) -> None:
+        if self.chain_now() > duty.commit_deadline:
+            job = self.network().job_market.jobs(duty.job_id)
+            self._end_missed(duty, job.state, "no input was uploaded before the commit deadline")
+
+    def _execute(self, duty: JobDuty) -> None:
+        spec = JobSpec.model_validate_json(duty.spec_json or "{}")
+        input_bytes = self.store.get(spec.input_root)
+        log.info("job %d: running %s on model %s", duty.job_id, spec.task, spec.model_root[:10])
+        try:
+            result: Execution = self.executor.run(spec, input_bytes)
+        except Exception as exc:
+            # A job we cannot run (model missing, bad params): we will not commit, so the
+            # requester gets a refund at the commit deadline; our bond pays for it.
+            log.error("job %d: execution failed: %s", duty.job_id, exc)
+            self.journal.fail(duty.job_id, f"execution failed: {exc}")
+            return
+        self.store.put(result.output_bytes, pin=True)
+        salt = secrets.token_bytes(32)
+        self.journal.advance(
+            duty.job_id, ("ready",), "executed",
+            output_root=hex_root(result.output_root), trace_root=hex_root(result.trace_root),
+            salt=hex_root(salt),
+        )  # fmt: skip
+        log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
+        crash_point("after_executed")
+
+    def _commit(self, duty: JobDuty) -> None:
+        jm = self.network().job_market
+        replica = jm.replica(duty.job_id, duty.replica)
+        digest = commitment(
+            duty.job_id, self.address, _b(duty.output_root), _b(duty.trace_root), _b(duty.salt)
+        )
+        if replica.committed:
+            if replica.digest != digest and not replica.revealed:
+                raise RuntimeError(f"job {duty.job_id}: the chain holds a commitment that is not ours")
+            self.journal.advance(duty.job_id, ("executed",), "committed")
+            return
+        job = jm.jobs(duty.job_id)
+        if job.state != JobState.ASSIGNED or self.chain_now() > duty.commit_deadline:
+            self._end_missed(duty, job.state, "commit deadline passed before we committed")
+            return
+        tx = jm.commit(duty.job_id, digest)
+        crash_point("after_commit_sent")
+        self.journal.advance(duty.job_id, ("executed",), "committed", commit_tx=_tx_hash(tx))
+        log.info("job %d: committed", duty.job_id)
+
+    def _reveal(self, duty: JobDuty) -> None:
+        jm = self.network().job_market
+        replica = jm.replica(duty.job_id, duty.replica)
+        if replica.revealed:
+            self.journal.advance(duty.job_id, ("committed",), "revealed")
+            return
+        job = jm.jobs(duty.job_id)
+        if job.state == JobState.ASSIGNED:
+            if self.chain_now() > job.commit_deadline:
+                self._end_missed(duty, job.state, "another replica missed the commit deadline")
+            return  # others still committing
+        if job.state != JobState.COMMITTED or self.chain_now() > job.reveal_deadline:
+            self._end_missed(duty, job.state, "reveal deadline passed before we revealed")
+            return
+        tx = jm.reveal(duty.job_id, _b(duty.output_root), _b(duty.trace_root), _b(duty.salt))
+        crash_point("after_reveal_sent")
+        self.journal.advance(duty.job_id, ("committed",), "revealed", reveal_tx=_tx_hash(tx))
+        log.info("job %d: revealed output %s", duty.job_id, duty.output_root[:10] if duty.output_root else "?")
+
+    def _finalize(self, duty: JobDuty) -> None:
+        jm = self.network().job_market
+        job = jm.jobs(duty.job_id)
+        if job.state == JobState.FINALIZED:
+            self.journal.advance(duty.job_id, ("revealed",), "finalized")
+            return
+        if job.state == JobState.REFUNDED:
+            self.journal.fail(duty.job_id, "job was refunded after reveal")
+            return
+        if job.state == JobState.COMMITTED:
+            # Another replica has not revealed yet; after the deadline, end it ourselves.
+            if self.chain_now() > job.reveal_deadline:
+                self._end_missed(duty, job.state, "another replica missed the reveal deadline")
+            return
+        if job.state in (JobState.REVEALED, JobState.AUDITING) and self.chain_now() > job.challenge_deadline:
+            try:
+                tx = jm.finalize(duty.job_id)
+            except ContractRevert as exc:
+                if "window still open" in (exc.reason or "") or "deadline not reached" in (exc.reason or ""):
+                    return  # our clock estimate ran ahead of the chain's: try again later
+                raise
+            crash_point("after_finalize_sent")
+            self.journal.advance(duty.job_id, ("revealed",), "finalized", finalize_tx=_tx_hash(tx))
+            log.info("job %d: finalized", duty.job_id)
+        # DISPUTED: the referee decides; we keep serving evidence and wait for the verdict.
+
+    def _withdraw(self, duty: JobDuty) -> None:
+        jm = self.network().job_market
+        balance = jm.call("balances", self.address)
+        if balance > 0:
+            jm.transact("withdraw", balance)
+            crash_point("after_withdraw_sent")
+            log.info("withdrew %g VMT earned", balance / VMT)
+        self.journal.advance(duty.job_id, ("finalized",), "done")
+
+    def _end_missed(self, duty: JobDuty, state: JobState, reason: str) -> None:
+        """A deadline passed: call ``timeout`` (it releases our bond if we did our part)."""
+        jm = self.network().job_market
+        if state in (JobState.ASSIGNED, JobState.COMMITTED):
+            try:
+                jm.timeout(duty.job_id)
+            except ContractRevert as exc:
+                if "not reached" in (exc.reason or ""):
+                    return  # the chain's clock is behind ours: try again next poll
+                raise
+        self.journal.fail(duty.job_id, reason)
+        log.warning("job %d: %s (job ended in state %s)", duty.job_id, reason, state.name)
+
+    def pending_seconds(self) -> float:
+        return self.settings.poll_interval
+
+
+def serve_forever(daemon: NodeDaemon, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+    """Start the API, then run the loop until ``stop``; the API stops with it."""
+    daemon.start_http()
+    if on_ready:
+        on_ready()
+    try:
+        daemon.run(stop)
+    finally:
+        daemon.stop_http()
+        daemon.journal.close()
+
+
+def _b(hex_value: str | None) -> bytes:
+    assert hex_value is not None
+    return bytes.fromhex(hex_value[2:])
+
+
+def _tx_hash(tx: Any) -> str | None:
+    value = getattr(tx.receipt, "tx_hash", None)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _connection_trouble(exc: BaseException) -> bool:
+    name = type(exc).__name__.lower()
+    return "connection" in name or "timeout" in name or "deployment" in name
