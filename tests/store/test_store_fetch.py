@@ -209,3 +209,21 @@ def test_fetch_resumes_after_the_process_is_killed(tmp_path: Path) -> None:
             fetch(mine, root, [peer.url])
             assert mine.get(root) == data
         assert sorted(slow.served[served_before:]) == sorted(set(range(30)) - done)
+
+
+def test_two_fetches_of_the_same_blob_at_once(tmp_path: Path) -> None:
+    """Two jobs needing the same model: both fetches finish, the blob is stored once."""
+    data = os.urandom(SMALL_CHUNK * 24 + 1)
+    root = blob_root(data, SMALL_CHUNK)
+    with seeded_peer(tmp_path, "peer", data) as peer, new_store(tmp_path / "me") as mine:
+
+        async def both() -> list[bytes]:
+            return await asyncio.gather(
+                Fetcher(mine, parallel=3).fetch(root, [peer.url]),
+                Fetcher(mine, parallel=3).fetch(root, [peer.url], pin=True),
+            )
+
+        assert asyncio.run(both()) == [root, root]
+        assert mine.get(root) == data
+        assert [(b.state, b.pinned) for b in mine.blobs()] == [("complete", True)]
+        assert list((mine.directory / "staging").iterdir()) == []

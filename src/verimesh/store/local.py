@@ -556,11 +556,6 @@ class BlobStore:
         word. Returns the existing status if the fetch was already begun.
         """
         r = parse_root(root)
-        existing = self.staging(r)
-        if existing is not None:
-            return existing
-        if self.has(r):
-            raise StoreError(f"blob {format_root(r)} is already complete; nothing to fetch")
         check_chunk(r, last_chunk, proof, self.chunk_size)
         if proof.index != proof.chunk_count - 1:
             raise BadChunkError(
@@ -568,6 +563,11 @@ class BlobStore:
                 f"{format_root(r)}, got chunk {proof.index}"
             )
         with self._tx() as db:
+            existing = self.staging(r)  # another fetcher of the same blob got here first
+            if existing is not None:
+                return existing
+            if self.has(r):
+                raise StoreError(f"blob {format_root(r)} is already complete; nothing to fetch")
             self._make_room(proof.size)
             db.execute(
                 "INSERT INTO blobs VALUES (?, 'staging', ?, ?, ?, ?, NULL)",
@@ -583,8 +583,9 @@ class BlobStore:
     def write_chunk(self, root: Root, data: bytes, proof: ChunkProof) -> bool:
         """Verify a chunk against the root, then write it into the partial blob.
 
-        Returns False (and writes nothing) if the blob is already complete. Raises
-        ``BadChunkError`` without touching the disk if the chunk does not verify.
+        Returns False if the blob is already complete (or was deleted while the chunk was
+        written). Raises ``BadChunkError`` without touching the disk if the chunk does not
+        verify.
         """
         r = parse_root(root)
         status_row = self._row(r, "staging")
@@ -595,18 +596,23 @@ class BlobStore:
                 f"no fetch of blob {format_root(r)} is in progress; call begin_fetch first"
             )
         size, count = status_row[0], status_row[1]
-        check_chunk(r, data, proof, self.chunk_size)
+        leaf = check_chunk(r, data, proof, self.chunk_size)
         if proof.size != size or proof.chunk_count != count:
             raise BadChunkError(
                 f"chunk {proof.index} of blob {format_root(r)}: proof says {proof.size} bytes in "
                 f"{proof.chunk_count} chunks, the blob has {size} bytes in {count}"
             )
-        with open(self._staging_path(r), "r+b") as f:
-            os.pwrite(f.fileno(), data, proof.index * self.chunk_size)
+        try:
+            with open(self._staging_path(r), "r+b") as f:
+                os.pwrite(f.fileno(), data, proof.index * self.chunk_size)
+        except FileNotFoundError:  # promoted or deleted since the check above
+            return False
         with self._tx() as db:
+            if self._row(r, "staging") is None:  # completed or deleted while we wrote
+                return False
             db.execute(
                 "INSERT OR REPLACE INTO staged_chunks VALUES (?, ?, ?)",
-                (r, proof.index, leaf_hash(data)),
+                (r, proof.index, leaf),
             )
         return True
 

@@ -107,8 +107,10 @@ def expected_chunk_length(index: int, size: int, chunk_size: int) -> int:
     return min(chunk_size, size - index * chunk_size)
 
 
-def check_chunk(root: bytes, data: bytes, proof: ChunkProof, chunk_size: int) -> None:
+def check_chunk(root: bytes, data: bytes, proof: ChunkProof, chunk_size: int) -> bytes:
     """Accept a chunk only if it provably belongs at ``proof.index`` of ``root``.
+
+    Returns the chunk's leaf hash (the store records it) or raises ``BadChunkError``.
 
     The proof binds the chunk count (it is inside the root), and every chunk but the last is
     exactly ``chunk_size`` long, so a peer cannot shift or pad bytes without failing here.
@@ -125,5 +127,7 @@ def check_chunk(root: bytes, data: bytes, proof: ChunkProof, chunk_size: int) ->
     want = expected_chunk_length(proof.index, proof.size, chunk_size)
     if len(data) != want:
         raise BadChunkError(f"{where}: got {len(data)} bytes, a chunk here has {want}")
-    if not verify_proof(root, leaf_hash(data), proof.merkle_proof()):
+    leaf = leaf_hash(data)
+    if not verify_proof(root, leaf, proof.merkle_proof()):
         raise BadChunkError(f"{where}: bytes do not match the Merkle proof (corrupt or forged)")
+    return leaf
