@@ -117,3 +117,9 @@ def test_in_process_gas_matches_the_devnet(anvil, probe_artifacts):
         overwrite = probe.transact("store", 9, 1, "").gas_used  # refunds for cleared storage
         used.append((deploy_tx.gas_used, first, overwrite))
     assert used[0] == used[1]
+
+
+def test_calling_an_address_without_code_says_so(backend, probe):
+    ghost = ContractClient(backend, "0x" + "12" * 20, probe.abi)
+    with pytest.raises(ChainError, match="no contract at 0x1212"):
+        ghost.call("doubled", 2)

@@ -107,6 +107,11 @@ class ContractClient:
         fn = self.abi.function(name, len(args))
         sender = self.signer.address if self.signer else None
         data = self.backend.call(self.address, fn.encode(args), sender=sender, function=name)
+        if not data and fn.outputs:
+            raise ChainError(
+                f"{name} returned nothing: no contract at {self.address} on this chain "
+                "(a restarted devnet or a stale deployment.json?); run `verimesh devnet up` again"
+            )
         return fn.decode_output(data)
 
     def transact(
