@@ -29,6 +29,7 @@ MULTIPLIER_BITS = 31  # m < 2^31: fits int32, and acc * m stays exact in int64 (
 MIN_SHIFT = 17  # requantize splits m at 16 bits (see below); smaller shifts mean real >= 2^14
 MAX_SHIFT = 62
 ACC_LIMIT = 1 << 47  # |acc| < 2^47 for requantize's two-step product
+DIRECT_LIMIT = 1 << 31  # below it acc * m fits int64 and requantize is computed directly
 
 
 class FixedPointError(ValueError):
@@ -128,16 +129,19 @@ def requantize(acc: np.ndarray, m: np.ndarray, shift: np.ndarray, dtype: str) ->
 
     (floor(floor(x / a) / b) == floor(x / (a*b)) for positive integers a, b). Every term is
     below 2^62 in magnitude: |acc*mh| < 2^62, |acc*ml| < 2^63, 2^(s-17) <= 2^45.
+    When |acc| < 2^31 (the common case) the one-line definition is already exact in int64.
     """
     check_multiplier(m, shift)
     acc = np.asarray(acc, dtype=np.int64)
-    if acc.size and int(np.max(np.abs(acc))) >= ACC_LIMIT:
+    peak = max(-int(acc.min()), int(acc.max())) if acc.size else 0
+    if peak >= ACC_LIMIT:
         raise FixedPointError(
-            f"accumulator magnitude {int(np.max(np.abs(acc)))} is >= 2^47; requantize in two "
-            "steps or use smaller inputs"
+            f"accumulator magnitude {peak} is >= 2^47; requantize in two steps or use smaller inputs"
         )
     m64 = m.astype(np.int64)
     s64 = shift.astype(np.int64)
+    if peak < DIRECT_LIMIT:  # acc * m + 2^(s-1) < 2^31 * 2^31 + 2^61 < 2^63: the definition itself
+        return clip_to((acc * m64 + (np.int64(1) << (s64 - 1))) >> s64, dtype)
     mh, ml = m64 >> 16, m64 & 0xFFFF
     t = acc * mh + (np.int64(1) << (s64 - 17)) + ((acc * ml) >> 16)
     return clip_to(t >> (s64 - 16), dtype)

@@ -55,7 +55,7 @@ def max_abs(arr: np.ndarray) -> int:
     key = id(arr)
     if key in _maxabs_cache:
         return _maxabs_cache[key]
-    value = int(np.max(np.abs(arr.astype(np.int64)))) if arr.size else 0
+    value = max(-int(arr.min()), int(arr.max())) if arr.size else 0  # no int64 copy
     if is_immutable(arr):
         _track(arr)
         _maxabs_cache[key] = value

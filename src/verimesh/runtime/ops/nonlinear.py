@@ -79,18 +79,19 @@ def masked_softmax(x: np.ndarray, allowed: np.ndarray | None, table: np.ndarray,
 
     Bounds: table entries < 2^31 and len(row) < 2^20 give sum e < 2^51; e * 2^q * 2 < 2^62.
     """
-    x64 = x.astype(np.int64)
     if allowed is None:
-        row_max = x64.max(axis=-1, keepdims=True)
+        row_max = x.max(axis=-1, keepdims=True)
     else:
-        row_max = np.where(allowed, x64, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
-        row_max = np.where(allowed.any(axis=-1, keepdims=True), row_max, 0)
-    d = np.minimum(row_max - x64, table.shape[0] - 1) if x.size else x64
-    e = table.astype(np.int64)[np.maximum(d, 0)]
+        lowest = np.iinfo(x.dtype).min
+        row_max = np.where(allowed, x, lowest).max(axis=-1, keepdims=True)
+    d = np.subtract(row_max, x, dtype=np.int64)  # >= 0 wherever allowed
+    e = np.take(table, d, mode="clip").astype(np.int64)  # clip: d > len-1 reads the final 0
     if allowed is not None:
-        e = np.where(allowed, e, 0)
+        e *= allowed  # also zeroes rows with nothing allowed, whatever their (meaningless) max
     total = e.sum(axis=-1, keepdims=True)
-    return np.where(total > 0, (2 * (e << q) + total) // (2 * np.maximum(total, 1)), 0)
+    e <<= q + 1
+    e += total
+    return e // np.maximum(2 * total, 1)
 
 
 def masked_softmax_reference(
