@@ -176,7 +176,8 @@ class Model:
     members: dict[str, Member] = field(default_factory=dict)
     lists: dict[int, list[str]] = field(default_factory=lambda: {1: [], 2: []})
     jobs: dict[int, Job] = field(default_factory=dict)
-    claimable: dict[str, int] = field(default_factory=dict)
+    # JobMarket.balances: what settlements credited (pull payments) plus deposits.
+    market_balances: dict[str, int] = field(default_factory=dict)
     # What the last call changed (the test re-reads those from the chain).
     touched_members: set[str] = field(default_factory=set)
     touched_jobs: set[int] = field(default_factory=set)
@@ -212,7 +213,7 @@ class Model:
 
     def market_should_hold(self) -> int:
         return sum(self.job_holding(j) for j in self.jobs.values()) + sum(
-            self.claimable.values())
+            self.market_balances.values())
 
     def registry_should_hold(self) -> int:
         return sum(m.stake + m.unbonding for m in self.members.values())
@@ -456,7 +457,11 @@ class Model:
         providers = self._draw(ROLE_PROVIDER, seed, replicas, price, bond, [sender])
         require(len(providers) == replicas, "job_market: too few eligible providers")
         escrow = self.escrow(mode, mode_param, price)
-        self._check_transfer_from(self.market, sender, self.market, escrow)
+        # The requester's market balance pays first, its wallet the remainder.
+        from_balance = min(self.market_balances.get(sender, 0), escrow)
+        if escrow > from_balance:
+            self._check_transfer_from(self.market, sender, self.market, escrow - from_balance)
+        self.market_balances[sender] = self.market_balances.get(sender, 0) - from_balance
         for p in providers:
             self._lock(p, bond)
         self.jobs[job_id] = Job(
@@ -464,7 +469,8 @@ class Model:
             commit_deadline=chain.timestamp + commit_window,
             reveal_deadline=chain.timestamp + commit_window + reveal_window,
             challenge_window=challenge_window, replicas=[Replica(p) for p in providers])
-        self._do_transfer_from(self.market, sender, self.market, escrow)
+        if escrow > from_balance:
+            self._do_transfer_from(self.market, sender, self.market, escrow - from_balance)
         self.touched_jobs.add(job_id)
         return job_id
 
@@ -645,7 +651,7 @@ class Model:
         job.state = REFUNDED
         bond = self.bond(job.price)
         refund = self.escrow(job.mode, job.mode_param, job.price)
-        for r, ok in zip(job.replicas, done):
+        for r, ok in zip(job.replicas, done, strict=True):
             if ok:
                 self._unlock(chain, r.provider, bond)
             else:
@@ -653,17 +659,23 @@ class Model:
         self._credit(job.requester, refund)
         self.touched_jobs.add(job_id)
 
-    def claim(self, sender: str) -> int:
-        amount = self.claimable.get(sender, 0)
-        require(amount > 0, "job_market: nothing to claim")
-        self.claimable[sender] = 0
+    def deposit(self, sender: str, amount: int) -> None:
+        require(amount > 0, "job_market: zero amount")
+        self._check_transfer_from(self.market, sender, self.market, amount)
+        self.market_balances[sender] = self.market_balances.get(sender, 0) + amount
+        self._do_transfer_from(self.market, sender, self.market, amount)
+
+    def market_withdraw(self, sender: str, amount: int) -> None:
+        require(amount > 0, "job_market: zero amount")
+        balance = self.market_balances.get(sender, 0)
+        require(amount <= balance, "job_market: amount exceeds balance")
+        self.market_balances[sender] = balance - amount
         self._do_transfer(self.market, sender, amount)
-        return amount
 
     # ---------------------------------------------------------------- settlement
     def _credit(self, account: str, amount: int) -> None:
         if amount > 0:
-            self.claimable[account] = self.claimable.get(account, 0) + amount
+            self.market_balances[account] = self.market_balances.get(account, 0) + amount
 
     def _split(self, amount: int, bounty_to: str, requester: str) -> int:
         bounty = amount * self.params.bounty_bps // BPS

@@ -9,13 +9,13 @@ it must change. After every step the chain must equal the model, and:
 - conservation: sum of the balances of every actor, Registry, JobMarket and the burn
   address == totalSupply == minted - burned; Registry holds exactly sum(stake + unbonding)
   of its members; JobMarket holds exactly escrow + challenge bonds of open jobs + what
-  settled jobs still owe (`claimable`);
+  settled jobs credited and deposits (`balances`);
 - state: settled jobs hold nothing; locked <= stake and locked == bonds of the member's
   open jobs; nobody is assigned twice to a job, nobody serves its own job;
 - reachability: every few steps (and at the end of every sequence) the test travels past
   every deadline, settles every open job with timeout / finalize / dispute_timeout,
-  claims everything and checks that JobMarket is empty (then rolls that back);
-- at the end of every sequence a drain settles all jobs, claims, deregisters and
+  withdraws every market balance and checks that JobMarket is empty (then rolls that back);
+- at the end of every sequence a drain settles all jobs, withdraws every market balance, deregisters and
   withdraws everyone: Registry and JobMarket must end holding exactly zero.
 
 Each sequence runs inside `boa.env.anchor()`, so it starts from the same deployed state
@@ -41,7 +41,7 @@ from boa.contracts.base_evm_contract import BoaError
 from eth_abi import decode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -56,7 +56,6 @@ from invariant_model import (
     BURN,
     COMMITTED,
     DISPUTED,
-    E,
     EMPTY32,
     MAX_UINT,
     MODE_AUDIT,
@@ -70,6 +69,7 @@ from invariant_model import (
     TURN_DEFENDER,
     ZERO,
     Chain,
+    E,
     Model,
     Params,
     Revert,
@@ -97,6 +97,8 @@ PARAMS = Params(
 )
 REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ")
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+# What `Harness.act` returns for a call that reverted (as the model said it must).
+REVERTED = object()
 
 ACTOR_NAMES = ("owner", "referee", "prov0", "prov1", "prov2", "prov3", "prov4",
                "val0", "val1", "val2", "req0", "req1", "outsider")
@@ -173,10 +175,10 @@ def _deploy() -> World:
               keys={actors[n]: k for n, k in keys.items()}, base_model=model,
               slots={"balanceOf": token_layout["balanceOf"]["slot"],
                      "totalSupply": token_layout["totalSupply"]["slot"],
-                     "claimable": market_layout["claimable"]["slot"]})
+                     "market_balances": market_layout["balances"]["slot"]})
     # Funded actors with unlimited allowances; three providers and a validator registered.
     setup = Harness(w, model)
-    for name, who in actors.items():
+    for who in actors.values():
         setup.act(owner, token, "mint", (who, START_BALANCE),
                   lambda c, who=who: model.mint(owner, who, START_BALANCE))
         for spender in (model.registry, model.market):
@@ -210,7 +212,7 @@ class Harness:
 
     def act(self, sender: str, contract: Any, fname: str, args: tuple,
             model_fn: Callable[[Chain], Any]) -> Any:
-        """Calls `contract.fname(*args)` as `sender`; returns its result, or None on revert."""
+        """Calls `contract.fname(*args)` as `sender`; returns its result, or REVERTED."""
         self.model.touched_members.clear()
         self.model.touched_jobs.clear()
         expected_reason = None
@@ -230,7 +232,7 @@ class Harness:
             assert reason == expected_reason, (
                 f"{fname}{args} by {sender} reverted with {reason!r}; the model expected "
                 + (f"{expected_reason!r}" if expected_reason else "success"))
-            return None
+            return REVERTED
         STATS[f"{fname} ok"] += 1
         assert expected_reason is None, (
             f"{fname}{args} by {sender} succeeded; the model expected {expected_reason!r}")
@@ -245,8 +247,8 @@ class Harness:
     def chain_balance(self, account: str) -> int:
         return self.raw(self.w.token, _hash_slot(self.w.slots["balanceOf"], account))
 
-    def chain_claimable(self, account: str) -> int:
-        return self.raw(self.w.market, _hash_slot(self.w.slots["claimable"], account))
+    def chain_market_balance(self, account: str) -> int:
+        return self.raw(self.w.market, _hash_slot(self.w.slots["market_balances"], account))
 
     # ------------------------------------------------------------------ checks
     def check_conservation(self) -> None:
@@ -261,11 +263,12 @@ class Harness:
         assert chain_balances[m.registry] == m.registry_should_hold(), (
             "Registry balance != sum(stake + unbonding) of its members")
         assert chain_balances[m.market] == m.market_should_hold(), (
-            "JobMarket balance != escrow + bonds of open jobs + claimable")
+            "JobMarket balance != escrow + bonds of open jobs + market balances")
         for a in self.w.actors.values():
-            got = self.chain_claimable(a)
-            assert got == m.claimable.get(a, 0), f"claimable of {a}: chain {got}, model"
-        assert m.claimable.get(m.market, 0) == 0 and m.claimable.get(m.registry, 0) == 0
+            got = self.chain_market_balance(a)
+            want = m.market_balances.get(a, 0)
+            assert got == want, f"market balance of {a}: chain {got}, model {want}"
+        assert set(m.market_balances) <= set(self.w.actors.values()), "credit to a non-actor"
 
     def check_model_state(self) -> None:
         """Invariants the model itself must satisfy (the chain equals the model)."""
@@ -378,25 +381,26 @@ class Harness:
             model_fn = getattr(self.model, call)
             done = self.act(keeper, self.w.market, call, (job_id,),
                             lambda c, f=model_fn, j=job_id: f(c, j))
-            assert self.model.jobs[job_id].state not in OPEN_STATES, (
+            assert done is not REVERTED and self.model.jobs[job_id].state not in OPEN_STATES, (
                 f"job {job_id}: {call} after every deadline did not settle it")
-            del done
             self.check_touched()
         for job_id in open_jobs:
             self.check_job(job_id)
 
-    def claim_all(self) -> None:
+    def withdraw_all(self) -> None:
+        """Everyone takes its whole market balance out; JobMarket must then be empty."""
         for account in self.w.actors.values():
-            if self.model.claimable.get(account, 0) > 0:
-                self.act(account, self.w.market, "claim", (),
-                         lambda c, a=account: self.model.claim(a))
+            amount = self.model.market_balances.get(account, 0)
+            if amount > 0:
+                self.act(account, self.w.market, "withdraw", (amount,),
+                         lambda c, a=account, x=amount: self.model.market_withdraw(a, x))
         assert self.chain_balance(self.model.market) == 0, (
-            "JobMarket still holds tokens after every job settled and everyone claimed")
+            "JobMarket still holds tokens after every job settled and everyone withdrew")
 
     def drain(self) -> None:
-        """Settle, claim, deregister and withdraw everyone: both contracts end empty."""
+        """Settle, empty the market balances, deregister and withdraw everyone: both contracts end empty."""
         self.settle_all_jobs()
-        self.claim_all()
+        self.withdraw_all()
         m = self.model
         for account in self.w.actors.values():
             if m.member(account).active:
@@ -478,18 +482,14 @@ class InvariantMachine(RuleBasedStateMachine):
         return self.h.act(sender, contract, fname, args, model_fn)
 
     # ------------------------------------------------------------------ Token
-    @rule(data=st.data())
-    @tracked
-    def token_transfer(self, data: st.DataObject) -> None:
+    def do_token_transfer(self, data: st.DataObject) -> None:
         sender = self.who(data)
         to = data.draw(st.sampled_from([*self.w.actors.values(), ZERO]))
         amount = self.amount(data, self.model.balance(sender), 10 * E)
         self.act(sender, self.w.token, "transfer", (to, amount),
                  lambda c: self.model.transfer(sender, to, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def token_transfer_from(self, data: st.DataObject) -> None:
+    def do_token_transfer_from(self, data: st.DataObject) -> None:
         spender = self.who(data)
         owner = self.who(data)
         to = self.who(data)
@@ -497,9 +497,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(spender, self.w.token, "transferFrom", (owner, to, amount),
                  lambda c: self.model.transfer_from(spender, owner, to, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def token_approve(self, data: st.DataObject) -> None:
+    def do_token_approve(self, data: st.DataObject) -> None:
         sender = self.who(data)
         spender = data.draw(st.sampled_from(
             [self.model.registry, self.model.market, self.w.actors["outsider"], ZERO]))
@@ -507,9 +505,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.token, "approve", (spender, amount),
                  lambda c: self.model.approve(sender, spender, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def token_permit(self, data: st.DataObject) -> None:
+    def do_token_permit(self, data: st.DataObject) -> None:
         owner = self.who(data)
         relayer = self.who(data)
         spender = data.draw(st.sampled_from(
@@ -554,26 +550,20 @@ class InvariantMachine(RuleBasedStateMachine):
                   s.to_bytes(32, "big")),
                  lambda c: self.model.permit(c, owner, spender, amount, deadline, s, valid))
 
-    @rule(data=st.data())
-    @tracked
-    def token_mint(self, data: st.DataObject) -> None:
+    def do_token_mint(self, data: st.DataObject) -> None:
         sender = self.who(data, [self.model.minter])
         to = data.draw(st.sampled_from([*self.w.actors.values(), ZERO]))
         amount = data.draw(st.sampled_from([0, 1, 100 * E]))
         self.act(sender, self.w.token, "mint", (to, amount),
                  lambda c: self.model.mint(sender, to, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def token_burn(self, data: st.DataObject) -> None:
+    def do_token_burn(self, data: st.DataObject) -> None:
         sender = self.who(data)
         amount = self.amount(data, self.model.balance(sender), 1 * E)
         self.act(sender, self.w.token, "burn", (amount,),
                  lambda c: self.model.burn(sender, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def token_set_minter(self, data: st.DataObject) -> None:
+    def do_token_set_minter(self, data: st.DataObject) -> None:
         sender = self.who(data, [self.model.minter])
         new = data.draw(st.sampled_from([self.w.actors["owner"], self.w.actors["outsider"],
                                          ZERO]))
@@ -581,9 +571,7 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda c: self.model.set_minter(sender, new))
 
     # ------------------------------------------------------------------ Registry
-    @rule(data=st.data())
-    @tracked
-    def registry_register(self, data: st.DataObject) -> None:
+    def do_registry_register(self, data: st.DataObject) -> None:
         newcomers = [a for n, a in self.w.actors.items()
                      if n.startswith(("prov", "val")) and a not in self.model.members]
         sender = self.who(data, newcomers)
@@ -599,17 +587,13 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda c: self.model.register(sender, role, stake, endpoint, CAPABILITIES,
                                                price))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_add_stake(self, data: st.DataObject) -> None:
+    def do_registry_add_stake(self, data: st.DataObject) -> None:
         sender = self.who(data, list(self.model.members))
         amount = data.draw(st.sampled_from([25 * E, 25 * E, 1, 0, 2**120, 6_000 * E]))
         self.act(sender, self.w.registry, "add_stake", (amount,),
                  lambda c: self.model.add_stake(sender, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_update(self, data: st.DataObject) -> None:
+    def do_registry_update(self, data: st.DataObject) -> None:
         sender = self.who(data, list(self.model.members))
         endpoint = data.draw(st.sampled_from(["http://127.0.0.1:9002"] * 5 + [""]))
         capabilities = data.draw(st.sampled_from([CAPABILITIES, b"\x01" * 32]))
@@ -617,32 +601,24 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.registry, "update", (endpoint, capabilities, price),
                  lambda c: self.model.update(sender, endpoint, capabilities, price))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_request_unbond(self, data: st.DataObject) -> None:
+    def do_registry_request_unbond(self, data: st.DataObject) -> None:
         sender = self.who(data, list(self.model.members))
         m = self.model.member(sender)
         amount = self.amount(data, m.stake - m.locked, 10 * E)
         self.act(sender, self.w.registry, "request_unbond", (amount,),
                  lambda c: self.model.request_unbond(c, sender, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_withdraw(self, data: st.DataObject) -> None:
+    def do_registry_withdraw(self, data: st.DataObject) -> None:
         sender = self.who(data, [a for a, m in self.model.members.items() if m.unbonding])
         self.act(sender, self.w.registry, "withdraw", (),
                  lambda c: self.model.withdraw(c, sender))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_deregister(self, data: st.DataObject) -> None:
+    def do_registry_deregister(self, data: st.DataObject) -> None:
         sender = self.who(data, [a for a, m in self.model.members.items() if m.active])
         self.act(sender, self.w.registry, "deregister", (),
                  lambda c: self.model.deregister(c, sender))
 
-    @rule(data=st.data())
-    @tracked
-    def registry_restricted(self, data: st.DataObject) -> None:
+    def do_registry_restricted(self, data: st.DataObject) -> None:
         """lock/unlock/slash/draw are JobMarket-only; set_job_market was used once."""
         sender = self.who(data, ["owner"])
         victim = self.who(data, list(self.model.members))
@@ -662,18 +638,14 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.registry, call, args, expect)
 
     # ------------------------------------------------------------------ JobMarket
-    @rule(data=st.data())
-    @tracked
-    def market_set_referee(self, data: st.DataObject) -> None:
+    def do_market_set_referee(self, data: st.DataObject) -> None:
         sender = self.who(data, ["owner"])
         new = data.draw(st.sampled_from([self.w.actors["referee"], self.w.actors["outsider"],
                                          ZERO]))
         self.act(sender, self.w.market, "set_referee", (new,),
                  lambda c: self.model.set_referee(sender, new))
 
-    @rule(data=st.data())
-    @tracked
-    def market_post_job(self, data: st.DataObject) -> None:
+    def do_market_post_job(self, data: st.DataObject) -> None:
         sender = self.who(data, REQUESTERS)
         mode = data.draw(st.sampled_from([MODE_AUDIT, MODE_AUDIT, MODE_REPLICATE,
                                           MODE_REPLICATE, 2]))
@@ -693,9 +665,7 @@ class InvariantMachine(RuleBasedStateMachine):
             return []
         return [r.provider for r in job.replicas if not getattr(r, pending)]
 
-    @rule(data=st.data())
-    @tracked
-    def market_commit(self, data: st.DataObject) -> None:
+    def do_market_commit(self, data: st.DataObject) -> None:
         job_id = self.job(data, (ASSIGNED,))
         sender = self.who(data, self._assigned(job_id, "committed"))
         honest = data.draw(st.integers(0, 4)) > 0
@@ -704,17 +674,11 @@ class InvariantMachine(RuleBasedStateMachine):
         commitment = commitment_of(job_id, sender, out, trace, salt)
         if data.draw(st.integers(0, 15)) == 0:
             commitment = EMPTY32
-        done = self.act(sender, self.w.market, "commit", (job_id, commitment),
-                        lambda c: self.model.commit(c, sender, job_id, commitment))
-        if self.model.jobs.get(job_id) and (job_id, sender) not in self.intent:
-            if any(r.provider == sender and r.committed
-                   for r in self.model.jobs[job_id].replicas):
-                self.intent[(job_id, sender)] = (out, trace, salt)
-        del done
+        if self.act(sender, self.w.market, "commit", (job_id, commitment),
+                    lambda c: self.model.commit(c, sender, job_id, commitment)) is not REVERTED:
+            self.intent[(job_id, sender)] = (out, trace, salt)
 
-    @rule(data=st.data())
-    @tracked
-    def market_reveal(self, data: st.DataObject) -> None:
+    def do_market_reveal(self, data: st.DataObject) -> None:
         job_id = self.job(data, (COMMITTED,))
         sender = self.who(data, self._assigned(job_id, "revealed"))
         out, trace, salt = self.intent.get((job_id, sender), (OUT_GOOD, TRACE_GOOD, EMPTY32))
@@ -723,9 +687,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.market, "reveal", (job_id, out, trace, salt),
                  lambda c: self.model.reveal(c, sender, job_id, out, trace, salt))
 
-    @rule(data=st.data())
-    @tracked
-    def market_audit_report(self, data: st.DataObject) -> None:
+    def do_market_audit_report(self, data: st.DataObject) -> None:
         job_id = self.job(data, (AUDITING,))
         job = self.model.jobs.get(job_id)
         sender = self.who(data, [job.validator] if job and job.audited else [])
@@ -734,9 +696,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.market, "audit_report", (job_id, out, trace),
                  lambda c: self.model.audit_report(c, sender, job_id, out, trace))
 
-    @rule(data=st.data())
-    @tracked
-    def market_challenge(self, data: st.DataObject) -> None:
+    def do_market_challenge(self, data: st.DataObject) -> None:
         job_id = self.job(data, (REVEALED, AUDITING))
         sender = self.who(data, [*REQUESTERS, "outsider", *PROVIDERS])
         job = self.model.jobs.get(job_id)
@@ -745,9 +705,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.market, "challenge", (job_id, replica),
                  lambda c: self.model.challenge(c, sender, job_id, replica))
 
-    @rule(data=st.data())
-    @tracked
-    def market_dispute_move(self, data: st.DataObject) -> None:
+    def do_market_dispute_move(self, data: st.DataObject) -> None:
         """One to 64 moves (64 exhausts the rounds: then only the referee may decide)."""
         job_id = self.job(data, (DISPUTED,))
         moves = data.draw(st.sampled_from([1, 1, 2, 3, 64]))
@@ -764,57 +722,164 @@ class InvariantMachine(RuleBasedStateMachine):
             payload = keccak(b"move %d" % i)
             done = self.act(sender, self.w.market, "dispute_move", (job_id, payload),
                             lambda c, s=sender: self.model.dispute_move(c, s, job_id))
-            if done is None and not self.model.touched_jobs:
+            if done is REVERTED:
                 break
             self.h.check_touched()
 
-    @rule(data=st.data())
-    @tracked
-    def market_dispute_timeout(self, data: st.DataObject) -> None:
+    def do_market_dispute_timeout(self, data: st.DataObject) -> None:
         job_id = self.job(data, (DISPUTED,))
         sender = self.who(data)
         self.act(sender, self.w.market, "dispute_timeout", (job_id,),
                  lambda c: self.model.dispute_timeout(c, job_id))
 
-    @rule(data=st.data())
-    @tracked
-    def market_resolve_dispute(self, data: st.DataObject) -> None:
+    def do_market_resolve_dispute(self, data: st.DataObject) -> None:
         job_id = self.job(data, (DISPUTED,))
         sender = self.who(data, [self.model.referee])
         at_fault = data.draw(st.booleans())
         self.act(sender, self.w.market, "resolve_dispute", (job_id, at_fault),
                  lambda c: self.model.resolve_dispute(c, sender, job_id, at_fault))
 
-    @rule(data=st.data())
-    @tracked
-    def market_finalize(self, data: st.DataObject) -> None:
+    def do_market_finalize(self, data: st.DataObject) -> None:
         job_id = self.job(data, (REVEALED, AUDITING))
         sender = self.who(data)
         self.act(sender, self.w.market, "finalize", (job_id,),
                  lambda c: self.model.finalize(c, job_id))
 
-    @rule(data=st.data())
-    @tracked
-    def market_timeout(self, data: st.DataObject) -> None:
+    def do_market_timeout(self, data: st.DataObject) -> None:
         job_id = self.job(data, (ASSIGNED, COMMITTED))
         sender = self.who(data)
         self.act(sender, self.w.market, "timeout", (job_id,),
                  lambda c: self.model.timeout(c, job_id))
 
-    @rule(data=st.data())
-    @tracked
-    def market_claim(self, data: st.DataObject) -> None:
-        sender = self.who(data, [a for a, v in self.model.claimable.items() if v])
-        self.act(sender, self.w.market, "claim", (), lambda c: self.model.claim(sender))
+    def do_market_deposit(self, data: st.DataObject) -> None:
+        sender = self.who(data, REQUESTERS)
+        amount = self.amount(data, self.model.balance(sender), 5 * E)
+        self.act(sender, self.w.market, "deposit", (amount,),
+                 lambda c: self.model.deposit(sender, amount))
 
-    @rule(data=st.data())
-    @tracked
-    def market_set_referee_back(self, data: st.DataObject) -> None:
+    def do_market_withdraw(self, data: st.DataObject) -> None:
+        sender = self.who(data, [a for a, v in self.model.market_balances.items() if v])
+        amount = self.amount(data, self.model.market_balances.get(sender, 0), 1 * E)
+        self.act(sender, self.w.market, "withdraw", (amount,),
+                 lambda c: self.model.market_withdraw(sender, amount))
+
+    def do_market_set_referee_back(self, data: st.DataObject) -> None:
         """Keeps the referee mostly the named one, so resolve_dispute stays reachable."""
         if self.model.referee != self.w.actors["referee"]:
             owner = self.w.actors["owner"]
             self.act(owner, self.w.market, "set_referee", (self.w.actors["referee"],),
                      lambda c: self.model.set_referee(owner, self.w.actors["referee"]))
+
+    # ------------------------------------------------------------------ honest progress
+    def commit_as(self, data: st.DataObject, job_id: int, provider: str) -> None:
+        honest = data.draw(st.integers(0, 5)) > 0
+        out, trace = (OUT_GOOD, TRACE_GOOD) if honest else (OUT_BAD, TRACE_BAD)
+        salt = keccak(b"salt %d" % data.draw(st.integers(0, 3)))
+        commitment = commitment_of(job_id, provider, out, trace, salt)
+        if self.act(provider, self.w.market, "commit", (job_id, commitment),
+                    lambda c: self.model.commit(c, provider, job_id, commitment)) is not REVERTED:
+            self.intent[(job_id, provider)] = (out, trace, salt)
+
+    def do_advance(self, data: st.DataObject) -> None:
+        """The honest next step of one open job, so sequences reach the late states."""
+        open_jobs = [j for j, job in self.model.jobs.items() if job.state in OPEN_STATES]
+        if not open_jobs:
+            self.do_market_post_job(data)
+            return
+        job_id = data.draw(st.sampled_from(open_jobs))
+        job = self.model.jobs[job_id]
+        now = boa.env.evm.patch.timestamp
+        market, model = self.w.market, self.model
+        keeper = self.w.actors["outsider"]
+        call, deadline = model.settle_call(job)
+        if now > deadline:
+            self.act(keeper, market, call, (job_id,),
+                     lambda c: getattr(model, call)(c, job_id))
+        elif job.state == ASSIGNED:
+            for r in job.replicas:
+                if not r.committed and data.draw(st.integers(0, 9)) > 0:
+                    self.commit_as(data, job_id, r.provider)
+                    self.h.check_touched()
+        elif job.state == COMMITTED:
+            if data.draw(st.integers(0, 3)) > 0:
+                self.mine(1, data.draw(st.integers(0, 2**32)))
+            for r in job.replicas:
+                if not r.revealed and data.draw(st.integers(0, 9)) > 0:
+                    out, trace, salt = self.intent[(job_id, r.provider)]
+                    self.act(r.provider, market, "reveal", (job_id, out, trace, salt),
+                             lambda c, p=r.provider, o=out, t=trace, x=salt: model.reveal(
+                                 c, p, job_id, o, t, x))
+                    self.h.check_touched()
+        elif job.state == AUDITING:
+            good = data.draw(st.integers(0, 3)) > 0
+            out, trace = (OUT_GOOD, TRACE_GOOD) if good else (OUT_BAD, TRACE_BAD)
+            self.act(job.validator, market, "audit_report", (job_id, out, trace),
+                     lambda c: model.audit_report(c, job.validator, job_id, out, trace))
+        elif job.state == REVEALED:
+            if data.draw(st.integers(0, 3)) == 0:
+                challenger = self.who(data, [job.requester, "outsider"])
+                replica = data.draw(st.integers(0, len(job.replicas) - 1))
+                self.act(challenger, market, "challenge", (job_id, replica),
+                         lambda c: model.challenge(c, challenger, job_id, replica))
+            else:
+                boa.env.time_travel(seconds=deadline - now + 1)
+                self.act(keeper, market, "finalize", (job_id,),
+                         lambda c: model.finalize(c, job_id))
+        else:
+            if data.draw(st.booleans()):
+                referee = model.referee
+                at_fault = data.draw(st.booleans())
+                self.act(referee, market, "resolve_dispute", (job_id, at_fault),
+                         lambda c: model.resolve_dispute(c, referee, job_id, at_fault))
+            else:
+                self.do_market_dispute_move(data)
+
+    # ------------------------------------------------------------------ rules
+    def dispatch(self, data: st.DataObject, actions: list[tuple[str, int]]) -> None:
+        names = [name for name, weight in actions for _ in range(weight)]
+        getattr(self, "do_" + data.draw(st.sampled_from(names)))(data)
+
+    @rule(data=st.data())
+    @tracked
+    def token_action(self, data: st.DataObject) -> None:
+        self.dispatch(data, [("token_transfer", 2), ("token_transfer_from", 1),
+                             ("token_approve", 2), ("token_permit", 2), ("token_mint", 1),
+                             ("token_burn", 1), ("token_set_minter", 1)])
+
+    @rule(data=st.data())
+    @tracked
+    def registry_action(self, data: st.DataObject) -> None:
+        self.dispatch(data, [("registry_register", 3), ("registry_add_stake", 2),
+                             ("registry_update", 1), ("registry_request_unbond", 2),
+                             ("registry_withdraw", 2), ("registry_deregister", 1),
+                             ("registry_restricted", 1)])
+
+    @rule(data=st.data())
+    @tracked
+    def post_job(self, data: st.DataObject) -> None:
+        self.do_market_post_job(data)
+
+    @rule(data=st.data())
+    @tracked
+    def job_action(self, data: st.DataObject) -> None:
+        self.dispatch(data, [("market_commit", 2), ("market_reveal", 2),
+                             ("market_audit_report", 1), ("market_challenge", 2),
+                             ("market_dispute_move", 1), ("market_dispute_timeout", 1),
+                             ("market_resolve_dispute", 1), ("market_finalize", 1),
+                             ("market_timeout", 1), ("market_deposit", 1),
+                             ("market_withdraw", 1), ("market_set_referee", 1),
+                             ("market_set_referee_back", 1)])
+
+    @rule(data=st.data())
+    @tracked
+    def advance(self, data: st.DataObject) -> None:
+        self.do_advance(data)
+
+    @rule(data=st.data())
+    @tracked
+    def advance_more(self, data: st.DataObject) -> None:
+        """A second honest-progress rule: jobs need several steps each to finish."""
+        self.do_advance(data)
 
     # ------------------------------------------------------------------ time
     @rule(seconds=SECONDS)
@@ -824,6 +889,9 @@ class InvariantMachine(RuleBasedStateMachine):
 
     @rule(blocks=st.sampled_from([1, 1, 2, 300]), salt=st.integers(0, 2**32))
     @tracked
+    def mine_blocks(self, blocks: int, salt: int) -> None:
+        self.mine(blocks, salt)
+
     def mine(self, blocks: int, salt: int) -> None:
         """New blocks: fresh block hashes and a fresh prevrandao (the randomness sources)."""
         patch = boa.env.evm.patch
@@ -855,7 +923,7 @@ class InvariantMachine(RuleBasedStateMachine):
             self.h.settle_all_jobs()
             self.h.check_conservation()
             self.h.check_model_state()
-            self.h.claim_all()
+            self.h.withdraw_all()
             self.h.check_conservation()
         self.model = saved
         self.h.model = saved
