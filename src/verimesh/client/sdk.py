@@ -198,7 +198,7 @@ class Client:
         jm = self.net.job_market
         price = max_price if max_price is not None else self.market_price(mode.replicas)
         escrow = jm.escrow_for(mode.mode, mode.param, price)
-        owed = escrow - jm.call("balances", self.signer.address)
+        owed = escrow - jm.balances(self.signer.address)
         if owed > 0 and self.net.token.allowance(self.signer.address, jm.address) < owed:
             self.net.token.approve(jm.address, 2**256 - 1)  # infinite: no approve per job
         try:

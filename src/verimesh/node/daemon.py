@@ -33,7 +33,7 @@ from verimesh.crypto.wallet import Wallet
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.execute import Execution, Executor, default_executor
 from verimesh.node.jobs import RUNTIME_VERSION, TASKS, JobSpec, JobUpload, canonical_json, hex_root
-from verimesh.node.journal import Assignment, JobDuty, Journal, crash_point
+from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
 from verimesh.store.local import BlobStore
 
 log = logging.getLogger("verimesh.node")
@@ -255,9 +255,14 @@ class NodeDaemon:
                         registered = True
                     self.follow_events()
                 for duty in self.journal.active():
-                    if stop.is_set():
-                        break
-                    self.drive(duty)
+                    # Take every step that is due now (execute -> commit -> reveal for a
+                    # single replica) without waiting a poll interval between them.
+                    while duty is not None and duty.step in ACTIVE_STEPS and not stop.is_set():
+                        self.drive(duty)
+                        after = self.journal.job(duty.job_id)
+                        if after is None or after.step == duty.step:
+                            break
+                        duty = after
                 if self._backoff:
                     log.info("chain endpoint is back; resuming duties")
                 self._backoff = 0.0
@@ -433,9 +438,9 @@ class NodeDaemon:
 
     def _withdraw(self, duty: JobDuty) -> None:
         jm = self.network().job_market
-        balance = jm.call("balances", self.address)
+        balance = jm.balances(self.address)
         if balance > 0:
-            jm.transact("withdraw", balance)
+            jm.withdraw(balance)
             crash_point("after_withdraw_sent")
             log.info("withdrew %g VMT earned", balance / VMT)
         self.journal.advance(duty.job_id, ("finalized",), "done")

@@ -1,0 +1,179 @@
+"""`verimesh node run`: sell this device's idle compute on a verimesh network."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Run a provider node: earn tokens for verified AI jobs.", no_args_is_help=True
+)
+
+VMT = 10**18
+
+
+def _home() -> Path:
+    return Path(os.environ.get("VERIMESH_HOME") or "~/.verimesh").expanduser()
+
+
+def load_wallet(wallet: str | None, dev: str | None, deployment_path: Path):
+    """The node's (or requester's) wallet: ``--dev devN`` (devnet keystores next to the
+    deployment, public password) or ``--wallet NAME`` (password from $VERIMESH_PASSWORD or a prompt)."""
+    from verimesh.chain import Deployment
+    from verimesh.crypto.wallet import WalletStore, password_from_env
+
+    if (wallet is None) == (dev is None):
+        raise typer.BadParameter(
+            "pass exactly one of --wallet NAME or --dev devN (devnet accounts)"
+        )
+    if dev is not None:
+        deployment = Deployment.load(deployment_path)
+        if deployment.dev_password is None:
+            raise typer.BadParameter("this deployment has no dev accounts; use --wallet")
+        return WalletStore(deployment_path.parent / "wallets").load(dev, deployment.dev_password)
+    password = password_from_env()
+    if password is None:
+        password = typer.prompt(f"password of wallet {wallet!r}", hide_input=True)
+    return WalletStore().load(wallet, password)
+
+
+def _price(value: float) -> int:
+    if value < 0:
+        raise typer.BadParameter("price must be >= 0 VMT")
+    return round(value * VMT)
+
+
+@app.command("run")
+def run(
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help="deployment.json of the network [default: $VERIMESH_HOME/devnet/deployment.json]",
+        ),
+    ] = None,
+    wallet: Annotated[
+        str | None, typer.Option("--wallet", help="verimesh wallet that stakes and earns")
+    ] = None,
+    dev: Annotated[
+        str | None, typer.Option("--dev", help="use a devnet dev account instead (dev2, dev3, ...)")
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="node state folder [default: $VERIMESH_HOME/node]")
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="interface the API listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port of the API")] = 8700,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint", help="public URL registered on chain [default: http://HOST:PORT]"
+        ),
+    ] = None,
+    price: Annotated[float, typer.Option("--price", help="price per job in VMT")] = 1.0,
+    stake: Annotated[
+        float | None, typer.Option("--stake", help="stake in VMT [default: the registry minimum]")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="model (name or root) to serve; repeatable [default: all local]"
+        ),
+    ] = None,
+    poll: Annotated[float, typer.Option("--poll", help="seconds between chain polls")] = 0.2,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs")] = False,
+) -> None:
+    """Join the network and work: register (stake, endpoint, price), follow jobs, run them
+    in the exact runtime, commit, reveal, get paid. Ctrl-C stops it; restarting resumes every
+    unfinished duty from the journal."""
+    if model is None:
+        model = []
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from verimesh.models.store import ModelStore
+    from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
+    from verimesh.node.jobs import hex_root
+
+    deployment = (deployment or _home() / "devnet" / "deployment.json").expanduser()
+    node_home = (home or _home() / "node").expanduser()
+    try:
+        the_wallet = load_wallet(wallet, dev, deployment)
+    except Exception as exc:  # wrong password, unknown wallet, missing deployment
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    models = ModelStore()
+    try:
+        roots = [hex_root(models.resolve(m)) for m in model] or [m.root for m in models.list()]
+    except Exception as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    settings = DaemonSettings(
+        home=node_home,
+        deployment=deployment,
+        wallet=the_wallet,
+        host=host,
+        port=port,
+        endpoint=endpoint,
+        price=_price(price),
+        stake=None if stake is None else _price(stake),
+        models=[r if isinstance(r, str) else hex_root(r) for r in roots],
+        poll_interval=poll,
+    )
+    try:
+        daemon = NodeDaemon(settings)
+    except Exception as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.getLogger("verimesh.node").info("node %s starting (home %s)", daemon.address, node_home)
+    try:
+        serve_forever(daemon, stop)
+    except RuntimeError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("status")
+def status(
+    home: Annotated[
+        Path | None, typer.Option("--home", help="node state folder [default: $VERIMESH_HOME/node]")
+    ] = None,
+) -> None:
+    """What the node's journal holds: jobs per step, the event cursor, failures."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from verimesh.node.journal import Journal
+
+    node_home = (home or _home() / "node").expanduser()
+    path = node_home / "journal.sqlite"
+    if not path.is_file():
+        typer.secho(
+            f"no node journal at {path}: start one with `verimesh node run`", fg="red", err=True
+        )
+        raise typer.Exit(1)
+    journal = Journal(path)
+    table = Table(title=f"node journal {path}")
+    for column in ("job", "step", "output root", "note"):
+        table.add_column(column)
+    for duty in journal.jobs()[-20:]:
+        table.add_row(str(duty.job_id), duty.step, (duty.output_root or "")[:18], duty.error or "")
+    console = Console()
+    console.print(table)
+    console.print(f"event cursor: block {journal.cursor()}; jobs per step: {journal.counts()}")
+
+
+if __name__ == "__main__":
+    app()
