@@ -8,6 +8,7 @@ from verimesh.chain.accounts import dev_signer
 from verimesh.chain.backends.boa import BoaBackend
 from verimesh.chain.backends.rpc import RpcBackend
 from verimesh.chain.contract import ContractClient
+from verimesh.chain.devnet import start_anvil
 from verimesh.chain.errors import ChainError, ContractRevert
 
 WINDOW = 1_000
@@ -123,3 +124,14 @@ def test_calling_an_address_without_code_says_so(backend, probe):
     ghost = ContractClient(backend, "0x" + "12" * 20, probe.abi)
     with pytest.raises(ChainError, match="no contract at 0x1212"):
         ghost.call("doubled", 2)
+
+
+@pytest.mark.devnet
+def test_a_stopped_node_is_a_clear_error():
+    node = start_anvil()
+    backend = RpcBackend(node.url)
+    node.stop()
+    with pytest.raises(ChainError, match=f"the node at {node.url} does not answer"):
+        backend.block_number()
+    with pytest.raises(ChainError, match="no EVM node answers"):
+        RpcBackend(node.url)

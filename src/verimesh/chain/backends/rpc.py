@@ -12,9 +12,11 @@ Why it is written the way it is (all measured on the anvil devnet):
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
 
 from eth_utils import to_checksum_address
 from web3 import Web3
@@ -24,6 +26,9 @@ from verimesh.chain.abi import RawLog, decode_revert
 from verimesh.chain.accounts import Signer
 from verimesh.chain.backends.base import Backend, Receipt
 from verimesh.chain.errors import ChainError, ContractRevert
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _POLL_SECONDS = 0.005
 _FEE_REFRESH_SECONDS = 10.0
@@ -36,6 +41,23 @@ def _revert_from(exc: ContractLogicError, function: str | None) -> ContractRever
         return ContractRevert(decode_revert(data), function=function, data=data)
     message = str(exc.message or exc).removeprefix("execution reverted: ").removeprefix("execution reverted")
     return ContractRevert(message or "no reason given", function=function)
+
+
+def _node_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Connection failures (a stopped devnet, a wrong port) become one ``ChainError``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as exc:
+            url = getattr(args[0], "url", "?")
+            raise ChainError(
+                f"the node at {url} does not answer ({type(exc).__name__}); is it running? "
+                "`verimesh devnet status` shows the devnet"
+            ) from exc
+
+    return wrapper
 
 
 class RpcBackend(Backend):
@@ -67,15 +89,19 @@ class RpcBackend(Backend):
         self._fees_at = 0.0
 
     # -- reads ------------------------------------------------------------------------
+    @_node_errors
     def block_number(self) -> int:
         return self.w3.eth.block_number
 
+    @_node_errors
     def timestamp(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    @_node_errors
     def eth_balance(self, address: str) -> int:
         return self.w3.eth.get_balance(to_checksum_address(address))
 
+    @_node_errors
     def call(
         self, to: str, data: bytes, sender: str | None = None, function: str | None = None, block: int | str = "latest"
     ) -> bytes:
@@ -87,6 +113,7 @@ class RpcBackend(Backend):
         except ContractLogicError as exc:
             raise _revert_from(exc, function) from None
 
+    @_node_errors
     def get_logs(
         self,
         address: str | Sequence[str],
@@ -120,6 +147,7 @@ class RpcBackend(Backend):
         ]
 
     # -- devnet controls ---------------------------------------------------------------
+    @_node_errors
     def advance_time(self, seconds: int) -> None:
         if seconds < 0:
             raise ChainError("time only moves forward: seconds must be >= 0")
@@ -226,9 +254,11 @@ class RpcBackend(Backend):
             return _revert_from(exc, function)
         return ContractRevert("reverted on chain; the replay did not revert", function=function)
 
+    @_node_errors
     def deploy(self, sender: Signer, initcode: bytes, gas: int | None = None) -> Receipt:
         return self._send(sender, None, initcode, 0, gas, "deploy")
 
+    @_node_errors
     def transact(
         self,
         sender: Signer,
