@@ -177,6 +177,7 @@ def _tokenizer_json(reader: Any, where: str) -> str:
 
 
 CALIBRATION_TEXT = Path(__file__).with_name("calibration_en.txt")
+HELDOUT_TEXT = Path(__file__).with_name("heldout_en.txt")  # quality checks only, never calibration
 
 
 def gguf_bundle(path: Path, calibration_text: str | None = None) -> ModelBundle:

@@ -61,10 +61,11 @@ def _frac_for(peak: float, limit: float, cap: int = MAX_FRAC) -> int:
 
 def _weight_q(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """int8 per output channel (row): q = round(w / s), s = max|row| / 127."""
-    peak = np.abs(w).max(axis=1).astype(np.float64)
-    scale = np.where(peak > 0, peak / 127.0, 2.0**-20)  # an all-zero row stays zero
-    q = np.clip(np.floor(w / scale[:, None] + 0.5), -127, 127).astype(np.int8)
-    return q, scale
+    w = np.asarray(w, dtype=np.float32)  # float32 elementwise math: IEEE-exact everywhere
+    peak = np.abs(w).max(axis=1)
+    scale = np.where(peak > 0, peak / np.float32(127), np.float32(2.0**-20))  # zero row stays 0
+    q = np.clip(np.floor(w / scale[:, None] + np.float32(0.5)), -127, 127).astype(np.int8)
+    return q, scale.astype(np.float64)
 
 
 def _ratio(real: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:

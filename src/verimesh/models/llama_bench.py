@@ -1,0 +1,152 @@
+"""Decoder benchmark: exact-runtime generation vs a hand-written torch fp32 Llama.
+
+    python -m verimesh.models.llama_bench --threads 2 --tokens 32 [--model smollm2|tiny-shakespeare]
+
+Both sides generate the same number of tokens greedily with a KV cache from the same
+prompt, on the same number of threads (OPENBLAS/OMP env for numpy, torch.set_num_threads),
+each in its own child process so that each peak RSS is its own. The exact side runs twice:
+without a trace and with one, which gives the trace overhead. Needs torch (`.[bench]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+PROMPT = "Write a short story about a robot who learns to paint."
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _exact_bundle(model: str):
+    """The exact bundle from the local store (imported there on first use)."""
+    from verimesh.models.store import ModelStore
+
+    store = ModelStore()
+    try:
+        return store.load(model)[1]
+    except LookupError:
+        pass
+    if model == "smollm2":
+        from verimesh.models.gguf_import import gguf_bundle, smollm2_path
+
+        bundle = gguf_bundle(smollm2_path())
+    else:
+        from verimesh.models.tiny import tiny_bundle
+
+        bundle = tiny_bundle()
+    store.put(bundle, name=model)
+    return bundle
+
+
+def _child_exact(model: str, tokens: int) -> dict[str, Any]:
+    from verimesh.models.chat import render_prompt
+    from verimesh.models.llama import LlamaModel
+    from verimesh.runtime import ExecutionContext
+
+    llama = LlamaModel(_exact_bundle(model))
+    prompt = llama.encode(render_prompt(llama.bundle.config.get("chat_format"), PROMPT))
+    llama.generate_ids(ExecutionContext(trace=False), prompt, 2, stop=())  # warm caches
+    result: dict[str, Any] = {"prompt_tokens": len(prompt)}
+    for trace in (False, True):
+        ctx = ExecutionContext(trace=trace)
+        start = time.perf_counter()
+        out, _ = llama.generate_ids(ctx, prompt, tokens, stop=())
+        if trace:
+            result["trace_root"] = ctx.trace_root.hex()  # computing the root is part of the cost
+        result["traced_s" if trace else "exact_s"] = time.perf_counter() - start
+        result["tokens"] = out
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+def _child_torch(model: str, tokens: int, threads: int) -> dict[str, Any]:
+    import torch
+    from tokenizers import Tokenizer
+
+    from verimesh.models.chat import detect_chat_format, render_prompt
+    from verimesh.models.llama_torch import TorchLlama
+
+    torch.set_num_threads(threads)
+    if model == "smollm2":
+        from verimesh.models.gguf_import import read_gguf, smollm2_path
+
+        imported = read_gguf(smollm2_path())
+        cfg, weights, tok_json = imported.config, imported.weights, imported.tokenizer_json
+        fmt = detect_chat_format(imported.chat_template)
+    else:
+        from verimesh.models.tiny import load_tiny_float
+
+        cfg, weights, tok_json = load_tiny_float()
+        fmt = None
+    net = TorchLlama(cfg)
+    net.load_gguf_state(weights)
+    net.eval()
+    prompt = Tokenizer.from_str(tok_json).encode(render_prompt(fmt, PROMPT), add_special_tokens=False).ids
+    net.generate_greedy(prompt, 2)
+    start = time.perf_counter()
+    out = net.generate_greedy(prompt, tokens)
+    return {"torch_s": time.perf_counter() - start, "tokens": out, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _run_child(kind: str, model: str, tokens: int, threads: int) -> dict[str, Any]:
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    cmd = [sys.executable, "-m", "verimesh.models.llama_bench", "--child", kind,
+           "--model", model, "--tokens", str(tokens), "--threads", str(threads)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child {kind} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_decoder_bench(model: str = "smollm2", tokens: int = 32, threads: int = 2) -> dict[str, Any]:
+    """One bench case as a JSON-able dict (fields of `verimesh bench runtime`)."""
+    exact = _run_child("exact", model, tokens, threads)
+    ref = _run_child("torch", model, tokens, threads)
+    n = len(exact["tokens"])
+    same = sum(a == b for a, b in zip(exact["tokens"], ref["tokens"], strict=False))
+    first_diff = next((i for i, (a, b) in enumerate(zip(exact["tokens"], ref["tokens"], strict=False)) if a != b), n)
+    return {
+        "model": model,
+        "task": f"generate {n} tokens (greedy, KV cache, prompt {exact['prompt_tokens']} tokens)",
+        "threads": threads,
+        "exact_s": round(exact["exact_s"], 3),
+        "torch_s": round(ref["torch_s"], 3),
+        "ratio": round(exact["exact_s"] / ref["torch_s"], 2),
+        "exact_tokens_per_s": round(n / exact["exact_s"], 2),
+        "torch_tokens_per_s": round(n / ref["torch_s"], 2),
+        "trace_overhead": round(exact["traced_s"] / exact["exact_s"] - 1, 3),
+        "exact_peak_rss_mb": round(exact["peak_rss_mb"]),
+        "torch_peak_rss_mb": round(ref["peak_rss_mb"]),
+        "greedy_tokens_equal_to_torch": same,
+        "greedy_prefix_equal_to_torch": first_diff,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny-shakespeare"])
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--child", choices=["exact", "torch"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child == "exact":
+        print(json.dumps(_child_exact(args.model, args.tokens)))
+    elif args.child == "torch":
+        print(json.dumps(_child_torch(args.model, args.tokens, args.threads)))
+    else:
+        print(json.dumps(run_decoder_bench(args.model, args.tokens, args.threads), indent=2))
+
+
+if __name__ == "__main__":
+    main()
