@@ -1,0 +1,98 @@
+"""Helpers of the node tests: a real anvil devnet with the contracts, and real nodes.
+
+``devnet_dir`` starts anvil on a free 127.0.0.1 port through ``verimesh.chain.devnet.up``
+(deploy, fund dev accounts, write deployment.json + dev keystores) and stops it again.
+``InProcessNode`` runs a real ``NodeDaemon`` (uvicorn API + chain loop threads) inside the
+test process, for tests that poke its API; the kill-and-restart tests run ``verimesh node
+run`` as a separate process instead (``node_process``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from verimesh.chain import devnet
+from verimesh.chain.devnet import free_port
+from verimesh.crypto.wallet import Wallet, WalletStore
+from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
+
+DEV_PASSWORD = "verimesh-dev"
+
+
+@contextmanager
+def devnet_dir(tmp: Path) -> Iterator[Path]:
+    """A fresh devnet; yields the folder holding deployment.json and wallets/."""
+    state = tmp / "devnet"
+    devnet.up(state, port=free_port())
+    try:
+        yield state
+    finally:
+        devnet.down(state)
+
+
+def dev_wallet(state: Path, name: str) -> Wallet:
+    return WalletStore(state / "wallets").load(name, DEV_PASSWORD)
+
+
+class InProcessNode:
+    """A real node daemon on a free port, in threads of this process."""
+
+    def __init__(self, state: Path, home: Path, account: str, models: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.settings = DaemonSettings(
+            home=home,
+            deployment=state / "deployment.json",
+            wallet=dev_wallet(state, account),
+            port=self.port,
+            models=models or [],
+            poll_interval=0.05,
+        )
+        self.daemon = NodeDaemon(self.settings)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=serve_forever, args=(self.daemon, self.stop), daemon=True)
+        self.thread.start()
+        wait_registered(self.url, self.daemon)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.daemon.wake.set()
+        self.thread.join(timeout=10)
+
+
+def wait_registered(url: str, daemon: NodeDaemon | None = None, timeout: float = 30) -> None:
+    """Until the API answers and (for an in-process node) the registration is on chain."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200 and (
+                daemon is None or daemon.journal.cursor() is not None
+            ):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"node at {url} did not come up within {timeout} s")
+
+
+def node_process(
+    state: Path, home: Path, account: str, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``verimesh node run`` as its own process (what a device owner starts)."""
+    args = [
+        sys.executable, "-m", "verimesh.cli.node", "run",
+        "--deployment", str(state / "deployment.json"), "--dev", account,
+        "--home", str(home), "--port", str(port), "--poll", "0.05",
+    ]  # fmt: skip
+    full_env = {**os.environ, **(env or {})}
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
