@@ -200,7 +200,7 @@ def main() -> None:
         "",
         "Notes:",
         "- The in-process EVM (`BoaBackend`) charges the same gas as anvil, unit for unit",
-        "  (`tests/chain/test_backends.py::test_in_process_gas_matches_the_devnet`), so contract",
+        "  (`tests/chain/test_chain_backends.py::test_in_process_gas_matches_the_devnet`), so contract",
         "  gas work can iterate in-process. Medians over jobs may differ by a few gas: the drawn",
         "  providers and cold/warm storage vary per job.",
         "- The per-job total is post_job + every replica's commit and reveal + finalize (or",
