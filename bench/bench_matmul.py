@@ -10,7 +10,9 @@ For each: `exact` = verimesh.runtime.matmul.matmul_exact with the weight frozen 
 copy cached, as in a loaded model), `exact_cold` = the same without the cache (weight
 converted on every call), `float32` = np.matmul on float32 copies made beforehand (the
 speed of light for this BLAS; NOT bit-reproducible), `int64` = matmul_reference. Times are
-the best of --repeat runs (the machine is shared; the best run is the least disturbed).
+the best of --repeat runs (the machine is shared; the best run is the least disturbed),
+measured with --clock: "cpu" (process CPU time, default: robust against other processes on
+a shared machine; with several BLAS threads it is the sum over threads) or "wall".
 
 Trace overhead: the synthetic transformer graph of verimesh.runtime.synthetic at MiniLM
 shape (6 layers, 2 x 128 tokens) and at SmolLM2 shape (30 layers, decode), with tracing on
@@ -46,12 +48,15 @@ SHAPES = [
 ]
 
 
+CLOCK: Callable[[], float] = time.process_time
+
+
 def best_time(fn: Callable[[], object], repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, CLOCK() - t)
     return best
 
 
@@ -96,8 +101,10 @@ def bench_trace(repeat: int) -> list[dict]:
     for name, _cfg, job in jobs:
         job(ExecutionContext(trace=False))  # warm the float-weight and hash caches
         job(ExecutionContext(trace=True))
-        off = best_time(lambda job=job: job(ExecutionContext(trace=False)), repeat)
-        on = best_time(lambda job=job: job(ExecutionContext(trace=True)), repeat)
+        off = on = float("inf")
+        for _ in range(repeat):  # interleaved, so a disturbance hits both alike
+            off = min(off, best_time(lambda job=job: job(ExecutionContext(trace=False)), 1))
+            on = min(on, best_time(lambda job=job: job(ExecutionContext(trace=True)), 1))
         ctx = ExecutionContext(trace=True)
         job(ctx)
         rows.append({"workload": name, "ops": ctx.op_count, "trace_off_s": off, "trace_on_s": on,
@@ -110,12 +117,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-trace-bench", action="store_true")
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "numpy": np.__version__,
+        "clock": args.clock,
+        "load_average": os.getloadavg(),
     }
     shapes = [bench_shape(*s, repeat=args.repeat) for s in SHAPES]
     trace = [] if args.no_trace_bench else bench_trace(max(1, args.repeat // 2))

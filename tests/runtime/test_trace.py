@@ -55,6 +55,11 @@ def test_frozen_hash_cache_is_never_stale():
     assert tensor_hash(x) != h1
     frozen = freeze(np.arange(6, dtype=np.int8))
     assert tensor_hash(frozen) == h1 and tensor_hash(frozen) == h1
+    # a dead array's cached hash must not leak to a new array that reuses its id
+    for i in range(50):
+        arr = freeze(np.full(6, i, dtype=np.int8))
+        assert tensor_hash(arr) == tensor_hash(np.full(6, i, dtype=np.int8))
+        del arr
 
 
 def test_trace_root_is_two_level_over_documented_leaves():

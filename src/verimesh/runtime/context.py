@@ -45,8 +45,7 @@ class ExecutionContext:
         op = get_op(op_name)
         for i, t in enumerate(inputs):
             check_tensor(t, f"input {i} of {op_name}")
-        if self.trace is not None:
-            canonical_params(params)  # refuse float params before spending time on the op
+        params_json = canonical_params(params) if self.trace is not None else b""  # before the work
         fn = op.fast if self.path == "fast" else op.reference
         out = fn(inputs, params)
         check_tensor(out, f"output of {op_name}")
@@ -64,6 +63,7 @@ class ExecutionContext:
                     input_hashes=tuple(tensor_hash(t) for t in inputs),
                     output_hash=tensor_hash(out),
                     inputs=tuple(inputs) if self.keep_tensors else None,
+                    params_json=params_json,
                 )
             )
         return out

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .tensor import ALLOWED_DTYPES, TensorError
+from .tensor import ALLOWED_DTYPES, TensorError, cached_fact
 
 MULTIPLIER_BITS = 31  # m < 2^31: fits int32, and acc * m stays exact in int64 (see requantize)
 MIN_SHIFT = 17  # requantize splits m at 16 bits (see below); smaller shifts mean real >= 2^14
@@ -112,9 +112,11 @@ def check_multiplier(m: np.ndarray, shift: np.ndarray) -> None:
             f"multiplier and shift must be int32 tensors (got {m.dtype}, {shift.dtype}); "
             "build them with verimesh.runtime.fixed.multiplier_tensors"
         )
-    if np.any(m < 0):
+    if not cached_fact(m, "multiplier_ok", lambda a: a.size == 0 or int(a.min()) >= 0):
         raise FixedPointError("multiplier must be >= 0")
-    if np.any(shift < MIN_SHIFT) or np.any(shift > MAX_SHIFT):
+    if not cached_fact(
+        shift, "shift_ok", lambda a: a.size == 0 or MIN_SHIFT <= int(a.min()) <= int(a.max()) <= MAX_SHIFT
+    ):
         raise FixedPointError(f"shift must be in [{MIN_SHIFT}, {MAX_SHIFT}]")
 
 

@@ -22,12 +22,10 @@ all), with a check that the result cannot overflow int64.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from .fixed import FixedPointError
-from .tensor import check_tensor, is_immutable
+from .tensor import cached_fact, check_tensor
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -35,45 +33,20 @@ INT64_LIMIT = 1 << 63
 # Below this chunk length float32 BLAS loses to one float64 call (measured: bench_matmul.py).
 MIN_F32_CHUNK = 256
 
-_float_cache: dict[tuple[int, str], np.ndarray] = {}
-_maxabs_cache: dict[int, int] = {}
-
-
-def _forget(key: int) -> None:
-    _maxabs_cache.pop(key, None)
-    for dt in ("float32", "float64"):
-        _float_cache.pop((key, dt), None)
-
-
-def _track(arr: np.ndarray) -> None:
-    if id(arr) not in _maxabs_cache:
-        weakref.finalize(arr, _forget, id(arr))
-
-
 def max_abs(arr: np.ndarray) -> int:
-    """max |x| as a Python int (cached for immutable arrays such as weights)."""
-    key = id(arr)
-    if key in _maxabs_cache:
-        return _maxabs_cache[key]
-    value = max(-int(arr.min()), int(arr.max())) if arr.size else 0  # no int64 copy
-    if is_immutable(arr):
-        _track(arr)
-        _maxabs_cache[key] = value
-    return value
+    """max |x| as a Python int (remembered for immutable arrays such as weights)."""
+    return cached_fact(arr, "max_abs", lambda a: max(-int(a.min()), int(a.max())) if a.size else 0)
 
 
 def as_float(arr: np.ndarray, dtype: str) -> np.ndarray:
-    """``arr`` as integer-valued float32/float64 (cached for immutable arrays)."""
-    if not is_immutable(arr):
-        return arr.astype(dtype)
-    key = (id(arr), dtype)
-    cached = _float_cache.get(key)
-    if cached is None:
-        max_abs(arr)  # registers the finalizer that evicts this entry with the array
-        cached = arr.astype(dtype)
-        cached.flags.writeable = False
-        _float_cache[key] = cached
-    return cached
+    """``arr`` as integer-valued float32/float64 (remembered for immutable arrays)."""
+
+    def convert(a: np.ndarray) -> np.ndarray:
+        out = a.astype(dtype)
+        out.flags.writeable = False
+        return out
+
+    return cached_fact(arr, dtype, convert)
 
 
 def plan_chunks(k: int, amax: int, bmax: int) -> tuple[str, int]:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import struct
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +29,7 @@ import numpy as np
 ALLOWED_DTYPES: dict[str, np.dtype] = {
     name: np.dtype(name) for name in ("int8", "int16", "int32", "int64", "uint8")
 }
-_ALLOWED_SET = frozenset(ALLOWED_DTYPES.values())  # dtype objects: a fast membership test
+_NAME_OF: dict[np.dtype, str] = {dt: name for name, dt in ALLOWED_DTYPES.items()}  # fast lookups
 MAX_NDIM = 8
 
 
@@ -39,7 +41,7 @@ def check_tensor(arr: object, what: str = "tensor") -> np.ndarray:
     """Return ``arr`` if it is an ndarray of an allowed integer dtype, else raise."""
     if not isinstance(arr, np.ndarray):
         raise TensorError(f"{what} must be a numpy array, got {type(arr).__name__}")
-    if arr.dtype not in _ALLOWED_SET:
+    if arr.dtype not in _NAME_OF:
         if arr.dtype.name in ALLOWED_DTYPES:
             raise TensorError(f"{what} has non-native byte order {arr.dtype.str}; use arr.astype({arr.dtype.name!r})")
         raise TensorError(
@@ -51,9 +53,14 @@ def check_tensor(arr: object, what: str = "tensor") -> np.ndarray:
     return arr
 
 
+def dtype_name(arr: np.ndarray) -> str:
+    """Name of an allowed dtype ("int8", ...), without numpy's slow ``dtype.name``."""
+    return _NAME_OF.get(arr.dtype) or arr.dtype.name
+
+
 def _header(arr: np.ndarray) -> bytes:
     return (
-        arr.dtype.name.encode()
+        _NAME_OF[arr.dtype].encode()
         + b"\x00"
         + bytes([arr.ndim])
         + b"".join(struct.pack(">Q", d) for d in arr.shape)
@@ -120,20 +127,32 @@ def freeze(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-_hash_cache: dict[int, bytes] = {}
+# Facts about immutable arrays (hash, max |x|, float copies, validated constants), keyed by
+# id and dropped when the array dies, so an id reused later can never hit them.
+_facts: dict[int, dict[str, Any]] = {}
+
+
+def cached_fact(arr: np.ndarray, what: str, compute: Callable[[np.ndarray], Any]) -> Any:
+    """``compute(arr)``, remembered for the array's lifetime if the array is immutable."""
+    known = _facts.get(id(arr))
+    if known is not None and what in known:
+        return known[what]
+    value = compute(arr)
+    if is_immutable(arr):
+        if known is None:
+            known = _facts[id(arr)] = {}
+            weakref.finalize(arr, _facts.pop, id(arr), None)
+        known[what] = value
+    return value
+
+
+def _sha256(arr: np.ndarray) -> bytes:
+    check_tensor(arr)
+    h = hashlib.sha256(_header(arr))
+    h.update(_data(arr).reshape(-1).view(np.uint8))
+    return h.digest()
 
 
 def tensor_hash(arr: np.ndarray) -> bytes:
     """sha256 over ``canonical_bytes(arr)``, computed without building the joined bytes."""
-    key = id(arr)
-    cached = _hash_cache.get(key)
-    if cached is not None:
-        return cached
-    check_tensor(arr)
-    h = hashlib.sha256(_header(arr))
-    h.update(_data(arr).reshape(-1).view(np.uint8))
-    digest = h.digest()
-    if is_immutable(arr):
-        _hash_cache[key] = digest
-        weakref.finalize(arr, _hash_cache.pop, key, None)
-    return digest
+    return cached_fact(arr, "sha256", _sha256)

@@ -41,7 +41,10 @@ def canonical_params(params: dict[str, Any]) -> bytes:
     """Canonical JSON of op params; refuses floats (numbers in params must be exact)."""
 
     def check(value: Any, where: str) -> None:
-        if isinstance(value, float):
+        kind = type(value)
+        if kind is int or kind is str or kind is bool or value is None:
+            return
+        if kind is float:
             raise TraceError(f"param {where} is a float ({value}); pass exact ints instead")
         if isinstance(value, dict):
             for k, v in value.items():
@@ -51,7 +54,7 @@ def canonical_params(params: dict[str, Any]) -> bytes:
         elif isinstance(value, list | tuple):
             for i, v in enumerate(value):
                 check(v, f"{where}[{i}]")
-        elif not (value is None or isinstance(value, bool | int | str)):
+        elif not isinstance(value, bool | int | str):
             raise TraceError(
                 f"param {where} has type {type(value).__name__}; params are ints, strings, "
                 "bools, lists and dicts of those"
@@ -72,10 +75,15 @@ class OpRecord:
     input_hashes: tuple[bytes, ...]
     output_hash: bytes
     inputs: tuple[np.ndarray, ...] | None = field(default=None, compare=False, repr=False)
+    params_json: bytes = field(default=b"", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.params_json:  # canonical form, computed once (validates the params too)
+            object.__setattr__(self, "params_json", canonical_params(self.params))
 
     def leaf_bytes(self) -> bytes:
         name = self.op.encode()
-        params = canonical_params(self.params)
+        params = self.params_json
         return b"".join(
             [
                 LEAF_TAG,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import TensorError
+from ..tensor import TensorError, dtype_name
 
 
 class OpError(ValueError):
@@ -21,7 +21,7 @@ def arity(op: str, inputs: Sequence[np.ndarray], *allowed: int) -> None:
 
 
 def dtype_in(op: str, what: str, arr: np.ndarray, *names: str) -> None:
-    if arr.dtype.name not in names:
+    if dtype_name(arr) not in names:
         raise TensorError(f"{op}: {what} must be {' or '.join(names)}, got {arr.dtype}")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import Op, register
+from ..tensor import dtype_name
 from ._common import OpError, arity, dtype_in, no_extra_params, param
 
 # index offset and table length per input dtype: table[x - min(dtype)]
@@ -29,7 +30,7 @@ def _lut_args(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> int:
     no_extra_params("lut", params)
     x, table = inputs
     dtype_in("lut", "x", x, *LUT_LAYOUT)
-    offset, length = LUT_LAYOUT[x.dtype.name]
+    offset, length = LUT_LAYOUT[dtype_name(x)]
     if table.shape != (length,):
         raise OpError(f"lut: a table for {x.dtype} inputs has shape ({length},), got {table.shape}")
     return offset
