@@ -30,9 +30,19 @@ from verimesh.crypto.eip712 import Domain
 from verimesh.crypto.envelope import Verifier
 from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
+from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.execute import Execution, Executor, default_executor
-from verimesh.node.jobs import RUNTIME_VERSION, TASKS, JobSpec, JobUpload, canonical_json, hex_root
+from verimesh.node.jobs import (
+    RUNTIME_VERSION,
+    TASKS,
+    JobSpec,
+    JobUpload,
+    canonical_json,
+    ensure_model,
+    hex_root,
+    publish_models,
+)
 from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
 from verimesh.store.local import BlobStore
 
@@ -41,6 +51,7 @@ log = logging.getLogger("verimesh.node")
 VMT = 10**18
 _EVENT_BATCH = 2_000  # blocks per get_logs call: bounded responses on long-lived chains
 _MAX_BACKOFF = 30.0
+_FINALIZE_STAGGER = 10  # seconds of chain time between replicas' finalize attempts
 
 
 @dataclass
@@ -81,6 +92,8 @@ class NodeDaemon:
         )
         self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
         self.executor = executor or default_executor()
+        self.models = ModelStore()
+        publish_models(self.store, self.models, settings.models)
         self.net: Network | None = None
         self.wake = threading.Event()
         self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
@@ -352,8 +365,13 @@ class NodeDaemon:
     def _execute(self, duty: JobDuty) -> None:
         spec = JobSpec.model_validate_json(duty.spec_json or "{}")
         input_bytes = self.store.get(spec.input_root)
-        log.info("job %d: running %s on model %s", duty.job_id, spec.task, spec.model_root[:10])
+        # Chain trouble while looking for peers propagates: the loop backs off and retries.
+        peers = [] if self.models.has(spec.model_root_bytes) else self._peers()
         try:
+            if ensure_model(self.store, self.models, spec.model_root, peers):
+                log.info("job %d: fetched model %s from peers", duty.job_id, spec.model_root[:10])
+                self.settings.models.append(spec.model_root)
+            log.info("job %d: running %s on model %s", duty.job_id, spec.task, spec.model_root[:10])
             result: Execution = self.executor.run(spec, input_bytes)
         except Exception as exc:
             # A job we cannot run (model missing, bad params): we will not commit, so the
@@ -370,6 +388,13 @@ class NodeDaemon:
         )  # fmt: skip
         log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
         crash_point("after_executed")
+
+    def _peers(self) -> list[str]:
+        """Endpoints of the other active providers: where a missing model may be fetched."""
+        with self._chain_lock:
+            reg = self.network().registry
+            members = [reg.members(a) for a in reg.providers() if a.lower() != self.address.lower()]
+        return [m.endpoint for m in members if m.active]
 
     def _commit(self, duty: JobDuty) -> None:
         jm = self.network().job_market
@@ -424,13 +449,16 @@ class NodeDaemon:
             if self.chain_now() > job.reveal_deadline:
                 self._end_missed(duty, job.state, "another replica missed the reveal deadline")
             return
-        if job.state in (JobState.REVEALED, JobState.AUDITING) and self.chain_now() > job.challenge_deadline:
+        # Replica 0 finalizes first; the others wait a little longer each, so that k
+        # replicas do not race k transactions of which k-1 revert (gas on a real chain).
+        due = job.challenge_deadline + _FINALIZE_STAGGER * duty.replica
+        if job.state in (JobState.REVEALED, JobState.AUDITING) and self.chain_now() > due:
             try:
                 tx = jm.finalize(duty.job_id)
-            except ContractRevert as exc:
-                if "window still open" in (exc.reason or "") or "deadline not reached" in (exc.reason or ""):
-                    return  # our clock estimate ran ahead of the chain's: try again later
-                raise
+            except ContractRevert:
+                if jm.jobs(duty.job_id).state == JobState.FINALIZED:  # another replica was first
+                    self.journal.advance(duty.job_id, ("revealed",), "finalized")
+                return  # else our clock ran ahead of the chain's: try again next poll
             crash_point("after_finalize_sent")
             self.journal.advance(duty.job_id, ("revealed",), "finalized", finalize_tx=_tx_hash(tx))
             log.info("job %d: finalized", duty.job_id)
@@ -451,10 +479,10 @@ class NodeDaemon:
         if state in (JobState.ASSIGNED, JobState.COMMITTED):
             try:
                 jm.timeout(duty.job_id)
-            except ContractRevert as exc:
-                if "not reached" in (exc.reason or ""):
+            except ContractRevert:
+                if jm.jobs(duty.job_id).state in (JobState.ASSIGNED, JobState.COMMITTED):
                     return  # the chain's clock is behind ours: try again next poll
-                raise
+                # else someone else (the requester, another replica) ended it first
         self.journal.fail(duty.job_id, reason)
         log.warning("job %d: %s (job ended in state %s)", duty.job_id, reason, state.name)
 

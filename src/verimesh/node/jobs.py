@@ -29,6 +29,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verimesh.crypto.merkle import blob_root
+from verimesh.models.store import ModelStore
+from verimesh.store.fetch import fetch
+from verimesh.store.local import BlobStore
 
 HexRoot = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="0x + 64 lowercase hex")]
 # Tasks the runtime knows; the models' ``run_job`` refuses anything else.
@@ -183,3 +186,28 @@ class JobResultBody(BaseModel):
 
     def output_bytes(self) -> bytes:
         return base64.b64decode(self.output_b64, validate=True)
+
+
+def publish_models(store: BlobStore, models: ModelStore, roots: list[str]) -> None:
+    """Put the served models into the blob store, so peers can fetch them by root.
+
+    The model store keeps one verified file per model; the blob store adds the chunk index
+    and proofs the HTTP blob router serves. (A copy on disk: simple, and models are read
+    through the model store's file.)
+    """
+    for root in roots:
+        if not store.has(root):
+            store.put(models.path_for(bytes.fromhex(root[2:])), pin=True)
+
+
+def ensure_model(store: BlobStore, models: ModelStore, root: str, peers: list[str]) -> bool:
+    """Make sure model ``root`` is in the local model store, fetching it from ``peers``
+    (verifying every chunk against the root) when it is not. True if it was fetched."""
+    raw = bytes.fromhex(root[2:])
+    if models.has(raw):
+        return False
+    if not peers:
+        raise JobSpecError(f"model {root} is not held here and no peer is known to serve it")
+    fetch(store, root, peers, pin=True)
+    models.put_bytes(store.get(root))
+    return True
