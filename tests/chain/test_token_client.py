@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 from verimesh.chain.accounts import Signer, dev_signer
 from verimesh.chain.backends.boa import BoaBackend
@@ -56,42 +54,12 @@ def test_malformed_address_is_refused_before_sending(token):
 
 
 def test_permit_sets_allowance_from_a_signature(token):
-    owner = Account.create()
+    owner = Signer.random()
     spender = dev_signer(3)
     deadline = token.backend.timestamp() + 3600
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "verimesh test",
-            "version": "1",
-            "chainId": token.backend.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": owner.address,
-            "spender": spender.address,
-            "value": 7,
-            "nonce": 0,
-            "deadline": deadline,
-        },
-    }
-    sig = owner.sign_message(encode_typed_data(full_message=typed))
-    r, s = sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
-    token.permit(owner.address, spender.address, 7, deadline, sig.v, r, s, signer=Signer.random())
+    v, r, s = token.permit_signature(owner, spender.address, 7, deadline)
+    token.permit(owner.address, spender.address, 7, deadline, v, r, s, signer=Signer.random())
     assert token.allowance(owner.address, spender.address) == 7
     assert token.nonces(owner.address) == 1
+    with pytest.raises(ContractRevert, match="token: invalid permit signature"):  # replayed
+        token.permit(owner.address, spender.address, 7, deadline, v, r, s, signer=Signer.random())

@@ -64,6 +64,11 @@ class Signer:
             return encrypt_key(bytes(self._account.key), password)
         return Account.encrypt(self._account.key, password, kdf="scrypt", iterations=scrypt_n)
 
+    def sign_typed_data(self, full_message: dict) -> tuple[int, bytes, bytes]:
+        """EIP-712 signature ``(v, r, s)`` over a full typed-data message."""
+        sig = self._account.sign_typed_data(full_message=full_message)
+        return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+
     def sign_transaction(self, tx: dict) -> bytes:
         return bytes(self._account.sign_transaction(tx).raw_transaction)
 

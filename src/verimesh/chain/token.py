@@ -64,6 +64,44 @@ class TokenClient(ContractClient):
             "permit", checksum(owner), checksum(spender), value, deadline, v, r, s, signer=signer
         )
 
+    def permit_signature(
+        self, owner: Signer, spender: str, value: int, deadline: int
+    ) -> tuple[int, bytes, bytes]:
+        """``owner``'s EIP-2612 signature ``(v, r, s)`` allowing ``spender`` to move ``value``
+        until ``deadline``: an approval that costs the owner no transaction (and no ETH)."""
+        message = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {
+                "name": self.name(),
+                "version": "1",
+                "chainId": self.backend.chain_id,
+                "verifyingContract": self.address,
+            },
+            "message": {
+                "owner": owner.address,
+                "spender": checksum(spender),
+                "value": value,
+                "nonce": self.nonces(owner.address),
+                "deadline": deadline,
+            },
+        }
+        return owner.sign_typed_data(message)
+
     def mint(self, to: str, amount: int, *, signer: Signer | None = None) -> Tx:
         return self.transact("mint", checksum(to), amount, signer=signer)
 
