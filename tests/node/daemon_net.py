@@ -96,3 +96,23 @@ def node_process(
     full_env = {**os.environ, **(env or {})}
     with open(log, "ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+
+
+def install_models(home: Path, names: list[str]) -> dict[str, str]:
+    """Build the named bundled models (offline, from installed packages / shipped files) into
+    ``home/models``, the model store of processes run with ``VERIMESH_HOME=home``."""
+    from verimesh.models.registry import bundled
+    from verimesh.models.store import ModelStore
+
+    store = ModelStore(home / "models")
+    roots = {}
+    for name in names:
+        model = bundled(name)
+        if model is None:
+            raise LookupError(f"no bundled model {name!r}")
+        roots[name] = "0x" + store.put(model.build(), name).hex()
+    return roots
+
+
+def install_tiny_model(home: Path) -> str:
+    return install_models(home, ["tiny-shakespeare"])["tiny-shakespeare"]

@@ -48,6 +48,7 @@ def test_steps_advance_only_from_the_expected_step(tmp_path) -> None:
         journal.advance(7, ("executed",), "committed", requester="0x" + "22" * 20)
     with pytest.raises(JournalError, match="unknown step"):
         journal.advance(7, ("executed",), "teleported")
+    assert set(journal.step_times(7)) == {"assigned", "ready", "executed"}
     journal.fail(7, "deadline passed")
     assert journal.job(7).step == "failed"
     assert journal.active() == []

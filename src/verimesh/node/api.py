@@ -71,6 +71,7 @@ class JobProgress(BaseModel):
     job_id: int
     step: str
     error: str | None = None
+    times: dict[str, float] = Field(default_factory=dict, description="unix time each step was reached")
 
 
 class AccessDenied(Exception):
@@ -152,7 +153,9 @@ def create_app(services: NodeServices) -> FastAPI:
     def job_progress(job_id: int) -> JobProgress:
         """Where this node is with a job (public: no result, no salt)."""
         duty = _duty(job_id)
-        return JobProgress(job_id=job_id, step=duty.step, error=duty.error)
+        return JobProgress(
+            job_id=job_id, step=duty.step, error=duty.error, times=services.journal.step_times(job_id)
+        )
 
     @app.post("/v1/jobs/{job_id}/input", status_code=202, tags=["jobs"],
               responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}})  # fmt: skip

@@ -127,6 +127,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_step ON jobs (step);
+CREATE TABLE IF NOT EXISTS step_times (
+    job_id INTEGER NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (job_id, step)
+);
 """
 _COLUMNS = list(JobDuty.model_fields)
 # Fields a step may set; anything else is fixed at assignment.
@@ -196,6 +199,7 @@ class Journal:
                 )  # fmt: skip
                 if cur.rowcount:
                     new.append(a.job_id)
+                    c.execute("INSERT OR IGNORE INTO step_times VALUES (?, 'assigned', ?)", (a.job_id, now))
             c.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('event_cursor', ?)", (str(cursor),)
             )
@@ -234,16 +238,25 @@ class Journal:
             raise JournalError(f"fields {sorted(unknown)} cannot change after assignment")
         sets = ", ".join([*(f"{k} = ?" for k in fields), "step = ?", "updated_at = ?"])
         marks = ", ".join("?" for _ in from_steps)
+        now = time.time()
         with self._tx() as c:
             cur = c.execute(
                 f"UPDATE jobs SET {sets} WHERE job_id = ? AND step IN ({marks})",
-                (*fields.values(), to_step, time.time(), job_id, *from_steps),
+                (*fields.values(), to_step, now, job_id, *from_steps),
             )
+            if cur.rowcount == 1:
+                c.execute("INSERT OR REPLACE INTO step_times VALUES (?, ?, ?)", (job_id, to_step, now))
             return cur.rowcount == 1
 
     def fail(self, job_id: int, reason: str) -> None:
         """The job ended without pay for us (refunded, lost dispute, deadline missed)."""
         self.advance(job_id, ACTIVE_STEPS, "failed", error=reason[:2000])
+
+    def step_times(self, job_id: int) -> dict[str, float]:
+        """When the job reached each step (unix seconds): where a node's time went."""
+        with self._lock:
+            rows = self._conn.execute("SELECT step, at FROM step_times WHERE job_id = ?", (job_id,)).fetchall()
+        return dict(rows)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
