@@ -23,6 +23,8 @@ from verimesh.chain import Deployment, JobState, Network
 from verimesh.chain.devnet import free_port
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
+# TEMPORARY until models/api.py (run_job) lands; then this line goes.
+pytest.importorskip("verimesh.models.api", reason="models API (run_job) has not landed yet")
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "node"))
 from daemon_net import install_models, node_process, wait_registered  # noqa: E402
