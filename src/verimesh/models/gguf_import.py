@@ -182,18 +182,22 @@ HELDOUT_TEXT = Path(__file__).with_name("heldout_en.txt")  # quality checks only
 
 def gguf_bundle(path: Path, calibration_text: str | None = None) -> ModelBundle:
     """GGUF file -> canonical exact bundle (int8 weights, tables, calibrated scales, tokenizer)."""
+    return bundle_from_import(read_gguf(path), calibration_text)
+
+
+def bundle_from_import(imported: ImportedLlama, calibration_text: str | None = None) -> ModelBundle:
+    """Quantise an already-read GGUF model (see `gguf_bundle`)."""
     from tokenizers import Tokenizer
 
     from verimesh.models.chat import detect_chat_format
     from verimesh.models.llama import quantize_llama
 
-    imported = read_gguf(path)
     text = calibration_text if calibration_text is not None else CALIBRATION_TEXT.read_text()
     ids = Tokenizer.from_str(imported.tokenizer_json).encode(text, add_special_tokens=False).ids
     if not ids:
         raise GGUFImportError("the calibration text encodes to no tokens")
     extra = {
-        "name": imported.source.get("name") or Path(path).stem,
+        "name": imported.source.get("name") or imported.source["file"],
         "source": imported.source,
         "tokenizer": imported.tokenizer_json,
         "chat_template": imported.chat_template,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -116,7 +117,7 @@ class TorchLlama(nn.Module):
         }
 
     def load_gguf_state(self, weights: dict) -> None:
-        state = {name.replace("blk.", "blocks.", 1): torch.as_tensor(w) for name, w in weights.items()}
+        state = {name.replace("blk.", "blocks.", 1): torch.tensor(np.asarray(w, dtype=np.float32)) for name, w in weights.items()}
         self.load_state_dict(state, strict=True)
 
     @torch.no_grad()
