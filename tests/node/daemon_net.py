@@ -9,7 +9,9 @@ run`` as a separate process instead (``node_process``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -46,11 +48,13 @@ def dev_wallet(state: Path, name: str) -> Wallet:
 class InProcessNode:
     """A real node daemon on a free port, in threads of this process."""
 
-    def __init__(self, state: Path, home: Path, account: str, models: list[str] | None = None) -> None:
+    def __init__(
+        self, state: Path, home: Path, account: str, models: list[str] | None = None, deployment: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.settings = DaemonSettings(
             home=home,
-            deployment=state / "deployment.json",
+            deployment=deployment or state / "deployment.json",
             wallet=dev_wallet(state, account),
             port=self.port,
             models=models or [],
@@ -116,3 +120,69 @@ def install_models(home: Path, names: list[str]) -> dict[str, str]:
 
 def install_tiny_model(home: Path) -> str:
     return install_models(home, ["tiny-shakespeare"])["tiny-shakespeare"]
+
+
+class TcpProxy:
+    """A real TCP forwarder 127.0.0.1:port -> upstream that a test can cut and restore: the
+    chain endpoint "going away" (connections refused and dropped) and coming back."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self.restore()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+            conns, self._conns = self._conns, []
+        if server is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
+            server.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
