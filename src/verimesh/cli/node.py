@@ -52,92 +52,76 @@ def _price(value: float) -> int:
 
 @app.command("run")
 def run(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config [default: HOME/node.toml]")
+    ] = None,
     deployment: Annotated[
         Path | None,
-        typer.Option(
-            "--deployment",
-            "-d",
-            help="deployment.json of the network [default: $VERIMESH_HOME/devnet/deployment.json]",
-        ),
+        typer.Option("--deployment", "-d", help="deployment.json [default: $VERIMESH_HOME/devnet/deployment.json]"),
     ] = None,
-    wallet: Annotated[
-        str | None, typer.Option("--wallet", help="verimesh wallet that stakes and earns")
-    ] = None,
-    dev: Annotated[
-        str | None, typer.Option("--dev", help="use a devnet dev account instead (dev2, dev3, ...)")
-    ] = None,
-    home: Annotated[
-        Path | None, typer.Option("--home", help="node state folder [default: $VERIMESH_HOME/node]")
-    ] = None,
-    host: Annotated[str, typer.Option("--host", help="interface the API listens on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="port of the API")] = 8700,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint", help="public URL registered on chain [default: http://HOST:PORT]"
-        ),
-    ] = None,
-    price: Annotated[float, typer.Option("--price", help="price per job in VMT")] = 1.0,
-    stake: Annotated[
-        float | None, typer.Option("--stake", help="stake in VMT [default: the registry minimum]")
-    ] = None,
+    wallet: Annotated[str | None, typer.Option("--wallet", help="verimesh wallet that stakes and earns")] = None,
+    dev: Annotated[str | None, typer.Option("--dev", help="use a devnet dev account (dev2, dev3, ...)")] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="node state folder [default: $VERIMESH_HOME/node]")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="interface the API listens on [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port of the API [8700]")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="public URL put on chain [http://HOST:PORT]")] = None,
+    price: Annotated[float | None, typer.Option("--price", help="price per job in VMT [1]")] = None,
+    stake: Annotated[float | None, typer.Option("--stake", help="stake in VMT [registry minimum]")] = None,
     model: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--model", "-m", help="model (name or root) to serve; repeatable [default: all local]"
-        ),
+        list[str] | None, typer.Option("--model", "-m", help="model (name or root) to serve; repeatable [all local]")
     ] = None,
-    poll: Annotated[float, typer.Option("--poll", help="seconds between chain polls")] = 0.2,
+    poll: Annotated[float | None, typer.Option("--poll", help="seconds between chain polls [0.2]")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs")] = False,
 ) -> None:
     """Join the network and work: register (stake, endpoint, price), follow jobs, run them
     in the exact runtime, commit, reveal, get paid. Ctrl-C stops it; restarting resumes every
-    unfinished duty from the journal."""
-    if model is None:
-        model = []
+    unfinished duty from the journal. Flags override the TOML config (docs/node-device.md)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     from verimesh.models.store import ModelStore
+    from verimesh.node.config import NodeConfig
     from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
     from verimesh.node.jobs import hex_root
 
-    deployment = (deployment or _home() / "devnet" / "deployment.json").expanduser()
     node_home = (home or _home() / "node").expanduser()
+    overrides = {
+        "node.deployment": deployment, "node.wallet": wallet, "node.host": host, "node.port": port,
+        "node.endpoint": endpoint, "node.price": price, "node.stake": stake,
+        "node.models": model or None, "node.poll_seconds": poll,
+    }  # fmt: skip
     try:
-        the_wallet = load_wallet(wallet, dev, deployment)
-    except Exception as exc:  # wrong password, unknown wallet, missing deployment
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    models = ModelStore()
-    try:
-        roots = [hex_root(models.resolve(m)) for m in model] or [m.root for m in models.list()]
-    except Exception as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    settings = DaemonSettings(
-        home=node_home,
-        deployment=deployment,
-        wallet=the_wallet,
-        host=host,
-        port=port,
-        endpoint=endpoint,
-        price=_price(price),
-        stake=None if stake is None else _price(stake),
-        models=[r if isinstance(r, str) else hex_root(r) for r in roots],
-        poll_interval=poll,
-    )
-    try:
+        cfg = NodeConfig.load(config or node_home / "node.toml", overrides, home=node_home)
+        deployment_path = (cfg.node.deployment or _home() / "devnet" / "deployment.json").expanduser()
+        the_wallet = load_wallet(None if dev else cfg.node.wallet, dev, deployment_path)
+        models = ModelStore()
+        roots = [models.resolve(m) for m in cfg.node.models] or [m.root for m in models.list()]
+        settings = DaemonSettings(
+            home=cfg.home.expanduser(),
+            deployment=deployment_path,
+            wallet=the_wallet,
+            host=cfg.node.host,
+            port=cfg.node.port,
+            endpoint=cfg.node.endpoint,
+            price=_price(cfg.node.price),
+            stake=None if cfg.node.stake is None else _price(cfg.node.stake),
+            models=[hex_root(r) for r in roots],
+            poll_interval=cfg.node.poll_seconds,
+            idle=cfg.idle,
+            caps=cfg.caps,
+        )
         daemon = NodeDaemon(settings)
-    except Exception as exc:
+    except typer.BadParameter:
+        raise
+    except Exception as exc:  # bad config, wrong password, unknown wallet or model, no deployment
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.getLogger("verimesh.node").info("node %s starting (home %s)", daemon.address, node_home)
+    logging.getLogger("verimesh.node").info("node %s starting (home %s)", daemon.address, settings.home)
     try:
         serve_forever(daemon, stop)
     except RuntimeError as exc:

@@ -32,6 +32,7 @@ from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
+from verimesh.node.config import IdlePolicy, ResourceCaps
 from verimesh.node.execute import Execution, Executor, default_executor
 from verimesh.node.jobs import (
     RUNTIME_VERSION,
@@ -69,6 +70,8 @@ class DaemonSettings:
     models: list[str] = field(default_factory=list)  # model roots (0x hex) this node serves
     poll_interval: float = 0.2  # seconds between chain polls when idle
     benchmark: dict[str, Any] = field(default_factory=dict)
+    idle: IdlePolicy | None = None  # None: work whenever there is a job (tests, servers)
+    caps: ResourceCaps | None = None  # None: run jobs in-process without caps
 
     @property
     def public_endpoint(self) -> str:
