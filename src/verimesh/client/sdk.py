@@ -210,7 +210,9 @@ class Client:
             raise JobFailed(0, f"the market refused the job: {exc.reason}; "
                                "raise max_price or lower replicas (see `verimesh job providers`)") from None  # fmt: skip
         handle = JobHandle(self, posted.job_id, posted.providers, posted.tx.block_number, spec)
+        handle.timings["posted"] = time.time()
         handle.upload(spec, input_bytes)
+        handle.timings["uploaded"] = time.time()
         return handle
 
     def job(self, job_id: int) -> JobHandle:
@@ -257,6 +259,8 @@ class JobHandle:
         self.block = block
         self.spec = spec
         self.unreached: list[str] = []  # providers the upload never reached
+        # unix time of each client-side milestone (posted, uploaded, revealed, fetched)
+        self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"JobHandle(job_id={self.job_id}, providers={len(self.providers)})"
@@ -344,6 +348,7 @@ class JobHandle:
     def result(self, timeout: float | None = 600, on_status: Callable[[JobStatus], None] | None = None) -> JobOutput:
         """The verified output. Raises ``JobFailed`` (with the refund) or ``JobTimeout``."""
         output_root, trace_root = self.wait_revealed(timeout, on_status)
+        self.timings["revealed"] = time.time()
         envelope = seal(
             self.client.wallet,
             JobResultRequest(job_id=self.job_id, requester=self.client.signer.address),
@@ -366,6 +371,7 @@ class JobHandle:
             if hex_root(blob_root(data)) != output_root:
                 problems.append(f"{provider}: served bytes that do not hash to the revealed output root")
                 continue
+            self.timings["fetched"] = time.time()
             return JobOutput(self.job_id, data, output_root, trace_root, provider)
         raise ResultError(f"no provider served job {self.job_id}'s output: " + "; ".join(problems))
 
