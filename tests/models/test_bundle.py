@@ -86,3 +86,9 @@ def test_root_text_round_trip() -> None:
     assert parse_root(root_hex(root)) == root
     with pytest.raises(BundleError, match="64 hex digits"):
         parse_root("0x1234")
+
+
+def test_scalars_keep_their_shape() -> None:
+    bundle = ModelBundle({"architecture": "t"}, {"m": np.array(7, dtype=np.int32)})
+    loaded = ModelBundle.from_bytes(bundle.to_bytes())
+    assert loaded.tensors["m"].shape == () and int(loaded.tensors["m"]) == 7

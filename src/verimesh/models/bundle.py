@@ -97,7 +97,8 @@ class ModelBundle:
 
     def to_bytes(self) -> bytes:
         """Canonical bytes (see module docstring)."""
-        tensors = {k: np.ascontiguousarray(v) for k, v in self.tensors.items()}
+        # not np.ascontiguousarray: it turns 0-d scalars (requant multipliers) into shape (1,)
+        tensors = {k: v if v.flags.c_contiguous else v.copy() for k, v in self.tensors.items()}
         return safetensors_save(tensors, metadata={CONFIG_KEY: canonical_config_json(self.config)})
 
     def root(self) -> bytes:
