@@ -185,6 +185,7 @@ class Client:
         commit_window: int = DEFAULT_COMMIT_WINDOW,
         reveal_window: int = DEFAULT_REVEAL_WINDOW,
         challenge_window: int = DEFAULT_CHALLENGE_WINDOW,
+        upload_budget: float = 30.0,
     ) -> JobHandle:
         """Post a job and hand its input to the drawn providers. Pass a ``JobSpec`` with its
         ``input_bytes``, or the convenience arguments ``model``, ``task``, ``input``, ``params``."""
@@ -211,7 +212,7 @@ class Client:
                                "raise max_price or lower replicas (see `verimesh job providers`)") from None  # fmt: skip
         handle = JobHandle(self, posted.job_id, posted.providers, posted.tx.block_number, spec)
         handle.timings["posted"] = time.time()
-        handle.upload(spec, input_bytes)
+        handle.upload(spec, input_bytes, upload_budget)
         handle.timings["uploaded"] = time.time()
         return handle
 
@@ -265,13 +266,16 @@ class JobHandle:
     def __repr__(self) -> str:
         return f"JobHandle(job_id={self.job_id}, providers={len(self.providers)})"
 
-    def upload(self, spec: JobSpec, input_bytes: bytes, attempts: int = 20) -> None:
-        """Give spec + input to every drawn provider; retries briefly while a node is busy or
-        restarting. A provider that never gets it cannot commit: the job then refunds."""
+    def upload(self, spec: JobSpec, input_bytes: bytes, budget: float = 30.0) -> None:
+        """Give spec + input to every drawn provider; retries for ``budget`` seconds while a
+        node is busy or restarting. A provider that never gets it cannot commit: the job
+        then refunds at its commit deadline (``result`` reports it)."""
         body = JobUpload.build(spec, input_bytes).model_dump_json().encode()
         path = f"/v1/jobs/{self.job_id}/input"
         pending = list(self.providers)
-        for attempt in range(attempts):
+        deadline = time.monotonic() + budget
+        pause = 0.05
+        while True:
             for provider in list(pending):
                 try:
                     r = self.client.signed_post(self.client.endpoint(provider), path, body)
@@ -281,10 +285,10 @@ class JobHandle:
                     pending.remove(provider)
                 elif r.status_code < 500 and r.status_code != 404:
                     raise JobFailed(self.job_id, f"provider {provider} refused the input: {_detail(r)}")
-            if not pending:
-                return
-            time.sleep(min(2.0, 0.05 * 2**attempt))
-        # Not fatal: result() reports the refund if these providers never commit.
+            if not pending or time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
         self.unreached = pending
 
     def status(self, with_nodes: bool = True) -> JobStatus:
