@@ -187,7 +187,7 @@ def main() -> None:
                         fetch(s, root, [url], parallel=parallel)
 
                 fetch_times[parallel] = measure(run, args.repeat, wipe, peer)
-                rows.append((f"fetch, {parallel} chunk(s) in flight", fetch_times[parallel]))
+                rows.append((f"fetch, {parallel} request(s) in flight", fetch_times[parallel]))
             with BlobStore(mine_dir()) as s:
                 assert s.get(root) == data
         finally:

@@ -12,6 +12,7 @@ import itertools
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,49 +75,83 @@ class Server:
 
 @dataclass
 class Misbehaviour:
-    """What a peer does to chunk requests: count them, corrupt some, die after some."""
+    """What a peer does to chunk requests (single or range): count, corrupt, pad, slow, die."""
 
     corrupt: set[int] = field(default_factory=set)  # chunk indices served with a flipped bit
     die_after: int | None = None  # serve this many chunks, then shut the server down
-    delay: float = 0.0  # seconds before each chunk response
-    pad: int = 0  # extra bytes appended to every chunk body
-    served: list[int] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each part of a chunk response body
+    pad: int = 0  # extra bytes appended to every chunk response body
+    bad_leaves: bool = False  # serve leaves with one hash flipped
+    served: list[int] = field(default_factory=list)  # chunk indices requested, in order
+
+
+def _chunk_indices(scope: dict) -> list[int] | None:
+    """Chunk indices a request asks for, or None if it asks for no chunk."""
+    parts = scope.get("path", "").rstrip("/").split("/")
+    if len(parts) == 6 and parts[4] == "chunks":
+        return [int(parts[5])] if parts[5].isdigit() else []
+    if len(parts) == 5 and parts[4] == "chunks":
+        query = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode()))
+        try:
+            start, count = int(query["start"]), int(query["count"])
+        except (KeyError, ValueError):
+            return []
+        return list(range(start, start + count))
+    return None
 
 
 def blob_app(store: BlobStore, behaviour: Misbehaviour, server_ref: list[Server]) -> Callable:
     app = FastAPI()
     app.include_router(blob_router(store))
+    cs = store.chunk_size
 
     async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or "/chunks/" not in path:
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        index = int(path.rsplit("/", 1)[1]) if path.rsplit("/", 1)[1].isdigit() else -1
+        indices = _chunk_indices(scope)
+        if indices is None:
+            if behaviour.bad_leaves and scope["path"].endswith("/leaves"):
+                await app(scope, receive, _flipping(send, {0}))
+                return
+            await app(scope, receive, send)
+            return
         if behaviour.die_after is not None and len(behaviour.served) >= behaviour.die_after:
             server_ref[0].stop()
             await send({"type": "http.response.start", "status": 503, "headers": []})
             await send({"type": "http.response.body", "body": b"shutting down"})
             return
-        behaviour.served.append(index)
-        if behaviour.delay:
-            await asyncio.sleep(behaviour.delay)
-
-        async def lying_send(message: dict) -> None:
-            if message["type"] == "http.response.start" and behaviour.pad:
-                headers = [(k, v) for k, v in message["headers"] if k != b"content-length"]
-                message = {**message, "headers": headers}
-            if message["type"] == "http.response.body" and message.get("body"):
-                body = bytearray(message["body"])
-                if index in behaviour.corrupt:
-                    body[len(body) // 2] ^= 0x40
-                body += bytes(behaviour.pad)
-                message = {**message, "body": bytes(body)}
-            await send(message)
-
-        await app(scope, receive, lying_send)
+        behaviour.served.extend(indices)
+        # Byte offsets (in this response body) of the bits to flip.
+        flips = {(i - indices[0]) * cs + cs // 3 for i in indices if i in behaviour.corrupt}
+        await app(scope, receive, _flipping(send, flips, behaviour.pad, behaviour.delay))
 
     return asgi
+
+
+def _flipping(send: Callable, flips: set[int], pad: int = 0, delay: float = 0.0) -> Callable:
+    """An ASGI ``send`` that flips a bit at each body offset in ``flips`` and pads the end."""
+    offset = 0
+
+    async def wrapped(message: dict) -> None:
+        nonlocal offset
+        if message["type"] == "http.response.start" and pad:
+            headers = [(k, v) for k, v in message["headers"] if k != b"content-length"]
+            message = {**message, "headers": headers}
+        if message["type"] == "http.response.body":
+            body = bytearray(message.get("body", b""))
+            for at in flips:
+                if offset <= at < offset + len(body):
+                    body[at - offset] ^= 0x40
+            offset += len(body)
+            if not message.get("more_body", False):
+                body += bytes(pad)
+            if delay and body:
+                await asyncio.sleep(delay)
+            message = {**message, "body": bytes(body)}
+        await send(message)
+
+    return wrapped
 
 
 class BlobPeer(Server):

@@ -44,9 +44,9 @@ def test_fetch_at_network_chunk_size(tmp_path: Path) -> None:
 
 
 def test_one_peer_serves_corrupt_chunks_the_other_completes(tmp_path: Path) -> None:
-    data = os.urandom(SMALL_CHUNK * 12 + 7)
+    data = os.urandom(SMALL_CHUNK * 40 + 7)  # 41 chunks: 3 range requests of up to 16
     root = blob_root(data, SMALL_CHUNK)
-    liar_does = Misbehaviour(corrupt={1, 4, 7})
+    liar_does = Misbehaviour(corrupt={1, 20, 33})
     with (
         seeded_peer(tmp_path, "liar", data, liar_does) as liar,
         seeded_peer(tmp_path, "honest", data) as honest,
@@ -57,27 +57,28 @@ def test_one_peer_serves_corrupt_chunks_the_other_completes(tmp_path: Path) -> N
         assert mine.get(root) == data
         assert set(fetcher.bad_peers[format_root(root)]) == {liar.url}
         assert "do not match the Merkle proof" in fetcher.bad_peers[format_root(root)][liar.url]
-        # The liar was dropped at its first bad chunk: the honest peer served the rest.
+        # The liar was asked for a corrupt chunk and dropped; the honest peer served the rest.
         assert set(liar_does.served) & liar_does.corrupt
-        assert len(liar_does.served) + len(honest.behaviour.served) <= 13 + 3 + 1
+        assert 1 in honest.behaviour.served and 0 not in honest.behaviour.served
 
 
 def test_only_liars_left_raises_naming_root_and_peers(tmp_path: Path) -> None:
     data = os.urandom(SMALL_CHUNK * 6)
     root = blob_root(data, SMALL_CHUNK)
     with (
+        seeded_peer(tmp_path, "leaves", data, Misbehaviour(bad_leaves=True)) as leaf_liar,
         seeded_peer(tmp_path, "liar", data, Misbehaviour(corrupt={2})) as liar,
-        seeded_peer(tmp_path, "padder", data, Misbehaviour(pad=1)) as padder,
         new_store(tmp_path / "me") as mine,
     ):
         fetcher = Fetcher(mine, parallel=1)
         with pytest.raises(FetchError) as err:
-            asyncio.run(fetcher.fetch(root, [liar.url, padder.url]))
+            asyncio.run(fetcher.fetch(root, [leaf_liar.url, liar.url]))
         message = str(err.value)
-        assert format_root(root) in message and liar.url in message and padder.url in message
-        assert "sent more than" in message and "chunks are verified and kept" in message
+        assert format_root(root) in message and liar.url in message and leaf_liar.url in message
+        assert "leaves that do not hash to the blob's root" in message
+        assert "chunk 2 of blob" in message and "3 of 6 chunks are verified and kept" in message
         status = mine.staging(root)
-        assert 2 not in status.verified and not mine.has(root)
+        assert status.verified == {0, 1, 5} and not mine.has(root)
         # Bytes on disk are exactly the verified chunks: nothing unverified was written.
         staged = (mine.directory / "staging" / root.hex()).read_bytes()
         for i in range(6):
@@ -92,9 +93,26 @@ def test_only_liars_left_raises_naming_root_and_peers(tmp_path: Path) -> None:
         # Remembered: the same fetcher never asks the liars for this blob again.
         served_before = len(liar.behaviour.served)
         with seeded_peer(tmp_path, "honest", data) as honest:
-            asyncio.run(fetcher.fetch(root, [liar.url, padder.url, honest.url]))
+            asyncio.run(fetcher.fetch(root, [liar.url, leaf_liar.url, honest.url]))
         assert len(liar.behaviour.served) == served_before
+        assert sorted(honest.behaviour.served) == [2, 3, 4]
         assert mine.get(root) == data
+
+
+def test_oversized_bodies_are_cut_off(tmp_path: Path) -> None:
+    data = os.urandom(SMALL_CHUNK * 3)
+    root = blob_root(data, SMALL_CHUNK)
+    with (
+        seeded_peer(tmp_path, "padder", data, Misbehaviour(pad=1000)) as padder,
+        seeded_peer(tmp_path, "honest", data) as honest,
+        new_store(tmp_path / "me") as mine,
+    ):
+        fetcher = Fetcher(mine)
+        with pytest.raises(FetchError, match="sent more than 64 bytes"):
+            asyncio.run(fetcher.fetch(root, [padder.url]))
+        asyncio.run(fetcher.fetch(root, [padder.url, honest.url]))
+        assert mine.get(root) == data
+        assert list(fetcher.bad_peers[format_root(root)]) == [padder.url]
 
 
 def test_peer_dies_mid_fetch_then_another_peer_resumes(tmp_path: Path) -> None:

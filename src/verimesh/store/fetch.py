@@ -1,10 +1,14 @@
 """Pull a blob from peers into the local store, trusting nothing but its root.
 
-- Every chunk is checked against the root with its proof by ``BlobStore.write_chunk``
-  before a byte of it reaches the disk; response bodies are cut off at the chunk's size.
-- The fetch begins with the LAST chunk: its proof proves the chunk count and its length
-  the exact size, so the room reserved in the store never rests on a peer's word.
-- A few chunks are in flight at once (``parallel``), spread over the peers.
+- The fetch begins with the LAST chunk and its proof (``/chunks/{index}``): the proof
+  proves the chunk count and the chunk's length the exact size, so the room reserved in
+  the store never rests on a peer's word.
+- Then the blob's leaves (``/leaves``), accepted only if they hash to the root, and the
+  missing chunks in runs of up to ``MAX_RANGE_CHUNKS`` per request (``/chunks?start&count``),
+  ``parallel`` requests at once, spread over the peers.
+- Every chunk goes through ``BlobStore.write_chunk`` with its proof from the verified tree,
+  so it is checked against the root before a byte of it reaches the disk; response bodies
+  are cut off at the size asked for.
 - A peer that serves a bad chunk or malformed metadata is dropped and remembered as bad for
   that blob (by this ``Fetcher``); a peer that fails (connection, timeout, 5xx, 404) is
   dropped for this fetch. The chunk is then asked of the next peer.
@@ -21,11 +25,17 @@ from collections.abc import Sequence
 import httpx
 from pydantic import ValidationError
 
-from verimesh.crypto.merkle import blob_root
+from verimesh.crypto.merkle import HASH_SIZE, MerkleTree, blob_root
 from verimesh.store.errors import BadChunkError, FetchError, StoreError
 from verimesh.store.ids import Root, format_root, parse_root
 from verimesh.store.local import BlobStore, StagingStatus
-from verimesh.store.messages import PROOF_HEADER, BlobInfo, ChunkProof, expected_chunk_length
+from verimesh.store.messages import (
+    MAX_RANGE_CHUNKS,
+    PROOF_HEADER,
+    BlobInfo,
+    ChunkProof,
+    expected_chunk_length,
+)
 
 _MAX_INFO_BYTES = 16 * 1024
 _MAX_PROOF_HEADER = 8 * 1024  # 64 levels of 0x-hex siblings is about 4.5 KiB
@@ -100,6 +110,7 @@ class _Attempt:
         self.given = list(dict.fromkeys(p.rstrip("/") for p in peers))
         self.live = [p for p in self.given if p not in self.bad]
         self.dropped: dict[str, str] = {}
+        self.tree: MerkleTree | None = None  # the blob's tree, once leaves from a peer verify
 
     async def run(self) -> bytes:
         status = self.store.staging(self.root) or await self._begin()
@@ -166,13 +177,21 @@ class _Attempt:
         raise self._error()
 
     async def _download(self, status: StagingStatus) -> None:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for index in status.missing:
-            queue.put_nowait(index)
+        """Fetch the missing chunks in runs of up to ``MAX_RANGE_CHUNKS``, ``parallel`` at once."""
+        tree = await self._tree(status.chunk_count)
+        # A range request is for consecutive chunks only: split at gaps, then into requests.
+        runs = [
+            run[i : i + MAX_RANGE_CHUNKS]
+            for run in _consecutive(status.missing)
+            for i in range(0, len(run), MAX_RANGE_CHUNKS)
+        ]
+        queue: asyncio.Queue[list[int]] = asyncio.Queue()
+        for run in runs:
+            queue.put_nowait(run)
 
         async def worker() -> None:
             while not queue.empty():
-                await self._fetch_one(queue.get_nowait(), status.size)
+                await self._fetch_run(queue.get_nowait(), tree, status.size)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -181,36 +200,84 @@ class _Attempt:
         except* StoreError as group:  # FetchError, or the store refusing (full, deleted)
             raise group.exceptions[0] from None
 
-    async def _fetch_one(self, index: int, size: int) -> None:
-        """Get chunk ``index`` from the first live peer that serves it correctly."""
-        limit = expected_chunk_length(index, size, self.store.chunk_size)
-        while self.live:
-            peer = self.live[index % len(self.live)]  # spread chunks over the peers
+    async def _tree(self, chunk_count: int) -> MerkleTree:
+        """The blob's tree from the first live peer whose leaves hash to the root."""
+        if self.tree is not None:
+            return self.tree
+        for peer in list(self.live):
             try:
-                data, proof = await self._chunk(peer, index, limit)
-                try:
-                    # Inline, not in a thread: about 0.3 ms of hashing, a pwrite and a WAL
-                    # commit; thread hops cost more than that in GIL hand-offs (measured).
-                    self.store.write_chunk(self.root, data, proof)
-                except BadChunkError as exc:
-                    raise PeerLied(str(exc)) from exc
-                return
+                _, body = await self._get(
+                    f"{peer}/v1/blobs/{self.hex}/leaves", HASH_SIZE * chunk_count
+                )
+                if len(body) != HASH_SIZE * chunk_count:
+                    raise PeerLied(
+                        f"sent {len(body)} bytes of leaves, {chunk_count} chunks need {HASH_SIZE * chunk_count}"
+                    )
+                tree = MerkleTree([body[i : i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE)])
+                if tree.root != self.root:
+                    raise PeerLied("sent leaves that do not hash to the blob's root")
+                self.tree = tree
+                return tree
             except PeerFailed as exc:
                 self._drop(peer, exc)
         raise self._error()
+
+    async def _fetch_run(self, run: list[int], tree: MerkleTree, size: int) -> None:
+        """Get consecutive chunks ``run``; on a failure, the rest of the run from the next peer."""
+        remaining = list(run)
+        while remaining:
+            if not self.live:
+                raise self._error()
+            peer = self.live[remaining[0] // MAX_RANGE_CHUNKS % len(self.live)]  # spread load
+            try:
+                await self._stream_run(peer, remaining, tree, size)
+            except PeerFailed as exc:
+                self._drop(peer, exc)
+
+    async def _stream_run(
+        self, peer: str, remaining: list[int], tree: MerkleTree, size: int
+    ) -> None:
+        """Stream ``remaining`` from ``peer``, writing each chunk as soon as it is complete.
+
+        Each chunk goes through ``BlobStore.write_chunk`` with its proof from the verified
+        tree, so it is checked against the root before it is written; ``remaining`` shrinks
+        as chunks land, so a failure mid-way loses nothing already verified.
+        """
+        cs = self.store.chunk_size
+        limit = sum(expected_chunk_length(i, size, cs) for i in remaining)
+        url = f"{peer}/v1/blobs/{self.hex}/chunks?start={remaining[0]}&count={len(remaining)}"
+        try:
+            async with self.client.stream("GET", url, headers=_IDENTITY) as response:
+                await _check_response(response, limit)
+                buffer = bytearray()
+                async for part in response.aiter_raw():
+                    buffer += part
+                    while remaining and len(buffer) >= (
+                        n := expected_chunk_length(remaining[0], size, cs)
+                    ):
+                        data = bytes(buffer[:n])
+                        del buffer[:n]
+                        index = remaining[0]
+                        proof = ChunkProof.from_merkle(self.root, size, tree.proof(index))
+                        try:
+                            # In a thread: hashing, pwrite and SQLite release the GIL, so the
+                            # next bytes arrive meanwhile (about 2x faster than inline, measured).
+                            await asyncio.to_thread(self.store.write_chunk, self.root, data, proof)
+                        except BadChunkError as exc:
+                            raise PeerLied(str(exc)) from exc
+                        remaining.pop(0)
+                    if buffer and not remaining:
+                        raise PeerLied(f"sent more than the {limit} bytes asked for")
+        except httpx.HTTPError as exc:
+            raise PeerFailed(f"request failed: {type(exc).__name__}: {exc}") from exc
+        if remaining:
+            raise PeerFailed(f"response ended {len(remaining)} chunk(s) short")
 
     async def _get(self, url: str, limit: int) -> tuple[httpx.Headers, bytes]:
         """GET with the body cut off at ``limit`` bytes; failures become ``PeerFailed``."""
         try:
             async with self.client.stream("GET", url, headers=_IDENTITY) as response:
-                if response.status_code == 404:
-                    raise PeerFailed("does not hold the blob (HTTP 404)")
-                if response.status_code != 200:
-                    text = (await response.aread())[:200].decode(errors="replace")
-                    raise PeerFailed(f"answered HTTP {response.status_code}: {text}")
-                declared = response.headers.get("content-length")
-                if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                    raise PeerLied(f"announced a {declared}-byte body where at most {limit} fit")
+                await _check_response(response, limit)
                 body = bytearray()
                 async for part in response.aiter_raw():
                     body += part
@@ -249,6 +316,28 @@ class _Attempt:
         if proof.index != index:
             raise PeerLied(f"answered chunk {proof.index} when asked for chunk {index}")
         return body, proof
+
+
+async def _check_response(response: httpx.Response, limit: int) -> None:
+    """Refuse error statuses and bodies announced larger than ``limit``."""
+    if response.status_code == 404:
+        raise PeerFailed("does not hold the blob (HTTP 404)")
+    if response.status_code != 200:
+        text = (await response.aread())[:200].decode(errors="replace")
+        raise PeerFailed(f"answered HTTP {response.status_code}: {text}")
+    declared = response.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PeerLied(f"announced a {declared}-byte body where at most {limit} fit")
+
+
+def _consecutive(indices: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def fetch(

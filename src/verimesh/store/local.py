@@ -335,11 +335,43 @@ class BlobStore:
                 f"chunk index {index} is outside blob {format_root(r)} of {count} chunks (0..{count - 1})"
             )
         tree = self._tree(r, row)
-        data = self._read_chunk(r, index, size)
-        if leaf_hash(data) != tree.leaf(index):
-            self._quarantine(r, f"chunk {index} does not match its leaf hash")
+        data = self._verified_chunk(r, tree, index, size)
         self._touch(r)
         return Chunk(data, ChunkProof.from_merkle(r, size, tree.proof(index)))
+
+    def read_chunks(self, root: Root, start: int, count: int) -> Iterator[bytes]:
+        """Chunks ``start`` to ``start + count - 1``, each re-hashed before it is yielded.
+
+        Arguments are checked now (``IndexError``, ``UnknownBlobError``); a damaged chunk
+        quarantines the blob and raises ``CorruptBlobError`` when the iteration reaches it.
+        """
+        r = parse_root(root)
+        row = self._require(r)
+        size, n = row[0], row[1]
+        if not (start >= 0 and count >= 1 and start + count <= n):
+            raise IndexError(
+                f"chunks {start}..{start + count - 1} are outside blob {format_root(r)} of {n} "
+                f"chunks (0..{n - 1})"
+            )
+        tree = self._tree(r, row)
+        self._touch(r)
+        return (self._verified_chunk(r, tree, i, size) for i in range(start, start + count))
+
+    def leaves(self, root: Root) -> bytes:
+        """The blob's Merkle leaves: one 32-byte leaf hash per chunk, concatenated.
+
+        A fetcher checks them once against the root (``MerkleTree(leaves).root``) and can
+        then verify any run of chunks by their leaf hashes, without a proof per chunk.
+        """
+        r = parse_root(root)
+        tree = self._tree(r, self._require(r))
+        return b"".join(tree.leaf(i) for i in range(tree.leaf_count))
+
+    def _verified_chunk(self, root: bytes, tree: MerkleTree, index: int, size: int) -> bytes:
+        data = self._read_chunk(root, index, size)
+        if leaf_hash(data) != tree.leaf(index):
+            self._quarantine(root, f"chunk {index} does not match its leaf hash")
+        return data
 
     def get(self, root: Root) -> bytes:
         """All bytes of a complete blob, every chunk re-hashed before it is returned."""

@@ -24,6 +24,9 @@ from verimesh.store.errors import BadChunkError
 from verimesh.store.ids import format_root, parse_root
 
 PROOF_HEADER = "x-verimesh-chunk-proof"
+# Chunks per range request (4 MiB at 256 KiB): large enough to amortise a request's
+# overhead, small enough that a failed request wastes little and peers share the load.
+MAX_RANGE_CHUNKS = 16
 
 
 class BlobInfo(BaseModel):
