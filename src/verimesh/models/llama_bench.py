@@ -1,6 +1,7 @@
 """Decoder benchmark: exact-runtime generation vs a hand-written torch fp32 Llama.
 
     python -m verimesh.models.llama_bench --threads 2 --tokens 32 [--model smollm2|tiny-shakespeare]
+    python -m verimesh.models.llama_bench --quality [--model ...]   # exact vs float on held-out text
 
 Both sides generate the same number of tokens greedily with a KV cache from the same
 prompt, on the same number of threads (OPENBLAS/OMP env for numpy, torch.set_num_threads),
@@ -133,14 +134,59 @@ def run_decoder_bench(model: str = "smollm2", tokens: int = 32, threads: int = 2
     }
 
 
+def quality(model: str = "smollm2", max_tokens: int = 512) -> dict[str, Any]:
+    """Teacher-forced next-token top-1 agreement and perplexity, exact vs float weights,
+    on held-out text that calibration never saw."""
+    import numpy as np
+
+    from verimesh.models.llama import LlamaModel
+    from verimesh.models.llama_float import float_logits
+    from verimesh.runtime import ExecutionContext
+
+    if model == "smollm2":
+        from verimesh.models.gguf_import import HELDOUT_TEXT, read_gguf, smollm2_path
+
+        imported = read_gguf(smollm2_path())
+        cfg, weights, text_file = imported.config, imported.weights, HELDOUT_TEXT
+    else:
+        from verimesh.models.tiny import TINY_DIR, load_tiny_float
+
+        cfg, weights, _ = load_tiny_float()
+        text_file = TINY_DIR / "heldout.txt"
+    llama = LlamaModel(_exact_bundle(model))
+    ids = llama.encode(text_file.read_text())[: min(max_tokens, cfg.context_length)]
+    exact = llama.forward(ExecutionContext(trace=False), ids, llama.new_cache(), all_logits=True)
+    exact = exact.astype(np.float64) / 2 ** llama.q["logits"]
+    ref = float_logits(cfg, weights, ids).astype(np.float64)
+
+    def ppl(logits: np.ndarray) -> float:
+        z = logits[:-1] - logits[:-1].max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(np.exp(-logp[np.arange(len(ids) - 1), ids[1:]].mean()))
+
+    exact_ppl, float_ppl = ppl(exact), ppl(ref)
+    return {
+        "model": model,
+        "text": text_file.name,
+        "positions": len(ids),
+        "top1_agreement": round(float(np.mean(exact.argmax(1) == ref.argmax(1))), 4),
+        "float_ppl": round(float_ppl, 3),
+        "exact_ppl": round(exact_ppl, 3),
+        "ppl_change": round(exact_ppl / float_ppl - 1, 4),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny-shakespeare"])
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quality", action="store_true", help="exact vs float quality instead of speed")
     ap.add_argument("--child", choices=["exact", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child == "exact":
+    if args.quality:
+        print(json.dumps(quality(args.model), indent=2))
+    elif args.child == "exact":
         print(json.dumps(_child_exact(args.model, args.tokens)))
     elif args.child == "torch":
         print(json.dumps(_child_torch(args.model, args.tokens, args.threads)))
