@@ -3,6 +3,8 @@ and the node keeps serving. The node runs against a real anvil devnet with the c
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from daemon_net import InProcessNode, dev_wallet, devnet_dir
 
+from verimesh.chain.devnet import free_port
 from verimesh.client import Client, replicate
 from verimesh.crypto.eip712 import Domain
 from verimesh.crypto.envelope import seal
@@ -159,3 +162,14 @@ def test_results_only_for_the_requester(net) -> None:
     assert r.status_code == 403
     # The node is still up and following the chain.
     assert httpx.get(f"{node.url}/v1/jobs/{job_id}").json()["step"] == "assigned"
+
+
+def test_node_that_cannot_register_stops_with_the_reason(net, tmp_path) -> None:
+    state, _, _ = net
+    args = [sys.executable, "-m", "verimesh.cli.node", "run", "--deployment", str(state / "deployment.json"),
+            "--dev", "dev7", "--home", str(tmp_path / "n"), "--port", str(free_port()), "--stake", "1000000"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "registering needs a stake of 1e+06 VMT" in result.stderr
+    bad = subprocess.run([*args[:-2], "--price", "-3"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "node.price" in bad.stderr

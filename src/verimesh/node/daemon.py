@@ -55,6 +55,10 @@ _MAX_BACKOFF = 30.0
 _FINALIZE_STAGGER = 10  # seconds of chain time between replicas' finalize attempts
 
 
+class RegistrationError(RuntimeError):
+    """The node cannot join as configured; retrying will not help (the message says what will)."""
+
+
 @dataclass
 class DaemonSettings:
     """What the daemon needs; ``cli/node.py`` builds it from flags and the TOML config."""
@@ -132,7 +136,7 @@ class NodeDaemon:
             stake = self.settings.stake or net.registry.min_provider_stake()
             balance = net.token.balance_of(self.address)
             if balance < stake:
-                raise RuntimeError(
+                raise RegistrationError(
                     f"{self.address} holds {balance / VMT:g} VMT but registering needs a stake of "
                     f"{stake / VMT:g} VMT: fund the wallet (devnet: use a dev account) or lower --stake"
                 )
@@ -142,9 +146,12 @@ class NodeDaemon:
             log.info("registered as provider %s: stake %g VMT, price %g VMT, endpoint %s",
                      self.address, stake / VMT, self.settings.price / VMT, endpoint)  # fmt: skip
         elif member.role != Role.PROVIDER:
-            raise RuntimeError(f"{self.address} is registered as {member.role.name}, not as a provider")
+            raise RegistrationError(f"{self.address} is registered as {member.role.name}, not as a provider")
         elif not member.active:
-            raise RuntimeError(f"{self.address} deregistered; withdraw and register again")
+            raise RegistrationError(
+                f"{self.address} left the registry (deregistered); once its unbonding is withdrawn "
+                "(`verimesh wallet balance` shows it) it can register again, or use another wallet"
+            )
         elif (member.endpoint, member.capabilities, member.price) != (endpoint, caps, self.settings.price):
             net.registry.update(endpoint, caps, self.settings.price)
             log.info("updated registry entry: endpoint %s, price %g VMT", endpoint, self.settings.price / VMT)
@@ -283,6 +290,8 @@ class NodeDaemon:
                     log.info("chain endpoint is back; resuming duties")
                 self._backoff = 0.0
                 self._status = self._describe()
+            except RegistrationError:
+                raise  # the owner must act (fund the wallet, pick another one): stop with the reason
             except Exception as exc:  # chain down or a transient error: log, back off, retry
                 self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
                 self._status = f"chain error, retrying in {self._backoff:.1f} s: {_one_line(exc)}"
