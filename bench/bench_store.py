@@ -69,27 +69,32 @@ def cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def measure(
-    fn: Callable[[], object],
-    repeat: int,
-    reset: Callable[[], None] = lambda: None,
-    peer: psutil.Process | None = None,
-) -> Timing:
-    """Best wall time and mean CPU time of ``fn`` over ``repeat`` runs (``reset`` not timed).
+@dataclass
+class Op:
+    name: str
+    run: Callable[[], object]
+    reset: Callable[[], None] = lambda: None  # before each run, not timed
 
-    CPU time is reported beside wall time because the machine is shared: wall time carries
-    other people's load, CPU time is (nearly) the work this operation itself costs.
+
+def measure(ops: list[Op], repeat: int, peer: psutil.Process | None = None) -> dict[str, Timing]:
+    """Best wall time and mean CPU time of each op over ``repeat`` rounds.
+
+    The ops run interleaved (round 1 of every op, then round 2...) so that a burst of load
+    from other processes on this shared machine hits them alike. CPU time is reported beside
+    wall time for the same reason: it is (nearly) the work the operation itself costs.
     """
     me = psutil.Process()
-    walls, cpus = [], []
+    walls: dict[str, list[float]] = {op.name: [] for op in ops}
+    cpus: dict[str, list[float]] = {op.name: [] for op in ops}
     for _ in range(repeat):
-        reset()
-        cpu0 = cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0)
-        start = time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - start)
-        cpus.append(cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0) - cpu0)
-    return Timing(min(walls), sum(cpus) / len(cpus))
+        for op in ops:
+            op.reset()
+            cpu0 = cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0)
+            start = time.perf_counter()
+            op.run()
+            walls[op.name].append(time.perf_counter() - start)
+            cpus[op.name].append(cpu_seconds(me) + (cpu_seconds(peer) if peer else 0.0) - cpu0)
+    return {n: Timing(min(walls[n]), sum(cpus[n]) / len(cpus[n])) for n in walls}
 
 
 def plain_download(url: str, target: Path) -> None:
@@ -117,38 +122,28 @@ def main() -> None:
             for _ in range(args.mib):
                 f.write(os.urandom(MIB))
         data = blob_file.read_bytes()
-        rows: list[tuple[str, Timing]] = []
-
-        def mine_dir() -> Path:
-            return work / "mine"
+        mine = work / "mine"
 
         def wipe() -> None:
-            shutil.rmtree(mine_dir(), ignore_errors=True)
+            shutil.rmtree(mine, ignore_errors=True)
 
-        def timed_put(source: object) -> Callable[[], object]:
+        def put(source: object) -> Callable[[], object]:
             def run() -> object:
-                with BlobStore(mine_dir()) as s:
+                with BlobStore(mine) as s:
                     return s.put(source)  # type: ignore[arg-type]
 
             return run
 
-        rows.append(("put(bytes)", measure(timed_put(data), args.repeat, wipe)))
-        rows.append(("put(file path, streamed)", measure(timed_put(blob_file), args.repeat, wipe)))
         peer_dir = work / "peer"
         with BlobStore(peer_dir) as peer_store:
             root = peer_store.put(blob_file)
-            rows.append(
-                (
-                    "get -> bytes (every chunk re-hashed)",
-                    measure(lambda: peer_store.get(root), args.repeat),
-                )
-            )
-            rows.append(
-                (
-                    "get_path (file re-hashed)",
-                    measure(lambda: peer_store.get_path(root), args.repeat),
-                )
-            )
+            local = [
+                Op("put(bytes)", put(data), wipe),
+                Op("put(file path, streamed)", put(blob_file), wipe),
+                Op("get -> bytes (every chunk re-hashed)", lambda: peer_store.get(root)),
+                Op("get_path (file re-hashed)", lambda: peer_store.get_path(root)),
+            ]
+            results = measure(local, args.repeat)
 
         port = free_port()
         server = subprocess.Popen(
@@ -165,30 +160,31 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)
-            peer = psutil.Process(server.pid)
             target = work / "plain.bin"
-            plain = measure(lambda: plain_download(f"{url}/plain", target), args.repeat, peer=peer)
-            assert target.read_bytes() == data
-            rows.append(("plain HTTP download (httpx, FileResponse, fsync)", plain))
+            plain = "plain HTTP download (httpx, FileResponse, fsync)"
+            remote = [Op(plain, lambda: plain_download(f"{url}/plain", target))]
             if shutil.which("curl"):
-                rows.append(
-                    (
+                remote.append(
+                    Op(
                         "plain HTTP download (curl, FileResponse)",
-                        measure(
-                            lambda: curl_download(f"{url}/plain", target), args.repeat, peer=peer
-                        ),
+                        lambda: curl_download(f"{url}/plain", target),
                     )
                 )
-            fetch_times = {}
-            for parallel in (1, 4, 8):
 
-                def run(parallel: int = parallel) -> None:
-                    with BlobStore(mine_dir()) as s:
-                        fetch(s, root, [url], parallel=parallel)
+            def fetcher(parallel: int) -> Callable[[], object]:
+                def run() -> object:
+                    with BlobStore(mine) as s:
+                        return fetch(s, root, [url], parallel=parallel)
 
-                fetch_times[parallel] = measure(run, args.repeat, wipe, peer)
-                rows.append((f"fetch, {parallel} request(s) in flight", fetch_times[parallel]))
-            with BlobStore(mine_dir()) as s:
+                return run
+
+            fetches = [f"fetch, {p} request(s) in flight" for p in (1, 4, 8)]
+            remote += [
+                Op(name, fetcher(p), wipe) for name, p in zip(fetches, (1, 4, 8), strict=True)
+            ]
+            results |= measure(remote, args.repeat, psutil.Process(server.pid))
+            assert target.read_bytes() == data
+            with BlobStore(mine) as s:
                 assert s.get(root) == data
         finally:
             server.terminate()
@@ -199,13 +195,13 @@ def main() -> None:
         print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
         print("| operation | wall s (best) | MiB/s | CPU s per run (both processes) |")
         print("|---|---|---|---|")
-        for name, t in rows:
+        for name, t in results.items():
             print(f"| {name} | {t.wall:.3f} | {args.mib / t.wall:.0f} | {t.cpu:.2f} |")
-        fastest = min(fetch_times.values(), key=lambda t: t.wall)
-        thrifty = min(fetch_times.values(), key=lambda t: t.cpu)
+        fastest = min((results[n] for n in fetches), key=lambda t: t.wall)
+        thrifty = min((results[n] for n in fetches), key=lambda t: t.cpu)
         print(
-            f"\nfetch / plain httpx download: {fastest.wall / plain.wall:.2f}x wall time (best "
-            f"setting), {thrifty.cpu / plain.cpu:.2f}x CPU time"
+            f"\nfetch / plain httpx download: {fastest.wall / results[plain].wall:.2f}x wall time "
+            f"(best setting), {thrifty.cpu / results[plain].cpu:.2f}x CPU time"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
