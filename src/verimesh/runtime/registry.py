@@ -41,8 +41,7 @@ def register(op: Op) -> Op:
 
 
 def get_op(name: str) -> Op:
-    from . import ops  # noqa: F401  (importing the package registers every op)
-
+    """The registered op ``name`` (``import verimesh.runtime`` registers them all)."""
     try:
         return OPS[name]
     except KeyError:

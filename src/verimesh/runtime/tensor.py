@@ -58,13 +58,11 @@ def dtype_name(arr: np.ndarray) -> str:
     return _NAME_OF.get(arr.dtype) or arr.dtype.name
 
 
+_NAME_BYTES: dict[np.dtype, bytes] = {dt: name.encode() + b"\x00" for dt, name in _NAME_OF.items()}
+
+
 def _header(arr: np.ndarray) -> bytes:
-    return (
-        _NAME_OF[arr.dtype].encode()
-        + b"\x00"
-        + bytes([arr.ndim])
-        + b"".join(struct.pack(">Q", d) for d in arr.shape)
-    )
+    return _NAME_BYTES[arr.dtype] + bytes([arr.ndim]) + struct.pack(f">{arr.ndim}Q", *arr.shape)
 
 
 def _data(arr: np.ndarray) -> np.ndarray:
@@ -128,21 +126,21 @@ def freeze(arr: np.ndarray) -> np.ndarray:
 
 
 # Facts about immutable arrays (hash, max |x|, float copies, validated constants), keyed by
-# id and dropped when the array dies, so an id reused later can never hit them.
-_facts: dict[int, dict[str, Any]] = {}
+# id and dropped by a weakref callback when the array dies (before its id can be reused).
+_facts: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
 def cached_fact(arr: np.ndarray, what: str, compute: Callable[[np.ndarray], Any]) -> Any:
     """``compute(arr)``, remembered for the array's lifetime if the array is immutable."""
-    known = _facts.get(id(arr))
-    if known is not None and what in known:
-        return known[what]
+    entry = _facts.get(id(arr))
+    if entry is not None and entry[0]() is arr and what in entry[1]:
+        return entry[1][what]
     value = compute(arr)
     if is_immutable(arr):
-        if known is None:
-            known = _facts[id(arr)] = {}
-            weakref.finalize(arr, _facts.pop, id(arr), None)
-        known[what] = value
+        if entry is None or entry[0]() is not arr:
+            key = id(arr)
+            entry = _facts[key] = (weakref.ref(arr, lambda _ref, key=key: _facts.pop(key, None)), {})
+        entry[1][what] = value
     return value
 
 

@@ -52,6 +52,8 @@ def canonical_params(params: dict[str, Any]) -> bytes:
                     raise TraceError(f"param {where} has a non-string key {k!r}")
                 check(v, f"{where}.{k}")
         elif isinstance(value, list | tuple):
+            if all(type(v) is int for v in value):  # shapes, axes: the common case
+                return
             for i, v in enumerate(value):
                 check(v, f"{where}[{i}]")
         elif not isinstance(value, bool | int | str):
@@ -61,7 +63,17 @@ def canonical_params(params: dict[str, Any]) -> bytes:
             )
 
     check(params, "params")
-    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    key = repr(params)  # the same params recur for every layer and token: serialise once
+    cached = _json_cache.get(key)
+    if cached is None:
+        cached = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        if len(_json_cache) > 50_000:
+            _json_cache.clear()
+        _json_cache[key] = cached
+    return cached
+
+
+_json_cache: dict[str, bytes] = {}
 
 
 @dataclass(frozen=True)
