@@ -71,6 +71,9 @@ def run(
         list[str] | None, typer.Option("--model", "-m", help="model (name or root) to serve; repeatable [all local]")
     ] = None,
     poll: Annotated[float | None, typer.Option("--poll", help="seconds between chain polls [0.2]")] = None,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="run jobs inside the node process: no worker caps, no idle pausing")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs")] = False,
 ) -> None:
     """Join the network and work: register (stake, endpoint, price), follow jobs, run them
@@ -111,6 +114,7 @@ def run(
             poll_interval=cfg.node.poll_seconds,
             idle=cfg.idle,
             caps=cfg.caps,
+            in_process=in_process,
         )
         daemon = NodeDaemon(settings)
     except typer.BadParameter:

@@ -33,7 +33,8 @@ from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.config import IdlePolicy, ResourceCaps
-from verimesh.node.execute import Execution, Executor, default_executor
+from verimesh.node.execute import Execution, Executor, InProcessExecutor, WorkerExecutor
+from verimesh.node.idle import IdleMonitor
 from verimesh.node.jobs import (
     RUNTIME_VERSION,
     TASKS,
@@ -76,6 +77,7 @@ class DaemonSettings:
     benchmark: dict[str, Any] = field(default_factory=dict)
     idle: IdlePolicy | None = None  # None: work whenever there is a job (tests, servers)
     caps: ResourceCaps | None = None  # None: run jobs in-process without caps
+    in_process: bool = False  # run jobs in the node process even with caps (benchmarks, servers)
 
     @property
     def public_endpoint(self) -> str:
@@ -98,7 +100,8 @@ class NodeDaemon:
             chain_id=self.deployment.chain_id, verifying_contract=self.deployment.contracts.job_market
         )
         self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
-        self.executor = executor or default_executor()
+        self.executor: Executor | None = executor  # built in run() when None (needs the stop event)
+        self.idle_monitor = IdleMonitor(settings.idle) if settings.idle is not None else None
         self.models = ModelStore()
         publish_models(self.store, self.models, settings.models)
         self.net: Network | None = None
@@ -261,14 +264,24 @@ class NodeDaemon:
         if duty is None or duty.spec_json is None or duty.output_root is None:
             raise Rejected(409, f"job {job_id} has not been executed on this node yet")
         spec = JobSpec.model_validate_json(duty.spec_json)
+        if self.executor is None:
+            raise Rejected(503, "the node is starting; retry in a few seconds")
         try:
             return self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
 
     # -- the loop -------------------------------------------------------------------------
+    def _make_executor(self, stop: threading.Event) -> Executor:
+        """The capped worker subprocess (with the idle policy) unless told to run in-process."""
+        if self.settings.caps is None or self.settings.in_process:
+            return InProcessExecutor()
+        return WorkerExecutor(self.settings.caps, monitor=self.idle_monitor, stop=stop)
+
     def run(self, stop: threading.Event) -> None:
         """Poll the chain and drive duties until ``stop`` is set. Never raises for chain trouble."""
+        if self.executor is None:
+            self.executor = self._make_executor(stop)
         registered = False
         while not stop.is_set():
             try:
@@ -303,6 +316,9 @@ class NodeDaemon:
             self.wake.clear()
 
     def _describe(self) -> str:
+        progress = getattr(self.executor, "last_progress", None)
+        if progress is not None and progress.state == "paused":
+            return f"job paused: {progress.reason}"
         counts = self.journal.counts()
         active = {k: v for k, v in counts.items() if k not in ("done", "failed")}
         if not active:
@@ -384,6 +400,7 @@ class NodeDaemon:
                 log.info("job %d: fetched model %s from peers", duty.job_id, spec.model_root[:10])
                 self.settings.models.append(spec.model_root)
             log.info("job %d: running %s on model %s", duty.job_id, spec.task, spec.model_root[:10])
+            assert self.executor is not None  # built at the start of run()
             result: Execution = self.executor.run(spec, input_bytes)
         except Exception as exc:
             # A job we cannot run (model missing, bad params): we will not commit, so the

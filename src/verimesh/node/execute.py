@@ -100,5 +100,38 @@ class InProcessExecutor:
         )
 
 
-def default_executor() -> Executor:
-    return InProcessExecutor()
+class WorkerExecutor:
+    """Jobs in the device engineer's ``Worker``: a child process pinned to ``caps.cores``,
+    with an address-space cap and the lowest priority, frozen (SIGSTOP) whenever the idle
+    ``monitor`` says the owner needs the machine and continued (SIGCONT) after, no work lost.
+
+    Dispute evidence is recomputed in-process (rare; the node is answering a dispute then).
+    """
+
+    def __init__(self, caps: Any, monitor: Any | None = None, stop: Any | None = None) -> None:
+        from verimesh.node.worker import Worker
+
+        self.worker = Worker(caps, monitor=monitor, stop=stop)
+        self._evidence = InProcessExecutor(cache_size=1)
+        self.last_progress: Any = None  # WorkerProgress: running/paused and why
+
+    def run(self, spec: JobSpec, input_bytes: bytes) -> Execution:
+        from verimesh.node.worker import WorkerJob
+
+        job = WorkerJob(model_root=spec.model_root, task=spec.task, input=decode_input(input_bytes),
+                        params=dict(spec.params), trace=True)  # fmt: skip
+        result = self.worker.run(job, on_progress=self._progress)
+        fields = result.fields
+        if fields["model_root"] != spec.model_root:
+            raise ExecutionError(f"worker ran model {fields['model_root']}, not the job's {spec.model_root}")
+        output_root = _root_bytes(fields["output_root"])
+        if blob_root(result.output_bytes) != output_root:
+            raise ExecutionError("the worker's output bytes do not hash to its output_root")
+        return Execution(result.output_bytes, output_root, _root_bytes(fields["trace_root"]), result.seconds)
+
+    def _progress(self, progress: Any) -> None:
+        self.last_progress = progress
+
+    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
+        return self._evidence.evidence(spec, input_bytes, leaf_index)
+
