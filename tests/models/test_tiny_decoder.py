@@ -105,3 +105,35 @@ def test_input_longer_than_the_context_is_a_clear_error(model: LlamaModel) -> No
         model.generate("a" * (n - 4), 10, None, ExecutionContext(trace=False))
     with pytest.raises(ValueError, match="max_tokens"):
         model.generate("a", 0, None, ExecutionContext(trace=False))
+
+
+_CHILD = """
+from verimesh.models.llama import LlamaModel
+from verimesh.models.tiny import tiny_bundle
+from verimesh.runtime import ExecutionContext
+model = LlamaModel(tiny_bundle())
+ctx = ExecutionContext()
+gen = model.generate("First Citizen.\\n", 6, 11, ctx)
+print(model.bundle.root().hex(), ctx.trace_root.hex(), gen.tokens)
+"""
+
+
+def test_same_roots_on_one_and_two_blas_threads_and_without_simd() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from numpy._core import _multiarray_umath as umath
+
+    # only optional dispatch targets this CPU has (numpy refuses to disable baseline ones)
+    optional = ",".join(f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f))
+    outputs = set()
+    for extra in (
+        {"OPENBLAS_NUM_THREADS": "1"},
+        {"OPENBLAS_NUM_THREADS": "2"},
+        {"OPENBLAS_NUM_THREADS": "2", "NPY_DISABLE_CPU_FEATURES": optional, "OPENBLAS_CORETYPE": "Prescott"},
+    ):
+        env = dict(os.environ, OMP_NUM_THREADS=extra["OPENBLAS_NUM_THREADS"], **extra)
+        done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
+        outputs.add(done.stdout.strip().splitlines()[-1])
+    assert len(outputs) == 1, outputs
