@@ -1,0 +1,75 @@
+"""The worker under an idle monitor: the owner's load freezes the job, quiet resumes it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from verimesh.node.config import IdlePolicy, ResourceCaps
+from verimesh.node.idle import CpuSample, IdleMonitor
+from verimesh.node.worker import Worker, WorkerProgress
+
+MATMUL = "verimesh.node.selfbench:matmul_entry"
+LONG = {"m": 256, "k": 1024, "n": 1024, "reps": 60}
+
+
+class LoadDial:
+    """Counters of a 2-core machine whose OTHER load the test turns up and down (real time)."""
+
+    def __init__(self) -> None:
+        self.other_cores = 0.0
+        self._busy = 0.0
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def set(self, cores: float) -> None:
+        with self._lock:
+            self._integrate()
+            self.other_cores = cores
+
+    def _integrate(self) -> None:
+        now = time.monotonic()
+        self._busy += self.other_cores * (now - self._at)
+        self._at = now
+
+    def sample(self) -> CpuSample:
+        with self._lock:
+            self._integrate()
+            return CpuSample(at=self._at, busy=self._busy, own=0.0, cores=2)
+
+
+def _wait_for(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_owner_load_pauses_and_quiet_resumes_without_losing_work() -> None:
+    caps = ResourceCaps(cores=1, memory_mb=768)
+    plain = Worker(caps).call(MATMUL, LONG)
+
+    dial = LoadDial()
+    policy = IdlePolicy(max_other_cpu_percent=25, grace_seconds=0.3, check_seconds=0.05)
+    worker = Worker(caps, monitor=IdleMonitor(policy, sampler=dial.sample))
+    seen: list[WorkerProgress] = []
+    box: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: box.update(result=worker.call(MATMUL, LONG, seen.append))
+    )
+    thread.start()
+    _wait_for(lambda: worker.pid is not None, "the child did not start")
+    _wait_for(lambda: worker.state == "running", "the job did not start after the grace period")
+    dial.set(1.5)  # the owner starts a build: 75% of the machine
+    _wait_for(lambda: worker.state == "paused", "the worker was not paused")
+    time.sleep(0.5)
+    assert worker.state == "paused"  # stays frozen while the owner works
+    dial.set(0.0)
+    thread.join(timeout=120)
+    result = box["result"]
+    assert result.fields["product_hash"] == plain.fields["product_hash"]
+    assert result.paused_seconds >= 0.5
+    paused = [p for p in seen if p.state == "paused"]
+    assert any(p.reason == "other processes use 75% CPU (limit 25%)" for p in paused)
+    assert any(p.state == "running" and p.reason.startswith("idle for") for p in seen)
