@@ -39,11 +39,11 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> str:
     return result.stdout
 
 
-def test_jobs_through_three_node_processes(tmp_path: Path) -> None:
+def test_jobs_through_three_node_processes(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     import os
 
     home, empty_home, state = tmp_path / "home", tmp_path / "home-empty", tmp_path / "devnet"
-    roots = install_models(home, ["minilm", "tiny-shakespeare"])
+    roots = install_models(home, ["minilm", "tiny-shakespeare"], pytestconfig.cache.mkdir("verimesh-bundles"))
     env = {**os.environ, "VERIMESH_HOME": str(home)}
     _cli("devnet", "up", "--state-dir", str(state), "--port", str(free_port()), env=env)
     procs: list[subprocess.Popen] = []

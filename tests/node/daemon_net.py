@@ -102,9 +102,14 @@ def node_process(
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
 
 
-def install_models(home: Path, names: list[str]) -> dict[str, str]:
+def install_models(home: Path, names: list[str], cache: Path | None = None) -> dict[str, str]:
     """Build the named bundled models (offline, from installed packages / shipped files) into
-    ``home/models``, the model store of processes run with ``VERIMESH_HOME=home``."""
+    ``home/models``, the model store of processes run with ``VERIMESH_HOME=home``.
+
+    Importing MiniLM calibrates activation scales (about a minute on a busy 2-core machine),
+    so built bundles are kept in ``cache`` (pytest's cache dir), keyed by the bytes of the
+    importer code and the source files' names, sizes and mtimes: any change rebuilds.
+    """
     from verimesh.models.registry import bundled
     from verimesh.models.store import ModelStore
 
@@ -114,12 +119,38 @@ def install_models(home: Path, names: list[str]) -> dict[str, str]:
         model = bundled(name)
         if model is None:
             raise LookupError(f"no bundled model {name!r}")
-        roots[name] = "0x" + store.put(model.build(), name).hex()
+        cached = cache / f"{name}-{_bundle_key(model)}.safetensors" if cache else None
+        if cached is not None and cached.is_file():
+            roots[name] = "0x" + store.put_bytes(cached.read_bytes(), name).hex()
+            continue
+        data = model.build().to_bytes()
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(cached)
+        roots[name] = "0x" + store.put_bytes(data, name).hex()
     return roots
 
 
-def install_tiny_model(home: Path) -> str:
-    return install_models(home, ["tiny-shakespeare"])["tiny-shakespeare"]
+def _bundle_key(model) -> str:  # model: a models.registry.BundledModel
+    import hashlib
+
+    import verimesh.models
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(verimesh.models.__file__).parent.rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    source = Path(model.source())
+    for path in sorted(source.rglob("*") if source.is_dir() else [source]):
+        if path.is_file():
+            st = path.stat()
+            digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def install_tiny_model(home: Path, cache: Path | None = None) -> str:
+    return install_models(home, ["tiny-shakespeare"], cache)["tiny-shakespeare"]
 
 
 class TcpProxy:

@@ -31,10 +31,11 @@ PROMPT = "ROMEO:"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, str, Client]]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[tuple[Path, Path, str, Client]]:
     tmp = tmp_path_factory.mktemp("restart")
-    models_home = tmp / "home"
-    model_root = install_tiny_model(models_home)
+    model_root = install_tiny_model(tmp / "home", pytestconfig.cache.mkdir("verimesh-bundles"))
     with devnet_dir(tmp) as state:
         client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
         try:
