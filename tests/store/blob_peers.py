@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import socket
 import threading
 import time
@@ -82,6 +83,7 @@ class Misbehaviour:
     delay: float = 0.0  # seconds before each part of a chunk response body
     pad: int = 0  # extra bytes appended to every chunk response body
     bad_leaves: bool = False  # serve leaves with one hash flipped
+    info: dict | None = None  # fields to replace in the blob metadata it serves
     served: list[int] = field(default_factory=list)  # chunk indices requested, in order
 
 
@@ -113,8 +115,10 @@ def blob_app(store: BlobStore, behaviour: Misbehaviour, server_ref: list[Server]
         if indices is None:
             if behaviour.bad_leaves and scope["path"].endswith("/leaves"):
                 await app(scope, receive, _flipping(send, {0}))
-                return
-            await app(scope, receive, send)
+            elif behaviour.info is not None and scope["path"].count("/") == 3:
+                await app(scope, receive, _rewriting_json(send, behaviour.info))
+            else:
+                await app(scope, receive, send)
             return
         if behaviour.die_after is not None and len(behaviour.served) >= behaviour.die_after:
             server_ref[0].stop()
@@ -127,6 +131,21 @@ def blob_app(store: BlobStore, behaviour: Misbehaviour, server_ref: list[Server]
         await app(scope, receive, _flipping(send, flips, behaviour.pad, behaviour.delay))
 
     return asgi
+
+
+def _rewriting_json(send: Callable, fields: dict) -> Callable:
+    """An ASGI ``send`` that replaces ``fields`` in a one-message JSON response."""
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message["headers"] if k != b"content-length"]
+            message = {**message, "headers": headers}
+        if message["type"] == "http.response.body" and message.get("body"):
+            obj = {**json.loads(message["body"]), **fields}
+            message = {**message, "body": json.dumps(obj).encode()}
+        await send(message)
+
+    return wrapped
 
 
 def _flipping(send: Callable, flips: set[int], pad: int = 0, delay: float = 0.0) -> Callable:

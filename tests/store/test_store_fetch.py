@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -144,6 +145,41 @@ def test_peer_dies_and_the_next_peer_takes_over_in_one_call(tmp_path: Path) -> N
     ):
         fetch(mine, root, [dying.url, steady.url], parallel=3)
         assert mine.get(root) == data
+
+
+@pytest.mark.parametrize(
+    ("lie", "says"),
+    [
+        ({"chunk_count": 3}, "size 384 with 64-byte chunks makes 6 chunks, not 3"),
+        ({"chunk_count": 3, "size": 190}, "needs the last chunk (5)"),
+        ({"chunk_count": 12, "size": 12 * 64}, "chunk index 11 is outside blob"),
+        ({"chunk_size": 128, "chunk_count": 3}, "cuts blobs into 128-byte chunks"),
+        ({"root": "0x" + "11" * 32}, "answered with metadata of blob 0x1111"),
+        ({"size": -1}, "malformed blob metadata"),
+    ],
+)
+def test_lying_metadata_drops_the_peer(tmp_path: Path, lie: dict, says: str) -> None:
+    data = os.urandom(SMALL_CHUNK * 6)
+    root = blob_root(data, SMALL_CHUNK)
+    with (
+        seeded_peer(tmp_path, "liar", data, Misbehaviour(info=lie)) as liar,
+        seeded_peer(tmp_path, "honest", data) as honest,
+        new_store(tmp_path / "me") as mine,
+    ):
+        with pytest.raises(FetchError, match=re.escape(says)):
+            fetch(mine, root, [liar.url])
+        assert mine.blobs() == []  # nothing was reserved on a liar's word
+        fetch(mine, root, [liar.url, honest.url])
+        assert mine.get(root) == data
+
+
+def test_garbage_peer_urls_are_reported_not_raised(tmp_path: Path) -> None:
+    root = blob_root(b"x", SMALL_CHUNK)
+    with new_store(tmp_path / "me") as mine:
+        with pytest.raises(FetchError) as err:
+            fetch(mine, root, ["not a url", "ftp://example.invalid"])
+        assert "not a url: request failed" in str(err.value)
+        assert "ftp://example.invalid: request failed: UnsupportedProtocol" in str(err.value)
 
 
 def test_no_peer_holds_the_blob(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ class _Attempt:
                         remaining.pop(0)
                     if buffer and not remaining:
                         raise PeerLied(f"sent more than the {limit} bytes asked for")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise PeerFailed(f"request failed: {type(exc).__name__}: {exc}") from exc
         if remaining:
             raise PeerFailed(f"response ended {len(remaining)} chunk(s) short")
@@ -284,7 +284,7 @@ class _Attempt:
                     if len(body) > limit:
                         raise PeerLied(f"sent more than {limit} bytes")
                 return response.headers, bytes(body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise PeerFailed(f"request failed: {type(exc).__name__}: {exc}") from exc
 
     async def _info(self, peer: str) -> BlobInfo:
