@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 PROMPT = "Write a short story about a robot who learns to paint."
@@ -134,7 +135,7 @@ def run_decoder_bench(model: str = "smollm2", tokens: int = 32, threads: int = 2
     }
 
 
-def quality(model: str = "smollm2", max_tokens: int = 512) -> dict[str, Any]:
+def quality(model: str = "smollm2", max_tokens: int = 512, text: Path | None = None) -> dict[str, Any]:
     """Teacher-forced next-token top-1 agreement and perplexity, exact vs float weights,
     on held-out text that calibration never saw."""
     import numpy as np
@@ -153,6 +154,7 @@ def quality(model: str = "smollm2", max_tokens: int = 512) -> dict[str, Any]:
 
         cfg, weights, _ = load_tiny_float()
         text_file = TINY_DIR / "heldout.txt"
+    text_file = text or text_file
     llama = LlamaModel(_exact_bundle(model))
     ids = llama.encode(text_file.read_text())[: min(max_tokens, cfg.context_length)]
     exact = llama.forward(ExecutionContext(trace=False), ids, llama.new_cache(), all_logits=True)
@@ -182,10 +184,11 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quality", action="store_true", help="exact vs float quality instead of speed")
+    ap.add_argument("--text", type=Path, help="held-out text for --quality (default: the model's)")
     ap.add_argument("--child", choices=["exact", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.quality:
-        print(json.dumps(quality(args.model), indent=2))
+        print(json.dumps(quality(args.model, text=args.text), indent=2))
     elif args.child == "exact":
         print(json.dumps(_child_exact(args.model, args.tokens)))
     elif args.child == "torch":
