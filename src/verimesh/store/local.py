@@ -458,15 +458,13 @@ class BlobStore:
                 "put() got a str: pass pathlib.Path(...) to store a file, or bytes to store data"
             )
         if isinstance(source, bytes | bytearray | memoryview):
-            size = memoryview(source).nbytes
-            self._check_fits(size)
-            tmp, leaves = self._write_tmp(_iter_memory(source, self.chunk_size))
+            self._check_fits(memoryview(source).nbytes)
+            tmp, leaves, size = self._write_tmp(_iter_memory(source, self.chunk_size))
         else:
             path = Path(source)
-            size = path.stat().st_size
-            self._check_fits(size)
+            self._check_fits(path.stat().st_size)  # fail fast; the size that counts is read below
             with open(path, "rb") as f:
-                tmp, leaves = self._write_tmp(_iter_file(f, self.chunk_size))
+                tmp, leaves, size = self._write_tmp(_iter_file(f, self.chunk_size))
         root = MerkleTree(leaves).root
         try:
             self._admit(root, tmp, leaves, size, pin)
@@ -474,20 +472,22 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
         return root
 
-    def _write_tmp(self, chunks: Iterator[bytes]) -> tuple[Path, list[bytes]]:
+    def _write_tmp(self, chunks: Iterator[bytes]) -> tuple[Path, list[bytes], int]:
+        """Copy ``chunks`` into a fresh file under ``tmp/``; return it, its leaves, its size."""
         tmp = self.directory / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}"
         leaves: list[bytes] = []
+        size = 0
         try:
             with open(tmp, "wb") as f:
                 for data in chunks:
                     leaves.append(leaf_hash(data))
-                    f.write(data)
+                    size += f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return tmp, leaves
+        return tmp, leaves, size
 
     def _admit(self, root: bytes, tmp: Path, leaves: list[bytes], size: int, pin: bool) -> None:
         with self._tx() as db:
