@@ -46,6 +46,8 @@ from verimesh.node.jobs import (
     publish_models,
 )
 from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
+from verimesh.node.status import DeviceReporter
+from verimesh.node.worker import WorkerCancelled
 from verimesh.store.local import BlobStore
 
 log = logging.getLogger("verimesh.node")
@@ -282,6 +284,8 @@ class NodeDaemon:
         """Poll the chain and drive duties until ``stop`` is set. Never raises for chain trouble."""
         if self.executor is None:
             self.executor = self._make_executor(stop)
+        # device.json for `verimesh node status`; also keeps the idle grace timer sampled.
+        DeviceReporter(self.home, self.idle_monitor, self.executor, self.settings.caps).start(stop)
         registered = False
         while not stop.is_set():
             try:
@@ -380,6 +384,8 @@ class NodeDaemon:
             "finalized": self._withdraw,
         }[duty.step]
         if duty.step == "ready":
+            if self.idle_monitor is not None and not self.idle_monitor.state().idle:
+                return  # the owner needs the device: start when the idle policy allows
             step(duty)  # no chain lock while the runtime works: the API stays responsive
             return
         with self._chain_lock:
@@ -402,6 +408,8 @@ class NodeDaemon:
             log.info("job %d: running %s on model %s", duty.job_id, spec.task, spec.model_root[:10])
             assert self.executor is not None  # built at the start of run()
             result: Execution = self.executor.run(spec, input_bytes)
+        except WorkerCancelled:
+            return  # the node is stopping: the job stays "ready" and runs again after restart
         except Exception as exc:
             # A job we cannot run (model missing, bad params): we will not commit, so the
             # requester gets a refund at the commit deadline; our bond pays for it.
