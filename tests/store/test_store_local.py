@@ -332,3 +332,28 @@ def test_blob_evicted_while_being_read_is_unknown_not_corrupt(store: BlobStore) 
     with pytest.raises(UnknownBlobError, match="removed from the store while it was being read"):
         store._read_chunk(root, 0, row[0])
     assert list((store.directory / "quarantine").iterdir()) == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=600),
+    chunk_size=st.sampled_from([16, 64]),
+    seed=st.randoms(use_true_random=False),
+)
+def test_any_order_of_chunks_and_restarts_completes(data: bytes, chunk_size: int, seed) -> None:
+    """Chunks arriving in any order, duplicated, with the store reopened (as after a kill)
+    at random points, always end in exactly the blob's bytes."""
+    root = blob_root(data, chunk_size)
+    n = -(-len(data) // chunk_size)
+    order = [seed.randrange(n) for _ in range(2 * n)] + list(range(n))
+    with tempfile.TemporaryDirectory() as d:
+        s = BlobStore(d, chunk_size=chunk_size)
+        s.begin_fetch(root, *proof_of(data, n - 1, chunk_size))
+        for i in order:
+            if seed.random() < 0.1:
+                s.close()
+                s = BlobStore(d, chunk_size=chunk_size)
+            s.write_chunk(root, *proof_of(data, i, chunk_size))
+        assert s.try_complete(root) == []
+        assert s.get(root) == data and s.staging(root) is None
+        s.close()
