@@ -223,15 +223,14 @@ class BlobStore:
         for root, state in known.items():
             if state == "complete" and not self._complete_path(root).exists():
                 log.warning("blob %s: data file is gone, forgetting it", format_root(root))
-                self._forget(root)
+                self.delete(root)
             elif (
                 state == "staging"
                 and not self._staging_path(root).exists()
                 # killed between the rename and the index update of try_complete()?
                 and not (self._complete_path(root).exists() and self.try_complete(root) == [])
             ):
-                self._complete_path(root).unlink(missing_ok=True)
-                self._forget(root)
+                self.delete(root)
         for path in (self.directory / "complete").iterdir():
             root = _root_from_name(path.name)
             if root is None:
@@ -244,12 +243,6 @@ class BlobStore:
             root = _root_from_name(path.name)
             if root is None or known.get(root) != "staging":
                 path.unlink(missing_ok=True)
-
-    def _forget(self, root: bytes) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM blobs WHERE root = ?", (root,))
-            db.execute("DELETE FROM staged_chunks WHERE root = ?", (root,))
-        self._trees.pop(root, None)
 
     # ----------------------------------------------------------------- queries
 
@@ -440,7 +433,7 @@ class BlobStore:
                 )
             with contextlib.suppress(FileNotFoundError):
                 os.replace(self._complete_path(root), target)
-            self._forget(root)
+            self.delete(root)
         log.error("blob %s quarantined: %s", format_root(root), reason)
         raise CorruptBlobError(
             f"blob {format_root(root)} is corrupt on disk: {reason}. It was moved to {target} "
