@@ -143,7 +143,12 @@ def requantize(acc: np.ndarray, m: np.ndarray, shift: np.ndarray, dtype: str) ->
     m64 = m.astype(np.int64)
     s64 = shift.astype(np.int64)
     if peak < DIRECT_LIMIT:  # acc * m + 2^(s-1) < 2^31 * 2^31 + 2^61 < 2^63: the definition itself
-        return clip_to((acc * m64 + (np.int64(1) << (s64 - 1))) >> s64, dtype)
+        t = acc * m64  # a new array: the passes below work in place on it
+        t += np.int64(1) << (s64 - 1)
+        t >>= s64
+        lo, hi = dtype_range(dtype)
+        np.clip(t, lo, hi, out=t)
+        return t.astype(dtype)
     mh, ml = m64 >> 16, m64 & 0xFFFF
     t = acc * mh + (np.int64(1) << (s64 - 17)) + ((acc * ml) >> 16)
     return clip_to(t >> (s64 - 16), dtype)

@@ -85,6 +85,9 @@ def _check_operands(a: np.ndarray, b: np.ndarray, transpose_b: bool) -> int:
 def matmul_exact(a: np.ndarray, b: np.ndarray, transpose_b: bool = False) -> np.ndarray:
     """a @ b (or a @ b^T) as int64, exactly, through float BLAS in proven-safe chunks."""
     k = _check_operands(a, b, transpose_b)
+    if b.ndim == 2 and a.ndim > 2:  # [B, T, K] @ W: one big BLAS call, not B small ones
+        out = matmul_exact(a.reshape(-1, k), b, transpose_b)
+        return out.reshape((*a.shape[:-1], out.shape[-1]))
     kind, chunk = plan_chunks(k, max_abs(a), max_abs(b))
     if kind == "int64":
         return matmul_reference(a, b, transpose_b)
@@ -92,13 +95,9 @@ def matmul_exact(a: np.ndarray, b: np.ndarray, transpose_b: bool = False) -> np.
     bf = as_float(b, kind)
     if transpose_b:
         bf = np.swapaxes(bf, -1, -2)
-    if chunk >= k:
-        return np.matmul(af, bf).astype(np.int64)
-    out = None
-    for start in range(0, k, chunk):
-        part = np.matmul(af[..., start : start + chunk], bf[..., start : start + chunk, :])
-        part64 = part.astype(np.int64)
-        out = part64 if out is None else out + part64
+    out = np.matmul(af[..., :chunk], bf[..., :chunk, :]).astype(np.int64)
+    for start in range(chunk, k, chunk):
+        out += np.matmul(af[..., start : start + chunk], bf[..., start : start + chunk, :]).astype(np.int64)
     return out
 
 

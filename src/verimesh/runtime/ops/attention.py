@@ -61,8 +61,8 @@ def rope_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarra
     """(x1, x2) -> (round((x1 c - x2 s) / 2^f), round((x2 c + x1 s) / 2^f)); |.| < 2^47."""
     style, frac, dtype = _rope_args(inputs, params)
     x, cos, sin, pos = inputs
-    c = cos.astype(np.int64)[pos]  # [T, half], broadcasts over leading dims of x
-    s = sin.astype(np.int64)[pos]
+    c = cos[pos].astype(np.int64)  # [T, half], broadcasts over leading dims of x
+    s = sin[pos].astype(np.int64)
     x1, x2 = (t.astype(np.int64) for t in _pairs(x, style))
     r1 = fixed.round_shift(x1 * c - x2 * s, frac)
     r2 = fixed.round_shift(x2 * c + x1 * s, frac)

@@ -101,7 +101,7 @@ def sample_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndar
             keep = np.zeros(n, dtype=bool)
             keep[order[:top_k]] = True
         d = fixed.div_round((row.max() - row) * 1000, temp)
-        w = np.where(keep, table.astype(np.int64)[np.minimum(d, len(table) - 1)], 0)
+        w = np.where(keep, np.take(table, d, mode="clip").astype(np.int64), 0)
         cumulative = np.cumsum(w)
         t = random_u128(seed, step, r) % int(cumulative[-1])
         out[r] = int(np.searchsorted(cumulative, t, side="right"))
