@@ -96,3 +96,28 @@ def test_a_running_node_reports_a_paused_job_and_why(tmp_path: Path) -> None:
         thread.join(timeout=5)
     assert not (tmp_path / REPORT_NAME).exists()  # a stopped node leaves no stale report
     assert "no node running" in _text(tmp_path)
+
+
+def test_cli_status_shows_jobs_from_the_journal(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from verimesh.cli.node import app
+    from verimesh.node.journal import Assignment, Journal
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    root = "0x" + "ab" * 32
+    journal.record_assignments(
+        [
+            Assignment(
+                job_id=41, replica=0, requester="0x" + "11" * 20, spec_hash=root,
+                model_root=root, input_root=root, commit_deadline=10, reveal_deadline=20,
+            )
+        ],
+        99,
+    )  # fmt: skip
+    journal.close()
+    result = CliRunner().invoke(app, ["status", "--home", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "no node running" in result.output
+    assert "jobs: 1 assigned; chain events read up to block 99" in result.output
+    assert "41" in result.output and "assigned" in result.output

@@ -71,6 +71,18 @@ def run(
         list[str] | None, typer.Option("--model", "-m", help="model (name or root) to serve; repeatable [all local]")
     ] = None,
     poll: Annotated[float | None, typer.Option("--poll", help="seconds between chain polls [0.2]")] = None,
+    max_cpu: Annotated[
+        float | None, typer.Option("--max-cpu", help="pause while other processes use more CPU than this % [25]")
+    ] = None,
+    grace: Annotated[float | None, typer.Option("--grace", help="seconds of quiet before work (re)starts [60]")] = None,
+    hours: Annotated[
+        list[str] | None, typer.Option("--hours", help='allowed local hours "HH:MM-HH:MM"; repeatable [any]')
+    ] = None,
+    on_battery: Annotated[
+        bool | None, typer.Option("--on-battery/--not-on-battery", help="work on battery power [no]")
+    ] = None,
+    cores: Annotated[int | None, typer.Option("--cores", help="cores the worker may use [half]")] = None,
+    memory_mb: Annotated[int | None, typer.Option("--memory-mb", help="worker memory cap in MB [RAM/4]")] = None,
     in_process: Annotated[
         bool, typer.Option("--in-process", help="run jobs inside the node process: no worker caps, no idle pausing")
     ] = False,
@@ -88,12 +100,15 @@ def run(
     from verimesh.node.config import NodeConfig
     from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
     from verimesh.node.jobs import hex_root
+    from verimesh.node.selfbench import self_benchmark
 
     node_home = (home or _home() / "node").expanduser()
     overrides = {
         "node.deployment": deployment, "node.wallet": wallet, "node.host": host, "node.port": port,
         "node.endpoint": endpoint, "node.price": price, "node.stake": stake,
         "node.models": model or None, "node.poll_seconds": poll,
+        "idle.max_other_cpu_percent": max_cpu, "idle.grace_seconds": grace, "idle.allowed_hours": hours,
+        "idle.allow_on_battery": on_battery, "caps.cores": cores, "caps.memory_mb": memory_mb,
     }  # fmt: skip
     try:
         cfg = NodeConfig.load(config or node_home / "node.toml", overrides, home=node_home)
@@ -101,6 +116,8 @@ def run(
         the_wallet = load_wallet(None if dev else cfg.node.wallet, dev, deployment_path)
         models = ModelStore()
         roots = [models.resolve(m) for m in cfg.node.models] or [m.root for m in models.list()]
+        bench = self_benchmark(cfg.home.expanduser(), cfg.caps)  # cached per machine + runtime
+        logging.getLogger("verimesh.node").info("self-benchmark: %s", bench.advertised())
         settings = DaemonSettings(
             home=cfg.home.expanduser(),
             deployment=deployment_path,
@@ -112,6 +129,7 @@ def run(
             stake=None if cfg.node.stake is None else _price(cfg.node.stake),
             models=[hex_root(r) for r in roots],
             poll_interval=cfg.node.poll_seconds,
+            benchmark=bench.advertised(),
             idle=cfg.idle,
             caps=cfg.caps,
             in_process=in_process,
@@ -139,28 +157,13 @@ def status(
         Path | None, typer.Option("--home", help="node state folder [default: $VERIMESH_HOME/node]")
     ] = None,
 ) -> None:
-    """What the node's journal holds: jobs per step, the event cursor, failures."""
+    """Why the node is or is not working: idle verdict and reason, the job in the worker
+    (running or paused), caps, self-benchmark figures, jobs per step."""
     from rich.console import Console
-    from rich.table import Table
 
-    from verimesh.node.journal import Journal
+    from verimesh.node.status import render_status
 
-    node_home = (home or _home() / "node").expanduser()
-    path = node_home / "journal.sqlite"
-    if not path.is_file():
-        typer.secho(
-            f"no node journal at {path}: start one with `verimesh node run`", fg="red", err=True
-        )
-        raise typer.Exit(1)
-    journal = Journal(path)
-    table = Table(title=f"node journal {path}")
-    for column in ("job", "step", "output root", "note"):
-        table.add_column(column)
-    for duty in journal.jobs()[-20:]:
-        table.add_row(str(duty.job_id), duty.step, (duty.output_root or "")[:18], duty.error or "")
-    console = Console()
-    console.print(table)
-    console.print(f"event cursor: block {journal.cursor()}; jobs per step: {journal.counts()}")
+    Console().print(render_status((home or _home() / "node").expanduser()))
 
 
 if __name__ == "__main__":

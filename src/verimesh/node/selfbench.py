@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import platform
 import time
 from pathlib import Path
@@ -173,17 +172,20 @@ def tiny_model_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """Time a real ``generate`` job on the shipped tiny decoder."""
     from verimesh.models import api
 
-    tokens = int(payload["max_tokens"])
+    max_tokens = int(payload["max_tokens"])
     model = api.load_model(TINY_MODEL)
     start = time.perf_counter()
-    result = api.run_job(model, "generate", "ROMEO:", {"max_tokens": tokens, "seed": 1})
+    result = api.run_job(model, "generate", "ROMEO:", {"max_tokens": max_tokens, "seed": 1})
     seconds = time.perf_counter() - start
+    generated = len(result.extra.get("tokens") or [])
+    if generated == 0:
+        raise ValueError("the tiny decoder generated no tokens: nothing to time")
     fields = {
         "model": TINY_MODEL,
         "task": "generate",
-        "max_tokens": tokens,
+        "tokens": generated,
         "seconds": round(seconds, 4),
-        "tokens_per_second": round(tokens / seconds, 1),
-        "output_root": json.loads(json.dumps(result.output_root, default=lambda b: "0x" + b.hex())),
+        "tokens_per_second": round(generated / seconds, 1),
+        "output_root": result.output_root,
     }
     return fields, b""

@@ -188,20 +188,26 @@ def render_status(home: Path, measure_seconds: float = 1.0) -> Group:
         table.add_row("self-benchmark", f"{figures} (measured {bench.measured_at})")
     else:
         table.add_row("self-benchmark", "not measured yet (the node measures at its first start)")
+    lines.append(table)
     journal_path = home / "journal.sqlite"
     if journal_path.is_file():
-        from verimesh.node.journal import Journal
-
-        journal = Journal(journal_path)
-        try:
-            counts = journal.counts()
-            active = [d for d in journal.active() if d.step == "ready"]
-        finally:
-            journal.close()
-        table.add_row(
-            "jobs", ", ".join(f"{n} {step}" for step, n in sorted(counts.items())) or "none yet"
-        )
-        if active:
-            table.add_row("executing", ", ".join(f"job {d.job_id}" for d in active))
-    lines.append(table)
+        lines.append(_journal_table(journal_path))
     return Group(*lines)
+
+
+def _journal_table(path: Path, recent: int = 10) -> Group:
+    from verimesh.node.journal import Journal
+
+    journal = Journal(path)
+    try:
+        counts, cursor, duties = journal.counts(), journal.cursor(), journal.jobs()[-recent:]
+    finally:
+        journal.close()
+    steps = ", ".join(f"{n} {step}" for step, n in sorted(counts.items())) or "none yet"
+    summary = Text(f"jobs: {steps}; chain events read up to block {cursor}")
+    table = Table()
+    for column in ("job", "step", "output root", "note"):
+        table.add_column(column)
+    for duty in duties:
+        table.add_row(str(duty.job_id), duty.step, (duty.output_root or "")[:18], duty.error or "")
+    return Group(summary, table)
