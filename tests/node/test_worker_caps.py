@@ -7,6 +7,7 @@ import resource
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -131,3 +132,34 @@ def test_cancel_while_paused_and_stop_event() -> None:
     thread.join(timeout=60)
     assert isinstance(box.get("error"), WorkerCancelled)
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_real_model_job_paused_midway_commits_to_the_same_output_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # models.api.run_job on the shipped tiny decoder (its model store in a temporary home).
+    monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))
+    entry, payload = "verimesh.node.selfbench:tiny_model_entry", {"max_tokens": 240}
+    caps = ResourceCaps(cores=1, memory_mb=1024)
+    plain = Worker(caps).call(entry, payload)
+    assert plain.fields["tokens"] > 0
+
+    worker = Worker(caps)
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(result=worker.call(entry, payload)))
+    thread.start()
+    child = _wait_for_child(worker)
+    deadline = time.monotonic() + 60
+    while sum(child.cpu_times()[:2]) < 1.5:  # well into the job (imports + model load + tokens)
+        assert time.monotonic() < deadline, "the job never got going"
+        time.sleep(0.05)
+    for _ in range(3):  # freeze it several times mid-generation
+        assert worker.pause()
+        time.sleep(0.3)
+        assert worker.resume()
+        time.sleep(0.1)
+    thread.join(timeout=120)
+    result = box["result"]
+    assert result.paused_seconds >= 0.9
+    assert result.fields["output_root"] == plain.fields["output_root"]
+    assert result.fields["tokens"] == plain.fields["tokens"]

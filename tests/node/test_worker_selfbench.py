@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from verimesh.node.config import ResourceCaps
 from verimesh.node.selfbench import CACHE_NAME, SelfBench, load_cached, self_benchmark
 
 
-def test_measures_once_then_reuses_the_cache(tmp_path: Path) -> None:
+def test_measures_once_then_reuses_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))  # the tiny model's store
     caps = ResourceCaps(cores=1, memory_mb=1024)
     bench = self_benchmark(tmp_path, caps)
     assert bench.matmul_gmacs > 0 and bench.matmul_seconds > 0 and bench.cores == 1
