@@ -136,6 +136,10 @@ def test_bad_uploads_are_refused_and_nothing_is_written(net) -> None:
 def test_results_only_for_the_requester(net) -> None:
     state, node, client = net
     job_id, _, _ = _post(client, "secret")
+    deadline = time.monotonic() + 30
+    while node.daemon.journal.job(job_id) is None:  # the node's next poll journals it
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     url = f"{node.url}/v1/jobs/{job_id}/result"
     domain = client.domain
     stranger = dev_wallet(state, "dev6")

@@ -42,6 +42,7 @@ DEFAULT_COMMIT_WINDOW = 300
 DEFAULT_REVEAL_WINDOW = 120
 DEFAULT_CHALLENGE_WINDOW = 60
 _POLL = 0.02  # seconds between chain polls while waiting: anvil answers in < 1 ms
+PRICE_TTL = 30.0  # seconds a read of the providers' prices is reused
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ class Client:
         self.net = Network.connect(self.deployment, self.signer)
         self.domain = Domain(chain_id=self.deployment.chain_id, verifying_contract=self.deployment.contracts.job_market)
         self.http = httpx.Client(timeout=http_timeout)
+        self._prices: dict[int, tuple[int, float]] = {}
+        self._infinite_allowance = False
 
     @classmethod
     def from_devnet(cls, account: str = "dev1", state_dir: Path | str | None = None) -> Client:
@@ -198,10 +201,7 @@ class Client:
             raise ValueError("with a JobSpec pass input_bytes= whose blob_root is spec.input_root")
         jm = self.net.job_market
         price = max_price if max_price is not None else self.market_price(mode.replicas)
-        escrow = jm.escrow_for(mode.mode, mode.param, price)
-        owed = escrow - jm.balances(self.signer.address)
-        if owed > 0 and self.net.token.allowance(self.signer.address, jm.address) < owed:
-            self.net.token.approve(jm.address, 2**256 - 1)  # infinite: no approve per job
+        self._ensure_allowance()
         try:
             posted = jm.post_job(
                 spec.hash(), spec.model_root_bytes, spec.input_root_bytes, mode.mode, mode.param,
@@ -216,6 +216,16 @@ class Client:
         handle.timings["uploaded"] = time.time()
         return handle
 
+    def _ensure_allowance(self) -> None:
+        """Approve the market once with an infinite allowance (the token never decreases it),
+        so each job costs only its post transaction."""
+        if self._infinite_allowance:
+            return
+        jm = self.net.job_market
+        if self.net.token.allowance(self.signer.address, jm.address) < 2**255:
+            self.net.token.approve(jm.address, 2**256 - 1)
+        self._infinite_allowance = True
+
     def job(self, job_id: int) -> JobHandle:
         """A handle for a job posted earlier (by this wallet), e.g. from another process."""
         jm = self.net.job_market
@@ -227,7 +237,16 @@ class Client:
         return JobHandle(self, job_id, providers, block, None)
 
     def market_price(self, replicas: int) -> int:
-        """The lowest price at which ``replicas`` active providers other than us accept jobs."""
+        """The lowest price at which ``replicas`` active providers accept jobs (the registry
+        is read at most every ``PRICE_TTL`` seconds: one read per job would double its cost)."""
+        cached = self._prices.get(replicas)
+        if cached is not None and time.monotonic() - cached[1] < PRICE_TTL:
+            return cached[0]
+        price = self._read_market_price(replicas)
+        self._prices[replicas] = (price, time.monotonic())
+        return price
+
+    def _read_market_price(self, replicas: int) -> int:
         reg = self.net.registry
         prices = sorted(
             m.price

@@ -108,6 +108,7 @@ class NodeDaemon:
         publish_models(self.store, self.models, settings.models)
         self.net: Network | None = None
         self.wake = threading.Event()
+        self._all_committed: set[int] = set()  # jobs whose last commitment we just sent
         self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
         self._status = "starting"
         self._backoff = 0.0
@@ -421,7 +422,7 @@ class NodeDaemon:
         self.journal.advance(
             duty.job_id, ("ready",), "executed",
             output_root=hex_root(result.output_root), trace_root=hex_root(result.trace_root),
-            salt=hex_root(salt),
+            salt=hex_root(salt), durable=True,
         )  # fmt: skip
         log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
         crash_point("after_executed")
@@ -433,41 +434,60 @@ class NodeDaemon:
             members = [reg.members(a) for a in reg.providers() if a.lower() != self.address.lower()]
         return [m.endpoint for m in members if m.active]
 
+    # Commit and reveal try the transaction first and read the chain only when it reverts:
+    # on the hot path (a job just executed by this process) that saves two calls per step,
+    # and after a crash the revert ("already committed") sends us to the careful path.
     def _commit(self, duty: JobDuty) -> None:
         jm = self.network().job_market
-        replica = jm.replica(duty.job_id, duty.replica)
         digest = commitment(
             duty.job_id, self.address, _b(duty.output_root), _b(duty.trace_root), _b(duty.salt)
         )
-        if replica.committed:
-            if replica.digest != digest and not replica.revealed:
-                raise RuntimeError(f"job {duty.job_id}: the chain holds a commitment that is not ours")
-            self.journal.advance(duty.job_id, ("executed",), "committed")
-            return
-        job = jm.jobs(duty.job_id)
-        if job.state != JobState.ASSIGNED or self.chain_now() > duty.commit_deadline:
-            self._end_missed(duty, job.state, "commit deadline passed before we committed")
-            return
-        tx = jm.commit(duty.job_id, digest)
+        try:
+            tx = jm.commit(duty.job_id, digest)
+        except ContractRevert as exc:
+            replica = jm.replica(duty.job_id, duty.replica)
+            if replica.committed:  # a previous life of this node committed it
+                if replica.digest != digest and not replica.revealed:
+                    raise RuntimeError(f"job {duty.job_id}: the chain holds a commitment that is not ours") from exc
+                self.journal.advance(duty.job_id, ("executed",), "committed")
+                return
+            job = jm.jobs(duty.job_id)
+            if job.state != JobState.ASSIGNED or self.chain_now() > duty.commit_deadline:
+                self._end_missed(duty, job.state, f"could not commit: {exc.reason}")
+                return
+            raise
         crash_point("after_commit_sent")
         self.journal.advance(duty.job_id, ("executed",), "committed", commit_tx=_tx_hash(tx))
+        if tx.event("Committed", jm.address)["state"] == JobState.COMMITTED:
+            self._all_committed.add(duty.job_id)  # we were the last: reveal without asking
         log.info("job %d: committed", duty.job_id)
 
     def _reveal(self, duty: JobDuty) -> None:
         jm = self.network().job_market
-        replica = jm.replica(duty.job_id, duty.replica)
-        if replica.revealed:
-            self.journal.advance(duty.job_id, ("committed",), "revealed")
+        if duty.job_id not in self._all_committed:
+            job = jm.jobs(duty.job_id)
+            if job.state == JobState.ASSIGNED:
+                if self.chain_now() > job.commit_deadline:
+                    self._end_missed(duty, job.state, "another replica missed the commit deadline")
+                return  # others still committing
+            if job.state != JobState.COMMITTED:
+                if jm.replica(duty.job_id, duty.replica).revealed:  # a previous life revealed
+                    self.journal.advance(duty.job_id, ("committed",), "revealed")
+                else:
+                    self._end_missed(duty, job.state, "the job left its reveal phase before we revealed")
+                return
+        self._all_committed.discard(duty.job_id)
+        try:
+            tx = jm.reveal(duty.job_id, _b(duty.output_root), _b(duty.trace_root), _b(duty.salt))
+        except ContractRevert as exc:
+            if jm.replica(duty.job_id, duty.replica).revealed:
+                self.journal.advance(duty.job_id, ("committed",), "revealed")
+                return
+            job = jm.jobs(duty.job_id)
+            if job.state == JobState.COMMITTED and self.chain_now() <= job.reveal_deadline:
+                raise  # unexpected: let the loop log it and retry
+            self._end_missed(duty, job.state, f"could not reveal: {exc.reason}")
             return
-        job = jm.jobs(duty.job_id)
-        if job.state == JobState.ASSIGNED:
-            if self.chain_now() > job.commit_deadline:
-                self._end_missed(duty, job.state, "another replica missed the commit deadline")
-            return  # others still committing
-        if job.state != JobState.COMMITTED or self.chain_now() > job.reveal_deadline:
-            self._end_missed(duty, job.state, "reveal deadline passed before we revealed")
-            return
-        tx = jm.reveal(duty.job_id, _b(duty.output_root), _b(duty.trace_root), _b(duty.salt))
         crash_point("after_reveal_sent")
         self.journal.advance(duty.job_id, ("committed",), "revealed", reveal_tx=_tx_hash(tx))
         log.info("job %d: revealed output %s", duty.job_id, duty.output_root[:10] if duty.output_root else "?")

@@ -1,4 +1,4 @@
-"""The node's memory of every duty it must not forget, in SQLite (WAL, synchronous=FULL).
+"""The node's memory of every duty it must not forget, in SQLite (WAL; the salt is fsynced).
 
 A provider that forgets a duty loses money: a job it was assigned but never committed, a
 commitment it cannot reveal because the salt is gone, a payment it never claimed. So each
@@ -144,8 +144,10 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: each commit is fsynced before it returns. The salt must survive power loss.
-        self._conn.execute("PRAGMA synchronous=FULL")
+        # NORMAL in WAL mode survives any process crash (SIGKILL included); only power loss
+        # can drop the last steps, which the daemon re-derives from the chain. The one write
+        # that must survive power loss too, the salt, is made with ``durable=True`` (FULL).
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()
@@ -225,8 +227,11 @@ class Journal:
         """Jobs with a duty left (everything not done or failed)."""
         return self.jobs(ACTIVE_STEPS)
 
-    def advance(self, job_id: int, from_steps: tuple[str, ...], to_step: str, **fields: str | None) -> bool:
-        """Move a job from one of ``from_steps`` to ``to_step`` and set ``fields``.
+    def advance(
+        self, job_id: int, from_steps: tuple[str, ...], to_step: str, *, durable: bool = False, **fields: str | None
+    ) -> bool:
+        """Move a job from one of ``from_steps`` to ``to_step`` and set ``fields``;
+        ``durable`` fsyncs the write before returning (the salt, before a commit is sent).
 
         Returns False (and changes nothing) when the job is not in ``from_steps``: a second
         thread or a replayed step already moved it, which is fine for idempotent callers.
@@ -239,14 +244,21 @@ class Journal:
         sets = ", ".join([*(f"{k} = ?" for k in fields), "step = ?", "updated_at = ?"])
         marks = ", ".join("?" for _ in from_steps)
         now = time.time()
-        with self._tx() as c:
-            cur = c.execute(
-                f"UPDATE jobs SET {sets} WHERE job_id = ? AND step IN ({marks})",
-                (*fields.values(), to_step, now, job_id, *from_steps),
-            )
-            if cur.rowcount == 1:
-                c.execute("INSERT OR REPLACE INTO step_times VALUES (?, ?, ?)", (job_id, to_step, now))
-            return cur.rowcount == 1
+        with self._lock:
+            if durable:
+                self._conn.execute("PRAGMA synchronous=FULL")
+            try:
+                with self._tx() as c:
+                    cur = c.execute(
+                        f"UPDATE jobs SET {sets} WHERE job_id = ? AND step IN ({marks})",
+                        (*fields.values(), to_step, now, job_id, *from_steps),
+                    )
+                    if cur.rowcount == 1:
+                        c.execute("INSERT OR REPLACE INTO step_times VALUES (?, ?, ?)", (job_id, to_step, now))
+                    return cur.rowcount == 1
+            finally:
+                if durable:
+                    self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def fail(self, job_id: int, reason: str) -> None:
         """The job ended without pay for us (refunded, lost dispute, deadline missed)."""
