@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from runtime_helpers import SETTINGS, agree, ints
 
 from verimesh.runtime import get_op
 from verimesh.runtime.fixed import FixedPointError, multiplier_tensors, requantize
 from verimesh.runtime.matmul import matmul_exact, matmul_reference, plan_chunks
 from verimesh.runtime.ops._common import OpError
 from verimesh.runtime.tensor import TensorError
-
-SETTINGS = settings(max_examples=40, deadline=None)
-
-
-def _ints(rng: np.random.Generator, shape, dtype: str, extreme: bool) -> np.ndarray:
-    info = np.iinfo(dtype)
-    if extreme:  # only the dtype bounds: the worst case for every overflow argument
-        return rng.choice(np.array([info.min, info.max], dtype=dtype), size=shape)
-    return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype)
-
-
-def _agree(name: str, inputs, **params) -> np.ndarray:
-    op = get_op(name)
-    fast = op.fast(inputs, params)
-    ref = op.reference(inputs, params)
-    assert fast.dtype == ref.dtype and fast.shape == ref.shape
-    np.testing.assert_array_equal(fast, ref)
-    return fast
 
 
 @SETTINGS
@@ -43,8 +26,8 @@ def _agree(name: str, inputs, **params) -> np.ndarray:
 )
 def test_matmul_exact_equals_int64(seed, m, k, n, a_dtype, extreme):
     rng = np.random.default_rng(seed)
-    a = _ints(rng, (m, k), a_dtype, extreme)
-    b = _ints(rng, (k, n), "int8", extreme)
+    a = ints(rng, (m, k), a_dtype, extreme)
+    b = ints(rng, (k, n), "int8", extreme)
     np.testing.assert_array_equal(matmul_exact(a, b), matmul_reference(a, b))
     bt = np.ascontiguousarray(b.T)
     np.testing.assert_array_equal(matmul_exact(a, bt, transpose_b=True), matmul_reference(a, b))
@@ -83,14 +66,14 @@ def test_matmul_int32_inputs_fall_back_to_int64_or_refuse():
 )
 def test_linear_fast_equals_reference(seed, rows, k, n, x_dtype, out, bias, extreme, per_channel):
     rng = np.random.default_rng(seed)
-    x = _ints(rng, (rows, k), x_dtype, extreme)
-    w = _ints(rng, (n, k), "int8", extreme)
+    x = ints(rng, (rows, k), x_dtype, extreme)
+    w = ints(rng, (n, k), "int8", extreme)
     scales = rng.uniform(1e-6, 0.1, size=n if per_channel else ())
     m, s = multiplier_tensors(scales)
     inputs = [x, w, m, s]
     if bias:
-        inputs.append(_ints(rng, (n,), "int32", extreme) // 1024)
-    _agree("linear", inputs, out_dtype=out)
+        inputs.append(ints(rng, (n,), "int32", extreme) // 1024)
+    agree("linear", inputs, out_dtype=out)
 
 
 @SETTINGS
@@ -100,12 +83,12 @@ def test_linear_fast_equals_reference(seed, rows, k, n, x_dtype, out, bias, extr
     ratio_exp=st.floats(-31, 13.9),
     extreme=st.booleans(),
 )
-def test_requantize_fast_equals_python_ints(seed, acc_bits, ratio_exp, extreme):
+def test_requantize_fast_equals_pythonints(seed, acc_bits, ratio_exp, extreme):
     rng = np.random.default_rng(seed)
     lim = 2**acc_bits - 1
     acc = rng.choice(np.array([-lim, lim]), 17) if extreme else rng.integers(-lim, lim + 1, 17)
     m, s = multiplier_tensors(2.0**ratio_exp)
-    out = _agree("requantize", [acc.astype(np.int64), m, s], out_dtype="int32")
+    out = agree("requantize", [acc.astype(np.int64), m, s], out_dtype="int32")
     # and the definition, once more, in plain Python
     expect = [min(max((int(a) * int(m) + (1 << (int(s) - 1))) >> int(s), -(2**31)), 2**31 - 1) for a in acc]
     assert out.tolist() == expect
@@ -129,15 +112,15 @@ def test_requantize_rounds_half_up_and_saturates():
 )
 def test_add_and_mul_fast_equal_reference(seed, dtype, extreme, ra, rb):
     rng = np.random.default_rng(seed)
-    a = _ints(rng, (3, 8), dtype, extreme)
-    b = _ints(rng, (3, 8), dtype, extreme)
+    a = ints(rng, (3, 8), dtype, extreme)
+    b = ints(rng, (3, 8), dtype, extreme)
     from verimesh.runtime.fixed import add_multipliers
 
     ma, mb, s = add_multipliers(ra, rb)
-    _agree("add", [a, b, ma, mb, s], out_dtype="int16")
+    agree("add", [a, b, ma, mb, s], out_dtype="int16")
     if dtype != "int32":
         m, s1 = multiplier_tensors(ra * 1e-3)
-        _agree("mul", [a, b, m, s1], out_dtype="int8")
+        agree("mul", [a, b, m, s1], out_dtype="int8")
 
 
 def test_add_matches_float_formula():
@@ -152,7 +135,7 @@ def test_add_matches_float_formula():
 def test_embedding_lookup_and_errors():
     table = np.arange(20, dtype=np.int8).reshape(5, 4)
     ids = np.array([[4, 0], [2, 2]], dtype=np.int64)
-    out = _agree("embedding", [ids, table])
+    out = agree("embedding", [ids, table])
     assert out.shape == (2, 2, 4) and out[0, 0].tolist() == [16, 17, 18, 19]
     with pytest.raises(OpError, match="token ids must be in"):
         get_op("embedding").fast([np.array([5]), table], {})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SETTINGS, agree, ints
 from hypothesis import given
 from hypothesis import strategies as st
+from runtime_helpers import SETTINGS, agree, ints
 
 from verimesh.runtime import get_op
 from verimesh.runtime.ops._common import OpError

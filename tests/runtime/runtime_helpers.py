@@ -1,4 +1,4 @@
-"""Shared helpers for the runtime tests."""
+"""Shared helpers for the runtime tests (a plain module: conftest names collide across folders)."""
 
 from __future__ import annotations
 
