@@ -54,8 +54,18 @@ def _deployer(name: str) -> Any:
     return boa.load_partial(str(CONTRACTS / name))
 
 
-def load(name: str, *args: Any) -> Any:
-    return _deployer(name).deploy(*args)
+def load(name: str, *args: Any, fresh: bool = False) -> Any:
+    """Deploys a contract. `fresh=True` deploys from a new account, hence at a new address:
+    titanoboa keeps per-address storage traces across the anchors that roll tests back, and
+    two tests deploying different contracts at the same address confuse its error reports.
+    The deployer (owner) is then `contract.deployer`."""
+    if not fresh:
+        return _deployer(name).deploy(*args)
+    deployer = boa.env.generate_address()
+    with boa.env.prank(deployer):
+        contract = _deployer(name).deploy(*args)
+    contract.deployer = deployer
+    return contract
 
 
 @dataclass

@@ -16,11 +16,13 @@ URL = "http://127.0.0.1:1"
 
 @pytest.fixture
 def market() -> dict[str, Any]:
-    token = boa.load(str(HERE / "FalseToken.vy"))
-    registry = load("Registry.vy", token.address, 100 * E, 100 * E, 60)
-    jm = load("JobMarket.vy", token.address, registry.address, boa.env.eoa, 10 * E, 20_000,
-              10_000, 50 * E, 5_000, 3_000, 3600)
-    registry.set_job_market(jm.address)
+    owner = boa.env.generate_address()  # a fresh deployer: fresh addresses (see `load`)
+    with boa.env.prank(owner):
+        token = boa.load(str(HERE / "FalseToken.vy"))
+        registry = load("Registry.vy", token.address, 100 * E, 100 * E, 60)
+        jm = load("JobMarket.vy", token.address, registry.address, owner, 10 * E, 20_000,
+                  10_000, 50 * E, 5_000, 3_000, 3600)
+        registry.set_job_market(jm.address)
     actors = {name: boa.env.generate_address(name)
               for name in ("provider", "requester", "challenger")}
     for who in actors.values():

@@ -59,11 +59,11 @@ def test_constructor_reverts(world: World) -> None:
         args = list(good)
         args[index] = value
         with boa.reverts(message):
-            load("JobMarket.vy", *args)
+            load("JobMarket.vy", *args, fresh=True)
     args = list(good)
     args[9] = 30 * 86400 + 1
     with boa.reverts("job_market: dispute round window out of range"):
-        load("JobMarket.vy", *args)
+        load("JobMarket.vy", *args, fresh=True)
 
 
 def test_set_referee(world: World) -> None:

@@ -51,29 +51,31 @@ class Bare:
 @pytest.fixture
 def bare(world: World) -> Bare:
     registry = load("Registry.vy", world.token.address, MIN_PROVIDER_STAKE, MIN_PROVIDER_STAKE,
-                    UNBONDING_DELAY)
+                    UNBONDING_DELAY, fresh=True)
     hook = boa.env.generate_address("hook")
-    registry.set_job_market(hook)
+    with boa.env.prank(registry.deployer):
+        registry.set_job_market(hook)
     return Bare(registry, world.token, hook, [])
 
 
 def test_constructor_reverts(world: World) -> None:
     with boa.reverts("registry: token is the zero address"):
-        load("Registry.vy", ZERO, 1, 1, 1)
+        load("Registry.vy", ZERO, 1, 1, 1, fresh=True)
     with boa.reverts("registry: unbonding delay above one year"):
-        load("Registry.vy", world.token.address, 1, 1, 366 * 86400)
+        load("Registry.vy", world.token.address, 1, 1, 366 * 86400, fresh=True)
 
 
 def test_set_job_market_once_by_owner(world: World) -> None:
-    registry = load("Registry.vy", world.token.address, 1, 1, 1)
+    registry = load("Registry.vy", world.token.address, 1, 1, 1, fresh=True)
     with boa.env.prank(world.outsider), boa.reverts("registry: caller is not the owner"):
         registry.set_job_market(world.outsider)
-    with boa.reverts("registry: job market is the zero address"):
-        registry.set_job_market(ZERO)
-    registry.set_job_market(world.outsider)
-    assert registry.job_market() == world.outsider
-    with boa.reverts("registry: job market already set"):
-        registry.set_job_market(world.owner)
+    with boa.env.prank(registry.deployer):
+        with boa.reverts("registry: job market is the zero address"):
+            registry.set_job_market(ZERO)
+        registry.set_job_market(world.outsider)
+        assert registry.job_market() == world.outsider
+        with boa.reverts("registry: job market already set"):
+            registry.set_job_market(world.owner)
 
 
 def test_register_pulls_stake_and_lists_member(world: World) -> None:

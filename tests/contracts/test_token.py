@@ -67,7 +67,7 @@ def test_metadata_and_minter(world: World, token: Any) -> None:
 
 def test_constructor_rejects_zero_minter() -> None:
     with boa.reverts("token: minter is the zero address"):
-        load("Token.vy", "T", "T", 18, ZERO)
+        load("Token.vy", "T", "T", 18, ZERO, fresh=True)
 
 
 def test_transfer_moves_balance_and_conserves_supply(world: World, token: Any) -> None:
