@@ -1,6 +1,7 @@
 """Encoder benchmark: a MiniLM batch in the exact runtime vs a hand-written torch fp32 BERT.
 
     python -m verimesh.models.minilm_bench --threads 2 --batch 32
+    python -m verimesh.models.minilm_bench --quality      # exact vs float, 300 sentences
 
 Both sides embed the same sentences (the first ``batch`` of the shipped evaluation set)
 on the same number of threads, each in its own child process so that each peak RSS is its
@@ -127,14 +128,45 @@ def run_encoder_bench(threads: int = 2, batch: int = 32, repeats: int = REPEATS)
     }
 
 
+def quality(batch: int = 25) -> dict[str, Any]:
+    """Cosine between exact and float32 (numpy reference) embeddings on the whole shipped
+    evaluation set (300 sentences the calibration never saw)."""
+    from verimesh.models.api import load_model
+    from verimesh.models.bert_float import bert_embed
+    from verimesh.models.minilm import DATA, embeddings_as_float, minilm_folder, read_bert_folder
+    from verimesh.runtime import ExecutionContext
+
+    model = load_model("minilm").impl
+    src = read_bert_folder(minilm_folder())
+    texts = [s for s in (DATA / "minilm_eval_sentences.txt").read_text().splitlines() if s]
+    cosines = []
+    for start in range(0, len(texts), batch):
+        tokens = model.tokenizer.encode_batch(texts[start : start + batch])
+        exact = embeddings_as_float(model.forward(ExecutionContext(trace=False), tokens.ids, tokens.mask))
+        ref = bert_embed(src.weights, src.shape, tokens.ids, tokens.mask).astype(np.float64)
+        cosines.extend((exact * ref).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(ref, axis=1))
+    c = np.asarray(cosines)
+    return {
+        "model": "minilm",
+        "sentences": len(c),
+        "cosine_mean": round(float(c.mean()), 5),
+        "cosine_min": round(float(c.min()), 5),
+        "cosine_p1": round(float(np.percentile(c, 1)), 5),
+        "share_at_least_0.99": round(float((c >= 0.99).mean()), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--child", choices=("exact", "torch"))
+    parser.add_argument("--quality", action="store_true", help="cosine vs float on 300 sentences")
     args = parser.parse_args()
-    if args.child == "exact":
+    if args.quality:
+        result = quality()
+    elif args.child == "exact":
         result = _child_exact(args.batch, args.repeats)
     elif args.child == "torch":
         result = _child_torch(args.batch, args.repeats, args.threads)
