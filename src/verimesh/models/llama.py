@@ -251,8 +251,10 @@ class LlamaModel:
         return ctx.call("rmsnorm", x, self.t[f"{name}.gamma"], eps=spec["eps"], shift=spec["shift"], out_dtype="int32")
 
     def _heads(self, ctx: ExecutionContext, x: np.ndarray, n: int) -> np.ndarray:
-        """[T, n*hd] -> [1, n, T, hd]"""
+        """[T, n*hd] -> [1, n, T, hd] (one reshape when T == 1: a generation step)"""
         T = x.shape[0]
+        if T == 1:
+            return ctx.call("reshape", x, shape=[1, n, 1, self.cfg.head_dim])
         x = ctx.call("reshape", x, shape=[1, T, n, self.cfg.head_dim])
         return ctx.call("transpose", x, axes=[0, 2, 1, 3])
 
@@ -271,7 +273,10 @@ class LlamaModel:
                 "use a shorter input or fewer --max-tokens"
             )
         ids = np.asarray(tokens, dtype=np.int32)
-        positions = np.arange(start, start + T, dtype=np.int32)
+        # this call's rows of the committed cos/sin tables, once for all layers
+        cos = ctx.call("slice", t["rope.cos"], axis=0, start=start, stop=start + T)
+        sin = ctx.call("slice", t["rope.sin"], axis=0, start=start, stop=start + T)
+        positions = np.arange(T, dtype=np.int32)  # rows of the sliced tables
         e = ctx.call("embedding", ids, t["token_embd.q"])
         rs = ctx.call("embedding", ids, t["token_embd.row_scale"])
         x = ctx.call("mul", e, rs, t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"], out_dtype="int32")
@@ -282,8 +287,8 @@ class LlamaModel:
             qh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_q", "int16"), cfg.n_heads)
             kh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_k", "int16"), cfg.n_kv_heads)
             vh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_v", "int16"), cfg.n_kv_heads)
-            qh = ctx.call("rope", qh, t["rope.cos"], t["rope.sin"], positions, style="interleaved", frac_bits=q["rope_frac"])
-            kh = ctx.call("rope", kh, t["rope.cos"], t["rope.sin"], positions, style="interleaved", frac_bits=q["rope_frac"])
+            qh = ctx.call("rope", qh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
+            kh = ctx.call("rope", kh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
             past = cache.layers[i]
             if past is not None:
                 kh = ctx.call("concat", past[0], kh, axis=2)
@@ -295,7 +300,8 @@ class LlamaModel:
                 t[f"{p}.attn.out_m"], t[f"{p}.attn.out_shift"],
                 causal=True, q_offset=start, out_dtype="int16",
             )  # [1, H, T, hd] at v's scale
-            att = ctx.call("transpose", att, axes=[0, 2, 1, 3])
+            if T > 1:
+                att = ctx.call("transpose", att, axes=[0, 2, 1, 3])
             att = ctx.call("reshape", att, shape=[T, cfg.dim])
             x = ctx.call("add", x, self._linear(ctx, att, f"{p}.attn_output", "int32"), *add, out_dtype="int32")
             h = self._norm(ctx, x, f"{p}.ffn_norm", L["ffn_norm"])

@@ -60,12 +60,15 @@ def _child_exact(model: str, tokens: int) -> dict[str, Any]:
     result: dict[str, Any] = {"prompt_tokens": len(prompt)}
     for trace in (False, True):
         ctx = ExecutionContext(trace=trace)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out, _ = llama.generate_ids(ctx, prompt, tokens, stop=())
         if trace:
             result["trace_root"] = ctx.trace_root.hex()  # computing the root is part of the cost
-        result["traced_s" if trace else "exact_s"] = time.perf_counter() - start
+        key = "traced" if trace else "exact"
+        result[f"{key}_s"] = time.perf_counter() - start
+        result[f"{key}_cpu_s"] = time.process_time() - cpu
         result["tokens"] = out
+    result["text"] = llama.decode(result["tokens"])
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
@@ -92,11 +95,18 @@ def _child_torch(model: str, tokens: int, threads: int) -> dict[str, Any]:
     net = TorchLlama(cfg)
     net.load_gguf_state(weights)
     net.eval()
-    prompt = Tokenizer.from_str(tok_json).encode(render_prompt(fmt, PROMPT), add_special_tokens=False).ids
+    tokenizer = Tokenizer.from_str(tok_json)
+    prompt = tokenizer.encode(render_prompt(fmt, PROMPT), add_special_tokens=False).ids
     net.generate_greedy(prompt, 2)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = net.generate_greedy(prompt, tokens)
-    return {"torch_s": time.perf_counter() - start, "tokens": out, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "torch_s": time.perf_counter() - start,
+        "torch_cpu_s": time.process_time() - cpu,
+        "tokens": out,
+        "text": tokenizer.decode(out, skip_special_tokens=True),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def _run_child(kind: str, model: str, tokens: int, threads: int) -> dict[str, Any]:
@@ -128,10 +138,17 @@ def run_decoder_bench(model: str = "smollm2", tokens: int = 32, threads: int = 2
         "exact_tokens_per_s": round(n / exact["exact_s"], 2),
         "torch_tokens_per_s": round(n / ref["torch_s"], 2),
         "trace_overhead": round(exact["traced_s"] / exact["exact_s"] - 1, 3),
+        # CPU seconds of each process: steadier than wall time on a shared machine
+        "exact_cpu_s": round(exact["exact_cpu_s"], 3),
+        "torch_cpu_s": round(ref["torch_cpu_s"], 3),
+        "cpu_ratio": round(exact["exact_cpu_s"] / ref["torch_cpu_s"], 2),
+        "trace_overhead_cpu": round(exact["traced_cpu_s"] / exact["exact_cpu_s"] - 1, 3),
         "exact_peak_rss_mb": round(exact["peak_rss_mb"]),
         "torch_peak_rss_mb": round(ref["peak_rss_mb"]),
         "greedy_tokens_equal_to_torch": same,
         "greedy_prefix_equal_to_torch": first_diff,
+        "exact_text": exact["text"],
+        "torch_text": ref["text"],
     }
 
 
