@@ -16,7 +16,8 @@ a shared machine; with several BLAS threads it is the sum over threads) or "wall
 
 Trace overhead: the synthetic transformer graph of verimesh.runtime.synthetic at MiniLM
 shape (6 layers, 2 x 128 tokens) and at SmolLM2 shape (30 layers, decode), with tracing on
-vs off.
+vs off; with --real-models also the imported all-MiniLM-L6-v2 (32 sentences) and
+SmolLM2-135M-Instruct (16 greedy tokens) from the model packages (import takes ~30 s).
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def bench_shape(name: str, m: int, k: int, n: int, dtype: str, repeat: int) -> d
     return row
 
 
+def _traced(job: Callable[[ExecutionContext], object]) -> None:
+    ctx = ExecutionContext(trace=True)
+    job(ctx)
+    _ = ctx.trace_root  # the Merkle trees are part of the tracing cost
+
+
 def bench_trace(repeat: int) -> list[dict]:
     rows = []
     enc = SyntheticConfig(dim=384, heads=12, kv_heads=12, ffn=1536, vocab=30522, seq=128, batch=2, layers=6)
@@ -104,10 +111,46 @@ def bench_trace(repeat: int) -> list[dict]:
         off = on = float("inf")
         for _ in range(repeat):  # interleaved, so a disturbance hits both alike
             off = min(off, best_time(lambda job=job: job(ExecutionContext(trace=False)), 1))
-            on = min(on, best_time(lambda job=job: job(ExecutionContext(trace=True)), 1))
+            on = min(on, best_time(lambda job=job: _traced(job), 1))
         ctx = ExecutionContext(trace=True)
         job(ctx)
         rows.append({"workload": name, "ops": ctx.op_count, "trace_off_s": off, "trace_on_s": on,
+                     "trace_overhead": on / off - 1})
+    return rows
+
+
+def bench_real_models(repeat: int) -> list[dict]:
+    """Trace on vs off on the real imported models (needs the model packages installed)."""
+    from verimesh.models.gguf_import import gguf_bundle, smollm2_path
+    from verimesh.models.llama import LlamaModel
+    from verimesh.models.minilm import (
+        BertModel,
+        calibration_sentences,
+        import_bert_folder,
+        minilm_folder,
+    )
+
+    bert = BertModel(import_bert_folder(minilm_folder()))
+    texts = (calibration_sentences() * 4)[:32]
+    llama = LlamaModel(gguf_bundle(smollm2_path()))
+    prompt = llama.encode("Write a short story about a robot who learns to paint.")
+    jobs = [
+        (f"all-MiniLM-L6-v2, 32 sentences ({bert.tokenizer.encode_batch(texts).ids.shape[1]} tokens each)",
+         lambda ctx: bert.embed(texts, ctx)),
+        (f"SmolLM2-135M, {len(prompt)}-token prompt + 16 greedy tokens",
+         lambda ctx: llama.generate_ids(ctx, prompt, 16, stop=())),
+    ]
+    rows = []
+    for name, job in jobs:
+        job(ExecutionContext(trace=True))  # warm caches
+        off = on = float("inf")
+        for _ in range(repeat):
+            off = min(off, best_time(lambda job=job: job(ExecutionContext(trace=False)), 1))
+            on = min(on, best_time(lambda job=job: _traced(job), 1))
+        ctx = ExecutionContext(trace=True)
+        job(ctx)
+        ops = ctx.op_count
+        rows.append({"workload": name, "ops": ops, "trace_off_s": off, "trace_on_s": on,
                      "trace_overhead": on / off - 1})
     return rows
 
@@ -118,6 +161,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-trace-bench", action="store_true")
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
+    parser.add_argument("--real-models", action="store_true")
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -131,6 +175,8 @@ def main() -> None:
     }
     shapes = [bench_shape(*s, repeat=args.repeat) for s in SHAPES]
     trace = [] if args.no_trace_bench else bench_trace(max(1, args.repeat // 2))
+    if args.real_models:
+        trace += bench_real_models(max(1, args.repeat // 2))
     if args.json:
         print(json.dumps({"machine": machine, "matmul": shapes, "trace": trace}, indent=2))
         return

@@ -60,7 +60,7 @@ class ExecutionContext:
                     index=index,
                     op=op_name,
                     params=dict(params),
-                    input_hashes=tuple(tensor_hash(t) for t in inputs),
+                    input_hashes=tuple([tensor_hash(t) for t in inputs]),
                     output_hash=tensor_hash(out),
                     inputs=tuple(inputs) if self.keep_tensors else None,
                     params_json=params_json,

@@ -65,8 +65,13 @@ def _header(arr: np.ndarray) -> bytes:
     return _NAME_BYTES[arr.dtype] + bytes([arr.ndim]) + struct.pack(f">{arr.ndim}Q", *arr.shape)
 
 
+_LITTLE_ENDIAN_HOST = np.dtype("int16").byteorder == "=" and np.little_endian
+
+
 def _data(arr: np.ndarray) -> np.ndarray:
     """C-order little-endian view (a copy only when the layout demands one)."""
+    if _LITTLE_ENDIAN_HOST and arr.dtype.isnative:
+        return np.ascontiguousarray(arr)
     return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
 
 
@@ -153,4 +158,9 @@ def _sha256(arr: np.ndarray) -> bytes:
 
 def tensor_hash(arr: np.ndarray) -> bytes:
     """sha256 over ``canonical_bytes(arr)``, computed without building the joined bytes."""
+    entry = _facts.get(id(arr))  # the cached_fact lookup, inlined: this runs for every op input
+    if entry is not None and entry[0]() is arr:
+        digest = entry[1].get("sha256")
+        if digest is not None:
+            return digest
     return cached_fact(arr, "sha256", _sha256)

@@ -76,9 +76,12 @@ def canonical_params(params: dict[str, Any]) -> bytes:
 _json_cache: dict[str, bytes] = {}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OpRecord:
-    """One executed op: what the leaf commits to, plus (optionally) the input tensors."""
+    """One executed op: what the leaf commits to, plus (optionally) the input tensors.
+
+    Treat it as immutable (it is not frozen only because frozen dataclasses cost a few
+    microseconds per op, and generation records tens of thousands of ops)."""
 
     step: int
     index: int
@@ -91,7 +94,7 @@ class OpRecord:
 
     def __post_init__(self) -> None:
         if not self.params_json:  # canonical form, computed once (validates the params too)
-            object.__setattr__(self, "params_json", canonical_params(self.params))
+            self.params_json = canonical_params(self.params)
 
     def leaf_bytes(self) -> bytes:
         name = self.op.encode()
