@@ -25,8 +25,6 @@ from verimesh.client import Client, replicate
 from verimesh.node.journal import CRASH_ENV, CRASH_POINTS
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
-# TEMPORARY until models/api.py (run_job) lands; then this line goes.
-pytest.importorskip("verimesh.models.api", reason="models API (run_job) has not landed yet")
 PROMPT = "ROMEO:"
 
 

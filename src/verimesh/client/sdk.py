@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from verimesh.chain import ContractRevert, Deployment, JobState, Mode, Network, Role, Signer
+from verimesh.client.outputs import decode_output
 from verimesh.crypto.eip712 import Domain
 from verimesh.crypto.envelope import seal
 from verimesh.crypto.merkle import blob_root
@@ -33,6 +35,7 @@ from verimesh.crypto.messages import JobResultRequest
 from verimesh.crypto.messages import Request as SignedRequest
 from verimesh.crypto.wallet import Wallet, WalletStore
 from verimesh.node.jobs import JobResultBody, JobSpec, JobUpload, hex_root, make_spec
+from verimesh.runtime.tensor import from_canonical_bytes
 
 ENVELOPE_HEADER = "x-verimesh-envelope"
 VMT = 10**18
@@ -110,20 +113,25 @@ class Refund:
 
 @dataclass(frozen=True)
 class JobOutput:
-    """A verified result: ``data`` hashes to ``output_root``, revealed on chain."""
+    """A verified result: ``data`` hashes to ``output_root``, revealed on chain.
+
+    ``output`` is what to read: the embedding (a vector, or one per text of a batch) decoded
+    from the verified tensor, or the generated text (the provider's decoding of the
+    verified token ids in ``tensor``); see ``client.outputs``.
+    """
 
     job_id: int
+    task: str
     data: bytes
     output_root: str
     trace_root: str
     provider: str
+    output: Any
 
     @property
-    def output(self) -> Any:
-        """The decoded output: an embedding matrix (list of int rows) or generated text."""
-        from verimesh.models import api
-
-        return api.decode_output(self.data)
+    def tensor(self) -> np.ndarray:
+        """The exact output tensor (int32 embeddings at 2^-15, or int64 token ids)."""
+        return from_canonical_bytes(self.data)
 
 
 @dataclass
@@ -394,8 +402,13 @@ class JobHandle:
             if hex_root(blob_root(data)) != output_root:
                 problems.append(f"{provider}: served bytes that do not hash to the revealed output root")
                 continue
+            try:
+                output = decode_output(served.task, from_canonical_bytes(data), served.output)
+            except ValueError as exc:
+                problems.append(f"{provider}: output blob is not a canonical tensor ({exc})")
+                continue
             self.timings["fetched"] = time.time()
-            return JobOutput(self.job_id, data, output_root, trace_root, provider)
+            return JobOutput(self.job_id, served.task, data, output_root, trace_root, provider, output)
         raise ResultError(f"no provider served job {self.job_id}'s output: " + "; ".join(problems))
 
     def claim_refund(self) -> Refund:

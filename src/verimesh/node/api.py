@@ -19,6 +19,7 @@ journal or the store. Handlers are plain ``def``: chain calls and disk I/O run i
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from verimesh import __version__
 from verimesh.crypto.envelope import (
@@ -38,7 +40,7 @@ from verimesh.crypto.envelope import (
 )
 from verimesh.crypto.messages import DisputeDataRequest, JobResultRequest
 from verimesh.crypto.messages import Request as SignedRequest
-from verimesh.node.jobs import JobResultBody, JobSpecError, JobUpload
+from verimesh.node.jobs import JobResultBody, JobSpec, JobSpecError, JobUpload
 from verimesh.node.journal import Journal
 from verimesh.store.http import blob_router
 from verimesh.store.local import BlobStore
@@ -171,8 +173,6 @@ def create_app(services: NodeServices) -> FastAPI:
             upload = JobUpload.model_validate_json(body)
         except ValidationError as exc:
             raise HTTPException(422, f"body is not a valid JobUpload: {_short(exc)}") from None
-        from starlette.concurrency import run_in_threadpool
-
         try:
             await run_in_threadpool(services.accept_upload, job_id, signer, upload)
         except JobSpecError as exc:
@@ -205,13 +205,14 @@ def create_app(services: NodeServices) -> FastAPI:
             data = services.store.get(duty.output_root)
         except Exception as exc:  # the blob went missing on disk: say so, do not 500
             raise HTTPException(410, f"output blob of job {job_id} is gone from this node: {exc}") from None
-        import base64
-
+        spec = JobSpec.model_validate_json(duty.spec_json or "{}")
         return JobResultBody(
             job_id=job_id,
+            task=spec.task,
             output_root=duty.output_root,
             trace_root=duty.trace_root or "",
             output_b64=base64.b64encode(data).decode(),
+            output=json.loads(duty.output_json) if duty.output_json else None,
         )
 
     @app.post("/v1/jobs/{job_id}/trace", tags=["disputes"],

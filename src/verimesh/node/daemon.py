@@ -15,6 +15,7 @@ backs off (0.5 s doubling to 30 s) and keeps serving HTTP; duties resume when it
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -270,9 +271,14 @@ class NodeDaemon:
         if self.executor is None:
             raise Rejected(503, "the node is starting; retry in a few seconds")
         try:
-            return self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
+            evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
+        if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run
+            log.error("job %d: re-run trace root %s differs from the committed %s", job_id,
+                      evidence["job_trace_root"], duty.trace_root)  # fmt: skip
+            raise Rejected(409, "this node cannot reproduce its committed trace; see its log")
+        return evidence
 
     # -- the loop -------------------------------------------------------------------------
     def _make_executor(self, stop: threading.Event) -> Executor:
@@ -422,7 +428,7 @@ class NodeDaemon:
         self.journal.advance(
             duty.job_id, ("ready",), "executed",
             output_root=hex_root(result.output_root), trace_root=hex_root(result.trace_root),
-            salt=hex_root(salt), durable=True,
+            output_json=json.dumps(result.output), salt=hex_root(salt), durable=True,
         )  # fmt: skip
         log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
         crash_point("after_executed")

@@ -1,15 +1,25 @@
 """Run a job spec in the exact runtime and hand back what the node commits to.
 
-``Executor.run(spec, input_bytes) -> Execution`` (output blob bytes, output_root, trace_root,
-seconds). Two implementations behind that one signature:
-- ``WorkerExecutor``: the device engineer's ``node.worker.Worker`` (a capped, low-priority
-  child process that the idle policy can pause) — the default when it is installed;
-- ``InProcessExecutor``: ``models.api.run_job`` in this process (tests of the journal, and
-  the fallback until the worker lands).
+``Executor.run(spec, input_bytes) -> Execution``: the output blob (canonical bytes of the
+output tensor), its root, the trace root, the decoded output (JSON) and the seconds.
+Two implementations behind that one signature:
+- ``WorkerExecutor``: the device engineer's ``node.worker.Worker`` (a child process pinned to
+  the owner's cores, memory-capped, lowest priority, frozen by the idle policy), calling
+  ``execute_entry`` below in the child — what ``verimesh node run`` uses;
+- ``InProcessExecutor``: the same ``execute`` in the node process (``--in-process``, tests).
 
-``evidence(spec, input_bytes, leaf_index)`` answers a dispute: it re-runs the job (exact
-execution makes the re-run identical) keeping op inputs, and returns the leaf's record with
-its inputs and Merkle proof. Re-running on demand keeps nothing big on disk for the
+Both run ``execute``: load the model from the local store, call its architecture's ``run``
+with a traced ``ExecutionContext`` — exactly what ``models.api.run_job`` (and so ``verimesh
+run``) does — and keep the output TENSOR, whose canonical bytes are the output blob the
+requester downloads and checks against ``output_root``. (``run_job`` returns the roots but
+not those bytes; when it does, this module calls it instead.)
+
+Inputs: a string is the job's text; a list of strings (embedding a batch) is passed as the
+``texts`` param, which is how the encoder embeds several texts in one job.
+
+``evidence(spec, input_bytes, leaf_index)`` answers a dispute: it re-runs the job keeping op
+inputs (exact execution makes the re-run identical) and returns that op's record with its
+input tensors and Merkle proof. Re-running on demand keeps nothing big on disk for the
 overwhelming majority of jobs that are never disputed.
 """
 
@@ -20,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from verimesh.crypto.merkle import blob_root
-from verimesh.node.jobs import JobSpec, decode_input
+from verimesh.node.jobs import JobSpec, decode_input, hex_root
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class Execution:
     output_bytes: bytes
     output_root: bytes
     trace_root: bytes
+    output: Any  # the decoded output (embedding floats, generated text) for the requester
     seconds: float
 
 
@@ -41,63 +52,95 @@ class Executor(Protocol):
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]: ...
 
 
-def output_blob(result: Any) -> bytes:
-    """The bytes behind ``result.output_root`` (what the node serves and the requester checks)."""
-    from verimesh.models import api
-
-    data = api.output_bytes(result)
-    if blob_root(data) != _root_bytes(result.output_root):
-        raise ExecutionError("run_job's output bytes do not hash to its output_root (runtime bug)")
-    return data
-
-
 def _root_bytes(root: bytes | str) -> bytes:
     return root if isinstance(root, bytes) else bytes.fromhex(root.removeprefix("0x"))
 
 
+def job_arguments(spec: JobSpec, value: str | list[str]) -> tuple[str, dict[str, Any]]:
+    """(text, params) for the architecture's ``run`` from the spec and the decoded input."""
+    params = dict(spec.params)
+    if isinstance(value, list):
+        if spec.task != "embed":
+            raise ExecutionError(f"a list of texts is an embedding batch; task {spec.task!r} takes one string")
+        if "texts" in params:
+            raise ExecutionError("pass the texts as the job input, not as a 'texts' param")
+        params["texts"] = list(value)
+        return value[0], params
+    return value, params
+
+
+def _load(root: str) -> Any:
+    from verimesh.models.api import load_model
+    from verimesh.models.store import ModelNotFoundError
+
+    try:
+        return load_model(root, auto_import=False)
+    except ModelNotFoundError as exc:
+        raise ExecutionError(f"model {root} is not in this node's model store: {exc}") from exc
+
+
+def execute(spec: JobSpec, value: str | list[str], keep_tensors: bool = False) -> tuple[Execution, Any]:
+    """Run the job; returns the execution and the ``ExecutionContext`` (its trace)."""
+    from verimesh.runtime import ExecutionContext, canonical_bytes
+
+    model = _load(spec.model_root)
+    if model.root_hex != spec.model_root:
+        raise ExecutionError(f"loaded model {model.root_hex} is not the job's {spec.model_root}")
+    if spec.task not in model.architecture.tasks:
+        raise ExecutionError(
+            f"model {spec.model_root[:10]}... ({model.architecture.name}) does "
+            f"{', '.join(model.architecture.tasks)}, not {spec.task!r}"
+        )
+    text, params = job_arguments(spec, value)
+    ctx = ExecutionContext(trace=True, keep_tensors=keep_tensors)
+    started = time.perf_counter()
+    out = model.architecture.run(model.impl, spec.task, text, params, ctx)
+    seconds = time.perf_counter() - started
+    data = canonical_bytes(out.tensor)
+    return Execution(data, blob_root(data), ctx.trace_root, out.output, seconds), ctx
+
+
+def execute_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """Worker-child entry (``Worker.call("verimesh.node.execute:execute_entry", ...)``)."""
+    spec = JobSpec.model_validate(payload["spec"])
+    execution, _ = execute(spec, payload["input"])
+    fields = {
+        "output_root": hex_root(execution.output_root),
+        "trace_root": hex_root(execution.trace_root),
+        "output": execution.output,
+        "seconds": execution.seconds,
+    }
+    return fields, execution.output_bytes
+
+
+def trace_evidence(spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
+    """Op ``leaf_index`` (counted over all steps, in execution order) of the job's trace:
+    its record with input tensors, and its proof up to the trace root."""
+    _, ctx = execute(spec, decode_input(input_bytes), keep_tensors=True)
+    trace = ctx.trace
+    remaining = leaf_index
+    for step, ops in enumerate(trace.steps):
+        if remaining < len(ops):
+            record = trace.leaf(step, remaining)
+            return {
+                "job_trace_root": hex_root(trace.root),
+                "leaf_index": leaf_index,
+                "record": record.to_json(),
+                "proof": trace.proof(step, remaining).to_json(),
+            }
+        remaining -= len(ops)
+    raise IndexError(f"leaf {leaf_index} is outside this job's trace of {trace.op_count} ops")
+
+
 class InProcessExecutor:
-    """``models.api.run_job`` in this process; keeps the last few models loaded."""
-
-    def __init__(self, cache_size: int = 2) -> None:
-        self._models: dict[str, Any] = {}
-        self._cache_size = cache_size
-
-    def _model(self, root: str) -> Any:
-        from verimesh.models import api
-
-        model = self._models.pop(root, None)
-        if model is None:
-            try:
-                model = api.load_model(root)
-            except LookupError as exc:
-                raise ExecutionError(
-                    f"model {root} is not in this node's model store: `verimesh models pull` it"
-                ) from exc
-        self._models[root] = model  # most recently used last
-        while len(self._models) > self._cache_size:
-            self._models.pop(next(iter(self._models)))
-        return model
+    """``execute`` in the node process (the loaded models stay cached by ``models.api``)."""
 
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution:
-        from verimesh.models import api
-
-        started = time.perf_counter()
-        result = api.run_job(self._model(spec.model_root), spec.task, decode_input(input_bytes), dict(spec.params))
-        if _root_bytes(result.model_root) != spec.model_root_bytes:
-            raise ExecutionError(f"loaded model {result.model_root} is not the job's {spec.model_root}")
-        return Execution(
-            output_bytes=output_blob(result),
-            output_root=_root_bytes(result.output_root),
-            trace_root=_root_bytes(result.trace_root),
-            seconds=time.perf_counter() - started,
-        )
+        execution, _ = execute(spec, decode_input(input_bytes))
+        return execution
 
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        from verimesh.models import api
-
-        return api.trace_evidence(
-            self._model(spec.model_root), spec.task, decode_input(input_bytes), dict(spec.params), leaf_index
-        )
+        return trace_evidence(spec, input_bytes, leaf_index)
 
 
 class WorkerExecutor:
@@ -112,26 +155,20 @@ class WorkerExecutor:
         from verimesh.node.worker import Worker
 
         self.worker = Worker(caps, monitor=monitor, stop=stop)
-        self._evidence = InProcessExecutor(cache_size=1)
         self.last_progress: Any = None  # WorkerProgress: running/paused and why
 
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution:
-        from verimesh.node.worker import WorkerJob
-
-        job = WorkerJob(model_root=spec.model_root, task=spec.task, input=decode_input(input_bytes),
-                        params=dict(spec.params), trace=True)  # fmt: skip
-        result = self.worker.run(job, on_progress=self._progress)
+        payload = {"spec": spec.model_dump(mode="json"), "input": decode_input(input_bytes)}
+        result = self.worker.call("verimesh.node.execute:execute_entry", payload, self._progress)
         fields = result.fields
-        if fields["model_root"] != spec.model_root:
-            raise ExecutionError(f"worker ran model {fields['model_root']}, not the job's {spec.model_root}")
         output_root = _root_bytes(fields["output_root"])
         if blob_root(result.output_bytes) != output_root:
             raise ExecutionError("the worker's output bytes do not hash to its output_root")
-        return Execution(result.output_bytes, output_root, _root_bytes(fields["trace_root"]), result.seconds)
+        return Execution(result.output_bytes, output_root, _root_bytes(fields["trace_root"]),
+                         fields["output"], fields["seconds"])  # fmt: skip
 
     def _progress(self, progress: Any) -> None:
         self.last_progress = progress
 
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        return self._evidence.evidence(spec, input_bytes, leaf_index)
-
+        return trace_evidence(spec, input_bytes, leaf_index)

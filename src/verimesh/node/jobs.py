@@ -177,12 +177,19 @@ class JobUpload(BaseModel):
 
 
 class JobResultBody(BaseModel):
-    """Provider -> requester/validator: the output blob of a job and the roots it revealed."""
+    """Provider -> requester/validator: the output blob of a job and the roots it revealed.
+
+    ``output_b64`` (canonical bytes of the output tensor) is what ``output_root`` commits to;
+    ``output`` is the provider's decoding of it (embedding floats, generated text), which
+    the SDK checks against the tensor wherever it can (see ``client.outputs``).
+    """
 
     job_id: int
+    task: str
     output_root: HexRoot
     trace_root: HexRoot
     output_b64: str
+    output: Any = None
 
     def output_bytes(self) -> bytes:
         return base64.b64decode(self.output_b64, validate=True)

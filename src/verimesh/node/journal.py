@@ -81,6 +81,7 @@ class JobDuty(BaseModel):
     spec_json: str | None = None
     output_root: str | None = None
     trace_root: str | None = None
+    output_json: str | None = None  # the decoded output (served beside the output blob)
     salt: str | None = None
     commit_tx: str | None = None
     reveal_tx: str | None = None
@@ -118,6 +119,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     spec_json TEXT,
     output_root TEXT,
     trace_root TEXT,
+    output_json TEXT,
     salt TEXT,
     commit_tx TEXT,
     reveal_tx TEXT,
@@ -133,7 +135,7 @@ CREATE TABLE IF NOT EXISTS step_times (
 """
 _COLUMNS = list(JobDuty.model_fields)
 # Fields a step may set; anything else is fixed at assignment.
-_MUTABLE = {"spec_json", "output_root", "trace_root", "salt", "commit_tx", "reveal_tx", "finalize_tx", "error"}
+_MUTABLE = {"spec_json", "output_root", "trace_root", "output_json", "salt", "commit_tx", "reveal_tx", "finalize_tx", "error"}
 
 
 class Journal:
