@@ -123,6 +123,16 @@ def test_add_and_mul_fast_equal_reference(seed, dtype, extreme, ra, rb):
         agree("mul", [a, b, m, s1], out_dtype="int8")
 
 
+def test_add_broadcasts_like_numpy():
+    from verimesh.runtime.fixed import add_multipliers
+
+    rng = np.random.default_rng(2)
+    tokens = ints(rng, (2, 5, 8), "int16")
+    positions = ints(rng, (5, 8), "int16")  # one row per position, shared by the batch
+    out = agree("add", [tokens, positions, *add_multipliers(0.5, 0.25)], out_dtype="int16")
+    assert out.shape == (2, 5, 8)
+
+
 def test_add_matches_float_formula():
     from verimesh.runtime.fixed import add_multipliers
 

@@ -26,6 +26,14 @@ def test_sample_and_argmax_fast_equal_reference(seed, step, v, dtype, extreme, t
     assert tok.shape == (3,) and np.all((tok >= 0) & (tok < v))
 
 
+def test_top_k_keeps_the_lowest_indices_among_ties():
+    logits = np.array([5, 9, 5, 9, 5, 1, 5], dtype=np.int32)
+    table = build_exp_table(0.01)
+    # top 3 = both 9s + the first 5 (index 0); token 2, 4, 6 must never be drawn
+    drawn = {int(agree("sample", [logits, table], seed=3, step=s, top_k=3)) for s in range(300)}
+    assert drawn == {0, 1, 3}
+
+
 def test_argmax_breaks_ties_to_the_lowest_index():
     assert get_op("argmax").fast([np.array([1, 5, 5, 2], np.int32)], {}).tolist() == 1
 

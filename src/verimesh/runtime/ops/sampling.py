@@ -96,10 +96,11 @@ def sample_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndar
     out = np.empty(rows.shape[0], dtype=np.int64)
     for r, row in enumerate(rows):
         keep = np.ones(n, dtype=bool)
-        if 0 < top_k < n:
-            order = np.lexsort((np.arange(n), -row))  # value descending, then index ascending
-            keep = np.zeros(n, dtype=bool)
-            keep[order[:top_k]] = True
+        if 0 < top_k < n:  # the k largest, ties to the lower index, in O(n): no full sort
+            kth = np.partition(row, n - top_k)[n - top_k]  # the k-th largest value
+            keep = row > kth
+            ties = np.flatnonzero(row == kth)[: top_k - int(keep.sum())]
+            keep[ties] = True
         d = fixed.div_round((row.max() - row) * 1000, temp)
         w = np.where(keep, np.take(table, d, mode="clip").astype(np.int64), 0)
         cumulative = np.cumsum(w)
