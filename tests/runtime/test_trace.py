@@ -119,6 +119,27 @@ def test_tracing_off_gives_the_same_output_and_no_trace():
         _ = untraced.trace_root
 
 
+def test_background_hashing_gives_the_same_trace():
+    rng = np.random.default_rng(4)
+    w = freeze(rng.integers(-127, 128, (512, 256)).astype(np.int8))
+    m, s = multiplier_tensors(0.001)
+    x = rng.integers(-128, 128, (300, 256)).astype(np.int8)  # outputs of 150 KiB: hashed by the worker
+
+    def job(ctx: ExecutionContext) -> bytes:
+        y = ctx.call("linear", x, w, m, s, out_dtype="int32")
+        for _ in range(3):
+            ctx.begin_step()
+            y = ctx.call("reshape", y, shape=[-1])
+            y = ctx.call("reshape", y, shape=[300, 512])
+        return ctx.trace_root
+
+    assert job(ExecutionContext(background_hashing=True)) == job(ExecutionContext(background_hashing=False))
+    ctx = ExecutionContext(keep_tensors=True)
+    job(ctx)
+    assert all(isinstance(r.output_hash, bytes) for r in ctx.trace.records())
+    assert verify_record(ctx.trace.leaf(0, 0))
+
+
 def test_params_must_be_exact_and_known():
     assert canonical_params({"b": [1, 2], "a": "x"}) == b'{"a":"x","b":[1,2]}'
     ctx = ExecutionContext()

@@ -16,16 +16,25 @@ from typing import Any, Literal
 import numpy as np
 
 from .registry import get_op
-from .tensor import check_tensor, tensor_hash
+from .tensor import check_tensor, tensor_hash, tensor_hash_deferred
 from .trace import OpRecord, Trace, canonical_params
 
 Path = Literal["fast", "reference"]
 
 
 class ExecutionContext:
-    def __init__(self, trace: bool = True, path: Path = "fast", keep_tensors: bool = False):
+    def __init__(
+        self,
+        trace: bool = True,
+        path: Path = "fast",
+        keep_tensors: bool = False,
+        background_hashing: bool = False,
+    ):
         """``keep_tensors`` keeps every op's input tensors in the trace (memory!) so that a
-        dispute can be answered with ``trace.leaf(...).inputs`` without re-running."""
+        dispute can be answered with ``trace.leaf(...).inputs`` without re-running.
+        ``background_hashing`` hashes large outputs on a worker thread: same hashes, same
+        root, but the hashing overlaps the next ops. It pays only when a core is idle (e.g.
+        BLAS on fewer threads than cores), so it is off by default."""
         if path not in ("fast", "reference"):
             raise ValueError(f"path must be 'fast' or 'reference', got {path!r}")
         if keep_tensors and not trace:
@@ -34,6 +43,7 @@ class ExecutionContext:
         self.keep_tensors = keep_tensors
         self.trace: Trace | None = Trace() if trace else None
         self.op_count = 0
+        self._hash = tensor_hash_deferred if background_hashing else tensor_hash
 
     def begin_step(self) -> None:
         """Start a new step (e.g. one generated token); later ops go into it."""
@@ -60,8 +70,8 @@ class ExecutionContext:
                     index=index,
                     op=op_name,
                     params=dict(params),
-                    input_hashes=tuple([tensor_hash(t) for t in inputs]),
-                    output_hash=tensor_hash(out),
+                    input_hashes=tuple([self._hash(t) for t in inputs]),
+                    output_hash=self._hash(out),
                     inputs=tuple(inputs) if self.keep_tensors else None,
                     params_json=params_json,
                 )

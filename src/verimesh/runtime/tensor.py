@@ -21,6 +21,7 @@ import hashlib
 import struct
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,14 @@ def freeze(arr: np.ndarray) -> np.ndarray:
 _facts: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
+def _remember(arr: np.ndarray, what: str, value: Any) -> None:
+    entry = _facts.get(id(arr))
+    if entry is None or entry[0]() is not arr:
+        key = id(arr)
+        entry = _facts[key] = (weakref.ref(arr, lambda _ref, key=key: _facts.pop(key, None)), {})
+    entry[1][what] = value
+
+
 def cached_fact(arr: np.ndarray, what: str, compute: Callable[[np.ndarray], Any]) -> Any:
     """``compute(arr)``, remembered for the array's lifetime if the array is immutable."""
     entry = _facts.get(id(arr))
@@ -142,17 +151,14 @@ def cached_fact(arr: np.ndarray, what: str, compute: Callable[[np.ndarray], Any]
         return entry[1][what]
     value = compute(arr)
     if is_immutable(arr):
-        if entry is None or entry[0]() is not arr:
-            key = id(arr)
-            entry = _facts[key] = (weakref.ref(arr, lambda _ref, key=key: _facts.pop(key, None)), {})
-        entry[1][what] = value
+        _remember(arr, what, value)
     return value
 
 
 def _sha256(arr: np.ndarray) -> bytes:
     check_tensor(arr)
     h = hashlib.sha256(_header(arr))
-    h.update(_data(arr).reshape(-1).view(np.uint8))
+    h.update(_data(arr).reshape(-1).view(np.uint8))  # hashlib releases the GIL for big buffers
     return h.digest()
 
 
@@ -161,6 +167,37 @@ def tensor_hash(arr: np.ndarray) -> bytes:
     entry = _facts.get(id(arr))  # the cached_fact lookup, inlined: this runs for every op input
     if entry is not None and entry[0]() is arr:
         digest = entry[1].get("sha256")
+        if isinstance(digest, Future):  # being hashed in the background: wait for it
+            digest = entry[1]["sha256"] = digest.result()
         if digest is not None:
             return digest
     return cached_fact(arr, "sha256", _sha256)
+
+
+# Hashing large immutable tensors on a worker thread lets tracing overlap with the next op
+# (hashlib releases the GIL), which hides most of its cost whenever a core is idle.
+BACKGROUND_HASH_BYTES = 1 << 16
+_hash_pool: ThreadPoolExecutor | None = None
+
+
+def tensor_hash_deferred(arr: np.ndarray) -> bytes | Future:
+    """``tensor_hash(arr)``, or a Future of it when ``arr`` is large and immutable."""
+    entry = _facts.get(id(arr))
+    if entry is not None and entry[0]() is arr:
+        digest = entry[1].get("sha256")
+        if digest is not None:
+            return digest
+    if arr.nbytes < BACKGROUND_HASH_BYTES or not is_immutable(arr):
+        return tensor_hash(arr)
+    check_tensor(arr)
+    global _hash_pool
+    if _hash_pool is None:
+        _hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verimesh-hash")
+    future = _hash_pool.submit(_sha256, arr)
+    _remember(arr, "sha256", future)
+    return future
+
+
+def settle(digest: bytes | Future) -> bytes:
+    """The bytes of a hash from ``tensor_hash_deferred``."""
+    return digest.result() if isinstance(digest, Future) else digest

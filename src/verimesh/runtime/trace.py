@@ -28,7 +28,7 @@ import numpy as np
 
 from ..crypto.merkle import MerkleProof, MerkleTree, leaf_hash, merkle_root, root_from_proof
 from .registry import get_op
-from .tensor import canonical_bytes, from_canonical_bytes, tensor_hash
+from .tensor import canonical_bytes, from_canonical_bytes, settle, tensor_hash
 
 LEAF_TAG = b"verimesh-op-v1"
 
@@ -181,39 +181,56 @@ class Trace:
     """The ops of one job, grouped in steps; roots and proofs are computed on demand."""
 
     def __init__(self) -> None:
-        self.steps: list[list[OpRecord]] = []
+        self._steps: list[list[OpRecord]] = []
         self._trees: dict[int, MerkleTree] = {}
+        self._unsettled: list[OpRecord] = []
+
+    @property
+    def steps(self) -> list[list[OpRecord]]:
+        """Records by step (hashes settled)."""
+        self._settle()
+        return self._steps
 
     def begin_step(self) -> int:
-        self.steps.append([])
-        return len(self.steps) - 1
+        self._steps.append([])
+        return len(self._steps) - 1
 
     def append(self, record: OpRecord) -> None:
-        if not self.steps:
+        """Add a record; its hashes may still be Futures (see ``tensor_hash_deferred``)."""
+        if not self._steps:
             self.begin_step()
-        self.steps[-1].append(record)
-        self._trees.pop(len(self.steps) - 1, None)
+        self._steps[-1].append(record)
+        self._unsettled.append(record)
+        self._trees.pop(len(self._steps) - 1, None)
+
+    def _settle(self) -> None:
+        """Wait for hashes computed in the background and store their bytes."""
+        for record in self._unsettled:
+            record.input_hashes = tuple([settle(h) for h in record.input_hashes])
+            record.output_hash = settle(record.output_hash)
+        self._unsettled.clear()
 
     def next_position(self) -> tuple[int, int]:
         """(step, index) the next appended op will get."""
-        if not self.steps:
+        if not self._steps:
             return 0, 0
-        return len(self.steps) - 1, len(self.steps[-1])
+        return len(self._steps) - 1, len(self._steps[-1])
 
     @property
     def op_count(self) -> int:
-        return sum(len(s) for s in self.steps)
+        return sum(len(s) for s in self._steps)
 
     def _tree(self, step: int) -> MerkleTree:
+        self._settle()
         tree = self._trees.get(step)
         if tree is None:
-            tree = MerkleTree([r.leaf_hash() for r in self.steps[step]])
+            tree = MerkleTree([r.leaf_hash() for r in self._steps[step]])
             self._trees[step] = tree
         return tree
 
     @property
     def step_roots(self) -> list[bytes]:
-        return [self._tree(i).root for i in range(len(self.steps))]
+        return [self._tree(i).root for i in range(len(self._steps))]
 
     @property
     def root(self) -> bytes:
@@ -221,11 +238,12 @@ class Trace:
         return merkle_root(steps)
 
     def leaf(self, step: int, index: int) -> OpRecord:
-        if not 0 <= step < len(self.steps):
-            raise TraceError(f"step {step} is outside a trace of {len(self.steps)} steps")
-        if not 0 <= index < len(self.steps[step]):
-            raise TraceError(f"op {index} is outside step {step} of {len(self.steps[step])} ops")
-        return self.steps[step][index]
+        self._settle()
+        if not 0 <= step < len(self._steps):
+            raise TraceError(f"step {step} is outside a trace of {len(self._steps)} steps")
+        if not 0 <= index < len(self._steps[step]):
+            raise TraceError(f"op {index} is outside step {step} of {len(self._steps[step])} ops")
+        return self._steps[step][index]
 
     def proof(self, step: int, index: int) -> TraceProof:
         self.leaf(step, index)
@@ -233,7 +251,8 @@ class Trace:
         return TraceProof(self._tree(step).proof(index), self._tree(step).root, step_tree.proof(step))
 
     def records(self) -> list[OpRecord]:
-        return [r for s in self.steps for r in s]
+        self._settle()
+        return [r for s in self._steps for r in s]
 
 
 def recompute(record: OpRecord, path: str = "reference") -> np.ndarray:
