@@ -207,7 +207,7 @@ def run_with_large_matmuls(ctx: ExecutionContext, cfg: SyntheticConfig = Synthet
 
 
 def _main() -> None:
-    """``python -m verimesh.runtime.synthetic [fast|reference]``: print hashes as JSON."""
+    """``python -m verimesh.runtime.synthetic [fast|reference] [background]``: hashes as JSON."""
     import json
     import sys
 
@@ -216,7 +216,7 @@ def _main() -> None:
     from .tensor import tensor_hash
 
     path = sys.argv[1] if len(sys.argv) > 1 else "fast"
-    ctx = ExecutionContext(path=path)  # type: ignore[arg-type]
+    ctx = ExecutionContext(path=path, background_hashing="background" in sys.argv[2:])  # type: ignore[arg-type]
     out = run_with_large_matmuls(ctx)
     enabled = [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]
     print(json.dumps({
