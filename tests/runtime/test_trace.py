@@ -72,6 +72,9 @@ def test_trace_root_is_two_level_over_documented_leaves():
     step_roots = [merkle_root([r.leaf_bytes() for r in step]) for step in trace.steps]
     assert trace.step_roots == step_roots
     assert ctx.trace_root == merkle_root(step_roots)
+    assert [trace.position(i) for i in range(6)] == [(s, i) for s in range(2) for i in range(3)]
+    with pytest.raises(TraceError, match="outside a trace of 6 ops"):
+        trace.position(6)
 
 
 def test_every_leaf_proves_and_recomputes():

@@ -245,6 +245,15 @@ class Trace:
             raise TraceError(f"op {index} is outside step {step} of {len(self._steps[step])} ops")
         return self._steps[step][index]
 
+    def position(self, leaf_index: int) -> tuple[int, int]:
+        """(step, index in step) of the ``leaf_index``-th op counted over the whole trace."""
+        remaining = leaf_index
+        for step, ops in enumerate(self._steps):
+            if 0 <= remaining < len(ops):
+                return step, remaining
+            remaining -= len(ops)
+        raise TraceError(f"op {leaf_index} is outside a trace of {self.op_count} ops")
+
     def proof(self, step: int, index: int) -> TraceProof:
         self.leaf(step, index)
         step_tree = MerkleTree([leaf_hash(r) for r in self.step_roots])
