@@ -51,6 +51,7 @@ def test_constructor_reverts(world: World) -> None:
         0: (ZERO, "job_market: token is the zero address"),
         1: (ZERO, "job_market: registry is the zero address"),
         2: (ZERO, "job_market: referee is the zero address"),
+        3: (0, "job_market: zero minimum bond"),
         6: (0, "job_market: zero challenge bond"),
         7: (7_001, "job_market: slash split above 10000 bps"),
         9: (59, "job_market: dispute round window out of range"),

@@ -284,6 +284,22 @@ def test_slash_reaches_unbonding_stake_of_a_member_who_left(bare: Bare) -> None:
     assert reg.members(p).role == 0  # nothing left: forgotten
 
 
+def test_member_slashed_to_nothing_is_forgotten_when_it_leaves(bare: Bare) -> None:
+    reg = bare.registry
+    p, sink = boa.env.generate_address(), boa.env.generate_address()
+    bare.join(p)
+    with boa.env.prank(bare.hook):
+        reg.lock(p, PROVIDER_STAKE)
+        reg.slash(p, PROVIDER_STAKE, sink)
+    assert reg.members(p).active  # still listed, with no stake
+    with boa.env.prank(p):
+        reg.deregister()
+        assert reg.members(p).role == 0
+        with boa.reverts("registry: nothing to withdraw"):
+            reg.withdraw()
+        reg.register(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1)
+
+
 def test_draw_picks_distinct_eligible_members_and_locks(bare: Bare) -> None:
     reg = bare.registry
     cheap, dear, poor, excluded = (boa.env.generate_address() for _ in range(4))

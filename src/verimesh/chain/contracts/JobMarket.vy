@@ -366,7 +366,8 @@ def __init__(
     @param token_ The payment and stake token.
     @param registry_ The Registry whose members are drawn and bonded.
     @param referee_ The account that decides disputes.
-    @param min_bond_ Smallest bond locked per assigned provider or validator.
+    @param min_bond_ Smallest bond locked per assigned provider or validator (more than
+           zero: a job without a bond would let a provider cheat for free).
     @param bond_multiplier_bps_ Bond as a multiple of the price, in bps.
     @param audit_fee_bps_ Audit fee as a fraction of the price, in bps.
     @param challenge_bond_ Token bond of an outside challenger (more than zero).
@@ -377,6 +378,7 @@ def __init__(
     assert token_.address != empty(address), "job_market: token is the zero address"
     assert registry_.address != empty(address), "job_market: registry is the zero address"
     assert referee_ != empty(address), "job_market: referee is the zero address"
+    assert min_bond_ > 0, "job_market: zero minimum bond"
     assert challenge_bond_ > 0, "job_market: zero challenge bond"
     assert bounty_bps_ + requester_share_bps_ <= _BPS, "job_market: slash split above 10000 bps"
     assert dispute_round_window_ >= _MIN_WINDOW and dispute_round_window_ <= _MAX_WINDOW, (

@@ -322,6 +322,8 @@ def deregister():
         unbonding=self._cold[msg.sender].unbonding,
         unbond_at=self._cold[msg.sender].unbond_at,
     )
+    # A member slashed down to nothing leaves with nothing to withdraw: forget it now.
+    self._forget_if_empty(msg.sender)
 
 
 @external
