@@ -12,6 +12,7 @@ The third node starts with an empty model store: it fetches the models from the 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -52,12 +53,14 @@ def test_jobs_through_three_node_processes(tmp_path: Path, pytestconfig: pytest.
         requester, providers = accounts[1], accounts[2:5]
         start = {a: net.token.balance_of(a) for a in [requester, *providers]}
 
+        # The third node has no models, but the compiled contracts are no part of that test.
+        shutil.copytree(home / "artifacts", empty_home / "artifacts")
         ports = [free_port() for _ in range(3)]
         for i, port in enumerate(ports):
             node_env = {"VERIMESH_HOME": str(empty_home if i == 2 else home)}
             procs.append(node_process(state, tmp_path / f"node{i}", f"dev{i + 2}", port, tmp_path / f"node{i}.log", node_env))
         for port in ports:
-            wait_registered(f"http://127.0.0.1:{port}")
+            wait_registered(f"http://127.0.0.1:{port}", timeout=120)
 
         jobs = [
             {"model": roots["minilm"], "task": "embed", "input": "hello world", "replicate": 3},

@@ -78,9 +78,9 @@ def wait_registered(url: str, daemon: NodeDaemon | None = None, timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/v1/info", timeout=1).status_code == 200 and (
-                daemon is None or daemon.journal.cursor() is not None
-            ):
+            r = httpx.get(f"{url}/v1/info", timeout=1)
+            # "starting" until the first loop pass, which registers on chain, has completed.
+            if r.status_code == 200 and r.json()["status"] != "starting" and r.json()["working"]:
                 return
         except httpx.HTTPError:
             pass
@@ -96,6 +96,9 @@ def node_process(
         sys.executable, "-m", "verimesh.cli.node", "run",
         "--deployment", str(state / "deployment.json"), "--dev", account,
         "--home", str(home), "--port", str(port), "--poll", "0.05",
+        # The test machine is busy by design (anvil, other nodes, the requester): an idle
+        # policy would keep the node waiting. The policy itself is tested in test_idle*.
+        "--max-cpu", "100", "--grace", "0",
     ]  # fmt: skip
     full_env = {**os.environ, **(env or {})}
     with open(log, "ab") as out:

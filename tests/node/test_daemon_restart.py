@@ -63,7 +63,7 @@ def test_killed_node_completes_every_duty_after_restart(world, point: str) -> No
 
     proc = node_process(state, home, account, port, log, {**env, CRASH_ENV: point})
     try:
-        wait_registered(f"http://127.0.0.1:{port}")
+        wait_registered(f"http://127.0.0.1:{port}", timeout=120)
         stake = client.net.registry.members(provider.address).stake
         price = client.market_price(1)
         handles: list = []

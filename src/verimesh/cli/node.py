@@ -144,9 +144,11 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.getLogger("verimesh.node").info("node %s starting (home %s)", daemon.address, settings.home)
+    from verimesh.chain import ChainError
+
     try:
         serve_forever(daemon, stop)
-    except RuntimeError as exc:
+    except (RuntimeError, ChainError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
 

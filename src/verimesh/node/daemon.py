@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verimesh.chain import ContractRevert, Deployment, JobState, Network, Role, Signer
+from verimesh.chain import (
+    ContractRevert,
+    Deployment,
+    DeploymentError,
+    JobState,
+    Network,
+    Role,
+    Signer,
+)
 from verimesh.chain.job_market import commitment
 from verimesh.crypto.eip712 import Domain
 from verimesh.crypto.envelope import Verifier
@@ -314,8 +322,8 @@ class NodeDaemon:
                     log.info("chain endpoint is back; resuming duties")
                 self._backoff = 0.0
                 self._status = self._describe()
-            except RegistrationError:
-                raise  # the owner must act (fund the wallet, pick another one): stop with the reason
+            except (RegistrationError, DeploymentError):
+                raise  # the owner must act (fund the wallet, fix the deployment): stop with the reason
             except Exception as exc:  # chain down or a transient error: log, back off, retry
                 self._backoff = min(_MAX_BACKOFF, max(0.5, self._backoff * 2))
                 self._status = f"chain error, retrying in {self._backoff:.1f} s: {_one_line(exc)}"
@@ -584,4 +592,4 @@ def _one_line(exc: BaseException) -> str:
 
 def _connection_trouble(exc: BaseException) -> bool:
     name = type(exc).__name__.lower()
-    return "connection" in name or "timeout" in name or "deployment" in name
+    return "connection" in name or "timeout" in name
