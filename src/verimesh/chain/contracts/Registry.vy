@@ -23,7 +23,11 @@
           keeps at least the role's minimum; `withdraw` waits `unbonding_delay`, during
           which `slash` can still reach the unbonding amount.
         - The member lists are swap-and-pop arrays: O(1) insert/remove, no unbounded
-          loop. `draw` scans at most `_MAX_SCAN` entries.
+          loop. `draw` scans at most `_MAX_SCAN` entries, each a distinct member.
+        - Amounts are packed as 120-bit fields (`_hot`); `register`/`add_stake` refuse
+          stake above 2**120 - 1 and locked <= stake, so no field can overflow into the next.
+        - A member that left (deregistered) and holds nothing is deleted, so the record of
+          an address is either a live member or all zero.
         - Reentrancy: tokens move after all bookkeeping (checks-effects-interactions),
           and the token is the trusted Token contract given at deploy.
 """
