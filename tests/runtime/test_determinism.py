@@ -75,3 +75,18 @@ def test_the_configurations_really_differ(results):
     assert results["fast, 1 thread, no optional SIMD"]["simd_dispatch_enabled"] == []
     assert "Core: Haswell" in results["fast, 2 threads, Haswell BLAS kernels"]["stderr"]
     assert "Core: Katmai" in results["fast, 1 thread, Prescott BLAS kernels"]["stderr"]  # Prescott's kernel set
+
+
+def test_real_minilm_fast_and_reference_paths_agree():
+    """The same check on a real imported model: all-MiniLM-L6-v2 from its PyPI package."""
+    import numpy as np
+
+    from verimesh.models.minilm import BertModel, import_bert_folder, minilm_folder
+    from verimesh.runtime import ExecutionContext
+
+    model = BertModel(import_bert_folder(minilm_folder()))
+    texts = ["The cat sat on the mat.", "Exact integer inference gives the same bytes everywhere."]
+    fast, reference = ExecutionContext(), ExecutionContext(path="reference")
+    np.testing.assert_array_equal(model.embed(texts, fast), model.embed(texts, reference))
+    assert fast.trace_root == reference.trace_root
+    assert fast.op_count > 100
