@@ -137,3 +137,11 @@ def test_same_roots_on_one_and_two_blas_threads_and_without_simd() -> None:
         done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
         outputs.add(done.stdout.strip().splitlines()[-1])
     assert len(outputs) == 1, outputs
+
+
+def test_a_bundle_of_another_format_is_refused_with_a_fix(model: LlamaModel) -> None:
+    from verimesh.models.bundle import ModelBundle
+
+    old = ModelBundle({**model.bundle.config, "format": 1}, model.bundle.tensors)
+    with pytest.raises(ValueError, match="import the model again"):
+        LlamaModel(old)

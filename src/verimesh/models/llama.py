@@ -36,6 +36,9 @@ from verimesh.models.llama_float import float_logits
 from verimesh.runtime import ExecutionContext, fixed, tables
 
 ARCHITECTURE = "llama"
+# Bumped whenever the bundle layout or an op sequence changes; older bundles are refused.
+# 2: q/k/v and gate/up stacked into one linear_rows each.
+FORMAT = 2
 EXP_FRAC = 10  # softmax inputs in units of 2^-10 nats
 LOGIT_FRAC = 12  # logits in units of 2^-12
 ROPE_FRAC = 14
@@ -107,10 +110,16 @@ def quantize_llama(
         t[f"{name}.gamma"] = c["gamma"]
         return {"frac": out_frac, "shift": int(c["shift"]), "eps": int(c["eps"])}
 
-    def linear(name: str, w: np.ndarray, in_frac: int, out_frac: int) -> None:
-        q, scale = _weight_q(w)
-        t[f"{name}.q"] = q
-        t[f"{name}.m"], t[f"{name}.shift"] = _ratio(scale * 2.0 ** (out_frac - in_frac))
+    def linear(name: str, parts: list[tuple[np.ndarray, int]], in_frac: int) -> None:
+        """One linear_rows layer; ``parts`` = (weight, out_frac) stacked along the outputs,
+        so q/k/v (or gate/up) run as one matrix product, each part at its own scale."""
+        qs, ms, ss = [], [], []
+        for w, out_frac in parts:
+            q, scale = _weight_q(w)
+            m, s = _ratio(scale * 2.0 ** (out_frac - in_frac))
+            qs.append(q), ms.append(m), ss.append(s)
+        t[f"{name}.q"] = np.concatenate(qs)
+        t[f"{name}.m"], t[f"{name}.shift"] = np.concatenate(ms), np.concatenate(ss)
 
     int16_frac = lambda peak: _frac_for(2 * peak, 32767.0)  # noqa: E731
     for i in range(cfg.n_layers):
@@ -121,30 +130,27 @@ def quantize_llama(
         L["k"] = int16_frac(peaks[f"k.{i}"])
         L["v"] = int16_frac(peaks[f"v.{i}"])
         h = L["attn_norm"]["frac"]
-        linear(f"{p}.attn_q", w("attn_q"), h, L["q"])
-        linear(f"{p}.attn_k", w("attn_k"), h, L["k"])
-        linear(f"{p}.attn_v", w("attn_v"), h, L["v"])
+        linear(f"{p}.attn_qkv", [(w("attn_q"), L["q"]), (w("attn_k"), L["k"]), (w("attn_v"), L["v"])], h)
         # scores: q k^T at 2^-(q+k), divided by sqrt(hd), into exp-table units 2^-EXP_FRAC
         t[f"{p}.attn.score_m"], t[f"{p}.attn.score_shift"] = _ratio(
             2.0 ** (EXP_FRAC - L["q"] - L["k"]) / math.sqrt(hd)
         )
         # P (2^-15) @ V (2^-v) -> attention output at v's scale
         t[f"{p}.attn.out_m"], t[f"{p}.attn.out_shift"] = _ratio(2.0**-15)
-        linear(f"{p}.attn_output", w("attn_output"), L["v"], resid)
+        linear(f"{p}.attn_output", [(w("attn_output"), resid)], L["v"])
         L["ffn_norm"] = norm(f"{p}.ffn_norm", w("ffn_norm"))
         L["gate"] = int16_frac(peaks[f"gate.{i}"])
         L["up"] = int16_frac(peaks[f"up.{i}"])
         L["gated"] = _frac_for(16 * peaks[f"gated.{i}"], 2.0**30)
         h = L["ffn_norm"]["frac"]
-        linear(f"{p}.ffn_gate", w("ffn_gate"), h, L["gate"])
-        linear(f"{p}.ffn_up", w("ffn_up"), h, L["up"])
+        linear(f"{p}.ffn_gate_up", [(w("ffn_gate"), L["gate"]), (w("ffn_up"), L["up"])], h)
         t[f"{p}.ffn_silu.table"] = tables.build_silu_table(
             2.0 ** -L["gate"], 2.0 ** -L["gate"], "int16", "int16"
         )
         t[f"{p}.ffn_mul.m"], t[f"{p}.ffn_mul.shift"] = _ratio(
             2.0 ** (L["gated"] - L["gate"] - L["up"])
         )
-        linear(f"{p}.ffn_down", w("ffn_down"), L["gated"], resid)
+        linear(f"{p}.ffn_down", [(w("ffn_down"), resid)], L["gated"])
         layers.append(L)
 
     final = norm("output_norm", weights["output_norm.weight"])
@@ -156,7 +162,7 @@ def quantize_llama(
     if cfg.tied_embeddings:
         t["head.m"], t["head.shift"] = _ratio(emb_scale * 2.0 ** (LOGIT_FRAC - final["frac"]))
     else:
-        linear("output", weights["output.weight"], final["frac"], LOGIT_FRAC)
+        linear("output", [(weights["output.weight"], LOGIT_FRAC)], final["frac"])
     t["residual.m"], t["residual.shift"] = np.array(1 << 30, np.int32), np.array(30, np.int32)
     t["rope.cos"], t["rope.sin"] = tables.build_rope_tables(hd, cfg.context_length, cfg.rope_theta, ROPE_FRAC)
     t["attn.exp_table"] = tables.build_exp_table(2.0**-EXP_FRAC)
@@ -170,7 +176,7 @@ def quantize_llama(
         "calibration_tokens": len(calibration_tokens),
         "calibration_peaks": {k: round(v, 4) for k, v in peaks.items()},
     }
-    config = {**extra_config, "architecture": ARCHITECTURE, "llama": cfg.to_dict(), "quant": quant}
+    config = {**extra_config, "architecture": ARCHITECTURE, "format": FORMAT, "llama": cfg.to_dict(), "quant": quant}
     return ModelBundle(config=config, tensors=t)
 
 
@@ -212,6 +218,11 @@ class LlamaModel:
             raise ValueError(f"bundle architecture is {bundle.architecture!r}, expected 'llama'")
         from verimesh.runtime.tensor import freeze
 
+        if bundle.config.get("format") != FORMAT:
+            raise ValueError(
+                f"this llama bundle has format {bundle.config.get('format')}, this verimesh runs "
+                f"format {FORMAT}: import the model again (e.g. `verimesh models import`)"
+            )
         self.bundle = bundle
         self.cfg = LlamaConfig.from_dict(bundle.config["llama"])
         self.q = bundle.config["quant"]
@@ -250,6 +261,9 @@ class LlamaModel:
     def _norm(self, ctx: ExecutionContext, x: np.ndarray, name: str, spec: dict[str, int]) -> np.ndarray:
         return ctx.call("rmsnorm", x, self.t[f"{name}.gamma"], eps=spec["eps"], shift=spec["shift"], out_dtype="int32")
 
+    def _cols(self, ctx: ExecutionContext, x: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return ctx.call("slice", x, axis=1, start=start, stop=stop)
+
     def _heads(self, ctx: ExecutionContext, x: np.ndarray, n: int) -> np.ndarray:
         """[T, n*hd] -> [1, n, T, hd] (one reshape when T == 1: a generation step)"""
         T = x.shape[0]
@@ -281,12 +295,14 @@ class LlamaModel:
         rs = ctx.call("embedding", ids, t["token_embd.row_scale"])
         x = ctx.call("mul", e, rs, t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"], out_dtype="int32")
         add = (t["residual.m"], t["residual.m"], t["residual.shift"])
+        q_dim, kv_dim = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
         for i, L in enumerate(q["layers"]):
             p = f"blk.{i}"
             h = self._norm(ctx, x, f"{p}.attn_norm", L["attn_norm"])
-            qh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_q", "int16"), cfg.n_heads)
-            kh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_k", "int16"), cfg.n_kv_heads)
-            vh = self._heads(ctx, self._linear(ctx, h, f"{p}.attn_v", "int16"), cfg.n_kv_heads)
+            qkv = self._linear(ctx, h, f"{p}.attn_qkv", "int16")  # [T, (H + 2 Hkv) * hd]
+            qh = self._heads(ctx, self._cols(ctx, qkv, 0, q_dim), cfg.n_heads)
+            kh = self._heads(ctx, self._cols(ctx, qkv, q_dim, q_dim + kv_dim), cfg.n_kv_heads)
+            vh = self._heads(ctx, self._cols(ctx, qkv, q_dim + kv_dim, q_dim + 2 * kv_dim), cfg.n_kv_heads)
             qh = ctx.call("rope", qh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
             kh = ctx.call("rope", kh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
             past = cache.layers[i]
@@ -305,8 +321,9 @@ class LlamaModel:
             att = ctx.call("reshape", att, shape=[T, cfg.dim])
             x = ctx.call("add", x, self._linear(ctx, att, f"{p}.attn_output", "int32"), *add, out_dtype="int32")
             h = self._norm(ctx, x, f"{p}.ffn_norm", L["ffn_norm"])
-            g = self._linear(ctx, h, f"{p}.ffn_gate", "int16")
-            u = self._linear(ctx, h, f"{p}.ffn_up", "int16")
+            gu = self._linear(ctx, h, f"{p}.ffn_gate_up", "int16")  # [T, 2 * ffn_dim]
+            g = self._cols(ctx, gu, 0, cfg.ffn_dim)
+            u = self._cols(ctx, gu, cfg.ffn_dim, 2 * cfg.ffn_dim)
             s = ctx.call("lut", g, t[f"{p}.ffn_silu.table"])
             a = ctx.call("mul", s, u, t[f"{p}.ffn_mul.m"], t[f"{p}.ffn_mul.shift"], out_dtype="int32")
             x = ctx.call("add", x, self._linear(ctx, a, f"{p}.ffn_down", "int32"), *add, out_dtype="int32")

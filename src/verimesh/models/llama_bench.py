@@ -30,11 +30,14 @@ def _peak_rss_mb() -> float:
 
 def _exact_bundle(model: str):
     """The exact bundle from the local store (imported there on first use)."""
+    from verimesh.models.llama import FORMAT
     from verimesh.models.store import ModelStore
 
     store = ModelStore()
     try:
-        return store.load(model)[1]
+        bundle = store.load(model)[1]
+        if bundle.config.get("format") == FORMAT:
+            return bundle
     except LookupError:
         pass
     if model == "smollm2":
