@@ -24,7 +24,7 @@ attention (exp table, causal, GQA), lut (SiLU), argmax / sample (sha256 counter 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -202,12 +202,7 @@ class Generation:
     text: str
     prompt_tokens: int
     steps: int = 0
-    finish_reason: str = "length"  # "length" | "eos" | "context"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_SCALARS = {"token_embd.to_resid.m", "token_embd.to_resid.shift", "residual.m", "residual.shift"}
-_SCALAR_SUFFIXES = ("attn.score_m", "attn.score_shift", "attn.out_m", "attn.out_shift", "ffn_mul.m", "ffn_mul.shift")
+    finish_reason: str = "length"  # "length" | "eos"
 
 
 class LlamaModel:
@@ -226,13 +221,8 @@ class LlamaModel:
         self.bundle = bundle
         self.cfg = LlamaConfig.from_dict(bundle.config["llama"])
         self.q = bundle.config["quant"]
-        # frozen tensors: the runtime caches their hashes and float copies by identity.
-        # Scalars (multipliers/shifts) come back from safetensors as shape (1,) when the bundle
-        # writer made them contiguous; the ops want them 0-d.
-        self.t = {
-            name: freeze(arr.reshape(()) if name in _SCALARS or name.endswith(_SCALAR_SUFFIXES) else arr)
-            for name, arr in bundle.tensors.items()
-        }
+        # frozen tensors: the runtime caches their hashes and float copies by identity
+        self.t = {name: freeze(arr) for name, arr in bundle.tensors.items()}
         self._tokenizer = None
 
     # -- text ------------------------------------------------------------------------------
