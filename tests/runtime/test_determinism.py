@@ -77,6 +77,7 @@ def test_the_configurations_really_differ(results):
     assert "Core: Katmai" in results["fast, 1 thread, Prescott BLAS kernels"]["stderr"]  # Prescott's kernel set
 
 
+@pytest.mark.slow  # imports and calibrates the model: ~10 s alone, minutes on a loaded machine
 def test_real_minilm_fast_and_reference_paths_agree():
     """The same check on a real imported model: all-MiniLM-L6-v2 from its PyPI package."""
     import numpy as np
