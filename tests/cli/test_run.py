@@ -67,3 +67,20 @@ def test_bad_jobs_fail_clearly(env, args: list[str], message: str) -> None:
     result = _run(env, *args)
     assert result.exit_code == 1
     assert message in " ".join(result.stderr.split())
+
+
+def test_run_job_batch_and_output_bytes(env, monkeypatch) -> None:
+    from verimesh.crypto.merkle import blob_root
+    from verimesh.models.api import load_model, output_bytes, run_job
+    from verimesh.runtime import from_canonical_bytes
+
+    monkeypatch.setenv("VERIMESH_HOME", env["VERIMESH_HOME"])
+    model = load_model("minilm")
+    batch = run_job(model, "embed", ["A man is eating food.", "hello world"])
+    single = run_job(model, "embed", "hello world")
+    assert len(batch.output) == 2 and batch.output[1] == single.output
+    blob = output_bytes(batch)
+    assert "0x" + blob_root(blob).hex() == batch.output_root
+    assert from_canonical_bytes(blob).shape == (2, 384)
+    with pytest.raises(ValueError, match="takes one input text"):
+        run_job(model, "generate", ["a", "b"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from verimesh.crypto.merkle import blob_root
 from verimesh.models.bundle import ModelBundle, read_config, root_hex
@@ -59,6 +59,13 @@ class JobResult(BaseModel):
     seconds: float
     ops: int
     extra: dict[str, Any] = {}
+    # The canonical bytes of the output tensor: the output blob whose root is output_root.
+    _output_bytes: bytes = PrivateAttr(default=b"")
+
+
+def output_bytes(result: JobResult) -> bytes:
+    """The output blob of a job (canonical tensor bytes); ``blob_root`` of it is ``output_root``."""
+    return result._output_bytes
 
 
 _loaded: dict[tuple[str, bytes], LoadedModel] = {}
@@ -127,12 +134,24 @@ def load_model(name_or_root: str, store: ModelStore | None = None, auto_import: 
 def run_job(
     model: LoadedModel | str,
     task: str,
-    text: str,
+    text: str | list[str],
     params: dict[str, Any] | None = None,
     trace: bool = True,
     path: str = "fast",
 ) -> JobResult:
-    """Run one job in the exact runtime; ``output_root`` = blob root of the output tensor."""
+    """Run one job in the exact runtime; ``output_root`` = blob root of the output tensor.
+
+    ``text`` is the input text, or for ``embed`` a list of texts embedded as one batch
+    (passed to the architecture as the ``texts`` param; the output is then one vector per
+    text). ``output_bytes(result)`` gives the output blob.
+    """
+    params = dict(params or {})
+    if isinstance(text, list):
+        if task != "embed":
+            raise UnsupportedModelError(f"task {task!r} takes one input text, not a list")
+        if not text or not all(isinstance(t, str) for t in text):
+            raise ValueError("a batch to embed must be a non-empty list of strings")
+        params["texts"], text = list(text), ""
     if isinstance(model, str):
         model = load_model(model)
     if task not in TASKS:
@@ -145,15 +164,18 @@ def run_job(
         )
     ctx = ExecutionContext(trace=trace, path=path)  # type: ignore[arg-type]
     start = time.perf_counter()
-    out = model.architecture.run(model.impl, task, text, dict(params or {}), ctx)
+    out = model.architecture.run(model.impl, task, text, params, ctx)
     seconds = time.perf_counter() - start
-    return JobResult(
+    blob = canonical_bytes(out.tensor)
+    result = JobResult(
         task=task,
         output=out.output,
-        output_root=root_hex(blob_root(canonical_bytes(out.tensor))),
+        output_root=root_hex(blob_root(blob)),
         trace_root=root_hex(ctx.trace_root) if trace else None,
         model_root=model.root_hex,
         seconds=seconds,
         ops=ctx.op_count,
         extra=out.extra,
     )
+    result._output_bytes = blob
+    return result
