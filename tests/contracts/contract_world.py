@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boa
+from eth_account.messages import encode_typed_data
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "verimesh" / "chain" / "contracts"
 E = 10**18
@@ -198,3 +199,41 @@ def tx_gas(contract: Any, call: Callable[[], Any]) -> int:
     intrinsic = 21_000 + sum(4 if b == 0 else 16 for b in data)
     used = intrinsic + computation.get_gas_used()
     return used - min(computation.get_gas_refund(), used // 5)
+
+
+def permit_signature(token: Any, owner: Any, spender: str, value: int, deadline: int,
+                     nonce: int | None = None) -> tuple[int, bytes, bytes]:
+    """Signs an EIP-2612 Permit with eth-account's EIP-712 encoder (independent of the contract)."""
+    data = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": token.name(),
+            "version": "1",
+            "chainId": boa.env.evm.patch.chain_id,
+            "verifyingContract": str(token.address),
+        },
+        "message": {
+            "owner": owner.address,
+            "spender": str(spender),
+            "value": value,
+            "nonce": token.nonces(owner.address) if nonce is None else nonce,
+            "deadline": deadline,
+        },
+    }
+    signed = owner.sign_message(encode_typed_data(full_message=data))
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")

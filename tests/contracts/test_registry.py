@@ -19,7 +19,9 @@ from contract_world import (
     E,
     World,
     load,
+    permit_signature,
 )
+from eth_account import Account
 
 ZERO = "0x0000000000000000000000000000000000000000"
 URL = "http://127.0.0.1:9000"
@@ -114,6 +116,22 @@ def test_register_reverts(world: World) -> None:
     with boa.env.prank(stranger), boa.reverts("token: insufficient allowance"):
         reg.register(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1)
     assert reg.members(stranger).role == 0  # nothing recorded, no token moved
+
+
+def test_register_with_permit_needs_no_approve(world: World) -> None:
+    reg = world.registry
+    signer = Account.from_key(b"\x22" * 32)
+    world.token.mint(signer.address, PROVIDER_STAKE)
+    deadline = boa.env.timestamp + 600
+    v, r, s = permit_signature(world.token, signer, reg.address, PROVIDER_STAKE, deadline)
+    with boa.env.prank(signer.address):
+        reg.register_with_permit(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1, deadline, v, r, s)
+    assert reg.members(signer.address).stake == PROVIDER_STAKE
+    assert world.balance(signer.address) == 0
+    other = boa.env.generate_address()  # someone else cannot use the signer's permit
+    world.token.mint(other, PROVIDER_STAKE)
+    with boa.env.prank(other), boa.reverts("token: invalid permit signature"):
+        reg.register_with_permit(ROLE_PROVIDER, PROVIDER_STAKE, URL, CAPS, 1, deadline, v, r, s)
 
 
 def test_add_stake_and_update(world: World) -> None:

@@ -6,51 +6,12 @@ from typing import Any
 
 import boa
 import pytest
-from contract_world import MAX, E, World, load
+from contract_world import MAX, E, World, load, permit_signature
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 SIGNER = Account.from_key(b"\x11" * 32)
 ZERO = "0x0000000000000000000000000000000000000000"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-def permit_signature(token: Any, owner: Any, spender: str, value: int, deadline: int,
-                     nonce: int | None = None) -> tuple[int, bytes, bytes]:
-    """Signs an EIP-2612 Permit with eth-account's EIP-712 encoder (independent of the contract)."""
-    data = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.name(),
-            "version": "1",
-            "chainId": boa.env.evm.patch.chain_id,
-            "verifyingContract": str(token.address),
-        },
-        "message": {
-            "owner": owner.address,
-            "spender": str(spender),
-            "value": value,
-            "nonce": token.nonces(owner.address) if nonce is None else nonce,
-            "deadline": deadline,
-        },
-    }
-    signed = owner.sign_message(encode_typed_data(full_message=data))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 @pytest.fixture

@@ -34,6 +34,18 @@
 
 from ethereum.ercs import IERC20
 
+
+interface IERC20Permit:
+    def permit(
+        owner: address,
+        spender: address,
+        amount: uint256,
+        deadline: uint256,
+        v: uint8,
+        r: bytes32,
+        s: bytes32,
+    ): nonpayable
+
 # Member roles (a member holds exactly one).
 ROLE_PROVIDER: public(constant(uint8)) = 1
 ROLE_VALIDATOR: public(constant(uint8)) = 2
@@ -217,25 +229,36 @@ def register(
     @param capabilities Hash of the member's advertised capabilities.
     @param price Lowest price per job replica (or per audit) the member accepts.
     """
-    assert role == ROLE_PROVIDER or role == ROLE_VALIDATOR, "registry: unknown role"
-    assert self._hot[msg.sender] == 0, "registry: already registered"
-    assert stake >= self._min_stake(role), "registry: stake below the role minimum"
-    assert stake <= _MAX_AMOUNT, "registry: stake above 2**120 - 1"
-    assert len(endpoint) > 0, "registry: empty endpoint"
-    self._save_hot(msg.sender, Hot(stake=stake, locked=0, role=role, active=True))
-    self._cold[msg.sender] = Cold(
-        unbonding=0, unbond_at=0, endpoint=endpoint, capabilities=capabilities, price=price
-    )
-    self._list_add(role, msg.sender)
-    log Registered(
-        account=msg.sender,
-        role=role,
-        stake=stake,
-        endpoint=endpoint,
-        capabilities=capabilities,
-        price=price,
-    )
-    assert extcall token.transferFrom(msg.sender, self, stake), "registry: transfer failed"
+    self._register(role, stake, endpoint, capabilities, price)
+
+
+@external
+def register_with_permit(
+    role: uint8,
+    stake: uint256,
+    endpoint: String[_MAX_ENDPOINT],
+    capabilities: bytes32,
+    price: uint256,
+    deadline: uint256,
+    v: uint8,
+    r: bytes32,
+    s: bytes32,
+):
+    """
+    @dev `register` without a separate approve transaction: the caller's EIP-2612 permit
+         (spender: this registry, value: `stake`) is submitted first.
+    @param role ROLE_PROVIDER (1) or ROLE_VALIDATOR (2).
+    @param stake Tokens to stake; at least the role's minimum.
+    @param endpoint The member's HTTP endpoint URL (non-empty).
+    @param capabilities Hash of the member's advertised capabilities.
+    @param price Lowest price per job replica (or per audit) the member accepts.
+    @param deadline The permit's deadline.
+    @param v The permit signature's v.
+    @param r The permit signature's r.
+    @param s The permit signature's s.
+    """
+    extcall IERC20Permit(token.address).permit(msg.sender, self, stake, deadline, v, r, s)
+    self._register(role, stake, endpoint, capabilities, price)
 
 
 @external
@@ -561,6 +584,43 @@ def _save_hot(account: address, hot: Hot):
         | (convert(hot.role, uint256) << _OFF_ROLE)
         | (active << _OFF_ACTIVE)
     )
+
+
+@internal
+def _register(
+    role: uint8,
+    stake: uint256,
+    endpoint: String[_MAX_ENDPOINT],
+    capabilities: bytes32,
+    price: uint256,
+):
+    """
+    @dev Records a new member and pulls its stake from the caller.
+    @param role ROLE_PROVIDER (1) or ROLE_VALIDATOR (2).
+    @param stake Tokens to stake; at least the role's minimum.
+    @param endpoint The member's HTTP endpoint URL (non-empty).
+    @param capabilities Hash of the member's advertised capabilities.
+    @param price Lowest price per job replica (or per audit) the member accepts.
+    """
+    assert role == ROLE_PROVIDER or role == ROLE_VALIDATOR, "registry: unknown role"
+    assert self._hot[msg.sender] == 0, "registry: already registered"
+    assert stake >= self._min_stake(role), "registry: stake below the role minimum"
+    assert stake <= _MAX_AMOUNT, "registry: stake above 2**120 - 1"
+    assert len(endpoint) > 0, "registry: empty endpoint"
+    self._save_hot(msg.sender, Hot(stake=stake, locked=0, role=role, active=True))
+    self._cold[msg.sender] = Cold(
+        unbonding=0, unbond_at=0, endpoint=endpoint, capabilities=capabilities, price=price
+    )
+    self._list_add(role, msg.sender)
+    log Registered(
+        account=msg.sender,
+        role=role,
+        stake=stake,
+        endpoint=endpoint,
+        capabilities=capabilities,
+        price=price,
+    )
+    assert extcall token.transferFrom(msg.sender, self, stake), "registry: transfer failed"
 
 
 @internal
