@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from verimesh.crypto.merkle import merkle_root
 from verimesh.runtime import (
     ExecutionContext,
     OpRecord,
+    TraceProof,
     freeze,
     recompute,
     tensor_hash,
@@ -89,8 +92,9 @@ def test_every_leaf_proves_and_recomputes():
             assert verify_record(record)
             assert tensor_hash(recompute(record, path="fast")) == record.output_hash
             # the record survives the wire
-            again = OpRecord.from_json(record.to_json())
+            again = OpRecord.from_json(json.loads(json.dumps(record.to_json())))
             assert again == record and verify_record(again)
+            assert verify_trace_proof(root, again, TraceProof.from_json(json.loads(json.dumps(proof.to_json()))))
     # a lying leaf: wrong output hash fails both the proof and the recompute
     record = ctx.trace.leaf(1, 0)
     forged = OpRecord(record.step, record.index, record.op, record.params, record.input_hashes,
@@ -98,6 +102,13 @@ def test_every_leaf_proves_and_recomputes():
     assert not verify_trace_proof(root, forged, ctx.trace.proof(1, 0))
     assert not verify_record(forged)
     assert not verify_trace_proof(root, record, ctx.trace.proof(1, 1))
+
+
+def test_malformed_wire_objects_are_refused():
+    with pytest.raises(TraceError, match="malformed op record"):
+        OpRecord.from_json({"step": 0})
+    with pytest.raises(TraceError, match="malformed trace proof"):
+        TraceProof.from_json({"op_proof": {}})
 
 
 def test_recompute_refuses_inputs_that_do_not_match_the_commitment():

@@ -163,6 +163,17 @@ class TraceProof:
             "step_proof": self.step_proof.to_json(),
         }
 
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TraceProof:
+        try:
+            return cls(
+                MerkleProof.from_json(obj["op_proof"]),
+                bytes.fromhex(str(obj["step_root"]).removeprefix("0x")),
+                MerkleProof.from_json(obj["step_proof"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TraceError(f"malformed trace proof: {exc}") from exc
+
 
 def verify_trace_proof(trace_root: bytes, record: OpRecord, proof: TraceProof) -> bool:
     """True iff ``record`` is op ``record.index`` of step ``record.step`` under ``trace_root``."""
