@@ -36,14 +36,21 @@
           REVEALED and AUDITING by `finalize` after the challenge/report deadline,
           DISPUTED by `dispute_timeout` after each round deadline (the silent party
           loses; a silent referee annuls and refunds).
-        - Assignment randomness mixes block.prevrandao with the job id and the requester;
-          the requester is excluded from the draw and Registry.draw never returns a
-          member twice, so nobody is assigned twice and nobody serves its own job.
-          prevrandao is biasable by a block proposer by one bit per skipped slot; the
-          stake bond, not the draw, is what makes cheating unprofitable.
+        - Assignment randomness mixes block.prevrandao with the job id; the requester is
+          excluded from the draw and Registry.draw never returns a member twice, so
+          nobody is assigned twice and nobody serves its own job. A requester can only
+          steer the draw by delaying its own post; a block proposer can bias prevrandao
+          by one bit per skipped slot. The stake bond, not the draw, is what makes
+          cheating unprofitable.
         - Commitments bind the job id and the provider address, so one provider cannot
           copy another's commitment; reveals are only accepted after all replicas
-          committed. The audit draw happens at the last reveal, after the result is fixed.
+          committed. The audit coin and the validator draw use the hash of the block
+          holding the last commitment: unknown when the result was fixed, and the same
+          whenever the provider reveals, so waiting for a lucky block does not help; a
+          reveal that cannot read that hash (same block, or > 256 blocks later) is
+          audited for certain. Withholding the reveal instead costs the bond (timeout).
+        - Payouts are pull payments (`balances` + `withdraw`): no settlement depends on a
+          receiver accepting a transfer, so none can be blocked.
         - Only Registry-locked bonds are slashed; Registry is told to send the slashed
           tokens here and they are split in the same transaction.
         - Bounds: at most `_MAX_REPLICAS` replicas (loops over replicas are bounded),
