@@ -30,7 +30,7 @@ V_LIMIT = 1 << 62
 def _norm_args(op: str, inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[int, int, str]:
     arity(op, inputs, 3 if op == "layernorm" else 2)
     no_extra_params(op, params, "eps", "shift", "out_dtype")
-    x, gamma = inputs[0], inputs[1]
+    x = inputs[0]
     dtype_in(op, "x", x, "int8", "int16", "int32")
     if x.ndim < 1 or x.shape[-1] < 1:
         raise OpError(f"{op}: x needs a non-empty last axis, got shape {x.shape}")
@@ -38,7 +38,6 @@ def _norm_args(op: str, inputs: Sequence[np.ndarray], params: dict[str, Any]) ->
         dtype_in(op, what, t, "int32")
         if t.shape != (x.shape[-1],):
             raise OpError(f"{op}: {what} must have shape ({x.shape[-1]},), got {t.shape}")
-    del gamma
     eps = param(op, params, "eps", int)
     shift = param(op, params, "shift", int)
     if not 1 <= eps < 1 << 60 or not 1 <= shift <= 62:
