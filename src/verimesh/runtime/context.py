@@ -59,6 +59,8 @@ class ExecutionContext:
         fn = op.fast if self.path == "fast" else op.reference
         out = fn(inputs, params)
         check_tensor(out, f"output of {op_name}")
+        if any(out is t for t in inputs):
+            out = out.view()  # never change the flags of the caller's own array below
         if out.flags.writeable and out.flags.owndata:
             out.flags.writeable = False  # outputs are values; freezing lets their hash be cached
         self.op_count += 1
