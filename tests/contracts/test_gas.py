@@ -89,10 +89,14 @@ def test_audit_job_gas_prepaid(gas_world: World) -> None:
     assert gas["total"] <= GAS_CEILING, gas
 
 
-@pytest.mark.parametrize(("mode", "param"), [(MODE_AUDIT, 1000), (MODE_REPLICATE, 2),
-                                             (MODE_REPLICATE, 3)])
-def test_gas_report(gas_world: World, mode: int, param: int) -> None:
+# Regression ceilings for the other shapes (measured values are in docs/contracts.md).
+@pytest.mark.parametrize(("mode", "param", "ceiling"), [
+    (MODE_AUDIT, 1000, 330_000),  # not audited; the fee refund is the requester's first credit
+    (MODE_REPLICATE, 2, 470_000),
+    (MODE_REPLICATE, 3, 640_000),
+])
+def test_gas_report(gas_world: World, mode: int, param: int, ceiling: int) -> None:
     _warm_up(gas_world)
     gas = run_job(gas_world, mode, param)
     print(f"\nmode {mode} param {param}:", gas)
-    assert gas["total"] <= GAS_CEILING * param if mode == MODE_REPLICATE else GAS_CEILING
+    assert gas["total"] <= ceiling, gas
