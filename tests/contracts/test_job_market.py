@@ -31,6 +31,7 @@ from contract_world import (
     World,
     load,
 )
+from eth_utils import keccak
 
 INPUT = b"\x53" * 32
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -386,4 +387,7 @@ def test_views(world: World) -> None:
     with boa.reverts("job_market: no such replica"):
         m.replica(job_id, 2)
     assert m.job_count() == job_id
-    assert m.commitment_for(job_id, world.providers[0], OUTPUT, TRACE, SALT) != b"\x00" * 32
+    provider = world.providers[0]
+    expected = keccak(job_id.to_bytes(32, "big") + bytes.fromhex(str(provider)[2:]) + OUTPUT
+                      + TRACE + SALT)  # the formula agreed in CONTRACTS.md
+    assert m.commitment_for(job_id, provider, OUTPUT, TRACE, SALT) == expected
