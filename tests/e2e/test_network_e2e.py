@@ -26,7 +26,7 @@ from verimesh.chain.devnet import free_port
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "node"))
-from daemon_net import install_models, node_process, wait_registered  # noqa: E402
+from daemon_net import install_models, node_process, share_selfbench, wait_registered  # noqa: E402
 
 PY = sys.executable
 
@@ -56,11 +56,16 @@ def test_jobs_through_three_node_processes(tmp_path: Path, pytestconfig: pytest.
         # The third node has no models, but the compiled contracts are no part of that test.
         shutil.copytree(home / "artifacts", empty_home / "artifacts")
         ports = [free_port() for _ in range(3)]
+        bench = pytestconfig.cache.mkdir("verimesh-selfbench")
         for i, port in enumerate(ports):
             node_env = {"VERIMESH_HOME": str(empty_home if i == 2 else home)}
-            procs.append(node_process(state, tmp_path / f"node{i}", f"dev{i + 2}", port, tmp_path / f"node{i}.log", node_env))
+            log = tmp_path / f"node{i}.log"
+            procs.append(node_process(state, tmp_path / f"node{i}", f"dev{i + 2}", port, log, node_env, bench))
+            if i == 0:  # the first node measures the machine; the others reuse its figures
+                wait_registered(f"http://127.0.0.1:{port}", timeout=180)
+                share_selfbench(tmp_path / "node0", bench)
         for port in ports:
-            wait_registered(f"http://127.0.0.1:{port}", timeout=120)
+            wait_registered(f"http://127.0.0.1:{port}", timeout=180)
 
         jobs = [
             {"model": roots["minilm"], "task": "embed", "input": "hello world", "replicate": 3},

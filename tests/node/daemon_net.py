@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,10 +89,25 @@ def wait_registered(url: str, daemon: NodeDaemon | None = None, timeout: float =
     raise RuntimeError(f"node at {url} did not come up within {timeout} s")
 
 
+SELFBENCH = "selfbench.json"  # node.selfbench's cache file in a node's home
+
+
+def share_selfbench(home: Path, cache: Path) -> None:
+    """Keep the first node's self-benchmark for the next ones: measuring it again in every
+    fresh test home would cost each node start seconds of CPU on a busy machine."""
+    if (home / SELFBENCH).is_file() and not (cache / SELFBENCH).is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(home / SELFBENCH, cache / SELFBENCH)
+
+
 def node_process(
-    state: Path, home: Path, account: str, port: int, log: Path, env: dict[str, str] | None = None
+    state: Path, home: Path, account: str, port: int, log: Path, env: dict[str, str] | None = None,
+    bench_cache: Path | None = None,
 ) -> subprocess.Popen:
     """``verimesh node run`` as its own process (what a device owner starts)."""
+    if bench_cache is not None and (bench_cache / SELFBENCH).is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bench_cache / SELFBENCH, home / SELFBENCH)
     args = [
         sys.executable, "-m", "verimesh.cli.node", "run",
         "--deployment", str(state / "deployment.json"), "--dev", account,

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_net import dev_wallet, devnet_dir, install_tiny_model, node_process, wait_registered
+from daemon_net import (
+    dev_wallet,
+    devnet_dir,
+    install_tiny_model,
+    node_process,
+    share_selfbench,
+    wait_registered,
+)
 
 from verimesh.chain import JobState
 from verimesh.chain.devnet import free_port
@@ -52,7 +59,7 @@ def _step(home: Path, job_id: int) -> str | None:
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
-def test_killed_node_completes_every_duty_after_restart(world, point: str) -> None:
+def test_killed_node_completes_every_duty_after_restart(world, point: str, pytestconfig: pytest.Config) -> None:
     tmp, state, model_root, client = world
     account = f"dev{2 + CRASH_POINTS.index(point)}"
     provider = dev_wallet(state, account)
@@ -61,9 +68,11 @@ def test_killed_node_completes_every_duty_after_restart(world, point: str) -> No
     log = tmp / f"node-{point}.log"
     before = client.net.token.balance_of(provider.address)
 
-    proc = node_process(state, home, account, port, log, {**env, CRASH_ENV: point})
+    bench = pytestconfig.cache.mkdir("verimesh-selfbench")
+    proc = node_process(state, home, account, port, log, {**env, CRASH_ENV: point}, bench)
     try:
-        wait_registered(f"http://127.0.0.1:{port}", timeout=120)
+        wait_registered(f"http://127.0.0.1:{port}", timeout=180)
+        share_selfbench(home, bench)
         stake = client.net.registry.members(provider.address).stake
         price = client.market_price(1)
         handles: list = []
@@ -101,7 +110,8 @@ def test_killed_node_completes_every_duty_after_restart(world, point: str) -> No
         proc.terminate()
         proc.wait(timeout=20)
         # Leave the market: later crash points must not be drawn to this node.
-        client.net.registry.as_signer(_signer(provider)).deregister()
+        if client.net.registry.members(provider.address).active:
+            client.net.registry.as_signer(_signer(provider)).deregister()
 
 
 def _signer(wallet):
