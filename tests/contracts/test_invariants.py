@@ -1024,8 +1024,6 @@ def test_random_sequences_conserve_tokens(invariant_world: World) -> None:
 # marker is removed.
 
 
-@pytest.mark.xfail(strict=True, reason="B1: Registry.deregister never forgets a member whose "
-                   "stake was slashed to 0, so it can neither withdraw nor register again")
 def test_bug_deregister_after_full_slash_forgets_member(invariant_world: World) -> None:
     w = invariant_world
     prov0, prov1, prov2, req0 = (w.actors[n] for n in ("prov0", "prov1", "prov2", "req0"))
