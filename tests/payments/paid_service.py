@@ -32,6 +32,11 @@ def service_app(paywall: Paywall, counters: Counters) -> FastAPI:
         counters.free += 1
         return {"ok": True}
 
+    @app.post("/free-echo")
+    def free_echo(body: dict) -> dict:
+        counters.free += 1
+        return {"echo": body}
+
     @app.post("/v1/echo")
     def echo(body: dict, payment: paid) -> dict:
         counters.served.append(payment.cumulative)
@@ -69,6 +74,9 @@ class Server:
     def __init__(self, app: FastAPI) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted sockets inherit it: without it the response body waits ~40 ms for the
+        # client's delayed ACK (Nagle), which swamps any latency measurement
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)

@@ -47,13 +47,17 @@ from verimesh.chain.payment_channel import (
     PaymentRequired,
     PaymentVoucher,
 )
-from verimesh.crypto.envelope import SignatureChecker
+from verimesh.crypto.envelope import SignatureChecker, ecdsa_signature_checker
 
 # Seconds a channel's on-chain state is trusted before it is read again. A payer who starts
 # closing is noticed at most this late; the challenge period (>= 60 s) leaves time to redeem.
 DEFAULT_CACHE_SECONDS = 5.0
 # Default smallest deposit a new channel must hold, in requests at the offered price.
 DEFAULT_MIN_DEPOSIT_REQUESTS = 10
+
+
+class _NeedsChain(Exception):
+    """The fast path cannot decide without reading the chain."""
 
 
 class PaymentRefused(HTTPException):
@@ -152,7 +156,10 @@ class Paywall:
 
         async def paid(request: Request, response: Response) -> AsyncIterator[Payment]:
             header = request.headers.get(PAYMENT_HEADER)
-            payment = await anyio.to_thread.run_sync(self.accept, header, request.url.path, amount)
+            try:  # the common case (cached channel, account payer) needs no chain: no thread hop
+                payment = self.accept(header, request.url.path, amount, offline=True)
+            except _NeedsChain:
+                payment = await anyio.to_thread.run_sync(self.accept, header, request.url.path, amount)
             response.headers[RECEIPT_HEADER] = PaymentReceipt(
                 channel_id=payment.channel_id, cumulative=payment.cumulative, price=amount
             ).to_header()
@@ -167,8 +174,13 @@ class Paywall:
         return paid
 
     # -- the checks ------------------------------------------------------------------------
-    def accept(self, header: str | None, resource: str, price: int) -> Payment:
-        """Check a payment header and reserve its voucher; raise ``PaymentRefused`` otherwise."""
+    def accept(self, header: str | None, resource: str, price: int, *, offline: bool = False) -> Payment:
+        """Check a payment header and reserve its voucher; raise ``PaymentRefused`` otherwise.
+
+        ``offline=True`` (the event loop's fast path) raises ``_NeedsChain`` instead of
+        reading the chain (stale cache, a voucher above the cached deposit, or a contract
+        wallet's EIP-1271 check); the caller then runs it again in a worker thread.
+        """
         if not header:
             raise self._refuse(
                 "payment_required",
@@ -191,7 +203,7 @@ class Paywall:
                 f"voucher is for channel contract {voucher.contract}, this service uses {self.channel.address}",
                 resource, price,
             )
-        state = self._state(voucher.channel_id, fresh_if_below=voucher.cumulative)
+        state = self._state(voucher.channel_id, fresh_if_below=voucher.cumulative, offline=offline)
         ch = state.channel
         if not ch.exists:
             raise self._refuse("unknown_channel", f"channel {voucher.channel_id} does not exist: open one", resource, price)
@@ -219,7 +231,10 @@ class Paywall:
                 resource, price,
             )
         self._check_increase(state, voucher, resource, price)
-        if not self.check_signature(ch.payer, voucher.digest(), voucher.signature_bytes):
+        digest, signature = voucher.digest(), voucher.signature_bytes
+        if offline and not ecdsa_signature_checker(ch.payer, digest, signature):
+            raise _NeedsChain  # maybe a contract wallet: ask it on chain, off the event loop
+        if not offline and not self.check_signature(ch.payer, digest, signature):
             raise self._refuse(
                 "bad_signature",
                 f"voucher signature is not the payer's ({ch.payer}) for channel {voucher.channel_id} and this amount",
@@ -254,11 +269,13 @@ class Paywall:
             if state is not None and state.accepted == payment.cumulative:
                 state.accepted, state.latest = payment.previous, payment.previous_voucher
 
-    def _state(self, channel_id: int, fresh_if_below: int) -> _ChannelState:
+    def _state(self, channel_id: int, fresh_if_below: int, offline: bool = False) -> _ChannelState:
         """The cached channel, read again when stale or when a voucher exceeds its deposit."""
         now = self.clock()
         state = self._states.get(channel_id)
         if state is None or now - state.read_at > self.cache_seconds or state.channel.deposit < fresh_if_below:
+            if offline:
+                raise _NeedsChain
             channel = self.channel.channels(channel_id)
             with self._lock:
                 state = self._states.get(channel_id)
