@@ -83,6 +83,9 @@ def test_caps_are_applied_in_the_child() -> None:
         assert child.nice() == 17
         assert child.rlimit(resource.RLIMIT_AS) == (700 << 20, 700 << 20)
         assert child.environ()["OPENBLAS_NUM_THREADS"] == "1"
+        autogroup = Path(f"/proc/{child.pid}/autogroup")
+        if autogroup.exists():  # its own session's scheduling group is deprioritised too
+            assert autogroup.read_text().strip().endswith("nice 17")
     finally:
         worker.cancel()
         thread.join(timeout=60)
@@ -117,6 +120,10 @@ def test_a_failing_job_reports_the_exception() -> None:
 
 def test_cancel_while_paused_and_stop_event() -> None:
     worker = Worker(ResourceCaps(cores=1, memory_mb=768))
+    worker.cancel()  # nothing runs: no effect on the next job
+    assert (
+        len(worker.call(MATMUL, {"m": 8, "k": 8, "n": 8, "reps": 1}).fields["product_hash"]) == 64
+    )
     thread, box = _run_in_thread(worker, LONG)
     _wait_for_child(worker)
     worker.pause()
