@@ -102,7 +102,7 @@ def share_selfbench(home: Path, cache: Path) -> None:
 
 def node_process(
     state: Path, home: Path, account: str, port: int, log: Path, env: dict[str, str] | None = None,
-    bench_cache: Path | None = None,
+    bench_cache: Path | None = None, extra: list[str] | None = None,
 ) -> subprocess.Popen:
     """``verimesh node run`` as its own process (what a device owner starts)."""
     if bench_cache is not None and (bench_cache / SELFBENCH).is_file():
@@ -114,7 +114,7 @@ def node_process(
         "--home", str(home), "--port", str(port), "--poll", "0.05",
         # The test machine is busy by design (anvil, other nodes, the requester): an idle
         # policy would keep the node waiting. The policy itself is tested in test_idle*.
-        "--max-cpu", "100", "--grace", "0",
+        "--max-cpu", "100", "--grace", "0", *(extra or []),
     ]  # fmt: skip
     full_env = {**os.environ, **(env or {})}
     with open(log, "ab") as out:

@@ -69,7 +69,8 @@ def test_killed_node_completes_every_duty_after_restart(world, point: str, pytes
     before = client.net.token.balance_of(provider.address)
 
     bench = pytestconfig.cache.mkdir("verimesh-selfbench")
-    proc = node_process(state, home, account, port, log, {**env, CRASH_ENV: point}, bench)
+    # In-process jobs: these tests are about the journal; the worker path runs in tests/e2e.
+    proc = node_process(state, home, account, port, log, {**env, CRASH_ENV: point}, bench, ["--in-process"])
     try:
         wait_registered(f"http://127.0.0.1:{port}", timeout=180)
         share_selfbench(home, bench)
@@ -89,7 +90,7 @@ def test_killed_node_completes_every_duty_after_restart(world, point: str, pytes
             client.net.backend.advance_time(61)  # close the challenge window
         assert proc.wait(timeout=90) == 137, log.read_text()[-3000:]
 
-        proc = node_process(state, home, account, port, log, env)  # restart, no fault this time
+        proc = node_process(state, home, account, port, log, env, bench, ["--in-process"])  # restart, no fault
         submit.join(timeout=60)
         handle = handles[0]
         if point not in ("after_finalize_sent", "after_withdraw_sent"):
