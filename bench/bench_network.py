@@ -5,12 +5,14 @@
 Starts a private anvil devnet with the contracts and real `verimesh node run` processes on
 127.0.0.1, then measures from a requester in this process (the SDK):
 
-1. Protocol tax: an embedding job sized to take about 1 s in the runtime, through one node
-   (audit(0): one provider) against `run_job` of the same job in a warm local process (what
-   `verimesh run` does after loading the model). Median of ``--reps``. The extra time is
-   split into: post (escrow + draw tx), upload (signed HTTP), node runtime, commit tx,
-   reveal tx, reveal seen by the requester, result fetch (signed HTTP + root check).
-2. Throughput: ``--jobs`` small generation jobs (tiny decoder) submitted by 4 requester
+1. Protocol tax: a generation job on the shipped tiny decoder sized to take about 1 s,
+   through one node (audit(0): one provider) against ``run_job`` of the same job in a warm
+   local process (what `verimesh run` does after loading the model). Median of ``--reps``,
+   for a node running jobs in-process and for one running them in its capped worker
+   subprocess (the default). The time is split into: post (escrow + draw tx), upload
+   (signed HTTP), node runtime, commit tx, reveal tx, reveal seen by the requester, result
+   fetch (signed HTTP + root check).
+2. Throughput: ``--jobs`` small generation jobs (8 tokens) submitted by 4 requester
    accounts in parallel, through 1 node and through 3 nodes (replicate(1): each job runs
    once). Jobs/s = jobs / wall time from the first submit to the last verified result.
 
@@ -34,38 +36,47 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "node"))
-from daemon_net import dev_wallet, install_models, node_process, wait_registered  # noqa: E402
+from daemon_net import (  # noqa: E402
+    dev_wallet,
+    install_models,
+    node_process,
+    share_selfbench,
+    wait_registered,
+)
 
 from verimesh.chain import devnet  # noqa: E402
 from verimesh.chain.devnet import free_port  # noqa: E402
 from verimesh.client import Client, audit, replicate  # noqa: E402
 
-SENTENCE = "verimesh turns idle everyday devices into a verifiable market for AI compute, number {}."
 
-
-def local_seconds(model_root: str, task: str, value, params: dict, reps: int) -> tuple[float, str]:
-    """Warm in-process run_job (model loaded once, as a running `verimesh run` would be)."""
+def local_seconds(model_root: str, prompt: str, params: dict, reps: int) -> tuple[float, str]:
+    """Warm in-process ``run_job`` (model loaded once): what `verimesh run` does for this
+    job after its start-up, so the comparison charges the network only for the network."""
     from verimesh.models import api
 
     model = api.load_model(model_root)
-    api.run_job(model, task, value, params)  # warm-up: tables, caches
+    api.run_job(model, "generate", prompt, params)  # warm-up: tables, caches
     times, root = [], ""
     for _ in range(reps):
         started = time.perf_counter()
-        result = api.run_job(model, task, value, params)
+        result = api.run_job(model, "generate", prompt, params)
         times.append(time.perf_counter() - started)
-        root = result.output_root if isinstance(result.output_root, str) else "0x" + result.output_root.hex()
+        root = result.output_root
     return statistics.median(times), root
 
 
-def start_nodes(state: Path, tmp: Path, accounts: list[str], env: dict[str, str]) -> tuple[list[subprocess.Popen], list[str]]:
+def start_nodes(
+    state: Path, tmp: Path, accounts: list[str], env: dict[str, str], extra: list[str]
+) -> tuple[list[subprocess.Popen], list[str]]:
     procs, urls = [], []
     for account in accounts:
         port = free_port()
-        procs.append(node_process(state, tmp / f"node-{account}", account, port, tmp / f"node-{account}.log", env))
+        home = tmp / f"node-{account}"
+        procs.append(node_process(state, home, account, port, tmp / f"node-{account}.log", env, tmp / "bench", extra))
         urls.append(f"http://127.0.0.1:{port}")
-    for url in urls:
-        wait_registered(url)
+    for account, url in zip(accounts, urls, strict=True):
+        wait_registered(url, timeout=300)
+        share_selfbench(tmp / f"node-{account}", tmp / "bench")
     return procs, urls
 
 
@@ -80,11 +91,11 @@ def stop_nodes(procs: list[subprocess.Popen], client: Client, accounts: list[str
         client.net.registry.as_signer(Signer.from_wallet(dev_wallet(state, account))).deregister()
 
 
-def protocol_tax(client: Client, model: str, texts: list[str], reps: int, node_url: str) -> dict:
+def protocol_tax(client: Client, model: str, prompt: str, params: dict, reps: int, node_url: str) -> dict:
     rows = []
     for _ in range(reps + 1):  # first job warms the node (model load)
         started = time.time()
-        handle = client.submit(model=model, task="embed", input=texts, mode=audit(0))
+        handle = client.submit(model=model, task="generate", input=prompt, params=params, mode=audit(0))
         out = handle.result(timeout=300)
         total = time.time() - started
         node = httpx.get(f"{node_url}/v1/jobs/{handle.job_id}").json()["times"]
@@ -140,84 +151,98 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=24)
-    parser.add_argument("--texts", type=int, default=0, help="embedding batch (0: size it to ~1 s)")
+    parser.add_argument("--tokens", type=int, default=0, help="tokens of the tax job (0: size it to ~1 s)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-network-"))
     home = tmp / "home"
     os.environ["VERIMESH_HOME"] = str(home)
-    roots = install_models(home, ["minilm", "tiny-shakespeare"])
+    roots = install_models(home, ["tiny-shakespeare"])
+    tiny = roots["tiny-shakespeare"]
     env = {"VERIMESH_HOME": str(home)}
+    prompt = "ROMEO:"
 
-    # Size the embedding batch so the local run takes about one second.
-    n = args.texts or 4
-    if not args.texts:
-        while True:
-            seconds, _ = local_seconds(roots["minilm"], "embed", [SENTENCE.format(i) for i in range(n)], {}, 1)
-            if seconds >= 0.8 or n >= 512:
-                break
-            n = max(n + 1, int(n / max(seconds, 1e-3)))
-    texts = [SENTENCE.format(i) for i in range(n)]
-    local, local_root = local_seconds(roots["minilm"], "embed", texts, {}, args.reps)
+    # Size the generation so the local run takes about one second.
+    tokens = args.tokens or 8
+    while not args.tokens:
+        seconds, _ = local_seconds(tiny, prompt, {"max_tokens": tokens, "seed": 1}, 1)
+        if seconds >= 0.8 or tokens >= 200:
+            break
+        tokens = min(200, max(tokens + 1, int(tokens / max(seconds, 1e-3))))
+    params = {"max_tokens": tokens, "seed": 1}
+    local, local_root = local_seconds(tiny, prompt, params, args.reps)
 
     state = tmp / "devnet"
     devnet.up(state, port=free_port())
+    results: dict = {}
     try:
         client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
-        procs, urls = start_nodes(state, tmp, ["dev2"], env)
-        tax = protocol_tax(client, roots["minilm"], texts, args.reps, urls[0])
-        assert tax["root"] == local_root, "network result differs from the local run"
-        one = throughput(state, roots["tiny-shakespeare"], args.jobs)
+        # 1. the tax through a node running jobs in-process, then through one with the worker
+        procs, urls = start_nodes(state, tmp, ["dev2"], env, ["--in-process"])
+        results["in-process"] = protocol_tax(client, tiny, prompt, params, args.reps, urls[0])
+        # 2. jobs/s through that one node
+        results["one"] = throughput(state, tiny, args.jobs)
         stop_nodes(procs, client, ["dev2"], state)
-        # dev2 is unbonding now; the three nodes are other accounts (requesters: dev1, dev5-7).
-        procs, urls = start_nodes(state, tmp, ["dev3", "dev4", "dev8"], env)
-        three = throughput(state, roots["tiny-shakespeare"], args.jobs)
+        procs, urls = start_nodes(state, tmp, ["dev3"], env, [])
+        results["worker"] = protocol_tax(client, tiny, prompt, params, args.reps, urls[0])
+        stop_nodes(procs, client, ["dev3"], state)
+        # 3. jobs/s through three nodes (requesters are dev1, dev5-7; dev2-3 are unbonding)
+        procs, urls = start_nodes(state, tmp, ["dev4", "dev8", "dev9"], env, ["--in-process"])
+        results["three"] = throughput(state, tiny, args.jobs)
         for proc in procs:
             proc.terminate()
         client.close()
     finally:
         devnet.down(state)
-
-    extra = tax["total"] - local
-    report = render(args, n, local, tax, extra, one, three)
+    for kind in ("in-process", "worker"):
+        assert results[kind]["root"] == local_root, "network result differs from the local run"
+    report = render(args, tokens, local, results)
     print(report)
     if args.out:
         args.out.write_text(report)
 
 
-def render(args, n: int, local: float, tax: dict, extra: float, one: float, three: float) -> str:
+def render(args: argparse.Namespace, tokens: int, local: float, results: dict) -> str:
     cpu = platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0))
-    parts = [("post (escrow + provider draw, 1 tx)", tax["post"]), ("upload spec + input (signed HTTP)", tax["upload"]),
-             ("node: runtime", tax["runtime"]), ("node: commit tx", tax["commit"]), ("node: reveal tx", tax["reveal"]),
-             ("requester sees the reveal (poll)", tax["reveal_seen"]), ("result fetch + root check (signed HTTP)", tax["fetch"])]  # fmt: skip
-    rows = "\n".join(f"| {name} | {sec * 1000:.0f} ms |" for name, sec in parts)
+    load = os.getloadavg()[0]
+    steps = [("post", "post (escrow + provider draw, 1 tx)"), ("upload", "upload spec + input (signed HTTP)"),
+             ("runtime", "node: run the job"), ("commit", "node: commit tx"), ("reveal", "node: reveal tx"),
+             ("reveal_seen", "requester sees the reveal (poll)"), ("fetch", "result fetch + root check (signed HTTP)"),
+             ("total", "**total**")]  # fmt: skip
+    ip, wk = results["in-process"], results["worker"]
+    rows = "\n".join(f"| {name} | {ip[k] * 1000:.0f} ms | {wk[k] * 1000:.0f} ms |" for k, name in steps)
+
+    def tax(r: dict) -> str:
+        return f"{r['total']:.3f} s ({100 * (r['total'] - local) / local:+.1f} %)"
+
     return f"""# bench: the network (protocol tax, jobs/s)
 
 Command: `.venv/bin/python bench/bench_network.py --reps {args.reps} --jobs {args.jobs}`
-Machine: {cpu}, {cores} cores shared by anvil, the node processes and the requester; Python {platform.python_version()}.
+Machine: {cpu}, {cores} cores shared by anvil, the node processes and the requester (and,
+when this ran, by other work: 1-minute load average {load:.1f}); Python {platform.python_version()}.
 
-## Protocol tax (embedding job of {n} texts, MiniLM, audit(0), one node)
+## Protocol tax: a ~1 s job (tiny decoder, {tokens} tokens, audit(0), one node)
 
 | | seconds |
 |---|---|
-| local `run_job` (warm, as `verimesh run` after loading) | {local:.3f} |
-| through the network (submit -> verified result) | {tax["total"]:.3f} |
-| extra | {extra:.3f} ({100 * extra / local:.1f} %) |
+| local `run_job`, warm (what `verimesh run` does after start-up) | {local:.3f} |
+| network, node runs jobs in-process (`--in-process`) | {tax(ip)} |
+| network, node runs jobs in its capped worker subprocess (default) | {tax(wk)} |
 
-Where the network time goes (medians of {args.reps} jobs):
+Where the network time goes (medians of {args.reps} jobs after one warm-up job):
 
-| step | time |
-|---|---|
+| step | in-process | worker |
+|---|---|---|
 {rows}
 
-## Throughput (tiny decoder, 8 tokens, replicate(1), 4 requester accounts in parallel)
+## Throughput (tiny decoder, 8 tokens, replicate(1), 4 requester accounts in parallel, in-process nodes)
 
 | nodes | jobs/s |
 |---|---|
-| 1 | {one:.2f} |
-| 3 | {three:.2f} |
+| 1 | {results["one"]:.2f} |
+| 3 | {results["three"]:.2f} |
 """
 
 
