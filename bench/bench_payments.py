@@ -39,6 +39,7 @@ from payments_chain import E, PayChain, deploy_pay_chain  # noqa: E402
 from verimesh.chain.backends.base import Receipt  # noqa: E402
 from verimesh.chain.backends.boa import BoaBackend  # noqa: E402
 from verimesh.chain.compile import load_artifacts  # noqa: E402
+from verimesh.chain.payment_channel import PAYMENT_HEADER  # noqa: E402
 from verimesh.client.payments import AccountFunder, ChannelBook, PaymentPolicy, WalletFunder  # noqa: E402
 from verimesh.client.x402 import PayingClient  # noqa: E402
 from verimesh.node.paywall import Paywall  # noqa: E402
@@ -106,7 +107,7 @@ def latency(chain: PayChain, reps: int) -> dict:
     paywall = Paywall(chain.channel.as_signer(chain.payee), chain.payee.address, PRICE)
     counters = Counters()
     book = ChannelBook(AccountFunder(chain.channel, chain.payer), policy(chain, 10 * reps + 100))
-    unpaid_t, paid_t = [], []
+    unpaid_t, paid_t, presigned_t = [], [], []
     with Server(service_app(paywall, counters)) as server, PayingClient(book, base_url=server.url) as paid:
         plain = httpx.Client(base_url=server.url)
         for i in range(20):  # warm-up; opens the channel
@@ -121,8 +122,22 @@ def latency(chain: PayChain, reps: int) -> dict:
             assert r.status_code == 200 and q.status_code == 200
             unpaid_t.append(t1 - t0)
             paid_t.append(t2 - t1)
-        plain.close()
+        # the server's share alone: the same paid request with vouchers signed beforehand
         cid = book.channel_id(chain.payee.address)
+        start = paywall.latest_voucher(cid).cumulative
+        headers = [
+            {PAYMENT_HEADER: chain.channel.sign_voucher(chain.payer, cid, start + (i + 1) * PRICE).to_header()}
+            for i in range(reps)
+        ]
+        for i in range(reps):
+            t0 = time.perf_counter()
+            r = plain.post("/free-echo", json={"i": i})
+            t1 = time.perf_counter()
+            q = plain.post("/v1/echo", json={"i": i}, headers=headers[i])
+            t2 = time.perf_counter()
+            assert r.status_code == 200 and q.status_code == 200, q.text
+            presigned_t.append(t2 - t1)
+        plain.close()
         sign_t, check_t = [], []
         accepted = paywall.latest_voucher(cid).cumulative
         for i in range(reps):
@@ -136,6 +151,7 @@ def latency(chain: PayChain, reps: int) -> dict:
     return {
         "unpaid": unpaid_t,
         "paid": paid_t,
+        "presigned": presigned_t,
         "sign": sign_t,
         "check": check_t,
     }
@@ -197,6 +213,7 @@ def report(args: argparse.Namespace, results: dict, lat: dict) -> str:
         f"| unpaid request (same handler, no paywall) | {ms(lat['unpaid']):.2f} | {ms(lat['unpaid'], 0.9):.2f} |",
         f"| paid request (PayingClient, voucher in header, paywall check) | {ms(lat['paid']):.2f} | {ms(lat['paid'], 0.9):.2f} |",
         f"| **added by the payment** | **{ms(lat['paid']) - ms(lat['unpaid']):.2f}** | |",
+        f"| paid request with a voucher signed beforehand (plain httpx: the server's share) | {ms(lat['presigned']):.2f} | {ms(lat['presigned'], 0.9):.2f} |",
         f"| inside: client signs a voucher (eth-account EIP-712) | {ms(lat['sign']):.2f} | {ms(lat['sign'], 0.9):.2f} |",
         f"| inside: server checks a voucher (`Paywall.accept`, cached channel, coincurve ECDSA) | {ms(lat['check']):.2f} | {ms(lat['check'], 0.9):.2f} |",
         "",
