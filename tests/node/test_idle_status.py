@@ -66,7 +66,7 @@ def test_bad_config_is_shown_not_raised(tmp_path: Path) -> None:
 def test_a_running_node_reports_a_paused_job_and_why(tmp_path: Path) -> None:
     policy = IdlePolicy(max_other_cpu_percent=25, grace_seconds=0, check_seconds=0.05)
     monitor = IdleMonitor(policy, sampler=Busy().sample)
-    caps = ResourceCaps(cores=1, memory_mb=768)
+    caps = ResourceCaps(cores=1, memory_mb=768, nice=0)
     executor = Executor(Worker(caps, monitor=monitor))
     stop = threading.Event()
 

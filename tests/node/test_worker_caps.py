@@ -17,6 +17,9 @@ from verimesh.node.config import ResourceCaps
 from verimesh.node.worker import Worker, WorkerCancelled, WorkerError
 
 MATMUL = "verimesh.node.selfbench:matmul_entry"
+# Tests run workers at nice 0: the test machine is saturated by design, and a worker at the
+# node's default nice 19 (process and autogroup) would rightly get almost no CPU there.
+# test_caps_are_applied_in_the_child checks that a nice value is applied.
 # ~1-3 s of exact int8 products on one core of this machine (it depends on the load).
 LONG = {"m": 256, "k": 1024, "n": 1024, "reps": 60}
 
@@ -46,7 +49,7 @@ def _wait_for_child(worker: Worker) -> psutil.Process:
 
 
 def test_pause_resume_loses_no_work() -> None:
-    caps = ResourceCaps(cores=1, memory_mb=768, nice=15)
+    caps = ResourceCaps(cores=1, memory_mb=768, nice=0)
     plain = Worker(caps).call(MATMUL, LONG)
 
     worker = Worker(caps)
@@ -93,7 +96,7 @@ def test_caps_are_applied_in_the_child() -> None:
 
 
 def test_a_job_over_the_memory_cap_fails_clearly() -> None:
-    worker = Worker(ResourceCaps(cores=1, memory_mb=400))
+    worker = Worker(ResourceCaps(cores=1, memory_mb=400, nice=0))
     with pytest.raises(
         WorkerError, match=r"more memory than the worker's cap of 400 MB .*raise caps.memory_mb"
     ):
@@ -101,7 +104,7 @@ def test_a_job_over_the_memory_cap_fails_clearly() -> None:
 
 
 def test_a_crashed_worker_is_a_clear_error_and_the_next_job_runs() -> None:
-    worker = Worker(ResourceCaps(cores=1, memory_mb=768))
+    worker = Worker(ResourceCaps(cores=1, memory_mb=768, nice=0))
     thread, box = _run_in_thread(worker, LONG)
     child = _wait_for_child(worker)
     child.send_signal(signal.SIGKILL)  # what the kernel's OOM killer does
@@ -115,11 +118,11 @@ def test_a_crashed_worker_is_a_clear_error_and_the_next_job_runs() -> None:
 
 def test_a_failing_job_reports_the_exception() -> None:
     with pytest.raises(WorkerError, match=r"failed in the worker: KeyError: 'reps'"):
-        Worker(ResourceCaps(cores=1, memory_mb=512)).call(MATMUL, {"m": 4, "k": 4, "n": 4})
+        Worker(ResourceCaps(cores=1, memory_mb=512, nice=0)).call(MATMUL, {"m": 4, "k": 4, "n": 4})
 
 
 def test_cancel_while_paused_and_stop_event() -> None:
-    worker = Worker(ResourceCaps(cores=1, memory_mb=768))
+    worker = Worker(ResourceCaps(cores=1, memory_mb=768, nice=0))
     worker.cancel()  # nothing runs: no effect on the next job
     assert (
         len(worker.call(MATMUL, {"m": 8, "k": 8, "n": 8, "reps": 1}).fields["product_hash"]) == 64
@@ -132,7 +135,7 @@ def test_cancel_while_paused_and_stop_event() -> None:
     assert isinstance(box.get("error"), WorkerCancelled)
 
     stop = threading.Event()
-    stopping = Worker(ResourceCaps(cores=1, memory_mb=768), stop=stop)
+    stopping = Worker(ResourceCaps(cores=1, memory_mb=768, nice=0), stop=stop)
     thread, box = _run_in_thread(stopping, LONG)
     child = _wait_for_child(stopping)
     stop.set()
@@ -147,7 +150,7 @@ def test_a_real_model_job_paused_midway_commits_to_the_same_output_root(
     # models.api.run_job on the shipped tiny decoder (its model store in a temporary home).
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))
     entry, payload = "verimesh.node.selfbench:tiny_model_entry", {"max_tokens": 240}
-    caps = ResourceCaps(cores=1, memory_mb=1024)
+    caps = ResourceCaps(cores=1, memory_mb=1024, nice=0)
     plain = Worker(caps).call(entry, payload)
     assert plain.fields["tokens"] > 0
 

@@ -47,7 +47,7 @@ def _wait_for(predicate: Any, what: str) -> None:
 
 
 def test_owner_load_pauses_and_quiet_resumes_without_losing_work() -> None:
-    caps = ResourceCaps(cores=1, memory_mb=768)
+    caps = ResourceCaps(cores=1, memory_mb=768, nice=0)
     plain = Worker(caps).call(MATMUL, LONG)
 
     dial = LoadDial()

@@ -14,7 +14,7 @@ def test_measures_once_then_reuses_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))  # the tiny model's store
-    caps = ResourceCaps(cores=1, memory_mb=1024)
+    caps = ResourceCaps(cores=1, memory_mb=1024, nice=0)
     bench = self_benchmark(tmp_path, caps)
     assert bench.matmul_gmacs > 0 and bench.matmul_seconds > 0 and bench.cores == 1
     assert bench.matmul_shape == [256, 1024, 1024]
@@ -32,7 +32,9 @@ def test_measures_once_then_reuses_the_cache(
 def test_other_caps_or_a_damaged_cache_measure_again(tmp_path: Path) -> None:
     (tmp_path / CACHE_NAME).write_text("{not json")
     assert load_cached(tmp_path) is None
-    one = self_benchmark(tmp_path, ResourceCaps(cores=1, memory_mb=1024))
-    assert load_cached(tmp_path, ResourceCaps(cores=2, memory_mb=1024)) is None  # another key
-    two = self_benchmark(tmp_path, ResourceCaps(cores=2, memory_mb=1024))
+    one = self_benchmark(tmp_path, ResourceCaps(cores=1, memory_mb=1024, nice=0))
+    assert (
+        load_cached(tmp_path, ResourceCaps(cores=2, memory_mb=1024, nice=0)) is None
+    )  # another key
+    two = self_benchmark(tmp_path, ResourceCaps(cores=2, memory_mb=1024, nice=0))
     assert two.key != one.key and two.cores == 2

@@ -83,6 +83,7 @@ def run(
     ] = None,
     cores: Annotated[int | None, typer.Option("--cores", help="cores the worker may use [half]")] = None,
     memory_mb: Annotated[int | None, typer.Option("--memory-mb", help="worker memory cap in MB [RAM/4]")] = None,
+    nice: Annotated[int | None, typer.Option("--nice", help="worker priority, 0-19 (19 = lowest) [19]")] = None,
     in_process: Annotated[
         bool, typer.Option("--in-process", help="run jobs inside the node process: no worker caps, no idle pausing")
     ] = False,
@@ -109,6 +110,7 @@ def run(
         "node.models": model or None, "node.poll_seconds": poll,
         "idle.max_other_cpu_percent": max_cpu, "idle.grace_seconds": grace, "idle.allowed_hours": hours,
         "idle.allow_on_battery": on_battery, "caps.cores": cores, "caps.memory_mb": memory_mb,
+        "caps.nice": nice,
     }  # fmt: skip
     try:
         cfg = NodeConfig.load(config or node_home / "node.toml", overrides, home=node_home)

@@ -3,7 +3,7 @@
 A provider advertises capability in ``/v1/info`` and (hashed) on chain; requesters pick
 providers by it. Guessed numbers (core counts, clock speeds) say little about a laptop
 that thermally throttles or a VM on a shared host, so the node measures at start, in its
-own capped worker (the same cores, memory cap and priority its jobs get):
+own capped worker (the same cores and memory cap its jobs get):
 
 - exact int8 matrix products through the runtime's ``matmul_exact`` (the hot loop of every
   model), reported as giga multiply-accumulates per second;
@@ -106,7 +106,9 @@ def self_benchmark(home: Path, caps: ResourceCaps, refresh: bool = False) -> Sel
     if cached is not None:
         return cached
     started = time.perf_counter()
-    worker = Worker(caps)
+    # The caps' cores and memory, but normal priority: jobs only ever run while the device is
+    # idle, so the figure to advertise is the idle machine's, not what is left of a busy one.
+    worker = Worker(caps.model_copy(update={"nice": 0}))
     m, k, n = MATMUL_SHAPE
     mat = worker.call(
         "verimesh.node.selfbench:matmul_entry", {"m": m, "k": k, "n": n, "reps": 3}

@@ -15,8 +15,8 @@ and glibc at most two malloc arenas so that threads do not reserve the address s
 cap is meant for.
 
 A request names an entry ``"module:function"`` called as ``function(payload) -> (dict,
-bytes)``; ``run_job_entry`` (a model job) is the one the node uses, the self-benchmark
-uses its own. The result goes to a file (JSON + a sidecar for the output bytes): no pipe
+bytes)``: the node's job entry is ``node.execute:execute_entry``, the self-benchmark has its
+own. The result goes to a file (JSON + a sidecar for the output bytes): no pipe
 can fill up and block a frozen child.
 """
 
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from verimesh.node.config import ResourceCaps
 
@@ -51,18 +51,6 @@ class WorkerError(RuntimeError):
 
 class WorkerCancelled(WorkerError):
     """``cancel()`` or the node's stop event ended the job; nothing was produced."""
-
-
-class WorkerJob(BaseModel):
-    """One model job for the worker (what ``models.api.run_job`` takes)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model_root: str = Field(pattern=r"^0x[0-9a-f]{64}$")
-    task: str
-    input: str | list[str]
-    params: dict[str, Any] = Field(default_factory=dict)
-    trace: bool = True
 
 
 class WorkerResult(BaseModel):
@@ -170,14 +158,6 @@ class Worker:
         self._wake.set()
 
     # -- running ------------------------------------------------------------------------------
-    def run(
-        self, job: WorkerJob, on_progress: Callable[[WorkerProgress], None] | None = None
-    ) -> WorkerResult:
-        """Run a model job (``models.api.run_job``) and return its fields + output bytes."""
-        return self.call(
-            "verimesh.node.worker:run_job_entry", job.model_dump(mode="json"), on_progress
-        )
-
     def call(
         self,
         entry: str,
@@ -321,26 +301,6 @@ def _collect(
 
 
 # -- the child side ------------------------------------------------------------------------------
-def run_job_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """A model job: ``models.api.run_job`` -> (output_root, trace_root, model_root, output)."""
-    from verimesh.models import api
-
-    job = WorkerJob.model_validate(payload)
-    model = api.load_model(job.model_root)
-    result = api.run_job(model, job.task, job.input, dict(job.params), trace=job.trace)
-    fields = {
-        "output_root": _hex(result.output_root),
-        "trace_root": _hex(result.trace_root),
-        "model_root": _hex(result.model_root),
-        "output": result.output,
-    }
-    return fields, api.output_bytes(result)
-
-
-def _hex(root: bytes | str) -> str:
-    return "0x" + root.hex() if isinstance(root, bytes) else root
-
-
 def apply_caps(request: WorkerRequest) -> None:
     """In the child, before any heavy import: cores, address space, priority, die with parent."""
     os.sched_setaffinity(0, request.cores)
