@@ -116,6 +116,23 @@ def test_audit_without_eligible_validator_goes_unaudited(world: World) -> None:
     world.assert_conserved()
 
 
+def test_requester_is_never_its_own_auditor(world: World) -> None:
+    v0, v1 = world.validators
+    world.fund(v0)
+    for _ in range(3):
+        job_id = world.post(param=10_000, requester=v0)
+        (provider,) = world.market.assigned(job_id)
+        world.commit(job_id, provider)
+        boa.env.time_travel(blocks=1)
+        world.reveal(job_id, provider)
+        assert world.market.audits(job_id).validator == v1
+    with boa.env.prank(v1):
+        world.registry.deregister()  # now the requester is the only validator
+    job_id = world.post(param=10_000, requester=v0)
+    world.commit_reveal_all(job_id)
+    assert world.state(job_id) == REVEALED and not world.market.jobs(job_id).audited
+
+
 def test_audit_reverts(world: World) -> None:
     m = world.market
     job_id, provider, validator = audited_job(world)
