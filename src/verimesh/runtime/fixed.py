@@ -120,7 +120,9 @@ def check_multiplier(m: np.ndarray, shift: np.ndarray) -> None:
         raise FixedPointError(f"shift must be in [{MIN_SHIFT}, {MAX_SHIFT}]")
 
 
-def requantize(acc: np.ndarray, m: np.ndarray, shift: np.ndarray, dtype: str) -> np.ndarray:
+def requantize(
+    acc: np.ndarray, m: np.ndarray, shift: np.ndarray, dtype: str, bound: int | None = None
+) -> np.ndarray:
     """clip(round(acc * m / 2^shift)) into ``dtype``; ``m``/``shift`` broadcast on the last axis.
 
     Exact in int64 for any |acc| < 2^47 and 0 <= m < 2^31, 17 <= shift <= 62, although
@@ -132,10 +134,15 @@ def requantize(acc: np.ndarray, m: np.ndarray, shift: np.ndarray, dtype: str) ->
     (floor(floor(x / a) / b) == floor(x / (a*b)) for positive integers a, b). Every term is
     below 2^62 in magnitude: |acc*mh| < 2^62, |acc*ml| < 2^63, 2^(s-17) <= 2^45.
     When |acc| < 2^31 (the common case) the one-line definition is already exact in int64.
+    ``bound``: a proven upper bound on |acc| (e.g. K max|x| max|w| + max|bias| for a linear
+    layer), which spares the two passes that would find max |acc|.
     """
     check_multiplier(m, shift)
     acc = np.asarray(acc, dtype=np.int64)
-    peak = max(-int(acc.min()), int(acc.max())) if acc.size else 0
+    if bound is not None and bound < DIRECT_LIMIT:
+        peak = bound
+    else:
+        peak = max(-int(acc.min()), int(acc.max())) if acc.size else 0
     if peak >= ACC_LIMIT:
         raise FixedPointError(
             f"accumulator magnitude {peak} is >= 2^47; requantize in two steps or use smaller inputs"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import fixed
-from ..matmul import matmul_exact, matmul_reference
+from ..matmul import matmul_exact, matmul_reference, max_abs
 from ..registry import Op, register
 from ._common import OpError, arity, dtype_in, no_extra_params, param
 
@@ -74,10 +74,13 @@ def _linear_args(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> str:
 
 def linear_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     dtype = _linear_args(inputs, params)
-    acc = matmul_exact(inputs[0], inputs[1], transpose_b=True)
+    x, w = inputs[0], inputs[1]
+    acc = matmul_exact(x, w, transpose_b=True)
+    bound = x.shape[-1] * max_abs(x) * max_abs(w)  # |acc| <= K max|x| max|w| (+ max|bias|)
     if len(inputs) == 5:
         acc += inputs[4]
-    return fixed.requantize(acc, inputs[2], inputs[3], dtype)
+        bound += max_abs(inputs[4])
+    return fixed.requantize(acc, inputs[2], inputs[3], dtype, bound=bound)
 
 
 def linear_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
