@@ -104,6 +104,14 @@ class ResultError(RuntimeError):
     """No provider served bytes matching the revealed output root."""
 
 
+class _Unavailable(Exception):
+    """A provider could not serve the result now (down, restarting, not ready): ask again."""
+
+
+class _Lied(Exception):
+    """A provider served a result that fails verification: never ask it again for this job."""
+
+
 @dataclass(frozen=True)
 class Refund:
     amount: int
@@ -377,39 +385,63 @@ class JobHandle:
         return hex_root(events[-1]["output_root"]), hex_root(events[-1]["trace_root"])
 
     def result(self, timeout: float | None = 600, on_status: Callable[[JobStatus], None] | None = None) -> JobOutput:
-        """The verified output. Raises ``JobFailed`` (with the refund) or ``JobTimeout``."""
+        """The verified output. Raises ``JobFailed`` (with the refund), ``JobTimeout``, or
+        ``ResultError`` when no provider serves matching bytes within ``timeout``."""
+        started = time.monotonic()
         output_root, trace_root = self.wait_revealed(timeout, on_status)
         self.timings["revealed"] = time.time()
+        liars: set[str] = set()  # served bytes that do not match: never asked again
+        pause = 0.05
+        while True:
+            problems: list[str] = []
+            for provider in self.providers:
+                if provider in liars:
+                    continue
+                try:
+                    output = self._fetch(provider, output_root, trace_root)
+                except _Unavailable as exc:
+                    problems.append(f"{provider}: {exc}")
+                    continue
+                except _Lied as exc:
+                    problems.append(f"{provider}: {exc}")
+                    liars.add(provider)
+                    continue
+                self.timings["fetched"] = time.time()
+                return output
+            # Providers that are restarting or briefly unreachable: ask again until the timeout.
+            out_of_time = timeout is not None and time.monotonic() - started + pause > timeout
+            if len(liars) == len(self.providers) or out_of_time:
+                raise ResultError(f"no provider served job {self.job_id}'s output: " + "; ".join(problems))
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
+
+    def _fetch(self, provider: str, output_root: str, trace_root: str) -> JobOutput:
+        """Ask one provider for the output (a fresh signed request each time: nonces are
+        single-use). Raises ``_Unavailable`` (ask again later) or ``_Lied`` (never again)."""
         envelope = seal(
             self.client.wallet,
             JobResultRequest(job_id=self.job_id, requester=self.client.signer.address),
             self.client.domain,
         )
-        body = envelope.model_dump_json().encode()
-        problems = []
-        for provider in self.providers:
-            url = f"{self.client.endpoint(provider)}/v1/jobs/{self.job_id}/result"
-            try:
-                r = self.client.http.post(url, content=body, headers={"content-type": "application/json"})
-            except httpx.HTTPError as exc:
-                problems.append(f"{provider}: {exc}")
-                continue
-            if r.status_code != 200:
-                problems.append(f"{provider}: HTTP {r.status_code} {_detail(r)}")
-                continue
+        url = f"{self.client.endpoint(provider)}/v1/jobs/{self.job_id}/result"
+        try:
+            r = self.client.http.post(url, content=envelope.model_dump_json(), headers={"content-type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise _Unavailable(str(exc) or type(exc).__name__) from None
+        if r.status_code != 200:
+            raise _Unavailable(f"HTTP {r.status_code} {_detail(r)}")
+        try:
             served = JobResultBody.model_validate_json(r.content)
             data = served.output_bytes()
-            if hex_root(blob_root(data)) != output_root:
-                problems.append(f"{provider}: served bytes that do not hash to the revealed output root")
-                continue
-            try:
-                output = decode_output(served.task, from_canonical_bytes(data), served.output)
-            except ValueError as exc:
-                problems.append(f"{provider}: output blob is not a canonical tensor ({exc})")
-                continue
-            self.timings["fetched"] = time.time()
-            return JobOutput(self.job_id, served.task, data, output_root, trace_root, provider, output)
-        raise ResultError(f"no provider served job {self.job_id}'s output: " + "; ".join(problems))
+        except ValueError as exc:
+            raise _Lied(f"malformed result body ({str(exc)[:200]})") from None
+        if hex_root(blob_root(data)) != output_root:
+            raise _Lied("served bytes that do not hash to the revealed output root")
+        try:
+            output = decode_output(served.task, from_canonical_bytes(data), served.output)
+        except ValueError as exc:
+            raise _Lied(f"output blob is not a canonical tensor ({exc})") from None
+        return JobOutput(self.job_id, served.task, data, output_root, trace_root, provider, output)
 
     def claim_refund(self) -> Refund:
         """Call ``timeout`` on chain (after a missed deadline) and return the refund."""
