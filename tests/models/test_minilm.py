@@ -129,3 +129,11 @@ def test_missing_file_and_wrong_architecture(tmp_path) -> None:
     (folder / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(UnsupportedModelError, match="'gpt2'"):
         import_bert_folder(folder)
+
+
+def test_length_buckets_give_the_bytes_of_one_padded_batch(model) -> None:
+    texts = eval_sentences()[:40]
+    bucketed = model.embed(texts, ExecutionContext(trace=False))
+    batch = model.tokenizer.encode_batch(texts)
+    whole = model.forward(ExecutionContext(trace=False), batch.ids, batch.mask)
+    np.testing.assert_array_equal(bucketed, whole)

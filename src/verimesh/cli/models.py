@@ -20,7 +20,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 MODEL_ERRORS = (BundleError, ModelNotFoundError, UnsupportedModelError, ValueError, OSError)
 

@@ -55,6 +55,7 @@ PROB_BITS = 15
 EMBED_FRAC = 15  # output embeddings are int32 at 2^-15 (unit L2 norm)
 RESIDUAL_FINE = 8  # linear outputs feeding a residual add keep 3 extra bits (int32)
 CALIBRATION_BATCH = 16
+BUCKET = 16  # texts per forward when a batch is cut by length (see BertModel.embed)
 DATA = Path(__file__).parent / "data"
 
 
@@ -442,10 +443,27 @@ class BertModel:
         return ctx.call("l2_normalize", pooled, frac_bits=EMBED_FRAC)
 
     def embed(self, texts: list[str], ctx: ExecutionContext) -> np.ndarray:
-        """Sentence embeddings, int32 [len(texts), D] at 2^-15. A text's embedding does not
-        depend on the other texts of the batch (every op is row-wise or masked)."""
-        batch = self.tokenizer.encode_batch(texts)
-        return self.forward(ctx, batch.ids, batch.mask)
+        """Sentence embeddings, int32 [len(texts), D] at 2^-15.
+
+        A text's embedding does not depend on the other texts of the batch (every op is
+        row-wise or masked), so large batches are cut into buckets of similar length (less
+        padding to compute) and put back in order with a traced row gather: the output
+        bytes are those of one padded batch, only the trace has several forwards.
+        """
+        if not texts:
+            raise ValueError("nothing to embed: give at least one text")
+        seqs = [self.tokenizer.encode(t) for t in texts]
+        if len(seqs) <= BUCKET:
+            batch = self.tokenizer.pad(seqs)
+            return self.forward(ctx, batch.ids, batch.mask)
+        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
+        parts = []
+        for start in range(0, len(order), BUCKET):
+            batch = self.tokenizer.pad([seqs[i] for i in order[start : start + BUCKET]])
+            parts.append(self.forward(ctx, batch.ids, batch.mask))
+        stacked = ctx.call("concat", *parts, axis=0)  # rows in length order
+        row_of_text = np.argsort(np.asarray(order)).astype(np.int32)
+        return ctx.call("embedding", row_of_text, stacked)  # a row gather: back to input order
 
 
 def embeddings_as_float(emb: np.ndarray) -> np.ndarray:

@@ -55,7 +55,10 @@ class TextTokenizer:
     def encode_batch(self, texts: list[str]) -> EncodedBatch:
         if not texts:
             raise ValueError("nothing to encode: give at least one text")
-        seqs = [self.encode(t) for t in texts]
+        return self.pad([self.encode(t) for t in texts])
+
+    def pad(self, seqs: list[list[int]]) -> EncodedBatch:
+        """Right-pad token id lists to one [B, T] batch with its attention mask."""
         width = max(len(s) for s in seqs)
         ids = np.full((len(seqs), width), self.pad_id, dtype=np.int32)
         mask = np.zeros((len(seqs), width), dtype=np.int8)
