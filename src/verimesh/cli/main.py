@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from verimesh import __version__
-from verimesh.cli import bench, devnet, models, run, wallet
+from verimesh.cli import bench, devnet, job, models, node, run, wallet
 
 app = typer.Typer(
     name="verimesh",
@@ -19,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(wallet.app, name="wallet")
+app.add_typer(node.app, name="node")
+app.add_typer(job.app, name="job")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
