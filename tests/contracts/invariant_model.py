@@ -44,12 +44,6 @@ CHALLENGER_EXTERNAL, CHALLENGER_REPLICA, CHALLENGER_VALIDATOR = 0, 1, 2
 TURN_DEFENDER, TURN_CHALLENGER, TURN_REFEREE = 0, 1, 2
 EMPTY32 = b"\x00" * 32
 
-# Known contract bugs (see "Bugs found by invariants" in the team's CONTRACTS.md). While a
-# bug is open the model mirrors the contract's behaviour, so the other invariants keep
-# running; the bug itself is pinned by a strict-xfail test in test_invariants.py. Whoever
-# fixes it flips the flag here (the model then expects the fixed behaviour).
-B1_FIXED = False  # Registry.deregister forgets a member that has nothing left
-
 # How often each interesting branch of the contracts ran (coverage report of the test).
 PATHS: Counter[str] = Counter()
 
@@ -188,9 +182,10 @@ class Model:
     jobs: dict[int, Job] = field(default_factory=dict)
     # JobMarket.balances: what settlements credited (pull payments) plus deposits.
     market_balances: dict[str, int] = field(default_factory=dict)
-    # What the last call changed (the test re-reads those from the chain).
+    # What calls changed since the test last compared them with the chain.
     touched_members: set[str] = field(default_factory=set)
     touched_jobs: set[int] = field(default_factory=set)
+    lists_touched: bool = False
 
     # ---------------------------------------------------------------- derived amounts
     def bond(self, price: int) -> int:
@@ -389,8 +384,28 @@ class Model:
         self.members[sender] = Member(role=role, stake=stake, endpoint=endpoint,
                                       capabilities=capabilities, price=price, active=True)
         self.lists[role].append(sender)
+        self.lists_touched = True
         self._do_transfer_from(self.registry, sender, self.registry, stake)
         self._touch(sender)
+
+    def register_with_permit(self, chain: Chain, sender: str, role: int, stake: int,
+                             endpoint: str, capabilities: bytes, price: int, deadline: int,
+                             s: int, signed_by_owner_for_current_nonce: bool) -> None:
+        """Token.permit(sender -> Registry, stake) and then register, atomically."""
+        key = (sender, self.registry)
+        before = (self.allowances.get(key), self.nonces.get(sender))
+        try:
+            self.permit(chain, sender, self.registry, stake, deadline, s,
+                        signed_by_owner_for_current_nonce)
+            self.register(sender, role, stake, endpoint, capabilities, price)
+        except Revert:
+            for table, k, value in ((self.allowances, key, before[0]),
+                                    (self.nonces, sender, before[1])):
+                if value is None:
+                    table.pop(k, None)
+                else:
+                    table[k] = value
+            raise
 
     def add_stake(self, sender: str, amount: int) -> None:
         m = self.member(sender)
@@ -438,13 +453,13 @@ class Model:
         index = listed.index(sender)
         listed[index] = listed[-1]
         listed.pop()
+        self.lists_touched = True
         free = m.stake - m.locked
         m.active = False
         m.stake = m.locked
         if free > 0:
             self._start_unbond(chain, sender, free)
-        if B1_FIXED:
-            self._forget_if_empty(sender)
+        self._forget_if_empty(sender)  # slashed to nothing: forgotten at once (fix of B1)
         self._touch(sender)
 
     # ---------------------------------------------------------------- JobMarket

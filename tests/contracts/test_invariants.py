@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import os
 import time
 from collections import Counter
@@ -53,7 +54,6 @@ from hypothesis.stateful import (
 from invariant_model import (
     ASSIGNED,
     AUDITING,
-    B1_FIXED,
     BURN,
     COMMITTED,
     DISPUTED,
@@ -226,8 +226,6 @@ class Harness:
     def act(self, sender: str, contract: Any, fname: str, args: tuple,
             model_fn: Callable[[Chain], Any]) -> Any:
         """Calls `contract.fname(*args)` as `sender`; returns its result, or REVERTED."""
-        self.model.touched_members.clear()
-        self.model.touched_jobs.clear()
         expected_reason = None
         expected = None
         try:
@@ -367,12 +365,17 @@ class Harness:
         assert [r.validator_at(i) for i in range(len(m.lists[2]))] == m.lists[2]
 
     def check_touched(self) -> None:
-        for account in sorted(self.model.touched_members):
+        """Re-reads what the model changed since the last check (views are slow)."""
+        m = self.model
+        for account in sorted(m.touched_members):
             self.check_member(account)
-        for job_id in sorted(self.model.touched_jobs):
+        for job_id in sorted(m.touched_jobs):
             self.check_job(job_id)
-        if self.model.touched_members:
+        if m.lists_touched:
             self.check_lists()
+        m.touched_members.clear()
+        m.touched_jobs.clear()
+        m.lists_touched = False
 
     def check_all(self) -> None:
         self.check_conservation()
@@ -405,7 +408,7 @@ class Harness:
                             lambda c, f=model_fn, j=job_id: f(c, j))
             assert done is not REVERTED and self.model.jobs[job_id].state not in OPEN_STATES, (
                 f"job {job_id}: {call} after every deadline did not settle it")
-            self.check_touched()
+        self.check_touched()
 
     def withdraw_all(self) -> None:
         """Everyone takes its whole market balance out; JobMarket must then be empty."""
@@ -414,7 +417,6 @@ class Harness:
             if amount > 0:
                 self.act(account, self.w.market, "withdraw", (amount,),
                          lambda c, a=account, x=amount: self.model.market_withdraw(a, x))
-                self.check_touched()
         assert self.chain_balance(self.model.market) == 0, (
             "JobMarket still holds tokens after every job settled and everyone withdrew")
 
@@ -434,13 +436,11 @@ class Harness:
             if m.member(account).unbonding > 0:
                 self.act(account, self.w.registry, "withdraw", (),
                          lambda c, a=account: m.withdraw(c, a))
-                self.check_touched()  # the chain must have forgotten it too (role 0)
+        self.check_touched()  # the chain must have forgotten them too (role 0)
         self.check_conservation()
         assert self.chain_balance(m.registry) == 0, "Registry holds tokens after the drain"
         assert self.chain_balance(m.market) == 0, "JobMarket holds tokens after the drain"
-        left = {a: x for a, x in m.members.items()
-                if B1_FIXED or (x.active, x.stake, x.unbonding) != (False, 0, 0)}
-        assert not left, f"members left after the drain: {left}"
+        assert not m.members, f"members left after the drain: {m.members}"
         assert self.w.registry.provider_count() == self.w.registry.validator_count() == 0
         held = sum(self.chain_balance(a) for a in [*self.w.actors.values(), BURN])
         assert held == m.minted - m.burned, "after the drain, actors + burn != supply"
@@ -533,23 +533,9 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.token, "approve", (spender, amount),
                  lambda c: self.model.approve(sender, spender, amount))
 
-    def do_token_permit(self, data: st.DataObject) -> None:
-        owner = self.who(data)
-        relayer = self.who(data)
-        spender = data.draw(st.sampled_from(
-            [self.model.registry, self.model.market, self.w.actors["outsider"], ZERO]))
-        amount = data.draw(st.sampled_from([MAX_UINT, 60 * E, 0]))
-        variant = data.draw(st.sampled_from(
-            ["valid", "expired", "valid", "wrong_signer", "malleable", "stale_nonce"]))
-        now = boa.env.evm.patch.timestamp
-        deadline = now - 1 if variant == "expired" else now + 3600
-        nonce = self.model.nonces.get(owner, 0)
-        if variant == "stale_nonce":
-            nonce += 1
-        signer_key = self.w.keys[owner]
-        if variant == "wrong_signer":
-            other = next(a for a in self.w.actors.values() if a != owner)
-            signer_key = self.w.keys[other]
+    def sign_permit(self, key: bytes, owner: str, spender: str, amount: int, nonce: int,
+                    deadline: int, malleable: bool) -> tuple[int, int, int]:
+        """An EIP-2612 signature by `key` (eth-account), or its high-s twin if `malleable`."""
         message = {
             "types": {
                 "EIP712Domain": [
@@ -568,10 +554,33 @@ class InvariantMachine(RuleBasedStateMachine):
             "message": {"owner": owner, "spender": spender, "value": amount, "nonce": nonce,
                         "deadline": deadline},
         }
-        signed = Account.sign_message(encode_typed_data(full_message=message), signer_key)
+        signed = Account.sign_message(encode_typed_data(full_message=message), key)
         v, r, s = signed.v, signed.r, signed.s
-        if variant == "malleable":
+        if malleable:
             v, s = 55 - v, SECP256K1_N - s
+        return v, r, s
+
+    def permit_variant(self, data: st.DataObject, owner: str) -> tuple[str, int, int, bytes]:
+        """A permit signature variant: (variant, deadline, nonce, signing key)."""
+        variant = data.draw(st.sampled_from(
+            ["valid", "expired", "valid", "wrong_signer", "malleable", "stale_nonce"]))
+        now = boa.env.evm.patch.timestamp
+        deadline = now - 1 if variant == "expired" else now + 3600
+        nonce = self.model.nonces.get(owner, 0) + (1 if variant == "stale_nonce" else 0)
+        key = self.w.keys[owner]
+        if variant == "wrong_signer":
+            key = self.w.keys[next(a for a in self.w.actors.values() if a != owner)]
+        return variant, deadline, nonce, key
+
+    def do_token_permit(self, data: st.DataObject) -> None:
+        owner = self.who(data)
+        relayer = self.who(data)
+        spender = data.draw(st.sampled_from(
+            [self.model.registry, self.model.market, self.w.actors["outsider"], ZERO]))
+        amount = data.draw(st.sampled_from([MAX_UINT, 60 * E, 0]))
+        variant, deadline, nonce, signer_key = self.permit_variant(data, owner)
+        v, r, s = self.sign_permit(signer_key, owner, spender, amount, nonce, deadline,
+                                   malleable=variant == "malleable")
         valid = variant in ("valid", "expired")
         self.act(relayer, self.w.token, "permit",
                  (owner, spender, amount, deadline, v, r.to_bytes(32, "big"),
@@ -614,6 +623,25 @@ class InvariantMachine(RuleBasedStateMachine):
                  (role, stake, endpoint, CAPABILITIES, price),
                  lambda c: self.model.register(sender, role, stake, endpoint, CAPABILITIES,
                                                price))
+
+    def do_registry_register_with_permit(self, data: st.DataObject) -> None:
+        """register, with the stake allowance given by an EIP-2612 signature in the same call."""
+        newcomers = [a for n, a in self.w.actors.items()
+                     if n.startswith(("prov", "val")) and a not in self.model.members]
+        sender = self.who(data, newcomers)
+        role = data.draw(st.sampled_from([ROLE_PROVIDER, ROLE_VALIDATOR, 0]))
+        stake = data.draw(st.sampled_from([130 * E, 100 * E - 1, 6_000 * E]))
+        price = data.draw(st.sampled_from([0, 1 * E, 4 * E]))
+        variant, deadline, nonce, key = self.permit_variant(data, sender)
+        v, r, s = self.sign_permit(key, sender, self.model.registry, stake, nonce, deadline,
+                                   malleable=variant == "malleable")
+        valid = variant in ("valid", "expired")
+        endpoint = "http://127.0.0.1:9003"
+        self.act(sender, self.w.registry, "register_with_permit",
+                 (role, stake, endpoint, CAPABILITIES, price, deadline, v,
+                  r.to_bytes(32, "big"), s.to_bytes(32, "big")),
+                 lambda c: self.model.register_with_permit(
+                     c, sender, role, stake, endpoint, CAPABILITIES, price, deadline, s, valid))
 
     def do_registry_add_stake(self, data: st.DataObject) -> None:
         sender = self.who(data, list(self.model.members))
@@ -846,7 +874,6 @@ class InvariantMachine(RuleBasedStateMachine):
             for r in job.replicas:
                 if not r.committed and data.draw(st.integers(0, 9)) < 9:
                     self.commit_as(data, job_id, r.provider)
-                    self.h.check_touched()
         elif job.state == COMMITTED:
             if data.draw(st.integers(0, 3)) < 3:
                 self.mine(1, data.draw(st.integers(0, 2**32)))
@@ -856,7 +883,6 @@ class InvariantMachine(RuleBasedStateMachine):
                     self.act(r.provider, market, "reveal", (job_id, out, trace, salt),
                              lambda c, p=r.provider, o=out, t=trace, x=salt: model.reveal(
                                  c, p, job_id, o, t, x))
-                    self.h.check_touched()
         elif job.state == AUDITING:
             good = data.draw(st.integers(0, 3)) < 3
             out, trace = (OUT_GOOD, TRACE_GOOD) if good else (OUT_BAD, TRACE_BAD)
@@ -903,7 +929,8 @@ class InvariantMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     @tracked
     def registry_action(self, data: st.DataObject) -> None:
-        self.dispatch(data, [("registry_register", 3), ("registry_add_stake", 2),
+        self.dispatch(data, [("registry_register", 3), ("registry_register_with_permit", 2),
+                             ("registry_add_stake", 2),
                              ("registry_update", 1), ("registry_request_unbond", 2),
                              ("registry_withdraw", 2), ("registry_deregister", 1),
                              ("registry_restricted", 1)])
@@ -949,8 +976,8 @@ class InvariantMachine(RuleBasedStateMachine):
     def mine(self, blocks: int, salt: int) -> None:
         """New blocks: fresh block hashes and a fresh prevrandao (the randomness sources)."""
         patch = boa.env.evm.patch
-        fresh = [keccak(b"%d/%d/%d" % (salt, patch.block_number, i))
-                 for i in range(min(blocks, 256))]
+        seed = hashlib.sha256(b"%d/%d" % (salt, patch.block_number)).digest()
+        fresh = [hashlib.sha256(seed + bytes([i])).digest() for i in range(min(blocks, 256))]
         patch.prev_hashes = (fresh + list(patch.prev_hashes))[:256]
         patch.prevrandao = keccak(b"randao %d" % salt)
         boa.env.time_travel(blocks=blocks)
@@ -995,7 +1022,7 @@ class InvariantMachine(RuleBasedStateMachine):
 @pytest.mark.slow
 def test_random_sequences_conserve_tokens(invariant_world: World) -> None:
     InvariantMachine.w = invariant_world
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run_state_machine_as_test(
         InvariantMachine,
         settings=settings(
@@ -1008,10 +1035,10 @@ def test_random_sequences_conserve_tokens(invariant_world: World) -> None:
                                    HealthCheck.filter_too_much],
         ),
     )
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"\ninvariants: {STATS['sequences']} sequences, {STATS['steps']} steps, "
           f"{STATS['settlement probes']} settlement probes, {STATS['drains']} drains, "
-          f"{elapsed:.1f} s")
+          f"{elapsed:.1f} s wall, {cpu:.1f} s cpu")
     for key in sorted(STATS):
         print(f"  {key}: {STATS[key]}")
     for key in sorted(PATHS):
@@ -1019,12 +1046,12 @@ def test_random_sequences_conserve_tokens(invariant_world: World) -> None:
 
 
 # ---------------------------------------------------------------------- bugs found
-# Minimal reproductions of what the random sequences found; details in the team's
-# CONTRACTS.md ("Bugs found by invariants"). strict: a fix makes them fail until the
-# marker is removed.
+# Minimal reproductions of what the random sequences found (CONTRACTS.md, "Bugs found by
+# invariants"), kept as regression tests once fixed.
 
 
-def test_bug_deregister_after_full_slash_forgets_member(invariant_world: World) -> None:
+def test_deregister_after_full_slash_forgets_member(invariant_world: World) -> None:
+    """B1 (fixed in 1eee747): a member slashed to nothing used to stay registered forever."""
     w = invariant_world
     prov0, prov1, prov2, req0 = (w.actors[n] for n in ("prov0", "prov1", "prov2", "req0"))
     for other in (prov1, prov2):  # leave prov0 (stake 150 VMT) as the only provider
