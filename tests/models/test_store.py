@@ -66,6 +66,16 @@ def test_file_changed_on_disk_is_refused(tmp_path) -> None:
         store.load("m")
 
 
+def test_reimport_repairs_a_damaged_file(tmp_path) -> None:
+    store = ModelStore(tmp_path / "models")
+    root = store.put(_bundle(), name="m")
+    store.path_for(root).write_bytes(b"damaged")
+    with pytest.raises(BundleError):
+        store.load("m")
+    assert store.put(_bundle(), name="m") == root
+    assert store.load("m")[0] == root
+
+
 def test_bad_bytes_leave_nothing_in_store(tmp_path) -> None:
     store = ModelStore(tmp_path / "models")
     data = _bundle().to_bytes()

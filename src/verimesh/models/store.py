@@ -93,6 +93,10 @@ class ModelStore:
     def has(self, root: bytes) -> bool:
         return self.path_for(root).is_file()
 
+    def _intact(self, root: bytes) -> bool:
+        path = self.path_for(root)
+        return path.is_file() and blob_root(path.read_bytes()) == root
+
     # -- writing -----------------------------------------------------------------------
     def put(self, bundle: ModelBundle, name: str | None = None) -> bytes:
         """Store ``bundle`` (atomically) and optionally name it; return its root."""
@@ -106,7 +110,7 @@ class ModelStore:
         root = blob_root(data)
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            if not self.has(root):
+            if not self._intact(root):  # absent, or damaged on disk: (re)write it
                 _atomic_write(self.path_for(root), data)
             if name is not None:
                 index = self._read_index()
