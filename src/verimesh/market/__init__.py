@@ -1,0 +1,1 @@
+"""Markets: quality arenas where providers compete, validators score, consensus pays."""
