@@ -28,8 +28,10 @@ class PayChain:
     payee: Signer
 
 
-def deploy_pay_chain(backend: Backend, artifacts: ArtifactSet) -> PayChain:
-    owner, agent, payer, payee = (Signer.random() for _ in range(4))
+def deploy_pay_chain(backend: Backend, artifacts: ArtifactSet, signers: list[Signer] | None = None) -> PayChain:
+    """``signers`` (owner, agent, payer, payee) must hold ETH on a real node; random keys
+    are given ETH on the in-process chain."""
+    owner, agent, payer, payee = signers or [Signer.random() for _ in range(4)]
     if hasattr(backend, "set_eth_balance"):
         for s in (owner, agent, payer, payee):
             backend.set_eth_balance(s.address, 10**20)

@@ -235,3 +235,14 @@ def test_payee_redeems_newest_voucher_during_payer_close(chain: PayChain, servic
     chain.backend.advance_time(CHALLENGE_PERIOD)
     chain.channel.withdraw(cid)
     assert chain.token.balance_of(chain.payee.address) == 5 * PRICE
+
+
+def test_expired_session_key_vouchers_are_refused(chain: PayChain, service) -> None:
+    server, _paywall, counters = service
+    book = ChannelBook(WalletFunder(chain.wallet, chain.channel, chain.agent), policy(chain))
+    with PayingClient(book, base_url=server.url) as http:
+        assert http.post("/v1/echo", json={}).status_code == 200
+        chain.backend.advance_time(86_400)  # the session key's expiry
+        with pytest.raises(PaymentFailed, match="bad_signature"):
+            http.post("/v1/echo", json={})
+    assert len(counters.served) == 1
