@@ -212,6 +212,12 @@ def report(args: argparse.Namespace, results: dict, lat: dict) -> str:
         f"| inside: client signs a voucher (eth-account EIP-712) | {ms(lat['sign']):.2f} | {ms(lat['sign'], 0.9):.2f} |",
         f"| inside: server checks a voucher (`Paywall.accept`, cached channel, coincurve ECDSA) | {ms(lat['check']):.2f} | {ms(lat['check'], 0.9):.2f} |",
         "",
+        f"Load average when the run started: {args.load}. The p90 column is dominated by other work on the "
+        "shared cores; the medians are the figures to quote. Server and client share one process.",
+        "",
+        "Note: the test/bench server sets TCP_NODELAY on its listening socket. Without it, every response on "
+        "this machine waited ~40 ms for the client's delayed ACK (Nagle), for paid and unpaid requests alike.",
+        "",
     ]
     return "\n".join(lines)
 
@@ -222,6 +228,7 @@ def main() -> None:
     parser.add_argument("--latency-reps", type=int, default=300)
     parser.add_argument("--write", type=Path, default=None, help="write the markdown report here")
     args = parser.parse_args()
+    args.load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     artifacts = load_artifacts(names=["Token", "AgentWallet", "PaymentChannel"])
     results: dict[str, dict] = {}
 
