@@ -22,7 +22,7 @@ from verimesh.client.payments import (
     WalletFunder,
 )
 from verimesh.client.x402 import MalformedOfferError, PayingClient, PaymentFailed
-from verimesh.node.paywall import Paywall
+from verimesh.node.paywall import Paywall, VoucherStore
 
 PRICE = E // 100  # 0.01 VMT per request
 
@@ -246,3 +246,34 @@ def test_expired_session_key_vouchers_are_refused(chain: PayChain, service) -> N
         with pytest.raises(PaymentFailed, match="bad_signature"):
             http.post("/v1/echo", json={})
     assert len(counters.served) == 1
+
+
+def test_restarted_service_refuses_replays_and_still_redeems(chain: PayChain, tmp_path) -> None:
+    """Served vouchers survive a restart: old ones stay refused, the latest stays redeemable."""
+    store_path = tmp_path / "vouchers.sqlite"
+    payee_channel = chain.channel.as_signer(chain.payee)
+    first = Paywall(payee_channel, chain.payee.address, PRICE, store=VoucherStore(store_path))
+    book = account_book(chain)
+    sent: list[str] = []
+    with Server(service_app(first, Counters())) as server, PayingClient(book, base_url=server.url) as http:
+        for _ in range(3):
+            r = http.post("/v1/echo", json={})
+            assert r.status_code == 200
+            sent.append(r.request.headers[PAYMENT_HEADER])
+    first.store.close()
+    cid = book.channel_id(chain.payee.address)
+
+    restarted = Paywall(payee_channel, chain.payee.address, PRICE, store=VoucherStore(store_path))
+    counters = Counters()
+    assert restarted.channels_to_settle() == [cid] and restarted.unredeemed(cid) == 3 * PRICE
+    with Server(service_app(restarted, counters)) as server:
+        for header in sent:  # a replay of any earlier voucher is refused after the restart too
+            r = httpx.post(f"{server.url}/v1/echo", json={}, headers={PAYMENT_HEADER: header})
+            assert r.status_code == 402 and r.json()["error"] == "replayed_voucher"
+        with PayingClient(book, base_url=server.url) as http:
+            assert http.post("/v1/echo", json={}).status_code == 200
+    assert counters.served == [4 * PRICE]
+    restarted.settle(cid)
+    assert chain.token.balance_of(chain.payee.address) == 4 * PRICE
+    assert restarted.channels_to_settle() == []
+    restarted.store.close()

@@ -25,10 +25,12 @@ use it; the wire messages are in ``verimesh.chain.payment_channel``.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -54,6 +56,62 @@ from verimesh.crypto.envelope import SignatureChecker, ecdsa_signature_checker
 DEFAULT_CACHE_SECONDS = 5.0
 # Default smallest deposit a new channel must hold, in requests at the offered price.
 DEFAULT_MIN_DEPOSIT_REQUESTS = 10
+
+
+class VoucherStore:
+    """The latest served voucher of every channel, in SQLite: money the payee can redeem, and
+    the replay floor. Without it a restarted service would take old vouchers as new (and
+    serve them again) and forget what it can redeem.
+
+    Written after each served request (WAL, synchronous=NORMAL: a power cut may lose the
+    last few, which only costs the payee those prices, never serves anything twice).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS vouchers (contract TEXT, channel_id TEXT, cumulative TEXT, voucher TEXT,"
+            " redeemed TEXT NOT NULL DEFAULT '0', PRIMARY KEY (contract, channel_id))"
+        )
+        self._lock = threading.Lock()
+
+    def save(self, voucher: PaymentVoucher) -> None:
+        """Record ``voucher`` unless a higher one for its channel is already stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT cumulative FROM vouchers WHERE contract = ? AND channel_id = ?",
+                (voucher.contract, str(voucher.channel_id)),
+            ).fetchone()
+            if row is not None and int(row[0]) >= voucher.cumulative:
+                return
+            self._conn.execute(
+                "INSERT INTO vouchers (contract, channel_id, cumulative, voucher) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (contract, channel_id) DO UPDATE SET cumulative = excluded.cumulative, "
+                "voucher = excluded.voucher",
+                (voucher.contract, str(voucher.channel_id), str(voucher.cumulative), voucher.model_dump_json()),
+            )
+
+    def set_redeemed(self, contract: str, channel_id: int, redeemed: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE vouchers SET redeemed = ? WHERE contract = ? AND channel_id = ?",
+                (str(redeemed), contract, str(channel_id)),
+            )
+
+    def load(self, contract: str) -> list[tuple[PaymentVoucher, int]]:
+        """Every stored (voucher, redeemed) of one channel contract."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT voucher, redeemed FROM vouchers WHERE contract = ?", (contract,)
+            ).fetchall()
+        return [(PaymentVoucher.model_validate_json(v), int(r)) for v, r in rows]
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class _NeedsChain(Exception):
@@ -105,6 +163,7 @@ class Paywall:
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         signature_checker: SignatureChecker | None = None,
         clock: Callable[[], float] = time.monotonic,
+        store: VoucherStore | None = None,
     ) -> None:
         if price <= 0:
             raise ValueError("price must be > 0 base units per request")
@@ -122,6 +181,11 @@ class Paywall:
         self._lock = threading.Lock()
         self._states: dict[int, _ChannelState] = {}
         self.served = 0  # requests whose handler ran to completion with a payment
+        self.store = store
+        # what a previous run served: the replay floor and what can still be redeemed
+        self._restored: dict[int, tuple[PaymentVoucher, int]] = {
+            v.channel_id: (v, redeemed) for v, redeemed in (store.load(self.channel.address) if store else [])
+        }
 
     # -- offers --------------------------------------------------------------------------
     def offer(self, resource: str, price: int | None = None) -> PaymentOffer:
@@ -168,8 +232,7 @@ class Paywall:
             except BaseException:
                 self.rollback(payment)
                 raise
-            with self._lock:
-                self.served += 1
+            self.commit(payment)
 
         return paid
 
@@ -262,6 +325,15 @@ class Paywall:
                 resource, price,
             )
 
+    def commit(self, payment: Payment) -> None:
+        """The handler served the request: persist its voucher (if a store is configured)."""
+        with self._lock:
+            self.served += 1
+            state = self._states.get(payment.channel_id)
+            voucher = state.latest if state is not None and state.accepted == payment.cumulative else None
+        if self.store is not None and voucher is not None:
+            self.store.save(voucher)
+
     def rollback(self, payment: Payment) -> None:
         """Give a voucher back after the handler failed (only if nothing newer came since)."""
         with self._lock:
@@ -280,7 +352,11 @@ class Paywall:
             with self._lock:
                 state = self._states.get(channel_id)
                 if state is None:
-                    state = self._states.setdefault(channel_id, _ChannelState(channel, now))
+                    state = _ChannelState(channel, now)
+                    if channel_id in self._restored:
+                        state.latest, state.redeemed = self._restored[channel_id]
+                        state.accepted = state.latest.cumulative
+                    state = self._states.setdefault(channel_id, state)
                 else:
                     state.channel, state.read_at = channel, now
         return state
@@ -288,25 +364,38 @@ class Paywall:
     # -- money in ----------------------------------------------------------------------------
     def latest_voucher(self, channel_id: int) -> PaymentVoucher | None:
         state = self._states.get(channel_id)
-        return state.latest if state else None
+        if state is not None:
+            return state.latest
+        restored = self._restored.get(channel_id)
+        return restored[0] if restored else None
 
     def unredeemed(self, channel_id: int) -> int:
         """Accepted but not yet redeemed on chain: what the payee would lose if the payer's
         wallet stopped honouring the signature (e.g. a revoked session key)."""
         state = self._states.get(channel_id)
-        return state.accepted - state.redeemed if state else 0
+        if state is not None:
+            return state.accepted - state.redeemed
+        restored = self._restored.get(channel_id)
+        return restored[0].cumulative - restored[1] if restored else 0
+
+    def channels_to_settle(self) -> list[int]:
+        """Channels holding accepted vouchers not redeemed yet (this run's and restored)."""
+        ids = set(self._states) | set(self._restored)
+        return sorted(i for i in ids if self.unredeemed(i) > 0)
 
     def settle(self, channel_id: int, *, close: bool = False) -> Tx | None:
         """Redeem the latest voucher (``close=True``: and settle the channel). None if there
         is nothing to redeem and no close was asked."""
-        voucher = self.latest_voucher(channel_id)
-        state = self._states.get(channel_id)
+        state = self._state(channel_id, fresh_if_below=0)
+        voucher = state.latest
         if close:
             tx = self.channel.close(channel_id, voucher)
-        elif voucher is None or state is None or state.accepted <= state.redeemed:
+        elif voucher is None or state.accepted <= state.redeemed:
             return None
         else:
             tx = self.channel.redeem(voucher)
-        if state is not None and voucher is not None:
+        if voucher is not None:
             state.redeemed = max(state.redeemed, voucher.cumulative)
+            if self.store is not None:
+                self.store.set_redeemed(self.channel.address, channel_id, state.redeemed)
         return tx
