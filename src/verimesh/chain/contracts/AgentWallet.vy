@@ -34,10 +34,12 @@
           at zero after the call, so no contract can later pull more on its own or on a
           (session-key) signature.
         - EIP-1271 and session keys: a session key can sign anything "as the wallet". Money
-          moved on such a signature is bounded by what the policy already let into payment
-          channels; this wallet gives no allowances that a signature could spend (see
-          above), and Token.permit checks ECDSA only. Integrations that move a contract
-          wallet's funds on an EIP-1271 signature alone must not be approved from here.
+          moved on such a signature is bounded by what sits in payment channels opened from
+          this wallet (by session keys under the policy, or by the owner, whose channels
+          are therefore also exposed to any active session key); this wallet gives no
+          allowances that a signature could spend (see above), and Token.permit checks
+          ECDSA only. Integrations that move a contract wallet's funds on an EIP-1271
+          signature alone must not be approved from here.
         - A key's allowed counterparties and spending history are keyed by an epoch that
           changes each time the key is (re)authorized, so revoking and re-adding a key
           starts from an empty list (nothing stale comes back).
