@@ -34,6 +34,16 @@ from verimesh.chain.token import TokenClient
 # A new channel holds this many requests at the offered price unless the policy says otherwise.
 DEFAULT_DEPOSIT_REQUESTS = 100
 
+# The two ERC-20 functions a payer needs: any ERC-20 works, not only verimesh's Token.
+_ERC20_ABI: Sequence[dict] = [
+    {"type": "function", "name": "allowance", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+]
+
 
 class PaymentClientError(Exception):
     """Base of the client's payment errors; the message says what to change."""
@@ -276,14 +286,3 @@ class ChannelBook:
 
     def channels(self) -> dict[str, int]:
         return {payee: ch.channel_id for payee, ch in self._channels.items()}
-
-
-# The two ERC-20 functions a payer needs: any ERC-20 works, not only verimesh's Token.
-_ERC20_ABI: Sequence[dict] = [
-    {"type": "function", "name": "allowance", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
-     "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-]
