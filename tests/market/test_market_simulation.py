@@ -96,7 +96,8 @@ def test_cli_simulate_table_and_plots(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--cartel-stake", "0.5"], "--cartel-stake must be in (0, 0.5)"),
-     (["--epochs", "5", "--best-arrival", "5"], "must be below --epochs")],
+     (["--epochs", "5", "--best-arrival", "5"], "must be below --epochs"),
+     (["--cartel-stake", "0.45", "--copier-stake", "0.5"], "leave no stake to honest")],
 )
 def test_cli_rejects_bad_options(args, message):
     result = CliRunner().invoke(app, ["simulate", *args])

@@ -27,6 +27,8 @@ def simulate_command(
     epochs: Annotated[int, typer.Option("--epochs", min=2, help="Epochs to simulate.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the whole world (same seed, same numbers).")] = 0,
     cartel_stake: Annotated[float, typer.Option("--cartel-stake", help="Cartel's share of stake, < 0.5.")] = 0.30,
+    copier_stake: Annotated[float, typer.Option("--copier-stake", min=0.0, help="Weight copiers' share.")] = 0.10,
+    lazy_stake: Annotated[float, typer.Option("--lazy-stake", min=0.0, help="Lazy validators' share.")] = 0.05,
     private_noise: Annotated[
         float, typer.Option("--private-noise", min=0.0, help="Sd of each validator's own measurement noise.")
     ] = 0.02,
@@ -39,7 +41,7 @@ def simulate_command(
     """Simulate an arena with honest, cartel, copying and lazy validators; compare verimesh's
     two-sided clipping with plain Yuma on the same world.
 
-    The cartel's share is taken from the honest validators' share (copiers 10%, lazy 5%).
+    Honest validators hold the rest of the stake: 1 - cartel - copiers - lazy.
     """
     if not 0 < cartel_stake < 0.5:
         errors.print(f"[red]error:[/red] --cartel-stake must be in (0, 0.5), got {cartel_stake}")
@@ -47,8 +49,16 @@ def simulate_command(
     if best_arrival >= epochs:
         errors.print(f"[red]error:[/red] --best-arrival {best_arrival} must be below --epochs {epochs}")
         raise typer.Exit(code=1)
+    honest_stake = 1.0 - cartel_stake - copier_stake - lazy_stake
+    if honest_stake < 0.01:
+        errors.print(
+            "[red]error:[/red] cartel + copier + lazy stake leave no stake to honest validators; "
+            "keep their sum at most 0.99"
+        )
+        raise typer.Exit(code=1)
     config = SimConfig(
-        epochs=epochs, seed=seed, cartel_stake=cartel_stake, honest_stake=0.85 - cartel_stake,
+        epochs=epochs, seed=seed, cartel_stake=cartel_stake, honest_stake=honest_stake,
+        copier_stake=copier_stake, lazy_stake=lazy_stake,
         private_noise=private_noise, best_arrival=best_arrival,
     )
     sim = simulate(config)

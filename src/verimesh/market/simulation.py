@@ -58,6 +58,8 @@ class SimConfig:
         total = self.honest_stake + self.cartel_stake + self.copier_stake + self.lazy_stake
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"stake fractions must sum to 1, they sum to {total:.4f}")
+        if min(self.honest_stake, self.cartel_stake, self.copier_stake) <= 0 or self.lazy_stake < 0:
+            raise ValueError("honest, cartel and copier stake must be > 0 and lazy stake >= 0")
         if self.epochs < 1 or self.slots < 2 or self.immunity < 0:
             raise ValueError("need epochs >= 1, slots >= 2, immunity >= 0")
         if not 0 <= self.best_arrival < self.epochs:
