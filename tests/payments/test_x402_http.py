@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -21,7 +22,7 @@ from verimesh.client.payments import (
     ServiceCheatedError,
     WalletFunder,
 )
-from verimesh.client.x402 import MalformedOfferError, PayingClient, PaymentFailed
+from verimesh.client.x402 import AsyncPayingClient, MalformedOfferError, PayingClient, PaymentFailed
 from verimesh.node.paywall import Paywall, VoucherStore
 
 PRICE = E // 100  # 0.01 VMT per request
@@ -277,3 +278,17 @@ def test_restarted_service_refuses_replays_and_still_redeems(chain: PayChain, tm
     assert chain.token.balance_of(chain.payee.address) == 4 * PRICE
     assert restarted.channels_to_settle() == []
     restarted.store.close()
+
+
+def test_async_client_pays_concurrent_requests_one_at_a_time(chain: PayChain, service) -> None:
+    server, _paywall, counters = service
+    book = account_book(chain)
+
+    async def run() -> list[httpx.Response]:
+        async with AsyncPayingClient(book, base_url=server.url) as http:
+            return await asyncio.gather(*(http.post("/v1/echo", json={"i": i}) for i in range(8)))
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200] * 8
+    assert sorted(counters.served) == [PRICE * (i + 1) for i in range(8)]
+    assert book.ledger.total == 8 * PRICE and chain.channel.channel_count() == 1

@@ -15,8 +15,10 @@ not receive beyond one request's price.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import anyio
 import httpx
 from pydantic import ValidationError
 
@@ -68,6 +70,68 @@ def parse_payment_required(response: httpx.Response) -> PaymentRequired:
     return required
 
 
+def pick_offer(book: ChannelBook, required: PaymentRequired) -> PaymentOffer:
+    """The first offer the buyer's policy and funder accept; else every reason, joined."""
+    errors = []
+    for offer in required.accepts:
+        try:
+            book.policy.check(offer)
+        except PaymentClientError as exc:
+            errors.append(str(exc))
+            continue
+        if offer.channel_contract == book.funder.contract:
+            return offer
+        errors.append(f"offer uses channel contract {offer.channel_contract}, not {book.funder.contract}")
+    raise OfferRejected("; ".join(errors))
+
+
+def paid_kwargs(voucher: PaymentVoucher, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's keyword arguments with the voucher in the payment header."""
+    headers = dict(kwargs.get("headers") or {})
+    headers[PAYMENT_HEADER] = voucher.to_header()
+    return {**kwargs, "headers": headers}
+
+
+def handle_paid_response(
+    book: ChannelBook, offer: PaymentOffer, voucher: PaymentVoucher, response: httpx.Response, url: str
+) -> bool:
+    """Book-keeping after a paid attempt: True when ``response`` is the final answer, False
+    when the channel was dropped and a new one should be tried; raises on a refusal."""
+    if response.status_code != 402:
+        _acknowledge(book, offer, voucher, response, url)
+        return True
+    refusal = parse_payment_required(response)
+    if refusal.error in _REOPEN_ERRORS:
+        book.forget(offer.payee)
+        return False
+    if refusal.error == "replayed_voucher":
+        book.kept_without_serving(offer, voucher, url)
+    raise PaymentFailed(refusal.error, refusal.detail)
+
+
+def _acknowledge(
+    book: ChannelBook, offer: PaymentOffer, voucher: PaymentVoucher, response: httpx.Response, url: str
+) -> None:
+    """Count the voucher as paid for received work only on a successful, receipted answer."""
+    if not response.is_success:
+        return  # the service gave the voucher back (handler failed); resend it next time
+    raw = response.headers.get(RECEIPT_HEADER)
+    try:
+        receipt = PaymentReceipt.from_header(raw) if raw else None
+    except PaymentError:
+        receipt = None
+    if receipt is None or receipt.cumulative != voucher.cumulative or receipt.channel_id != voucher.channel_id:
+        return  # unreceipted success: keep the voucher pending, never sign more for it
+    book.served(offer, voucher, url)
+
+
+def _offer_key(http: httpx.Client | httpx.AsyncClient, method: str, url: str) -> tuple[str, str]:
+    return method.upper(), str(http.build_request(method, url).url.copy_with(query=None))
+
+
+_GAVE_UP = "the service refused a freshly opened channel too"
+
+
 class PayingClient:
     """``httpx.Client`` that pays on 402. Same request API (``get``, ``post``, ``request``)."""
 
@@ -98,65 +162,74 @@ class PayingClient:
 
         Once a resource's offer is known, requests carry a voucher from the start.
         """
-        key = (method.upper(), str(self.http.build_request(method, url).url.copy_with(query=None)))
+        key = _offer_key(self.http, method, url)
         offer = self._offers.get(key)
         if offer is None:
             response = self.http.request(method, url, **kwargs)
             if response.status_code != 402:
                 return response
-            offer = self._pick(parse_payment_required(response))
+            offer = pick_offer(self.book, parse_payment_required(response))
             self._offers[key] = offer
         try:
-            return self._pay(method, url, offer, kwargs)
+            with self.book.lock():
+                for _ in range(2):  # a second round only after a closed channel was dropped
+                    voucher = self.book.voucher_for(offer)
+                    response = self.http.request(method, url, **paid_kwargs(voucher, kwargs))
+                    if handle_paid_response(self.book, offer, voucher, response, url):
+                        return response
+            raise PaymentFailed("channel_closing", _GAVE_UP)
         except PaymentClientError:
             self._offers.pop(key, None)  # terms may have changed: read them again next time
             raise
 
-    def _pay(self, method: str, url: str, offer: PaymentOffer, kwargs: dict[str, Any]) -> httpx.Response:
-        with self.book.lock():
-            for _ in range(2):  # a second round only after a closed channel was forgotten
-                voucher = self.book.voucher_for(offer)
-                response = self._send_paid(method, url, voucher, kwargs)
-                if response.status_code != 402:
-                    self._acknowledge(offer, voucher, response, url)
-                    return response
-                refusal = parse_payment_required(response)
-                if refusal.error in _REOPEN_ERRORS:
-                    self.book.forget(offer.payee)
-                    continue
-                if refusal.error == "replayed_voucher":
-                    self.book.kept_without_serving(offer, voucher, url)
-                raise PaymentFailed(refusal.error, refusal.detail)
-        raise PaymentFailed("channel_closing", "the service refused a freshly opened channel too")
 
-    def _pick(self, required: PaymentRequired) -> PaymentOffer:
-        """The first offer this buyer's policy and funder accept; else why the first failed."""
-        errors = []
-        for offer in required.accepts:
-            try:
-                self.book.policy.check(offer)
-            except PaymentClientError as exc:
-                errors.append(str(exc))
-                continue
-            if offer.channel_contract == self.book.funder.contract:
-                return offer
-            errors.append(f"offer uses channel contract {offer.channel_contract}, not {self.book.funder.contract}")
-        raise OfferRejected("; ".join(errors))
+class AsyncPayingClient:
+    """``httpx.AsyncClient`` that pays on 402, for agents that buy from many services at once.
 
-    def _send_paid(self, method: str, url: str, voucher: PaymentVoucher, kwargs: dict[str, Any]) -> httpx.Response:
-        headers = dict(kwargs.get("headers") or {})
-        headers[PAYMENT_HEADER] = voucher.to_header()
-        return self.http.request(method, url, **{**kwargs, "headers": headers})
+    Payments to one book are still one at a time (an ``asyncio.Lock``: the exposure rule
+    needs a single pending voucher); chain transactions (opening, topping up) run in a
+    worker thread. Do not share a book between a sync and an async client.
+    """
 
-    def _acknowledge(self, offer: PaymentOffer, voucher: PaymentVoucher, response: httpx.Response, url: str) -> None:
-        """Count the voucher as paid for received work only on a successful, receipted answer."""
-        if not response.is_success:
-            return  # the service gave the voucher back (handler failed); resend it next time
-        raw = response.headers.get(RECEIPT_HEADER)
+    def __init__(self, book: ChannelBook, http: httpx.AsyncClient | None = None, **httpx_kwargs: Any) -> None:
+        self.book = book
+        self.http = http or httpx.AsyncClient(**httpx_kwargs)
+        self._offers: dict[tuple[str, str], PaymentOffer] = {}
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncPayingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """As ``PayingClient.request``."""
+        key = _offer_key(self.http, method, url)
+        offer = self._offers.get(key)
+        if offer is None:
+            response = await self.http.request(method, url, **kwargs)
+            if response.status_code != 402:
+                return response
+            offer = pick_offer(self.book, parse_payment_required(response))
+            self._offers[key] = offer
         try:
-            receipt = PaymentReceipt.from_header(raw) if raw else None
-        except PaymentError:
-            receipt = None
-        if receipt is None or receipt.cumulative != voucher.cumulative or receipt.channel_id != voucher.channel_id:
-            return  # unreceipted success: keep the voucher pending, never sign more for it
-        self.book.served(offer, voucher, url)
+            async with self._lock:
+                for _ in range(2):
+                    voucher = await anyio.to_thread.run_sync(self.book.voucher_for, offer)
+                    response = await self.http.request(method, url, **paid_kwargs(voucher, kwargs))
+                    if handle_paid_response(self.book, offer, voucher, response, url):
+                        return response
+            raise PaymentFailed("channel_closing", _GAVE_UP)
+        except PaymentClientError:
+            self._offers.pop(key, None)
+            raise
