@@ -25,7 +25,7 @@ def main() -> None:
         started = time.perf_counter()
         handle = client.submit(model=job["model"], task=job["task"], input=job["input"],
                                params=job.get("params", {}), mode=mode)  # fmt: skip
-        out = handle.result(timeout=120)
+        out = handle.result(timeout=500)
         print(json.dumps({
             "job_id": handle.job_id, "mode": str(mode), "providers": handle.providers,
             "output_root": out.output_root, "trace_root": out.trace_root,
