@@ -292,3 +292,16 @@ def test_async_client_pays_concurrent_requests_one_at_a_time(chain: PayChain, se
     assert [r.status_code for r in responses] == [200] * 8
     assert sorted(counters.served) == [PRICE * (i + 1) for i in range(8)]
     assert book.ledger.total == 8 * PRICE and chain.channel.channel_count() == 1
+
+
+def test_client_recovers_when_the_service_raises_its_price(chain: PayChain, service) -> None:
+    server, paywall, counters = service
+    book = account_book(chain, max_price=3 * PRICE)
+    with PayingClient(book, base_url=server.url) as http:
+        assert http.post("/v1/echo", json={}).status_code == 200
+        paywall.price = 2 * PRICE  # new terms: the cached offer's voucher is now underpaid
+        with pytest.raises(PaymentFailed, match="underpaid"):
+            http.post("/v1/echo", json={})
+        assert http.post("/v1/echo", json={}).status_code == 200  # re-reads the offer, pays the new price
+    assert counters.served == [PRICE, 3 * PRICE]
+    assert book.ledger.total == 3 * PRICE and book.ledger.unserved == 0

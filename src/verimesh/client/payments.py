@@ -280,6 +280,14 @@ class ChannelBook:
         ch.acknowledged, ch.pending = voucher.cumulative, None
         self._cheaters.add(offer.payee)
 
+    def refused(self, offer: PaymentOffer, voucher: PaymentVoucher) -> None:
+        """The service refused ``voucher`` (did not accept it): it need not be resent. Safe for
+        the exposure rule: every voucher this book signs is ``acknowledged + price``, so what
+        the service can redeem stays within one price of the work it served."""
+        ch = self._channels.get(offer.payee)
+        if ch is not None and ch.pending == voucher:
+            ch.pending = None
+
     def forget(self, payee: str) -> None:
         """Drop a channel the service no longer accepts (closing/settled): the next request opens a new one."""
         self._channels.pop(checksum(payee), None)

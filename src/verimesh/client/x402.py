@@ -106,6 +106,8 @@ def handle_paid_response(
         return False
     if refusal.error == "replayed_voucher":
         book.kept_without_serving(offer, voucher, url)
+    else:
+        book.refused(offer, voucher)
     raise PaymentFailed(refusal.error, refusal.detail)
 
 

@@ -215,10 +215,11 @@ class Paywall:
         app.add_exception_handler(PaymentRefused, handler)
 
     def require(self, price: int | None = None) -> Callable[..., AsyncIterator[Payment]]:
-        """A dependency: the endpoint runs only for a paid request; failure refunds the voucher."""
-        amount = price or self.price
+        """A dependency: the endpoint runs only for a paid request; failure refunds the voucher.
+        ``price`` fixes this route's price; by default it follows ``self.price`` (which may change)."""
 
         async def paid(request: Request, response: Response) -> AsyncIterator[Payment]:
+            amount = price or self.price
             header = request.headers.get(PAYMENT_HEADER)
             try:  # the common case (cached channel, account payer) needs no chain: no thread hop
                 payment = self.accept(header, request.url.path, amount, offline=True)
