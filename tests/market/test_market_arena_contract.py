@@ -135,12 +135,21 @@ def test_registration_rules(w):
     w.assert_conserved()
 
 
-def test_validator_set_is_bounded(w):
-    for _ in range(16):
-        w.validator()
+def test_validator_set_is_bounded_and_leaving_frees_a_place(w):
+    validators = [w.validator() for _ in range(16)]
     extra = w.actor()
     with boa.env.prank(extra), boa.reverts("arena: validator set is full"):
         w.arena.register_validator(MIN_STAKE)
+    with boa.env.prank(validators[3]):
+        w.arena.leave_validator()
+    with boa.env.prank(validators[3]), boa.reverts("arena: not a validator"):
+        w.arena.leave_validator()
+    assert w.arena.claimable(validators[3]) == MIN_STAKE and w.arena.validator_count() == 15
+    assert w.arena.validator_at(3) == validators[15]  # swap-and-pop
+    with boa.env.prank(extra):
+        w.arena.register_validator(MIN_STAKE)
+    assert {w.arena.validator_at(i) for i in range(16)} == (set(validators) - {validators[3]}) | {extra}
+    w.assert_conserved()
 
 
 def test_full_arena_prunes_lowest_ranked_non_immune_provider(w):

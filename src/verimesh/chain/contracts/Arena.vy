@@ -73,6 +73,11 @@ event ValidatorRegistered:
     stake: uint256
 
 
+event ValidatorLeft:
+    validator: indexed(address)
+    stake: uint256
+
+
 event Funded:
     epoch: indexed(uint256)
     funder: indexed(address)
@@ -143,6 +148,9 @@ slot_rank: public(HashMap[uint256, uint256])
 validator_at: public(HashMap[uint256, address])
 validator_count: public(uint256)
 validator_stake: public(HashMap[address, uint256])
+_validator_position: HashMap[address, uint256]  # 1 + index in validator_at; 0 = none
+# every address that was ever a validator: a settlement may still pay one that left since
+was_validator: public(HashMap[address, bool])
 
 pool: public(HashMap[uint256, uint256])  # epoch => tokens to pay for it
 commitments: public(HashMap[uint256, HashMap[address, bytes32]])
@@ -338,15 +346,37 @@ def register_validator(stake: uint256):
     @dev Joins as a validator with `stake` (approve first).
     @param stake Tokens to stake; at least `min_validator_stake`.
     """
-    assert self.validator_stake[msg.sender] == 0, "arena: already a validator"
+    assert self._validator_position[msg.sender] == 0, "arena: already a validator"
     assert self._provider_slot[msg.sender] == 0, "arena: providers cannot be validators"
     assert stake >= min_validator_stake, "arena: stake below the minimum validator stake"
     assert self.validator_count < _MAX_VALIDATORS, "arena: validator set is full"
     self.validator_at[self.validator_count] = msg.sender
     self.validator_count += 1
+    self._validator_position[msg.sender] = self.validator_count
     self.validator_stake[msg.sender] = stake
+    self.was_validator[msg.sender] = True
     log ValidatorRegistered(validator=msg.sender, stake=stake)
     assert extcall token.transferFrom(msg.sender, self, stake), "arena: transfer failed"
+
+
+@external
+def leave_validator():
+    """
+    @dev A validator leaves (swap-and-pop, O(1)); its stake becomes claimable. Its reveals
+         of the current epoch still count; settlements may still pay it.
+    """
+    position: uint256 = self._validator_position[msg.sender]
+    assert position != 0, "arena: not a validator"
+    last: address = self.validator_at[self.validator_count - 1]
+    self.validator_at[position - 1] = last
+    self._validator_position[last] = position
+    self.validator_at[self.validator_count - 1] = empty(address)
+    self.validator_count -= 1
+    self._validator_position[msg.sender] = 0
+    stake: uint256 = self.validator_stake[msg.sender]
+    self.validator_stake[msg.sender] = 0
+    self.claimable[msg.sender] += stake
+    log ValidatorLeft(validator=msg.sender, stake=stake)
 
 
 @external
@@ -424,7 +454,7 @@ def post_settlement(
     @param providers Provider of each slot (empty address for an empty slot), max_providers long.
     @param provider_rewards Reward per slot.
     @param ranks Incentive per slot, used to order pruning.
-    @param validators Validators paid (each must be a validator).
+    @param validators Validators paid (each must be or have been a validator).
     @param validator_rewards Dividend per validator.
     @param carry Remainder added to the next epoch's pool.
     """
@@ -442,7 +472,7 @@ def post_settlement(
     for i: uint256 in range(_MAX_VALIDATORS):
         if i >= len(validators):
             break
-        assert self.validator_stake[validators[i]] > 0, "arena: reward for a non-validator"
+        assert self.was_validator[validators[i]], "arena: reward for a non-validator"
         total += validator_rewards[i]
     assert total == self.pool[epoch], "arena: payouts plus carry must equal the epoch's pool"
     digest: bytes32 = keccak256(abi_encode(providers, provider_rewards, ranks, validators, validator_rewards, carry))
