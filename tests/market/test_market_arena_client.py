@@ -79,3 +79,24 @@ def test_epoch_without_reveals_carries_the_whole_pool(chain):
     backend.advance_time(WINDOW)
     arena.finalize(0, settlement)
     assert arena.pool(1) == 5 * VMT
+
+
+def test_epoch_inputs_do_not_change_when_members_join_later(chain):
+    backend, _, arena, owner, actors = chain
+    arena.register_provider(100 * VMT, signer=actors[0])
+    arena.register_validator(150 * VMT, signer=actors[3])
+    arena.fund(0, 90 * VMT, signer=owner)
+    salt = arena.commit_scores(0, [5, 0, 0, 0], signer=actors[3])[1]
+    backend.advance_time(COMMIT)
+    arena.reveal_scores(0, [5, 0, 0, 0], salt, signer=actors[3])
+    backend.advance_time(EPOCH - COMMIT)
+    before, _, _ = compute_settlement(arena, 0)
+    # epoch 1: the provider leaves, another joins, the validator leaves, another joins
+    arena.leave(signer=actors[0])
+    arena.register_provider(100 * VMT, signer=actors[1])
+    arena.leave_validator(signer=actors[3])
+    arena.register_validator(100 * VMT, signer=actors[4])
+    after, _, _ = compute_settlement(arena, 0)
+    assert after == before
+    assert before.providers[0] == actors[0].address and before.provider_rewards[0] > 0
+    assert before.validators == [actors[3].address]

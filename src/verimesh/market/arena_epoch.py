@@ -14,20 +14,44 @@ Bonds = dict[tuple[str, str], int]
 """(validator, provider) -> bond, carried from one epoch's settlement to the next."""
 
 
+def epoch_inputs(arena: ArenaClient, epoch: int) -> tuple[list[str], dict[str, int]]:
+    """The lineup (provider per slot) and validator stakes at the end of ``epoch``, replayed
+    from the arena's events in chain order: the same answer whenever anyone asks, even after
+    later registrations, prunings or departures."""
+    lineup = [ZERO_ADDRESS] * arena.max_providers()
+    stakes: dict[str, int] = {}
+    for e in arena.get_all_events():
+        if e.name not in _MEMBERSHIP or e["epoch"] > epoch:
+            continue
+        if e.name == "ProviderRegistered":
+            lineup[e["slot"]] = e["provider"]
+        elif e.name == "ProviderLeft":
+            lineup[e["slot"]] = ZERO_ADDRESS
+        elif e.name == "ValidatorRegistered":
+            stakes[e["validator"]] = e["stake"]
+        elif e.name == "ValidatorLeft":
+            stakes.pop(e["validator"], None)
+        # ProviderPruned is always followed by the newcomer's ProviderRegistered in its slot
+    return lineup, stakes
+
+
+_MEMBERSHIP = {"ProviderRegistered", "ProviderPruned", "ProviderLeft", "ValidatorRegistered", "ValidatorLeft"}
+
+
 def compute_settlement(
     arena: ArenaClient, epoch: int, prev_bonds: Bonds | None = None, params: ConsensusParams | None = None
 ) -> tuple[ArenaSettlement, EpochSettlement | None, Bonds]:
-    """Payouts of ``epoch`` from its reveals, the validators' stakes and the current lineup.
+    """Payouts of ``epoch`` from its reveals and the lineup and stakes at the epoch's end.
 
     Empty slots get no score column. With no reveal (or no stake behind them) nothing is
     paid and the whole pool is carried into the next epoch. Returns (what to post, the full
     consensus result or None, the bonds to pass to the next epoch).
     """
-    lineup = arena.lineup()
+    lineup, stake_of = epoch_inputs(arena, epoch)
     pool = arena.pool(epoch)
     reveals = arena.revealed_scores(epoch)
     validators = sorted(reveals)
-    stakes = [arena.validator_stake(v) for v in validators]
+    stakes = [stake_of.get(v, 0) for v in validators]
     live = [k for k, p in enumerate(lineup) if p != ZERO_ADDRESS]
     rows = [[reveals[v][k] for k in live] for v in validators]
     usable = [i for i, row in enumerate(rows) if sum(row) > 0]

@@ -26,6 +26,9 @@
           `_MAX_PROVIDERS`.
         - Every list is bounded (`_MAX_PROVIDERS`, `_MAX_VALIDATORS`); payouts are credited
           and withdrawn with `claim` (pull), so one failing recipient cannot block others.
+        - Every change of the provider lineup and of the validator set is an event that names
+          its epoch, so the inputs of an epoch's consensus (lineup and stakes at the end of
+          the epoch) are reconstructed from the chain alone, identically by everyone.
         - Checks, then effects, then the token call; the token is the trusted Token.
 """
 
@@ -61,21 +64,25 @@ event ProviderPruned:
     provider: indexed(address)
     slot: uint256
     newcomer: indexed(address)
+    epoch: uint256
 
 
 event ProviderLeft:
     provider: indexed(address)
     slot: uint256
+    epoch: uint256
 
 
 event ValidatorRegistered:
     validator: indexed(address)
     stake: uint256
+    epoch: uint256
 
 
 event ValidatorLeft:
     validator: indexed(address)
     stake: uint256
+    epoch: uint256
 
 
 event Funded:
@@ -314,7 +321,7 @@ def register_provider(stake: uint256):
         self.provider_stake[victim] = 0
         self._provider_slot[victim] = 0
         self.provider_count -= 1
-        log ProviderPruned(provider=victim, slot=slot, newcomer=msg.sender)
+        log ProviderPruned(provider=victim, slot=slot, newcomer=msg.sender, epoch=epoch)
     self.slot_provider[slot] = msg.sender
     self._provider_slot[msg.sender] = slot + 1
     self.provider_stake[msg.sender] = stake
@@ -337,7 +344,7 @@ def leave():
     self.claimable[msg.sender] += self.provider_stake[msg.sender]
     self.provider_stake[msg.sender] = 0
     self.provider_count -= 1
-    log ProviderLeft(provider=msg.sender, slot=position - 1)
+    log ProviderLeft(provider=msg.sender, slot=position - 1, epoch=self._epoch())
 
 
 @external
@@ -355,7 +362,7 @@ def register_validator(stake: uint256):
     self._validator_position[msg.sender] = self.validator_count
     self.validator_stake[msg.sender] = stake
     self.was_validator[msg.sender] = True
-    log ValidatorRegistered(validator=msg.sender, stake=stake)
+    log ValidatorRegistered(validator=msg.sender, stake=stake, epoch=self._epoch())
     assert extcall token.transferFrom(msg.sender, self, stake), "arena: transfer failed"
 
 
@@ -376,7 +383,7 @@ def leave_validator():
     stake: uint256 = self.validator_stake[msg.sender]
     self.validator_stake[msg.sender] = 0
     self.claimable[msg.sender] += stake
-    log ValidatorLeft(validator=msg.sender, stake=stake)
+    log ValidatorLeft(validator=msg.sender, stake=stake, epoch=self._epoch())
 
 
 @external
