@@ -331,6 +331,18 @@ def render(rows: list[dict[str, Any]], iterations: int, args: Any, before: Any, 
         ]
     lines += [
         "",
+        "## How to read it",
+        "",
+        "- `policy` is the node as shipped: the worker runs jobs until the foreground starts, is "
+        "frozen about one check interval later, and stays frozen until the foreground is over. "
+        "`no-policy` shows what the caps alone (1 core, nice 19 for the process and its autogroup) "
+        "give when the worker is never frozen. `policy-real` sees the team's load as well, so its "
+        "worker never got to run (column 'worker at fg start'): it measures the node's presence "
+        "alone and, with it, the noise floor of this shared machine.",
+        "- The foreground's time swings by tens of percent from round to round with the team's "
+        "load (min/max columns); the median of same-round ratios is the figure to quote, and "
+        "differences of a few percent between modes are within the noise.",
+        "",
         "## Rounds",
         "",
         "| round | none | policy | worker running during fg (policy) | reaction | policy-real | worker at fg start (real) | no-policy |",
