@@ -2,7 +2,7 @@
 
 Why a cache: compiling Token, Registry and JobMarket takes seconds, and every process that
 talks to the chain (node, SDK, tests) needs their ABI. Artifacts are keyed by the sha256 of
-every ``.vy`` source in the folder plus the vyper version, so editing any source, including
+every ``.vy`` source and ``.vyi`` interface in the folder plus the vyper version, so editing any source, including
 an imported module such as ``merkle.vy``, makes the next call rebuild; nothing is ever stale.
 
 Files whose name starts with an upper-case letter are contracts (``Token.vy``); lower-case
@@ -66,7 +66,8 @@ def contract_names(contracts_dir: Path = CONTRACTS_DIR) -> list[str]:
 def sources_digest(contracts_dir: Path = CONTRACTS_DIR) -> str:
     """sha256 over every source's name and bytes, and the compiler version."""
     h = hashlib.sha256(f"vyper {vyper.__version__}\n".encode())
-    for path in sorted(contracts_dir.rglob("*.vy")):
+    sources = (p for p in contracts_dir.rglob("*") if p.suffix in (".vy", ".vyi"))
+    for path in sorted(sources):
         rel = path.relative_to(contracts_dir).as_posix().encode()
         data = path.read_bytes()
         h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
