@@ -422,3 +422,28 @@ def test_random_epochs_conserve_the_pool(w):
                 with boa.env.prank(who):
                     w.arena.claim()
         w.assert_conserved()
+
+
+def test_standing_is_a_moving_average_seeded_by_the_first_settlement(w):
+    providers = [w.provider() for _ in range(SLOTS)]
+    v = w.validator()
+    for epoch, ranks in enumerate(([100, 10, 50], [0, 90, 50])):
+        w.to_epoch(epoch + 1)
+        payouts = (providers, [0, 0, 0], ranks, [v], [0], 0)
+        with boa.env.prank(v):
+            w.arena.post_settlement(epoch, *payouts)
+        boa.env.time_travel(seconds=WINDOW)
+        w.arena.finalize(epoch, *payouts)
+    assert [w.arena.slot_rank(k) for k in range(SLOTS)] == [70, 34, 50]  # (3 new + 7 old) // 10
+    # a newcomer's slot starts over: its first settlement sets the standing directly
+    with boa.env.prank(providers[1]):
+        w.arena.leave()
+    newcomer = w.provider()
+    assert w.arena.slot_provider(1) == newcomer and w.arena.slot_rank(1) == 0
+    w.to_epoch(3)
+    payouts = ([providers[0], newcomer, providers[2]], [0, 0, 0], [70, 40, 50], [v], [0], 0)
+    with boa.env.prank(v):
+        w.arena.post_settlement(2, *payouts)
+    boa.env.time_travel(seconds=WINDOW)
+    w.arena.finalize(2, *payouts)
+    assert w.arena.slot_rank(1) == 40 and w.arena.slot_rank(0) == 70

@@ -28,6 +28,10 @@ from verimesh.market.consensus import Clipping, ConsensusParams, settle_epoch
 
 HONEST, CARTEL, COPIER, LAZY_CONSTANT, LAZY_RANDOM = "honest", "cartel", "copier", "lazy_constant", "lazy_random"
 WEIGHT_UNITS = 1_000_000  # agents submit integer scores with 6 decimals
+# Pruning order is a moving average of incentive (as Arena.vy's `slot_rank`): new = 3/10 of
+# this epoch + 7/10 of the old, seeded by the provider's first settled epoch. One noisy
+# epoch, or a small in-band pull, then rarely decides who is pruned.
+STANDING_NEW, STANDING_DEN = 3, 10
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,11 @@ def run(world: World, clipping: Clipping, cartel_active: bool) -> RunResult:
         out = settle_epoch(world.stakes, weights, prev, cfg.pool_per_epoch + carry, params)
         carry = out.carry
         bonds = {(v, p): out.bonds[v][j] for v in range(m) for j, p in enumerate(lineup)}
-        incentive = dict(zip(lineup, out.incentive, strict=True))
+        incentive = {
+            p: x if p not in incentive
+            else (STANDING_NEW * x + (STANDING_DEN - STANDING_NEW) * incentive[p]) // STANDING_DEN
+            for p, x in zip(lineup, out.incentive, strict=True)
+        }
         public = dict(zip(lineup, out.consensus, strict=True))
         order = sorted(lineup, key=lambda p: (-out.ranks[lineup.index(p)], p))
         result.lineup.append(list(lineup))

@@ -38,6 +38,10 @@ from ethereum.ercs import IERC20
 _MAX_PROVIDERS: constant(uint256) = 16
 # Most validators of any arena.
 _MAX_VALIDATORS: constant(uint256) = 16
+# Standing = 3/10 of the new rank + 7/10 of the old: pruning follows sustained rank, so one
+# noisy epoch (or a minority's small pull inside the honest band) rarely decides it.
+_STANDING_NEW: constant(uint256) = 3
+_STANDING_DEN: constant(uint256) = 10
 
 STATUS_NONE: public(constant(uint8)) = 0
 STATUS_POSTED: public(constant(uint8)) = 1
@@ -149,8 +153,9 @@ provider_count: public(uint256)
 provider_stake: public(HashMap[address, uint256])
 provider_joined: public(HashMap[address, uint256])  # epoch of registration
 _provider_slot: HashMap[address, uint256]  # 1 + slot; 0 = not a provider
-# slot => incentive of its provider in the last finalized settlement (pruning order)
+# slot => standing of its provider: moving average of its settled incentive (pruning order)
 slot_rank: public(HashMap[uint256, uint256])
+_rank_seeded: HashMap[uint256, bool]  # the slot's provider has had a settled epoch
 
 validator_at: public(HashMap[uint256, address])
 validator_count: public(uint256)
@@ -327,6 +332,7 @@ def register_provider(stake: uint256):
     self.provider_stake[msg.sender] = stake
     self.provider_joined[msg.sender] = epoch
     self.slot_rank[slot] = 0
+    self._rank_seeded[slot] = False
     self.provider_count += 1
     log ProviderRegistered(provider=msg.sender, slot=slot, stake=stake, epoch=epoch)
     assert extcall token.transferFrom(msg.sender, self, stake), "arena: transfer failed"
@@ -542,7 +548,7 @@ def finalize(
     """
     @dev Pays an unchallenged settlement after its window (anyone may call, with the posted
          lists): credits every payout, returns the poster's bond, moves the carry into the
-         next epoch's pool and records the ranks that order pruning.
+         next epoch's pool and updates each slot's standing (the pruning order) with its rank.
     @param epoch The settled epoch.
     @param providers As posted.
     @param provider_rewards As posted.
@@ -565,8 +571,12 @@ def finalize(
             break
         if providers[i] != empty(address):
             self.claimable[providers[i]] += provider_rewards[i]
-        if self.slot_provider[i] == providers[i]:
-            self.slot_rank[i] = ranks[i]
+        if providers[i] != empty(address) and self.slot_provider[i] == providers[i]:
+            if self._rank_seeded[i]:
+                self.slot_rank[i] = (_STANDING_NEW * ranks[i] + (_STANDING_DEN - _STANDING_NEW) * self.slot_rank[i]) // _STANDING_DEN
+            else:
+                self.slot_rank[i] = ranks[i]
+                self._rank_seeded[i] = True
     for i: uint256 in range(_MAX_VALIDATORS):
         if i >= len(validators):
             break
