@@ -151,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=24)
+    parser.add_argument("--worker-reps", type=int, default=None, help="reps through the worker node [--reps]")
     parser.add_argument("--tokens", type=int, default=0, help="tokens of the tax job (0: size it to ~1 s)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -185,7 +186,7 @@ def main() -> None:
         results["one"] = throughput(state, tiny, args.jobs)
         stop_nodes(procs, client, ["dev2"], state)
         procs, urls = start_nodes(state, tmp, ["dev3"], env, [])
-        results["worker"] = protocol_tax(client, tiny, prompt, params, args.reps, urls[0])
+        results["worker"] = protocol_tax(client, tiny, prompt, params, args.worker_reps or args.reps, urls[0])
         stop_nodes(procs, client, ["dev3"], state)
         # 3. jobs/s through three nodes (requesters are dev1, dev5-7; dev2-3 are unbonding)
         procs, urls = start_nodes(state, tmp, ["dev4", "dev8", "dev9"], env, ["--in-process"])
@@ -219,7 +220,7 @@ def render(args: argparse.Namespace, tokens: int, local: float, results: dict) -
 
     return f"""# bench: the network (protocol tax, jobs/s)
 
-Command: `.venv/bin/python bench/bench_network.py --reps {args.reps} --jobs {args.jobs}`
+Command: `.venv/bin/python bench/bench_network.py --reps {args.reps} --worker-reps {args.worker_reps or args.reps} --jobs {args.jobs}`
 Machine: {cpu}, {cores} cores shared by anvil, the node processes and the requester (and,
 when this ran, by other work: 1-minute load average {load:.1f}); Python {platform.python_version()}.
 
@@ -231,7 +232,8 @@ when this ran, by other work: 1-minute load average {load:.1f}); Python {platfor
 | network, node runs jobs in-process (`--in-process`) | {tax(ip)} |
 | network, node runs jobs in its capped worker subprocess (default) | {tax(wk)} |
 
-Where the network time goes (medians of {args.reps} jobs after one warm-up job):
+Where the network time goes (medians of {args.reps} jobs in-process, {args.worker_reps or args.reps}
+through the worker, each after one warm-up job):
 
 | step | in-process | worker |
 |---|---|---|
