@@ -3,9 +3,17 @@ node daemon and members whose devices are down."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import httpx
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from verimesh.chain.devnet import free_port
+from verimesh.cli.dashboard import dashboard
 from verimesh.dashboard.models import DashboardState
 
 pytestmark = pytest.mark.devnet
@@ -64,3 +72,41 @@ def test_job_state_history_and_gas_over_rpc(live) -> None:
 def test_state_has_no_error_while_the_chain_answers(live) -> None:
     state = live.state()
     assert state["error"] is None and state["block"] > 0
+
+
+def test_command_serves_a_deployment(live, tmp_path) -> None:
+    """`verimesh dashboard --deployment ... --port N` as its own process (the demo starts it so)."""
+    port = free_port()
+    run = "import typer; from verimesh.cli.dashboard import dashboard; typer.run(dashboard)"
+    args = [sys.executable, "-c", run, "--deployment", str(live.state_dir / "deployment.json"),
+            "--port", str(port), "--interval", "0.2"]  # fmt: skip
+    log = tmp_path / "dashboard.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=1)
+                if r.status_code == 200 and len(r.json()["nodes"]) == 4:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the command did not serve the state; log: {log.read_text()}")
+        assert {n["address"] for n in r.json()["nodes"]} >= {live.daemon_address}
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0 or proc.returncode in (-15, 143), log.read_text()
+
+
+def test_command_says_what_to_fix(tmp_path) -> None:
+    app = typer.Typer()
+    app.command()(dashboard)
+    result = CliRunner().invoke(app, ["--deployment", str(tmp_path / "missing.json")])
+    assert result.exit_code == 1 and "verimesh devnet up" in result.output
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text("{}")
+    result = CliRunner().invoke(app, ["--deployment", str(deployment), "--interval", "0"])
+    assert result.exit_code == 2 and "--interval must be > 0" in result.output
