@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 from pydantic import BaseModel
@@ -157,12 +158,12 @@ class IdleMonitor:
             self._quiet_since = before.at  # quiet over the whole interval just measured
         quiet = 0.0 if self._quiet_since is None else after.at - self._quiet_since
         battery = self.battery()
-        common = {
+        common: dict[str, Any] = {
             "other_cpu_percent": round(other, 1),
             "on_battery": battery,
             "quiet_seconds": round(quiet, 1),
+            "checked_at": time.time(),
         }
-        common["checked_at"] = time.time()
 
         if battery and not p.allow_on_battery:
             return IdleState(idle=False, reason="on battery (allow_on_battery = false)", **common)
