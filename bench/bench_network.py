@@ -72,7 +72,9 @@ def start_nodes(
     for account in accounts:
         port = free_port()
         home = tmp / f"node-{account}"
-        procs.append(node_process(state, home, account, port, tmp / f"node-{account}.log", env, tmp / "bench", extra))
+        # Stake for 100 bonds of 10 VMT: concurrent jobs lock a bond each.
+        args = [*extra, "--stake", "1000"]
+        procs.append(node_process(state, home, account, port, tmp / f"node-{account}.log", env, tmp / "bench", args))
         urls.append(f"http://127.0.0.1:{port}")
     for account, url in zip(accounts, urls, strict=True):
         wait_registered(url, timeout=300)

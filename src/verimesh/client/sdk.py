@@ -224,8 +224,8 @@ class Client:
                 price, commit_window, reveal_window, challenge_window,
             )  # fmt: skip
         except ContractRevert as exc:
-            raise JobFailed(0, f"the market refused the job: {exc.reason}; "
-                               "raise max_price or lower replicas (see `verimesh job providers`)") from None  # fmt: skip
+            raise JobFailed(0, f"the market refused the job: {exc.reason}; raise max_price, lower the "
+                               "replicas, or retry when providers' bonds of running jobs are released") from None  # fmt: skip
         handle = JobHandle(self, posted.job_id, posted.providers, posted.tx.block_number, spec)
         handle.timings["posted"] = time.time()
         handle.upload(spec, input_bytes, upload_budget)
