@@ -179,24 +179,31 @@ def main() -> None:
     state = tmp / "devnet"
     devnet.up(state, port=free_port())
     results: dict = {}
+    running: list[subprocess.Popen] = []  # every node process, stopped whatever happens
     try:
         client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
         # 1. the tax through a node running jobs in-process, then through one with the worker
         procs, urls = start_nodes(state, tmp, ["dev2"], env, ["--in-process"])
+        running += procs
         results["in-process"] = protocol_tax(client, tiny, prompt, params, args.reps, urls[0])
         # 2. jobs/s through that one node
         results["one"] = throughput(state, tiny, args.jobs)
         stop_nodes(procs, client, ["dev2"], state)
         procs, urls = start_nodes(state, tmp, ["dev3"], env, [])
+        running += procs
         results["worker"] = protocol_tax(client, tiny, prompt, params, args.worker_reps or args.reps, urls[0])
         stop_nodes(procs, client, ["dev3"], state)
         # 3. jobs/s through three nodes (requesters are dev1, dev5-7; dev2-3 are unbonding)
         procs, urls = start_nodes(state, tmp, ["dev4", "dev8", "dev9"], env, ["--in-process"])
+        running += procs
         results["three"] = throughput(state, tiny, args.jobs)
-        for proc in procs:
-            proc.terminate()
         client.close()
     finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in running:
+            proc.wait(timeout=30)
         devnet.down(state)
     for kind in ("in-process", "worker"):
         assert results[kind]["root"] == local_root, "network result differs from the local run"
