@@ -71,6 +71,8 @@ def test_bad_config_says_what_to_fix():
         SimConfig(cartel_stake=0.5)
     with pytest.raises(ValueError, match="best_arrival"):
         SimConfig(epochs=5, best_arrival=5)
+    with pytest.raises(ValueError, match="the best provider is a newcomer"):
+        SimConfig(best_arrival=0)
 
 
 def test_cli_simulate_json_has_the_required_fields():

@@ -32,7 +32,7 @@ def simulate_command(
     private_noise: Annotated[
         float, typer.Option("--private-noise", min=0.0, help="Sd of each validator's own measurement noise.")
     ] = 0.02,
-    best_arrival: Annotated[int, typer.Option("--best-arrival", min=0, help="Epoch the best provider joins.")] = 6,
+    best_arrival: Annotated[int, typer.Option("--best-arrival", min=1, help="Epoch the best provider joins.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     plot_dir: Annotated[
         Path | None, typer.Option("--plot-dir", help="Write PNG plots here (needs matplotlib).")

@@ -66,8 +66,10 @@ class SimConfig:
             raise ValueError("honest, cartel and copier stake must be > 0 and lazy stake >= 0")
         if self.epochs < 1 or self.slots < 2 or self.immunity < 0:
             raise ValueError("need epochs >= 1, slots >= 2, immunity >= 0")
-        if not 0 <= self.best_arrival < self.epochs:
-            raise ValueError(f"best_arrival must be in [0, epochs), got {self.best_arrival}")
+        if not 1 <= self.best_arrival < self.epochs:
+            raise ValueError(
+                f"best_arrival must be in [1, epochs): the best provider is a newcomer, got {self.best_arrival}"
+            )
         if min(self.honest_validators, self.cartel_validators, self.copier_validators) < 1:
             raise ValueError("need at least one validator of each kind")
 
