@@ -51,7 +51,9 @@ def plot_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of provider rewards")
-    axes[0].legend(loc="upper left")
+    top = axes[0].get_ylim()[1]
+    axes[0].set_ylim(0, top * 1.25)  # room for the legend above the lines
+    axes[0].legend(loc="upper center", ncol=2)
     fig.suptitle(f"Provider rewards per epoch, cartel {w.config.cartel_stake:.0%} of stake (seed {w.config.seed})")
     fig.tight_layout()
     paths.append(out_dir / "market-rewards.png")
