@@ -863,6 +863,10 @@ class InvariantMachine(RuleBasedStateMachine):
         market, model = self.w.market, self.model
         keeper = self.w.actors["outsider"]
         call, deadline = model.settle_call(job)
+        if data.draw(st.integers(0, 3)) == 3:
+            self.mischief(data, job_id)
+        if job.state not in OPEN_STATES:
+            return
         if now > deadline:
             self.act(keeper, market, call, (job_id,),
                      lambda c: getattr(model, call)(c, job_id))
@@ -881,7 +885,7 @@ class InvariantMachine(RuleBasedStateMachine):
                 self.mine(1, data.draw(st.integers(0, 2**32)))
             for r in job.replicas:
                 if not r.revealed and data.draw(st.integers(0, 9)) < 9:
-                    out, trace, salt = self.intent[(job_id, r.provider)]
+                    out, trace, salt = self.intent[(job_id, r.provider)]  # set by its commit
                     self.act(r.provider, market, "reveal", (job_id, out, trace, salt),
                              lambda c, p=r.provider, o=out, t=trace, x=salt: model.reveal(
                                  c, p, job_id, o, t, x))
@@ -915,6 +919,63 @@ class InvariantMachine(RuleBasedStateMachine):
                 boa.env.time_travel(seconds=job.dispute.deadline - now + 1)
                 self.act(keeper, market, "dispute_timeout", (job_id,),
                          lambda c: model.dispute_timeout(c, job_id))
+
+    def mischief(self, data: st.DataObject, job_id: int) -> None:
+        """A call that is wrong for the job's current (often short-lived) state: the wrong
+        actor, a second commit or reveal, a bad salt, a call before its deadline."""
+        job = self.model.jobs[job_id]
+        market, model = self.w.market, self.model
+        providers = [r.provider for r in job.replicas]
+        outsider = self.w.actors["outsider"]
+        first = providers[0]
+        tries: list[tuple[str, str, tuple, Callable[[Chain], Any]]] = []
+        if job.state == ASSIGNED:
+            done = [r.provider for r in job.replicas if r.committed]
+            c = commitment_of(job_id, first, OUT_GOOD, TRACE_GOOD, EMPTY32)
+            if done:
+                tries.append((done[0], "commit", (job_id, c),
+                              lambda ch: model.commit(ch, done[0], job_id, c)))
+            tries += [
+                (outsider, "commit", (job_id, c), lambda ch: model.commit(ch, outsider, job_id, c)),
+                (first, "reveal", (job_id, OUT_GOOD, TRACE_GOOD, EMPTY32),
+                 lambda ch: model.reveal(ch, first, job_id, OUT_GOOD, TRACE_GOOD, EMPTY32)),
+                (outsider, "timeout", (job_id,), lambda ch: model.timeout(ch, job_id)),
+            ]
+        elif job.state == COMMITTED:
+            out, trace, _ = self.intent.get((job_id, first), (OUT_GOOD, TRACE_GOOD, EMPTY32))
+            bad_salt = keccak(b"wrong salt")
+            c = commitment_of(job_id, first, out, trace, bad_salt)
+            tries += [
+                (first, "reveal", (job_id, out, trace, bad_salt),
+                 lambda ch: model.reveal(ch, first, job_id, out, trace, bad_salt)),
+                (outsider, "reveal", (job_id, out, trace, bad_salt),
+                 lambda ch: model.reveal(ch, outsider, job_id, out, trace, bad_salt)),
+                (first, "commit", (job_id, c), lambda ch: model.commit(ch, first, job_id, c)),
+                (outsider, "timeout", (job_id,), lambda ch: model.timeout(ch, job_id)),
+            ]
+        elif job.state in (REVEALED, AUDITING):
+            tries += [
+                (first, "challenge", (job_id, 0), lambda ch: model.challenge(ch, first, job_id, 0)),
+                (outsider, "challenge", (job_id, len(providers)),
+                 lambda ch: model.challenge(ch, outsider, job_id, len(providers))),
+                (outsider, "finalize", (job_id,), lambda ch: model.finalize(ch, job_id)),
+                (outsider, "audit_report", (job_id, OUT_GOOD, TRACE_GOOD),
+                 lambda ch: model.audit_report(ch, outsider, job_id, OUT_GOOD, TRACE_GOOD)),
+                (first, "dispute_move", (job_id, EMPTY32),
+                 lambda ch: model.dispute_move(ch, first, job_id)),
+            ]
+        else:
+            tries += [
+                (outsider, "dispute_move", (job_id, EMPTY32),
+                 lambda ch: model.dispute_move(ch, outsider, job_id)),
+                (outsider, "resolve_dispute", (job_id, True),
+                 lambda ch: model.resolve_dispute(ch, outsider, job_id, True)),
+                (outsider, "dispute_timeout", (job_id,),
+                 lambda ch: model.dispute_timeout(ch, job_id)),
+                (outsider, "finalize", (job_id,), lambda ch: model.finalize(ch, job_id)),
+            ]
+        sender, fname, args, model_fn = data.draw(st.sampled_from(tries))
+        self.act(sender, market, fname, args, model_fn)
 
     # ------------------------------------------------------------------ rules
     def dispatch(self, data: st.DataObject, actions: list[tuple[str, int]]) -> None:
