@@ -10,9 +10,11 @@ import pytest
 
 from verimesh.chain.accounts import Signer, dev_signers
 from verimesh.chain.backends.boa import BoaBackend
+from verimesh.chain.backends.rpc import RpcBackend
 from verimesh.chain.client import Network
 from verimesh.chain.compile import load_artifacts
 from verimesh.chain.deploy import deploy_network, fund_accounts
+from verimesh.chain.devnet import start_anvil
 from verimesh.chain.job_market import Mode, commitment
 from verimesh.chain.lifecycle import CAPABILITIES, VMT, WINDOW
 from verimesh.chain.registry import Role
@@ -197,3 +199,31 @@ def test_nodes_that_are_down_are_shown_offline(world) -> None:
         assert node.info.online is False and "not reachable" in node.info.status
     state = follower.poll(nodes=False)  # skipping the HTTP polls keeps the last answers
     assert all(n.info.checked_at is not None for n in state.nodes)
+
+
+@pytest.mark.devnet
+def test_chain_outage_keeps_the_last_state_and_says_why(pytestconfig: pytest.Config) -> None:
+    """The chain going away must not kill the dashboard: the last good state stays, with
+    the reason, so the page can say "chain unreachable"."""
+    artifacts = load_artifacts(cache_dir=pytestconfig.cache.mkdir("verimesh-artifacts"))
+    node = start_anvil()
+    try:
+        deployer, requester = dev_signers(2)
+        net = deploy_network(
+            RpcBackend(node.url, gas_limit=5_000_000), deployer, artifacts=artifacts
+        )
+        fund_accounts(net, deployer, [requester.address], 100 * VMT)
+        follower = Follower(net, info_timeout=0.5)
+        good = follower.poll()
+        assert follower.state().error is None
+    finally:
+        node.stop()
+    follower.poll_safely()
+    after = follower.state()
+    assert (
+        after.error is not None
+        and after.error.startswith("ChainError")
+        and "does not answer" in after.error
+    )
+    assert after.block == good.block and after.total_supply == good.total_supply
+    follower.close()
