@@ -100,3 +100,40 @@ def test_epoch_inputs_do_not_change_when_members_join_later(chain):
     assert after == before
     assert before.providers[0] == actors[0].address and before.provider_rewards[0] > 0
     assert before.validators == [actors[3].address]
+
+
+def test_history_replay_gives_the_same_settlement_before_and_after_finalization(chain):
+    """Bonds carry across epochs: the settlement of epoch 1 depends on epoch 0's reveals, and
+    anyone replaying the chain gets the same numbers, before or after epoch 1 is paid."""
+    from verimesh.market.arena_epoch import settlement_from_history
+
+    backend, _, arena, owner, actors = chain
+    for p in actors[:2]:
+        arena.register_provider(100 * VMT, signer=p)
+    validators = actors[3:5]
+    for v, stake in zip(validators, (200, 100), strict=True):
+        arena.register_validator(stake * VMT, signer=v)
+    for epoch, rows in enumerate(([[9, 1, 0, 0], [1, 9, 0, 0]], [[5, 5, 0, 0], [5, 5, 0, 0]])):
+        arena.fund(epoch, 100 * VMT + 3, signer=owner)
+        salts = [arena.commit_scores(epoch, r, signer=v)[1] for v, r in zip(validators, rows, strict=True)]
+        backend.advance_time(COMMIT)
+        for v, r, s in zip(validators, rows, salts, strict=True):
+            arena.reveal_scores(epoch, r, s, signer=v)
+        backend.advance_time(EPOCH - COMMIT)
+    first = settlement_from_history(arena, 1)
+    alone, _, _ = compute_settlement(arena, 1)  # without epoch 0's bonds: different dividends
+    assert first.provider_rewards == alone.provider_rewards
+    assert first.validator_rewards != alone.validator_rewards
+    # settle epoch 1 before epoch 0: each carry joins the epoch running when it is finalized
+    # (1's in epoch 2, 0's in epoch 3), never an epoch already posted
+    zero = settlement_from_history(arena, 0)
+    arena.post_settlement(1, first, signer=actors[6])
+    arena.post_settlement(0, zero, signer=actors[6])
+    backend.advance_time(WINDOW)
+    arena.finalize(1, first)
+    backend.advance_time(EPOCH)
+    arena.finalize(0, zero)
+    assert arena.pool(0) == arena.pool(1) == 0
+    assert (arena.pool(2), arena.pool(3)) == (first.carry, zero.carry)
+    assert settlement_from_history(arena, 1) == first
+    assert settlement_from_history(arena, 0) == zero

@@ -14,13 +14,19 @@ Bonds = dict[tuple[str, str], int]
 """(validator, provider) -> bond, carried from one epoch's settlement to the next."""
 
 
-def epoch_inputs(arena: ArenaClient, epoch: int) -> tuple[list[str], dict[str, int]]:
-    """The lineup (provider per slot) and validator stakes at the end of ``epoch``, replayed
+def epoch_inputs(arena: ArenaClient, epoch: int) -> tuple[list[str], dict[str, int], int]:
+    """The lineup (provider per slot), validator stakes and reward pool of ``epoch``, replayed
     from the arena's events in chain order: the same answer whenever anyone asks, even after
-    later registrations, prunings or departures."""
+    later registrations, prunings, departures or the epoch's own finalization (which empties
+    its pool on chain). Pool = what was funded for the epoch + carries finalized during it."""
     lineup = [ZERO_ADDRESS] * arena.max_providers()
     stakes: dict[str, int] = {}
+    pool = 0
     for e in arena.get_all_events():
+        if e.name == "Funded" and e["epoch"] == epoch:
+            pool += e["amount"]
+        elif e.name == "SettlementFinalized" and e["carried_into"] == epoch:
+            pool += e["carry"]
         if e.name not in _MEMBERSHIP or e["epoch"] > epoch:
             continue
         if e.name == "ProviderRegistered":
@@ -32,7 +38,7 @@ def epoch_inputs(arena: ArenaClient, epoch: int) -> tuple[list[str], dict[str, i
         elif e.name == "ValidatorLeft":
             stakes.pop(e["validator"], None)
         # ProviderPruned is always followed by the newcomer's ProviderRegistered in its slot
-    return lineup, stakes
+    return lineup, stakes, pool
 
 
 _MEMBERSHIP = {"ProviderRegistered", "ProviderPruned", "ProviderLeft", "ValidatorRegistered", "ValidatorLeft"}
@@ -47,8 +53,7 @@ def compute_settlement(
     paid and the whole pool is carried into the next epoch. Returns (what to post, the full
     consensus result or None, the bonds to pass to the next epoch).
     """
-    lineup, stake_of = epoch_inputs(arena, epoch)
-    pool = arena.pool(epoch)
+    lineup, stake_of, pool = epoch_inputs(arena, epoch)
     reveals = arena.revealed_scores(epoch)
     validators = sorted(reveals)
     stakes = [stake_of.get(v, 0) for v in validators]
@@ -78,3 +83,17 @@ def compute_settlement(
     )
     bonds = {(v, p): out.bonds[i][j] for i, v in enumerate(validators) for j, p in enumerate(providers)}
     return settlement, out, bonds
+
+
+def settlement_from_history(
+    arena: ArenaClient, epoch: int, params: ConsensusParams | None = None
+) -> ArenaSettlement:
+    """The one correct settlement of ``epoch``: bonds are an EMA over every earlier epoch,
+    so they are replayed from epoch 0 (each epoch from its own reveals). This is what a poster
+    posts and what a challenger or the arbiter compares with."""
+    bonds: Bonds = {}
+    settlement = None
+    for e in range(epoch + 1):
+        settlement, _, bonds = compute_settlement(arena, e, bonds, params)
+    assert settlement is not None
+    return settlement

@@ -126,6 +126,7 @@ event SettlementResolved:
 event SettlementFinalized:
     epoch: indexed(uint256)
     carry: uint256
+    carried_into: uint256
 
 
 event Claimed:
@@ -283,7 +284,7 @@ def settlement_digest(
     @param ranks Incentive of each slot (pruning order).
     @param validators Validators paid.
     @param validator_rewards Dividend of each validator.
-    @param carry Remainder added to the next epoch's pool.
+    @param carry Remainder added to the pool of the epoch running at finalization.
     @return keccak256 of the abi encoding of all arguments.
     """
     return keccak256(abi_encode(providers, provider_rewards, ranks, validators, validator_rewards, carry))
@@ -469,7 +470,7 @@ def post_settlement(
     @param ranks Incentive per slot, used to order pruning.
     @param validators Validators paid (each must be or have been a validator).
     @param validator_rewards Dividend per validator.
-    @param carry Remainder added to the next epoch's pool.
+    @param carry Remainder added to the pool of the epoch running at finalization.
     """
     assert epoch < self._epoch(), "arena: epoch not over yet"
     assert self.settlements[epoch].status == STATUS_NONE, "arena: epoch already has a settlement"
@@ -548,7 +549,7 @@ def finalize(
     """
     @dev Pays an unchallenged settlement after its window (anyone may call, with the posted
          lists): credits every payout, returns the poster's bond, moves the carry into the
-         next epoch's pool and updates each slot's standing (the pruning order) with its rank.
+         pool of the epoch running now and updates each slot's standing (the pruning order) with its rank.
     @param epoch The settled epoch.
     @param providers As posted.
     @param provider_rewards As posted.
@@ -561,9 +562,12 @@ def finalize(
     assert s.status == STATUS_POSTED, "arena: no settlement to finalize"
     assert block.timestamp >= s.posted_at + challenge_window, "arena: challenge window still open"
     assert keccak256(abi_encode(providers, provider_rewards, ranks, validators, validator_rewards, carry)) == s.digest, "arena: lists differ from the posted settlement"
+    # The carry joins the epoch running now: never one already posted (posting needs a
+    # finished epoch) or finished (funding too), so it can never be stranded.
+    carried_into: uint256 = self._epoch()
     self.settlements[epoch].status = STATUS_FINAL
     self.pool[epoch] = 0
-    self.pool[epoch + 1] += carry
+    self.pool[carried_into] += carry
     if s.poster != empty(address):
         self.claimable[s.poster] += settle_bond
     for i: uint256 in range(_MAX_PROVIDERS):
@@ -581,7 +585,7 @@ def finalize(
         if i >= len(validators):
             break
         self.claimable[validators[i]] += validator_rewards[i]
-    log SettlementFinalized(epoch=epoch, carry=carry)
+    log SettlementFinalized(epoch=epoch, carry=carry, carried_into=carried_into)
 
 
 @external
