@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from verimesh.chain.accounts import Signer
 from verimesh.chain.contract import ContractClient, Tx, checksum
+from verimesh.chain.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -134,7 +135,7 @@ class ArenaClient(ContractClient):
         """Commit ``scores`` for ``epoch``; returns the tx and the salt to keep for the reveal."""
         signer = signer or self.signer
         if signer is None:
-            raise ValueError("commit_scores needs a signer: use .as_signer(account)")
+            raise ChainError("commit_scores needs a signer: use .as_signer(account)")
         salt = salt or secrets.token_bytes(32)
         commitment = self.score_commitment(epoch, signer.address, scores, salt)
         return self.transact("commit_scores", epoch, commitment, signer=signer), salt
