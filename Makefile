@@ -8,9 +8,16 @@ STAMP   := $(VENV)/.installed
 ANVIL   := node_modules/.bin/anvil
 WORKERS ?= 2
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean chromium
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed chromium
+
+# Debian's chromium for the dashboard's headless browser test (Playwright drives
+# /usr/bin/chromium; `playwright install` is never run). Skipped when already present.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(PY) || python3 -m venv $(VENV)

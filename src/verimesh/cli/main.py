@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from verimesh import __version__
-from verimesh.cli import bench, devnet, job, models, node, run, wallet
+from verimesh.cli import bench, dashboard, devnet, job, models, node, run, wallet
 
 app = typer.Typer(
     name="verimesh",
@@ -25,6 +25,7 @@ app.add_typer(devnet.app, name="devnet")
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.command("run")(run.run)
+app.command("dashboard")(dashboard.dashboard)
 
 
 def _version(value: bool) -> None:
