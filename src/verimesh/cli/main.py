@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from verimesh import __version__
-from verimesh.cli import bench, dashboard, devnet, job, models, node, run, wallet
+from verimesh.cli import arena, bench, dashboard, devnet, job, models, node, run, wallet
 
 app = typer.Typer(
     name="verimesh",
@@ -24,6 +24,7 @@ app.add_typer(job.app, name="job")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
+app.add_typer(arena.app, name="arena")
 app.command("run")(run.run)
 app.command("dashboard")(dashboard.dashboard)
 
