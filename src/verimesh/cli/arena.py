@@ -22,6 +22,60 @@ def arena() -> None:
     """Quality arenas: providers compete, validators score, consensus pays."""
 
 
+@app.command("settlement")
+def settlement_command(
+    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain.")],
+    arena_address: Annotated[str, typer.Option("--arena", help="Address of the Arena contract.")],
+    epoch: Annotated[int, typer.Option("--epoch", min=0, help="Epoch to settle.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recompute an epoch's settlement from the chain (reveals, lineup, stakes, pools, every
+    earlier epoch's bonds) and compare it with the posted one: the watcher's check before a
+    challenge window closes. Exit code 2 if the posted settlement is wrong."""
+    from verimesh.chain.arena import ArenaClient, SettlementStatus
+    from verimesh.chain.backends.rpc import RpcBackend
+    from verimesh.chain.compile import load_artifacts
+    from verimesh.chain.errors import ChainError
+    from verimesh.market.arena_epoch import settlement_from_history
+
+    try:
+        backend = RpcBackend(rpc)
+        abi = load_artifacts(names=["Arena"])["Arena"].abi
+        arena = ArenaClient(backend, arena_address, abi)
+        if epoch >= arena.current_epoch():
+            errors.print(f"[red]error:[/red] epoch {epoch} is not over yet (current epoch {arena.current_epoch()})")
+            raise typer.Exit(code=1)
+        correct = settlement_from_history(arena, epoch)
+        posted = arena.settlement(epoch)
+        digest = arena.call("settlement_digest", *correct.args())
+    except ChainError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+    if posted.status is SettlementStatus.NONE:
+        verdict = "none posted"
+    else:
+        verdict = "agrees" if posted.digest == digest else "WRONG"
+    if as_json:
+        typer.echo(json.dumps({
+            "epoch": epoch, "settlement": correct.model_dump(), "digest": "0x" + digest.hex(),
+            "posted_status": posted.status.name.lower(), "posted": verdict,
+        }, indent=2))
+    else:
+        table = Table(title=f"arena {arena.address}, epoch {epoch}: payouts from the chain's history")
+        table.add_column("slot / validator")
+        table.add_column("address")
+        table.add_column("reward", justify="right")
+        for k, (p, r) in enumerate(zip(correct.providers, correct.provider_rewards, strict=True)):
+            table.add_row(f"slot {k}", p, str(r))
+        for v, r in zip(correct.validators, correct.validator_rewards, strict=True):
+            table.add_row("validator", v, str(r))
+        table.add_row("carry", "", str(correct.carry))
+        console.print(table)
+        console.print(f"posted settlement ({posted.status.name.lower()}): {verdict}")
+    if verdict == "WRONG":
+        raise typer.Exit(code=2)
+
+
 @app.command("simulate")
 def simulate_command(
     epochs: Annotated[int, typer.Option("--epochs", min=2, help="Epochs to simulate.")] = 40,
