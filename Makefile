@@ -34,15 +34,21 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(VENV)/bin/verimesh devnet lifecycle
 
+# The bench extra: CPU torch (from this machine's disk) and matplotlib, for the float
+# references the quality and speed tests compare against.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
 # The whole suite. pytest exits 5 when it collects nothing, which fails this target.
-test: setup
+test: setup $(BENCH_STAMP)
 	$(PY) -m pytest -n $(WORKERS) -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 
-bench: setup
-	$(PY) -m pip install -q 'torch==2.13.0'
+bench: setup $(BENCH_STAMP)
 	$(PY) bench/run_all.py
 
 clean:
