@@ -103,7 +103,7 @@ def simulate_command(
     if best_arrival >= epochs:
         errors.print(f"[red]error:[/red] --best-arrival {best_arrival} must be below --epochs {epochs}")
         raise typer.Exit(code=1)
-    honest_stake = 1.0 - cartel_stake - copier_stake - lazy_stake
+    honest_stake = round(1.0 - cartel_stake - copier_stake - lazy_stake, 9)
     if honest_stake < 0.01:
         errors.print(
             "[red]error:[/red] cartel + copier + lazy stake leave no stake to honest validators; "
