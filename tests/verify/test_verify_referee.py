@@ -1,0 +1,81 @@
+"""Real traces of the tiny decoder: honest vs each cheat, bisected to one op, liar named."""
+
+import numpy as np
+import pytest
+
+from verimesh.runtime import ExecutionContext
+from verimesh.runtime.tensor import tensor_hash
+from verimesh.verify import adversary
+from verimesh.verify.bisection import Dispute, HonestParty, Level, OutcomeKind, Party, play
+from verimesh.verify.referee import Method, decide
+from verimesh.verify.replay import JobRun
+
+
+@pytest.fixture(scope="module")
+def job(tiny_model):
+    return JobRun(tiny_model, "generate", "ROMEO:", {"max_tokens": 3})
+
+
+@pytest.fixture(scope="module")
+def honest(job):
+    return job.trace()
+
+
+def dispute_between(defender_trace, challenger_trace, job):
+    dispute = Dispute(defender_trace.root, challenger_trace.root)
+    d, c = HonestParty(defender_trace), HonestParty(challenger_trace)
+    outcome = play(dispute, d, c)
+    ruling = decide(dispute, d.evidence(dispute), c.evidence(dispute), job)
+    return dispute, outcome, ruling
+
+
+def test_honest_runs_agree_across_paths_so_no_dispute(job, honest):
+    again = job.trace(ExecutionContext(path="reference", keep_tensors=True))
+    assert again.root == honest.root
+    with pytest.raises(ValueError, match="nothing to dispute"):
+        Dispute(honest.root, again.root)
+
+
+@pytest.mark.parametrize("target", [0, 40, 151, -1])
+def test_one_wrong_op_is_found_and_recomputed(job, honest, target):
+    target = target % honest.op_count
+    cheat = job.trace(adversary.WrongOpContext(target))
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        dispute, outcome, ruling = dispute_between(*traces, job=None)
+        assert outcome.kind is OutcomeKind.LEAF and outcome.level is Level.OPS
+        assert (outcome.step, outcome.index) == honest.position(target)
+        assert ruling.method is Method.RECOMPUTE
+        assert ruling.guilty == {cheater}
+        assert ruling.recomputed_output == honest.leaf(outcome.step, outcome.index).output_hash
+        steps, ops = len(honest.steps), len(honest.steps[outcome.step])
+        assert dispute.rounds <= 2 * (2 + (steps - 1).bit_length() + (ops - 1).bit_length())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [adversary.skip_last_layer, adversary.swap_layers, adversary.lower_precision],
+    ids=["skipped-layer", "model-swap", "lower-precision"],
+)
+def test_model_level_cheats_are_found_by_replay(job, honest, make):
+    cheat_job = adversary.cheat_run(job, make(job.model))
+    cheat = cheat_job.trace()
+    assert cheat.root != honest.root
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        _dispute, outcome, ruling = dispute_between(*traces, job=job)
+        assert ruling.guilty == {cheater}, ruling.reasons
+        assert ruling.method is Method.REPLAY
+        first = next(
+            i for i, (a, b) in enumerate(zip(honest.records(), cheat.records(), strict=False))
+            if a.leaf_hash() != b.leaf_hash()
+        )
+        assert (outcome.step, outcome.index) == honest.position(first)
+
+
+def test_the_recomputed_op_is_one_op_of_the_job(job, honest):
+    record = honest.leaf(1, 5)
+    from verimesh.runtime.trace import recompute
+
+    assert tensor_hash(recompute(record)) == record.output_hash
+    assert all(isinstance(t, np.ndarray) for t in record.inputs)
