@@ -186,12 +186,15 @@ def main() -> None:
         procs, urls = start_nodes(state, tmp, ["dev2"], env, ["--in-process"])
         running += procs
         results["in-process"] = protocol_tax(client, tiny, prompt, params, args.reps, urls[0])
+        print(f"local {local:.3f} s; in-process node: {results['in-process']}", flush=True)
         # 2. jobs/s through that one node
         results["one"] = throughput(state, tiny, args.jobs)
+        print(f"1 node: {results['one']:.2f} jobs/s", flush=True)
         stop_nodes(procs, client, ["dev2"], state)
         procs, urls = start_nodes(state, tmp, ["dev3"], env, [])
         running += procs
         results["worker"] = protocol_tax(client, tiny, prompt, params, args.worker_reps or args.reps, urls[0])
+        print(f"worker node: {results['worker']}", flush=True)
         stop_nodes(procs, client, ["dev3"], state)
         # 3. jobs/s through three nodes (requesters are dev1, dev5-7; dev2-3 are unbonding)
         procs, urls = start_nodes(state, tmp, ["dev4", "dev8", "dev9"], env, ["--in-process"])
