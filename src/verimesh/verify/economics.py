@@ -1,0 +1,94 @@
+"""When cheating loses money: stake, audit probability and detection.
+
+A provider that cheats on a job saves the work it skipped (its gain g). With probability
+p the job is audited; an audited cheat is always caught (the bisection ends at one op and
+the referee recomputes it), and the provider loses its slashable bond S and the reward R
+it would have been paid. Its expected change in wealth from cheating once is therefore
+
+    g - p (S + R)
+
+so cheating loses money exactly when p (S + R) >= g, and the smallest stake that deters
+it is S = g / p - R. Over k cheated jobs, the chance of being caught at least once is
+1 - (1 - p)^k. JobMarket's bond per job is max(min_bond, price x bond_multiplier_bps /
+10000) (docs/contracts.md); ``required_bond_multiplier_bps`` gives the multiplier that
+makes a chosen p deter a provider that skips all the work (g = price x gain_fraction).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+BPS = 10_000
+
+
+def _check_p(p: float) -> None:
+    if not 0 < p <= 1:
+        raise ValueError(f"audit probability must be in (0, 1], got {p}; p = 0 deters nobody")
+
+
+def cheating_loses(p: float, stake: float, reward: float, gain: float) -> bool:
+    """p (S + R) >= g."""
+    _check_p(p)
+    return p * (stake + reward) >= gain
+
+
+def expected_cheat_profit(p: float, stake: float, reward: float, gain: float) -> float:
+    """Expected wealth change of cheating once instead of working honestly: g - p (S + R)."""
+    _check_p(p)
+    return gain - p * (stake + reward)
+
+
+def min_stake(p: float, reward: float, gain: float) -> float:
+    """Smallest slashable stake S with p (S + R) >= g (never negative)."""
+    _check_p(p)
+    return max(0.0, gain / p - reward)
+
+
+def min_audit_probability(stake: float, reward: float, gain: float) -> float:
+    """Smallest p with p (S + R) >= g (1.0 if even certain audits cannot deter)."""
+    if stake + reward <= 0:
+        raise ValueError("stake + reward must be positive")
+    return min(1.0, gain / (stake + reward))
+
+
+def detection_probability(p: float, k: int) -> float:
+    """Chance an audit(p) catches a provider that cheats on k jobs: 1 - (1 - p)^k."""
+    _check_p(p)
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return 1.0 - (1.0 - p) ** k
+
+
+def jobs_to_detect(p: float, confidence: float) -> int:
+    """Fewest cheated jobs after which a cheat is caught with at least ``confidence``."""
+    _check_p(p)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if p == 1:
+        return 1
+    return math.ceil(math.log(1 - confidence) / math.log(1 - p) - 1e-12)
+
+
+def audit_probability_for(k: int, confidence: float) -> float:
+    """Smallest p that catches a provider cheating on k jobs with ``confidence``."""
+    if k < 1 or not 0 < confidence < 1:
+        raise ValueError("need k >= 1 and confidence in (0, 1)")
+    return 1.0 - (1.0 - confidence) ** (1.0 / k)
+
+
+@dataclass(frozen=True)
+class BondRule:
+    """JobMarket's bond: max(min_bond, price x multiplier_bps / 10000)."""
+
+    min_bond: float = 10.0  # VMT, devnet value (docs/contracts.md)
+    multiplier_bps: int = 20_000
+
+    def bond(self, price: float) -> float:
+        return max(self.min_bond, price * self.multiplier_bps / BPS)
+
+
+def required_bond_multiplier_bps(p: float, gain_fraction: float = 1.0) -> int:
+    """Bond multiplier (bps of the price) so that p (bond + price) >= gain_fraction x price."""
+    _check_p(p)
+    return max(0, math.ceil((gain_fraction / p - 1.0) * BPS - 1e-9))

@@ -1,0 +1,52 @@
+import pytest
+
+from verimesh.verify.economics import (
+    BondRule,
+    audit_probability_for,
+    cheating_loses,
+    detection_probability,
+    expected_cheat_profit,
+    jobs_to_detect,
+    min_audit_probability,
+    min_stake,
+    required_bond_multiplier_bps,
+)
+
+
+@pytest.mark.parametrize("p", [0.01, 0.05, 0.1, 0.25, 1.0])
+@pytest.mark.parametrize("reward", [0.1, 1.0, 50.0])
+def test_min_stake_is_the_break_even_point(p, reward):
+    gain = reward  # skip all the work
+    s = min_stake(p, reward, gain)
+    assert cheating_loses(p, s, reward, gain)
+    assert abs(expected_cheat_profit(p, s, reward, gain)) < 1e-9 or s == 0
+    if s > 0:
+        assert not cheating_loses(p, s * 0.99, reward, gain)
+
+
+def test_detection_curve_and_its_inverses():
+    assert detection_probability(0.1, 0) == 0
+    assert detection_probability(0.1, 70) > 0.999
+    assert detection_probability(0.09, 70) < 0.999
+    assert jobs_to_detect(0.1, 0.999) == 66
+    assert detection_probability(0.1, 66) >= 0.999 > detection_probability(0.1, 65)
+    p = audit_probability_for(70, 0.999)
+    assert 0.0939 < p < 0.0940 and detection_probability(p, 70) == pytest.approx(0.999)
+    assert min_audit_probability(9, 1, 1) == pytest.approx(0.1)
+
+
+def test_bond_multiplier_for_the_contract():
+    rule = BondRule()
+    assert rule.bond(1.0) == 10.0 and rule.bond(20.0) == 40.0
+    bps = required_bond_multiplier_bps(0.1)
+    assert bps == 90_000
+    assert cheating_loses(0.1, 20.0 * bps / 10_000, 20.0, 20.0)
+    # the devnet 2x multiplier deters a full skip only at p >= 1/3 (for jobs above the min bond)
+    assert not cheating_loses(0.3, BondRule().bond(20.0), 20.0, 20.0)
+    assert cheating_loses(1 / 3, BondRule().bond(20.0), 20.0, 20.0)
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5])
+def test_bad_probabilities_are_refused(bad):
+    with pytest.raises(ValueError, match="audit probability"):
+        min_stake(bad, 1, 1)
