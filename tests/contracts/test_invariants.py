@@ -81,7 +81,7 @@ from invariant_model import (
 CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "verimesh" / "chain" / "contracts"
 # CI size: >= 200 sequences (issue 2). VERIMESH_INVARIANT_SEQUENCES raises it for soak runs.
 SEQUENCES = int(os.environ.get("VERIMESH_INVARIANT_SEQUENCES", "200"))
-STEPS = int(os.environ.get("VERIMESH_INVARIANT_STEPS", "40"))
+STEPS = int(os.environ.get("VERIMESH_INVARIANT_STEPS", "30"))
 # Run the full "settle everything" probe after every PROBE_EVERY-th step.
 PROBE_EVERY = int(os.environ.get("VERIMESH_INVARIANT_PROBE_EVERY", "6"))
 
