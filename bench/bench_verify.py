@@ -109,8 +109,13 @@ def cpu(fn):
     return time.process_time() - start, out
 
 
+def job_cpu_seconds(job: JobRun, reps: int = 5) -> float:
+    """Best-of-``reps`` CPU time of the provider's traced run (the machine is shared)."""
+    return min(cpu(lambda: job.run(ExecutionContext()))[0] for _ in range(reps))
+
+
 def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
-    job_cpu, _ = cpu(lambda: job.run(ExecutionContext()))
+    job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     rounds, fractions, ops = [], [], []
     for t in targets:
@@ -121,7 +126,10 @@ def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
         ruling = decide(dispute, d.evidence(dispute), c.evidence(dispute))
         assert ruling.guilty_code == 1, ruling
         record = honest.leaf(outcome.step, outcome.index)
-        seconds, out = cpu(lambda record=record: [recompute(record) for _ in range(20)])
+        seconds, out = min(
+            (cpu(lambda record=record: [recompute(record) for _ in range(20)]) for _ in range(3)),
+            key=lambda pair: pair[0],
+        )
         assert tensor_hash(out[0]) == record.output_hash
         rounds.append(dispute.rounds)
         fractions.append(seconds / 20 / job_cpu)
@@ -139,7 +147,7 @@ def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
 
 
 def replay_cost(job: JobRun) -> dict[str, float]:
-    job_cpu, _ = cpu(lambda: job.run(ExecutionContext()))
+    job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     cheat = adversary.cheat_run(job, adversary.skip_last_layer(job.model)).trace()
     dispute = Dispute(cheat.root, honest.root)
@@ -185,12 +193,14 @@ def dispute_gas(moves: int) -> dict[str, float]:
 
 
 def overhead(job: JobRun, reps: int = 7) -> dict[str, float]:
-    """The provider's traced run vs a validator's traced re-run plus the root comparison,
-    interleaved and best-of-``reps`` (the two are the same program: the ratio is ~1)."""
+    """The provider's traced run + trace root (what it reveals) vs a validator's re-run +
+    root (compared with the revealed one), interleaved, best-of-``reps``. Same work: the
+    ratio is ~1 up to timing noise; the overhead of a mode is how often it is paid."""
     computes, verifies = [], []
+    revealed = job.trace(ExecutionContext()).root
     for _ in range(reps):
-        computes.append(cpu(lambda: job.run(ExecutionContext()))[0])
-        verifies.append(cpu(lambda: ExecutionContext() and job.trace(ExecutionContext()).root)[0])
+        computes.append(cpu(lambda: job.trace(ExecutionContext()).root)[0])
+        verifies.append(cpu(lambda: job.trace(ExecutionContext()).root == revealed)[0])
     return {"compute": min(computes), "reexecute": min(verifies)}
 
 
