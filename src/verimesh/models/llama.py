@@ -14,7 +14,7 @@ chosen at import from the weights and a calibration text and committed in the co
     logits            int32   frac `logits`
     weights           int8    symmetric, one scale per output channel
 
-Every linear layer is `linear_rows` (models/llama_ops.py): its input is re-quantised to
+Every linear layer is `linear_rows` (runtime/ops/rows.py): its input is re-quantised to
 int16 with a power-of-two scale PER TOKEN, which keeps ordinary tokens precise next to
 the few "massive activation" tokens of Llama-family models. Nonlinearities are the
 runtime's ops with committed tables: rmsnorm (integer rsqrt), rope (cos/sin tables),
@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from verimesh.models import llama_ops  # noqa: F401  (registers the linear_rows op)
 from verimesh.models.bundle import ModelBundle
 from verimesh.models.llama_config import LlamaConfig
 from verimesh.models.llama_float import float_logits

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verimesh.models.llama_ops import linear_rows_fast, linear_rows_ref, row_exponents
 from verimesh.runtime import ExecutionContext, fixed
 from verimesh.runtime.ops._common import OpError
+from verimesh.runtime.ops.rows import linear_rows_fast, linear_rows_ref, row_exponents
 
 
 @settings(max_examples=40, deadline=None)
