@@ -130,3 +130,19 @@ def test_market_simulation_meets_the_detection_target():
     assert r["detected_by_70"] >= 0.998 and r["samples_70"] > 1000
     deterred = simulate(0.2, trials=500)
     assert deterred["cheat_net"] < deterred["cheat_if_honest"]
+
+
+def test_evidence_survives_the_wire_and_still_convicts(job, honest):
+    import json
+
+    from verimesh.verify.bisection import DisputeError, PartyEvidence
+
+    cheat = job.trace(adversary.WrongOpContext(77))
+    dispute = Dispute(honest.root, cheat.root)
+    d, c = HonestParty(honest), HonestParty(cheat)
+    play(dispute, d, c)
+    wire = [PartyEvidence.from_json(json.loads(json.dumps(p.evidence(dispute).to_json()))) for p in (d, c)]
+    ruling = decide(dispute, *wire)
+    assert ruling.guilty == {Party.CHALLENGER} and ruling.method is Method.RECOMPUTE
+    with pytest.raises(DisputeError, match="malformed dispute evidence"):
+        PartyEvidence.from_json({"step_root": "0x00"})
