@@ -70,9 +70,10 @@ def swap_layers(model: LoadedModel, a: int = 0, b: int = 1) -> LoadedModel:
 
 
 def lower_precision(model: LoadedModel, shift_tensor: str = "blk.0.ffn_down.shift", by: int = 2) -> LoadedModel:
-    """One requantization shift lowered by ``by`` bits (coarser output scale)."""
+    """One requantization shift raised by ``by``: that op's outputs lose their ``by`` low
+    bits (what a node running a cheaper, lower-precision requantization computes)."""
     tensors = dict(model.impl.t)
-    shifted = np.array(tensors[shift_tensor], copy=True) - by
+    shifted = np.array(tensors[shift_tensor], copy=True) + by
     shifted.flags.writeable = False
     tensors[shift_tensor] = shifted
     return _with_tensors(model, tensors)
