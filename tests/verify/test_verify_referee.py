@@ -146,3 +146,18 @@ def test_evidence_survives_the_wire_and_still_convicts(job, honest):
     assert ruling.guilty == {Party.CHALLENGER} and ruling.method is Method.RECOMPUTE
     with pytest.raises(DisputeError, match="malformed dispute evidence"):
         PartyEvidence.from_json({"step_root": "0x00"})
+
+
+@pytest.mark.parametrize("tokens", [2, 4], ids=["stopped-early", "padded"])
+def test_a_trace_with_missing_or_extra_steps_is_a_length_dispute(job, honest, tokens):
+    """A node that generates fewer (or more) tokens than asked: the traces agree on every
+    common step, the game ends at the shorter end, and the replay convicts the cheat."""
+    from dataclasses import replace
+
+    cheat = replace(job, params={"max_tokens": tokens}).trace()
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        _dispute, outcome, ruling = dispute_between(*traces, job=job)
+        assert outcome.kind is OutcomeKind.LENGTH and outcome.level is Level.STEPS
+        assert outcome.step == min(len(cheat.steps), len(honest.steps))
+        assert ruling.guilty == {cheater} and ruling.method is Method.REPLAY
