@@ -29,8 +29,17 @@ def dispute_between(defender_trace, challenger_trace, job):
     return dispute, outcome, ruling
 
 
-def test_honest_runs_agree_across_paths_so_no_dispute(job, honest):
-    again = job.trace(ExecutionContext(path="reference", keep_tensors=True))
+@pytest.mark.parametrize(
+    "ctx",
+    [
+        lambda: ExecutionContext(path="reference", keep_tensors=True),
+        lambda: ExecutionContext(background_hashing=True),
+        lambda: ExecutionContext(),
+    ],
+    ids=["reference-path", "background-hashing", "no-kept-tensors"],
+)
+def test_honest_runs_agree_across_configurations_so_no_dispute(job, honest, ctx):
+    again = job.trace(ctx())
     assert again.root == honest.root
     with pytest.raises(ValueError, match="nothing to dispute"):
         Dispute(honest.root, again.root)
