@@ -865,8 +865,10 @@ class InvariantMachine(RuleBasedStateMachine):
         call, deadline = model.settle_call(job)
         if data.draw(st.integers(0, 3)) == 3:
             self.mischief(data, job_id)
-        if job.state not in OPEN_STATES:
-            return
+            now = boa.env.evm.patch.timestamp
+            if job.state not in OPEN_STATES:
+                return
+            call, deadline = model.settle_call(job)
         if now > deadline:
             self.act(keeper, market, call, (job_id,),
                      lambda c: getattr(model, call)(c, job_id))
@@ -913,7 +915,8 @@ class InvariantMachine(RuleBasedStateMachine):
                          lambda c: model.resolve_dispute(c, referee, job_id, at_fault))
                 return
             if how in ("move", "exhaust"):
-                self.dispute_moves(data, job_id, 64 if how == "exhaust" else 1)
+                # 65: the last move must revert, the referee alone may decide after 64
+                self.dispute_moves(data, job_id, 65 if how == "exhaust" else 1)
             if how in ("silence", "exhaust") and job.state == DISPUTED:
                 assert job.dispute is not None
                 boa.env.time_travel(seconds=job.dispute.deadline - now + 1)
@@ -936,6 +939,8 @@ class InvariantMachine(RuleBasedStateMachine):
                 tries.append((done[0], "commit", (job_id, c),
                               lambda ch: model.commit(ch, done[0], job_id, c)))
             tries += [
+                (first, "commit", (job_id, EMPTY32),
+                 lambda ch: model.commit(ch, first, job_id, EMPTY32)),
                 (outsider, "commit", (job_id, c), lambda ch: model.commit(ch, outsider, job_id, c)),
                 (first, "reveal", (job_id, OUT_GOOD, TRACE_GOOD, EMPTY32),
                  lambda ch: model.reveal(ch, first, job_id, OUT_GOOD, TRACE_GOOD, EMPTY32)),
@@ -974,6 +979,26 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda ch: model.dispute_timeout(ch, job_id)),
                 (outsider, "finalize", (job_id,), lambda ch: model.finalize(ch, job_id)),
             ]
+        late: list[tuple[str, str, tuple, Callable[[Chain], Any]]] = []
+        if job.state in (REVEALED, AUDITING):
+            late += [
+                (outsider, "challenge", (job_id, 0),
+                 lambda ch: model.challenge(ch, outsider, job_id, 0)),
+                (job.validator, "audit_report", (job_id, OUT_GOOD, TRACE_GOOD),
+                 lambda ch: model.audit_report(ch, job.validator, job_id, OUT_GOOD, TRACE_GOOD)),
+            ]
+        elif job.state == DISPUTED and job.dispute is not None:
+            d = job.dispute
+            mover = providers[d.defender_replica] if d.turn == TURN_DEFENDER else d.challenger
+            late.append((mover, "dispute_move", (job_id, EMPTY32),
+                         lambda ch: model.dispute_move(ch, mover, job_id)))
+        if late and data.draw(st.booleans()):
+            # Too late: just past the deadline that closes this state.
+            _, deadline = model.settle_call(job)
+            now = boa.env.evm.patch.timestamp
+            if deadline >= now:
+                boa.env.time_travel(seconds=deadline - now + 1)
+            tries = late
         sender, fname, args, model_fn = data.draw(st.sampled_from(tries))
         self.act(sender, market, fname, args, model_fn)
 
