@@ -24,7 +24,7 @@ from verimesh.chain.accounts import Signer
 from verimesh.chain.backends.base import Backend
 from verimesh.chain.compile import Artifact
 from verimesh.chain.contract import ContractClient, Tx, checksum
-from verimesh.crypto.eip712 import Address
+from verimesh.crypto.eip712 import DOMAIN_FIELDS, Address
 
 DOMAIN_NAME = "verimesh PaymentChannel"
 DOMAIN_VERSION = "1"
@@ -99,12 +99,7 @@ def voucher_typed_data(chain_id: int, contract: str, channel_id: int, cumulative
     """The full EIP-712 document of a voucher (what a hardware wallet would show)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": list(DOMAIN_FIELDS),
             "Voucher": [
                 {"name": "channelId", "type": "uint256"},
                 {"name": "cumulative", "type": "uint256"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from verimesh.chain.accounts import Signer
 from verimesh.chain.contract import ContractClient, Tx, checksum
+from verimesh.crypto.eip712 import DOMAIN_FIELDS
 
 
 class TokenClient(ContractClient):
@@ -71,12 +72,7 @@ class TokenClient(ContractClient):
         until ``deadline``: an approval that costs the owner no transaction (and no ETH)."""
         message = {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": list(DOMAIN_FIELDS),
                 "Permit": [
                     {"name": "owner", "type": "address"},
                     {"name": "spender", "type": "address"},

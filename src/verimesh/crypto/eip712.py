@@ -36,7 +36,7 @@ from pydantic import (
 
 DOMAIN_NAME = "verimesh"
 DOMAIN_VERSION = "1"
-_DOMAIN_FIELDS = [
+DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},
@@ -153,7 +153,7 @@ def typed_data(
     """The full EIP-712 document (types, primaryType, domain, message) for eth-account."""
     cls = type(message)
     return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, cls.eip712_type: cls.eip712_fields()},
+        "types": {"EIP712Domain": DOMAIN_FIELDS, cls.eip712_type: cls.eip712_fields()},
         "primaryType": cls.eip712_type,
         "domain": domain.to_eip712(),
         "message": {**message.model_dump(), "signer": signer, "nonce": nonce, "expiry": expiry},
@@ -174,7 +174,7 @@ def digest(signable_message: SignableMessage) -> bytes:
 
 
 def _domain_type_hash() -> bytes:
-    fields = ",".join(f"{f['type']} {f['name']}" for f in _DOMAIN_FIELDS)
+    fields = ",".join(f"{f['type']} {f['name']}" for f in DOMAIN_FIELDS)
     return bytes(keccak(text=f"EIP712Domain({fields})"))
 
 
