@@ -24,7 +24,7 @@ from vyper.compiler.input_bundle import FilesystemInputBundle
 from vyper.exceptions import VyperException
 
 from verimesh.chain.errors import CompileError
-from verimesh.crypto.wallet import verimesh_home
+from verimesh.paths import verimesh_home
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 

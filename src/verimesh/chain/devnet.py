@@ -27,7 +27,7 @@ from verimesh.chain.compile import load_artifacts
 from verimesh.chain.deploy import deploy_network, describe, fund_accounts, write_dev_keystores
 from verimesh.chain.deployment import Deployment, NetworkParams
 from verimesh.chain.errors import DevnetError
-from verimesh.crypto.wallet import verimesh_home
+from verimesh.paths import verimesh_home
 
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 DEFAULT_PORT = 8545

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from verimesh.paths import verimesh_home
 
 app = typer.Typer(
     help="Submit jobs to the network and collect verified results.", no_args_is_help=True
@@ -33,7 +34,7 @@ def _client(deployment: Path | None, wallet: str | None, dev: str | None):
     from verimesh.cli.node import load_wallet
     from verimesh.client import Client
 
-    home = Path(os.environ.get("VERIMESH_HOME") or "~/.verimesh").expanduser()
+    home = verimesh_home()
     path = (deployment or home / "devnet" / "deployment.json").expanduser()
     if wallet is None and dev is None:
         dev = "dev1"  # the devnet's requester account: the zero-setup path of the README

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from verimesh.paths import verimesh_home
 
 app = typer.Typer(
     help="Run a provider node: earn tokens for verified AI jobs.", no_args_is_help=True
@@ -20,7 +21,7 @@ VMT = 10**18
 
 
 def _home() -> Path:
-    return Path(os.environ.get("VERIMESH_HOME") or "~/.verimesh").expanduser()
+    return verimesh_home()
 
 
 def load_wallet(wallet: str | None, dev: str | None, deployment_path: Path):

@@ -31,8 +31,8 @@ from verimesh.crypto.keystore import (
     read_keystore,
     write_new_private_file,
 )
+from verimesh.paths import verimesh_home
 
-HOME_ENV = "VERIMESH_HOME"
 PASSWORD_ENV = "VERIMESH_PASSWORD"
 # Names become file names: a conservative alphabet rules out path tricks ("../x", "a/b").
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -61,11 +61,6 @@ class MalformedKeyError(WalletError):
 
 class TamperedWalletError(WalletError):
     """The keystore's declared address is not the address of the key it holds."""
-
-
-def verimesh_home() -> Path:
-    """``$VERIMESH_HOME`` or ``~/.verimesh``: where a user's verimesh state lives."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".verimesh").expanduser()
 
 
 def password_from_env() -> str | None:

@@ -31,6 +31,7 @@ from verimesh.models.bundle import (
     read_config,
     root_hex,
 )
+from verimesh.paths import verimesh_home
 
 INDEX_FILE = "index.json"
 SUFFIX = ".safetensors"
@@ -40,11 +41,6 @@ _ROOT_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 class ModelNotFoundError(LookupError):
     """No model with that name or root in the local store."""
-
-
-def verimesh_home() -> Path:
-    """``$VERIMESH_HOME`` or ``~/.verimesh``: where a user's wallets, models and state live."""
-    return Path(os.environ.get("VERIMESH_HOME") or "~/.verimesh").expanduser()
 
 
 def is_root_text(text: str) -> bool:

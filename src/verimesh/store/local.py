@@ -41,6 +41,7 @@ from verimesh.crypto.merkle import (
     MerkleTree,
     leaf_hash,
 )
+from verimesh.paths import verimesh_home
 from verimesh.store.errors import (
     BadChunkError,
     BlobTooLargeError,
@@ -79,8 +80,7 @@ CREATE TABLE IF NOT EXISTS staged_chunks (
 
 def default_blob_dir() -> Path:
     """``$VERIMESH_HOME/blobs``; ``VERIMESH_HOME`` defaults to ``~/.verimesh``."""
-    home = os.environ.get("VERIMESH_HOME") or str(Path.home() / ".verimesh")
-    return Path(home) / "blobs"
+    return verimesh_home() / "blobs"
 
 
 @dataclass(frozen=True)
