@@ -1,16 +1,27 @@
-"""`verimesh arena ...`: quality arenas (for now: the agent-based simulation of the consensus)."""
+"""`verimesh arena create | join | status | leaderboard | settlement | simulate`: quality arenas.
+
+Arenas created here are remembered by name in ``$VERIMESH_HOME/arenas.json`` (name ->
+address, chain and task family), so every later command says ``NAME`` instead of an address.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from verimesh.market.simulation import GOALS, SimConfig, simulate
+from verimesh.paths import verimesh_home
+
+if TYPE_CHECKING:
+    from verimesh.chain.arena import ArenaClient
+    from verimesh.chain.client import Network
 
 app = typer.Typer(help="Quality arenas: providers compete, validators score, consensus pays.", no_args_is_help=True)
 console = Console()
@@ -20,6 +31,399 @@ errors = Console(stderr=True, soft_wrap=True)
 @app.callback()
 def arena() -> None:
     """Quality arenas: providers compete, validators score, consensus pays."""
+
+
+VMT = 10**18
+ARENAS_FILE = "arenas.json"
+DeploymentOpt = Annotated[
+    Path | None,
+    typer.Option("--deployment", "-d", help="deployment.json [default: $VERIMESH_HOME/devnet/deployment.json]"),
+]
+WalletOpt = Annotated[str | None, typer.Option("--wallet", help="verimesh wallet that signs")]
+DevOpt = Annotated[str | None, typer.Option("--dev", help="sign with a devnet dev account (dev1, dev2, ...)")]
+NameArg = Annotated[str, typer.Argument(help="Name of the arena (as given to `verimesh arena create`).")]
+
+
+class ArenaRecord(BaseModel):
+    """One arena remembered by name: enough to find it again and to notice a stale entry."""
+
+    address: str
+    chain_id: int
+    task_family: str
+    spec_hash: str
+    token: str
+    created_block: int
+
+
+class ArenaBook(BaseModel):
+    format_version: int = 1
+    arenas: dict[str, ArenaRecord] = {}
+
+
+def _book_path() -> Path:
+    return verimesh_home() / ARENAS_FILE
+
+
+def _load_book() -> ArenaBook:
+    path = _book_path()
+    if not path.is_file():
+        return ArenaBook()
+    try:
+        return ArenaBook.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise typer.BadParameter(
+            f"{path} is not a valid arenas file ({exc.error_count()} errors); fix or delete it"
+        ) from None
+
+
+def _save_book(book: ArenaBook) -> None:
+    path = _book_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(book.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _deployment_path(deployment: Path | None) -> Path:
+    return (deployment or verimesh_home() / "devnet" / "deployment.json").expanduser()
+
+
+def _signer(wallet: str | None, dev: str | None, deployment_path: Path):
+    from verimesh.chain.accounts import Signer
+    from verimesh.cli.node import load_wallet
+
+    return Signer.from_wallet(load_wallet(wallet, dev, deployment_path))
+
+
+def _arena_artifact():
+    from verimesh.chain.compile import load_artifacts
+
+    return load_artifacts(names=["Arena"])["Arena"]
+
+
+def _open(name: str, deployment: Path | None, signer=None) -> tuple[Network, ArenaClient, ArenaRecord]:
+    """The network and the arena called ``name``; a clear error for an unknown name or an
+    arena recorded on another chain (a restarted devnet)."""
+    from verimesh.chain.arena import ArenaClient
+    from verimesh.chain.client import Network
+
+    book = _load_book()
+    record = book.arenas.get(name)
+    if record is None:
+        known = ", ".join(sorted(book.arenas)) or "none yet"
+        raise _fail(f"no arena named {name!r} in {_book_path()} (known: {known}); create one with `verimesh arena create`")
+    net = Network.connect(_deployment_path(deployment), signer)
+    if net.backend.chain_id != record.chain_id:
+        raise _fail(
+            f"arena {name!r} lives on chain {record.chain_id}, this deployment is on chain {net.backend.chain_id}; "
+            "pass its --deployment or create the arena again"
+        )
+    arena = ArenaClient(net.backend, record.address, _arena_artifact().abi, signer)
+    return net, arena, record
+
+
+def _vmt(value: float, what: str) -> int:
+    if value < 0:
+        raise typer.BadParameter(f"{what} must be >= 0 VMT, got {value}")
+    return round(value * VMT)
+
+
+def _fmt(amount: int) -> str:
+    return f"{amount / VMT:,.4f}".rstrip("0").rstrip(".") + " VMT"
+
+
+def _hex32(text: str, what: str) -> bytes:
+    raw = text.removeprefix("0x")
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise typer.BadParameter(f"{what} must be 32 bytes of hex (0x + 64 hex digits), got {text!r}")
+    return value
+
+
+@app.command("create")
+def create_command(
+    name: NameArg,
+    task_family: Annotated[
+        str, typer.Option("--task-family", help="Task family; its id on chain is keccak256 of the name.")
+    ] = "embeddings",
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Evaluation spec file; its sha256 is the spec hash.")
+    ] = None,
+    spec_hash: Annotated[
+        str | None, typer.Option("--spec-hash", help="Spec hash, 0x + 64 hex digits (instead of --spec).")
+    ] = None,
+    slots: Annotated[int, typer.Option("--slots", min=2, max=16, help="Provider slots.")] = 8,
+    min_provider_stake: Annotated[float, typer.Option("--min-provider-stake", help="In VMT.")] = 100.0,
+    min_validator_stake: Annotated[float, typer.Option("--min-validator-stake", help="In VMT.")] = 100.0,
+    immunity: Annotated[
+        int, typer.Option("--immunity", min=0, help="Epochs a newcomer cannot be pruned.")
+    ] = 2,
+    epoch_length: Annotated[int, typer.Option("--epoch-length", min=2, help="Seconds per epoch.")] = 3600,
+    commit_length: Annotated[
+        int | None, typer.Option("--commit-length", min=1, help="Seconds of the commit phase [half an epoch].")
+    ] = None,
+    settle_bond: Annotated[float, typer.Option("--settle-bond", help="Bond to post or challenge a settlement, VMT.")] = 10.0,
+    challenge_window: Annotated[
+        int, typer.Option("--challenge-window", min=0, help="Seconds a posted settlement can be challenged.")
+    ] = 600,
+    arbiter: Annotated[
+        str | None, typer.Option("--arbiter", help="Address that resolves challenges [the creator].")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Reuse a name already in arenas.json.")] = False,
+    deployment: DeploymentOpt = None,
+    wallet: WalletOpt = None,
+    dev: DevOpt = None,
+) -> None:
+    """Deploy a new Arena for the deployment's token and remember it by NAME."""
+    from eth_utils import keccak
+
+    from verimesh.chain.arena import ArenaClient
+    from verimesh.chain.client import Network
+    from verimesh.chain.contract import checksum
+    from verimesh.chain.errors import ChainError, ContractRevert
+
+    if (spec is None) == (spec_hash is None):
+        raise typer.BadParameter("pass exactly one of --spec FILE or --spec-hash 0x...: the spec validators follow")
+    if spec is not None:
+        if not spec.is_file():
+            raise typer.BadParameter(f"no spec file at {spec}")
+        spec_bytes = hashlib.sha256(spec.read_bytes()).digest()
+    else:
+        spec_bytes = _hex32(spec_hash or "", "--spec-hash")
+    commit = epoch_length // 2 if commit_length is None else commit_length
+    if commit >= epoch_length:
+        raise typer.BadParameter(f"--commit-length {commit} must be shorter than --epoch-length {epoch_length}")
+    book = _load_book()
+    if name in book.arenas and not replace:
+        raise _fail(f"an arena named {name!r} already exists ({book.arenas[name].address}); pick another name or pass --replace")
+    path = _deployment_path(deployment)
+    try:
+        signer = _signer(wallet, dev, path)
+        net = Network.connect(path, signer)
+        arena, _ = ArenaClient.deploy(
+            net.backend, signer, _arena_artifact(), net.token.address, checksum(arbiter or signer.address),
+            keccak(text=task_family), spec_bytes, slots, _vmt(min_provider_stake, "--min-provider-stake"),
+            _vmt(min_validator_stake, "--min-validator-stake"), immunity, epoch_length, commit,
+            _vmt(settle_bond, "--settle-bond"), challenge_window,
+        )
+    except ContractRevert as exc:
+        raise _fail(f"the Arena constructor refused: {exc.reason}") from None
+    except typer.BadParameter:
+        raise
+    except (ChainError, ValueError, OSError) as exc:  # no deployment, wrong password, bad address
+        raise _fail(str(exc)) from None
+    book.arenas[name] = ArenaRecord(
+        address=arena.address, chain_id=net.backend.chain_id, task_family=task_family,
+        spec_hash="0x" + spec_bytes.hex(), token=net.token.address, created_block=net.backend.block_number(),
+    )
+    _save_book(book)
+    console.print(f"arena [bold]{name}[/bold] ({task_family}, {slots} slots) deployed at")
+    typer.echo(arena.address)
+
+
+@app.command("join")
+def join_command(
+    name: NameArg,
+    stake: Annotated[float | None, typer.Option("--stake", help="Stake in VMT [the arena's minimum].")] = None,
+    validator: Annotated[bool, typer.Option("--validator", help="Join as a validator (default: provider).")] = False,
+    deployment: DeploymentOpt = None,
+    wallet: WalletOpt = None,
+    dev: DevOpt = None,
+) -> None:
+    """Stake into an arena as a provider (or with --validator as a validator): approve the
+    stake if the allowance is short, then register."""
+    from verimesh.chain.errors import ChainError, ContractRevert
+
+    path = _deployment_path(deployment)
+    role = "validator" if validator else "provider"
+    try:
+        signer = _signer(wallet, dev, path)
+        net, arena, _ = _open(name, deployment, signer)
+        minimum = arena.call("min_validator_stake" if validator else "min_provider_stake")
+        amount = minimum if stake is None else _vmt(stake, "--stake")
+        if amount < minimum:
+            raise _fail(f"--stake {_fmt(amount)} is below the arena's minimum {role} stake {_fmt(minimum)}")
+        balance = net.token.balance_of(signer.address)
+        if balance < amount:
+            raise _fail(f"{signer.address} holds {_fmt(balance)}, the stake needs {_fmt(amount)}; get tokens first")
+        if net.token.allowance(signer.address, arena.address) < amount:
+            net.token.approve(arena.address, amount)
+        tx = arena.register_validator(amount) if validator else arena.register_provider(amount)
+    except ContractRevert as exc:
+        raise _fail(f"{role} registration refused by the arena: {exc.reason}") from None
+    except (typer.Exit, typer.BadParameter):
+        raise
+    except (ChainError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if validator:
+        console.print(f"{signer.address} validates arena [bold]{name}[/bold] with {_fmt(amount)}")
+        return
+    joined = tx.event("ProviderRegistered")
+    console.print(f"{signer.address} joined arena [bold]{name}[/bold] in slot {joined['slot']} with {_fmt(amount)}")
+    for pruned in tx.events_named("ProviderPruned"):
+        console.print(f"pruned {pruned['provider']} from slot {pruned['slot']} (its stake is claimable)")
+
+
+PARAMS = [
+    "task_family", "spec_hash", "token", "arbiter", "max_providers", "min_provider_stake", "min_validator_stake",
+    "immunity_epochs", "epoch_length", "commit_length", "settle_bond", "challenge_window", "genesis",
+]
+
+
+def _status(arena: ArenaClient, record: ArenaRecord) -> dict:
+    from verimesh.chain.arena import ZERO_ADDRESS
+
+    params = {key: arena.call(key) for key in PARAMS}
+    for key in ("task_family", "spec_hash"):
+        params[key] = "0x" + params[key].hex()
+    now = arena.backend.timestamp()
+    elapsed = now - params["genesis"]
+    epoch = elapsed // params["epoch_length"]
+    into = elapsed % params["epoch_length"]
+    commit = into < params["commit_length"]
+    phase_end = params["commit_length"] if commit else params["epoch_length"]
+    providers = []
+    for slot, provider in enumerate(arena.lineup()):
+        if provider == ZERO_ADDRESS:
+            continue
+        joined = arena.call("provider_joined", provider)
+        providers.append({
+            "slot": slot, "provider": provider, "stake": arena.provider_stake(provider), "joined_epoch": joined,
+            "immune_until_epoch": joined + params["immunity_epochs"],
+            "immune": epoch < joined + params["immunity_epochs"], "standing": arena.slot_rank(slot),
+        })  # fmt: skip
+    validators = [{"validator": v, "stake": arena.validator_stake(v)} for v in arena.validators()]
+    return {
+        "address": arena.address, "task_family_name": record.task_family, "params": params,
+        "epoch": epoch, "phase": "commit" if commit else "reveal", "phase_seconds_left": phase_end - into,
+        "pool": arena.pool(epoch), "providers": providers, "validators": validators,
+    }  # fmt: skip
+
+
+@app.command("status")
+def status_command(
+    name: NameArg,
+    deployment: DeploymentOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Parameters, current epoch and phase, reward pool, providers and validators of an arena."""
+    from verimesh.chain.errors import ChainError
+
+    try:
+        _, arena, record = _open(name, deployment)
+        st = _status(arena, record)
+    except ChainError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    p = st["params"]
+    head = Table(title=f"arena {name} at {st['address']}", show_header=False)
+    head.add_row("task family", f"{record.task_family} ({p['task_family']})")
+    head.add_row("spec hash", p["spec_hash"])
+    head.add_row("slots", f"{len(st['providers'])} of {p['max_providers']} taken")
+    head.add_row("min stake", f"provider {_fmt(p['min_provider_stake'])}, validator {_fmt(p['min_validator_stake'])}")
+    head.add_row("immunity", f"{p['immunity_epochs']} epochs")
+    head.add_row("epoch", f"{st['epoch']} ({p['epoch_length']} s; commit phase {p['commit_length']} s)")
+    head.add_row("phase", f"{st['phase']}, {st['phase_seconds_left']} s left")
+    head.add_row("pool this epoch", _fmt(st["pool"]))
+    head.add_row("settlement", f"bond {_fmt(p['settle_bond'])}, challenge window {p['challenge_window']} s")
+    console.print(head)
+    providers = Table(title="providers")
+    for column in ("slot", "address", "stake", "joined", "immunity", "standing"):
+        providers.add_column(column, justify="right" if column in ("slot", "stake", "standing") else "left")
+    providers.columns[1].no_wrap = True  # an address must stay copyable; other cells wrap
+    providers.columns[1].min_width = 42
+    for row in st["providers"]:
+        immunity = f"until epoch {row['immune_until_epoch']}" if row["immune"] else "expired"
+        providers.add_row(
+            str(row["slot"]), row["provider"], _fmt(row["stake"]), f"epoch {row['joined_epoch']}", immunity,
+            str(row["standing"]),
+        )
+    console.print(providers)
+    validators = Table(title="validators")
+    validators.add_column("address", no_wrap=True, min_width=42)
+    validators.add_column("stake", justify="right")
+    for row in st["validators"]:
+        validators.add_row(row["validator"], _fmt(row["stake"]))
+    console.print(validators)
+
+
+def leaderboard(arena: ArenaClient) -> dict:
+    """Ranks and rewards over every finalized epoch, replayed from chain events with the same
+    consensus that settles them (bonds carried epoch to epoch). An epoch whose finalized
+    payouts differ from the replay is marked ``agrees: false`` and its replayed numbers shown."""
+    from verimesh.chain.arena import ZERO_ADDRESS
+    from verimesh.market.arena_epoch import Bonds, compute_settlement
+
+    finalized = sorted({e["epoch"] for e in arena.get_events("SettlementFinalized")})
+    epochs = []
+    totals: dict[str, dict] = {}
+    bonds: Bonds = {}
+    for epoch in range(finalized[-1] + 1 if finalized else 0):
+        settlement, _, bonds = compute_settlement(arena, epoch, bonds)
+        if epoch not in finalized:
+            continue
+        digest = arena.call("settlement_digest", *settlement.args())
+        live = [
+            (k, p, settlement.provider_rewards[k], settlement.ranks[k])
+            for k, p in enumerate(settlement.providers) if p != ZERO_ADDRESS
+        ]  # fmt: skip
+        live.sort(key=lambda row: (-row[3], row[0]))
+        rows = []
+        for position, (slot, provider, reward, incentive) in enumerate(live, start=1):
+            rows.append({"rank": position, "slot": slot, "provider": provider, "reward": reward, "incentive": incentive})
+            total = totals.setdefault(provider, {"provider": provider, "reward": 0, "epochs": 0, "ranks": []})
+            total["reward"] += reward
+            total["epochs"] += 1
+            total["ranks"].append(position)
+        epochs.append({"epoch": epoch, "agrees": digest == arena.settlement(epoch).digest, "providers": rows})
+    board = sorted(totals.values(), key=lambda t: (-t["reward"], t["provider"]))
+    for t in board:
+        t["last_rank"] = t["ranks"][-1]
+        t["best_rank"] = min(t["ranks"])
+    return {"address": arena.address, "settled_epochs": finalized, "providers": board, "epochs": epochs}
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    name: NameArg,
+    deployment: DeploymentOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Providers ranked by their rewards over the settled epochs (recomputed from the chain)."""
+    from verimesh.chain.errors import ChainError
+
+    try:
+        _, arena, _ = _open(name, deployment)
+        board = leaderboard(arena)
+    except ChainError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(board, indent=2))
+        return
+    if not board["settled_epochs"]:
+        console.print(f"arena {name}: no settled epoch yet, so no ranks")
+        return
+    table = Table(title=f"arena {name}: {len(board['settled_epochs'])} settled epochs")
+    for column in ("#", "provider", "rewards", "epochs", "last rank", "best rank"):
+        table.add_column(column, justify="left" if column == "provider" else "right")
+    table.columns[1].no_wrap = True
+    table.columns[1].min_width = 42
+    for position, t in enumerate(board["providers"], start=1):
+        table.add_row(str(position), t["provider"], _fmt(t["reward"]), str(t["epochs"]), str(t["last_rank"]), str(t["best_rank"]))
+    console.print(table)
+    for e in board["epochs"]:
+        if not e["agrees"]:
+            console.print(f"[yellow]epoch {e['epoch']}: the finalized payouts differ from the recomputed ones[/yellow]")
 
 
 @app.command("settlement")
