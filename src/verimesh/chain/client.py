@@ -1,4 +1,5 @@
-"""One object for the whole protocol on one chain: ``Network`` = Token + Registry + JobMarket.
+"""One object for the whole protocol on one chain: ``Network`` = Token + Registry + JobMarket
+(+ PaymentChannel, for per-request payments, in deployments that have one).
 
 Everything above the chain layer (node, SDK, CLI, agents) starts here:
 
@@ -20,10 +21,13 @@ from verimesh.chain.contract import ContractClient
 from verimesh.chain.deployment import Deployment
 from verimesh.chain.errors import DeploymentError
 from verimesh.chain.job_market import JobMarketClient
+from verimesh.chain.payment_channel import PaymentChannelClient
 from verimesh.chain.registry import RegistryClient
 from verimesh.chain.token import TokenClient
 
-CONTRACTS = ["Token", "Registry", "JobMarket"]
+# What ``deploy_network`` deploys. The sources digest a deployment records covers every
+# contract source, so a deployment made before PaymentChannel joined this list still matches.
+CONTRACTS = ["Token", "Registry", "JobMarket", "PaymentChannel"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Network:
     token: TokenClient
     registry: RegistryClient
     job_market: JobMarketClient
+    # None for a deployment.json written before every deployment had a channel
+    payment_channel: PaymentChannelClient | None = None
 
     def as_signer(self, signer: Signer) -> Network:
         """The same contracts, sending as ``signer``."""
@@ -40,11 +46,15 @@ class Network:
             self.token.as_signer(signer),
             self.registry.as_signer(signer),
             self.job_market.as_signer(signer),
+            self.payment_channel.as_signer(signer) if self.payment_channel else None,
         )
 
     @property
     def clients(self) -> list[ContractClient]:
-        return [self.token, self.registry, self.job_market]
+        clients: list[ContractClient] = [self.token, self.registry, self.job_market]
+        if self.payment_channel is not None:
+            clients.append(self.payment_channel)
+        return clients
 
     @classmethod
     def connect(
@@ -77,9 +87,15 @@ class Network:
                 f"{deployment.chain_id}: wrong --rpc-url or a restarted devnet; run `verimesh devnet up`"
             )
         addresses = deployment.contracts
+        channel = None
+        if addresses.payment_channel is not None:
+            channel = PaymentChannelClient(
+                backend, addresses.payment_channel, artifacts["PaymentChannel"].abi, signer
+            )
         return cls(
             backend,
             TokenClient(backend, addresses.token, artifacts["Token"].abi, signer),
             RegistryClient(backend, addresses.registry, artifacts["Registry"].abi, signer),
             JobMarketClient(backend, addresses.job_market, artifacts["JobMarket"].abi, signer),
+            channel,
         )

@@ -1,4 +1,4 @@
-"""Deploy Token, Registry and JobMarket, wire them together, and fund accounts.
+"""Deploy Token, Registry, JobMarket and PaymentChannel, wire them together, and fund accounts.
 
 Works on any backend: the in-process EVM for tests, anvil for the devnet, a real chain for
 a real deployment (then skip the minting: a real token is not mintable by us).
@@ -16,6 +16,7 @@ from verimesh.chain.client import CONTRACTS, Network
 from verimesh.chain.compile import ArtifactSet, load_artifacts
 from verimesh.chain.deployment import ContractAddresses, Deployment, DevAccount, NetworkParams
 from verimesh.chain.job_market import JobMarketClient
+from verimesh.chain.payment_channel import deploy_payment_channel
 from verimesh.chain.registry import RegistryClient
 from verimesh.chain.token import TokenClient
 from verimesh.crypto.keystore import write_new_private_file
@@ -32,10 +33,12 @@ def deploy_network(
     artifacts: ArtifactSet | None = None,
     referee: str | None = None,
 ) -> Network:
-    """Deploy the three contracts and call ``Registry.set_job_market``.
+    """Deploy the contracts and call ``Registry.set_job_market``.
 
-    The deployer is the token's minter and both contracts' owner; the referee (who decides
-    disputes until the verification committee exists) defaults to the deployer.
+    The deployer is the token's minter and the owner of Registry and JobMarket; the referee
+    (who decides disputes until the verification committee exists) defaults to the deployer.
+    PaymentChannel (per-request payments in the network's token) has no owner: deploying it
+    with the network gives every node and agent the same channel address to trust.
     """
     params = params or NetworkParams()
     artifacts = artifacts or load_artifacts(names=CONTRACTS)
@@ -73,7 +76,10 @@ def deploy_network(
         params.dispute_round_window,
     )
     registry.set_job_market(job_market.address)
-    return Network(backend, token, registry, job_market)
+    channel = deploy_payment_channel(
+        backend, deployer, artifacts["PaymentChannel"], token.address, params.channel_challenge_period
+    )
+    return Network(backend, token, registry, job_market, channel)
 
 
 def fund_accounts(network: Network, minter: Signer, addresses: Sequence[str], amount: int) -> None:
@@ -102,6 +108,7 @@ def describe(
             token=network.token.address,
             registry=network.registry.address,
             job_market=network.job_market.address,
+            payment_channel=network.payment_channel.address if network.payment_channel else None,
         ),
         params=params,
         dev_accounts=dev_accounts or [],

@@ -20,7 +20,7 @@ VMT = 10**18
 
 
 class NetworkParams(BaseModel):
-    """Constructor parameters of the three contracts and the devnet funding."""
+    """Constructor parameters of the contracts and the devnet funding."""
 
     token_name: str = "verimesh test token"
     token_symbol: str = "VMT"
@@ -35,6 +35,8 @@ class NetworkParams(BaseModel):
     bounty_bps: int = 5_000  # of a slashed bond: to the party that proved the fault
     requester_share_bps: int = 3_000  # to the requester; the rest is burned
     dispute_round_window: int = 3_600  # seconds per dispute move
+    # seconds a payer's unilateral channel close waits for the payee's newest voucher
+    channel_challenge_period: int = 3_600
     mint_per_account: int = 100_000 * VMT  # VMT given to each dev account
 
 
@@ -42,6 +44,8 @@ class ContractAddresses(BaseModel):
     token: str
     registry: str
     job_market: str
+    # None in deployment.json files written before the channel was part of every deployment
+    payment_channel: str | None = None
 
 
 class DevAccount(BaseModel):

@@ -34,8 +34,10 @@ from verimesh.chain import (
     Role,
     Signer,
 )
+from verimesh.chain.agent_wallet import eip1271_checker
 from verimesh.chain.job_market import commitment
 from verimesh.crypto.eip712 import Domain
+from verimesh.crypto.eip1271 import Eip1271SignatureChecker
 from verimesh.crypto.envelope import Verifier
 from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
@@ -110,7 +112,13 @@ class NodeDaemon:
         self.domain = Domain(
             chain_id=self.deployment.chain_id, verifying_contract=self.deployment.contracts.job_market
         )
-        self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
+        # Contract wallets (EIP-1271, e.g. AgentWallet) sign like accounts. Their check reads
+        # the chain only after ECDSA fails, so accounts still pass while the chain is down.
+        self.verifier = Verifier(
+            self.domain,
+            SqliteNonceStore(self.home / "nonces.sqlite"),
+            signature_checker=Eip1271SignatureChecker(self._read_wallet),
+        )
         self.executor: Executor | None = executor  # built in run() when None (needs the stop event)
         self.idle_monitor = IdleMonitor(settings.idle) if settings.idle is not None else None
         self.models = ModelStore()
@@ -129,6 +137,10 @@ class NodeDaemon:
         if self.net is None:
             self.net = Network.connect(self.deployment, self.signer)
         return self.net
+
+    def _read_wallet(self, to: str, data: bytes) -> bytes | None:
+        """``isValidSignature`` of a contract signer, on this node's chain connection."""
+        return eip1271_checker(self.network().backend).read(to, data)
 
     def capabilities(self) -> bytes:
         """bytes32 registered on chain: sha256 of what ``/v1/info`` advertises (tasks, runtime,
