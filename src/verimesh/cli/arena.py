@@ -133,8 +133,13 @@ def _vmt(value: float, what: str) -> int:
     return round(value * VMT)
 
 
+def _num(amount: int) -> str:
+    """Token base units as VMT, up to 4 decimals, no trailing zeros."""
+    return f"{amount / VMT:,.4f}".rstrip("0").rstrip(".")
+
+
 def _fmt(amount: int) -> str:
-    return f"{amount / VMT:,.4f}".rstrip("0").rstrip(".") + " VMT"
+    return _num(amount) + " VMT"
 
 
 def _hex32(text: str, what: str) -> bytes:
@@ -264,12 +269,15 @@ def join_command(
     except (ChainError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if validator:
-        console.print(f"{signer.address} validates arena [bold]{name}[/bold] with {_fmt(amount)}")
+        console.print(f"{signer.address} validates arena [bold]{name}[/bold] with {_fmt(amount)}", soft_wrap=True)
         return
     joined = tx.event("ProviderRegistered")
-    console.print(f"{signer.address} joined arena [bold]{name}[/bold] in slot {joined['slot']} with {_fmt(amount)}")
+    console.print(
+        f"{signer.address} joined arena [bold]{name}[/bold] in slot {joined['slot']} with {_fmt(amount)}",
+        soft_wrap=True,
+    )
     for pruned in tx.events_named("ProviderPruned"):
-        console.print(f"pruned {pruned['provider']} from slot {pruned['slot']} (its stake is claimable)")
+        console.print(f"pruned {pruned['provider']} from slot {pruned['slot']} (its stake is claimable)", soft_wrap=True)
 
 
 PARAMS = [
@@ -327,7 +335,9 @@ def status_command(
         return
     p = st["params"]
     head = Table(title=f"arena {name} at {st['address']}", show_header=False)
-    head.add_row("task family", f"{record.task_family} ({p['task_family']})")
+    head.add_column()
+    head.add_column(overflow="fold")  # hashes in full
+    head.add_row("task family", f"{record.task_family} (id {p['task_family']})")
     head.add_row("spec hash", p["spec_hash"])
     head.add_row("slots", f"{len(st['providers'])} of {p['max_providers']} taken")
     head.add_row("min stake", f"provider {_fmt(p['min_provider_stake'])}, validator {_fmt(p['min_validator_stake'])}")
@@ -338,15 +348,14 @@ def status_command(
     head.add_row("settlement", f"bond {_fmt(p['settle_bond'])}, challenge window {p['challenge_window']} s")
     console.print(head)
     providers = Table(title="providers")
-    for column in ("slot", "address", "stake", "joined", "immunity", "standing"):
-        providers.add_column(column, justify="right" if column in ("slot", "stake", "standing") else "left")
-    providers.columns[1].no_wrap = True  # an address must stay copyable; other cells wrap
+    for column in ("slot", "address", "stake VMT", "immune until epoch", "standing"):
+        providers.add_column(column, justify="left" if column == "address" else "right")
+    providers.columns[1].no_wrap = True  # an address must stay copyable; headers wrap instead
     providers.columns[1].min_width = 42
     for row in st["providers"]:
-        immunity = f"until epoch {row['immune_until_epoch']}" if row["immune"] else "expired"
+        immunity = str(row["immune_until_epoch"]) if row["immune"] else "-"
         providers.add_row(
-            str(row["slot"]), row["provider"], _fmt(row["stake"]), f"epoch {row['joined_epoch']}", immunity,
-            str(row["standing"]),
+            str(row["slot"]), row["provider"], _num(row["stake"]), immunity, str(row["standing"])
         )
     console.print(providers)
     validators = Table(title="validators")
