@@ -4,6 +4,7 @@ it) still connect; the node's envelope verifier accepts an AgentWallet (EIP-1271
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,11 @@ def test_deployment_includes_a_working_payment_channel(
 
 
 def test_deployment_json_without_payment_channel_still_connects(
-    artifacts: ArtifactSet, tmp_path: Path
+    artifacts: ArtifactSet, artifact_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A deployment.json written before the channel joined every deployment."""
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
     backend, deployer = BoaBackend(), dev_signer(0)
     params = NetworkParams()
     network = deploy_network(backend, deployer, params, artifacts)
@@ -81,7 +84,7 @@ def test_deployment_json_without_payment_channel_still_connects(
     assert old.clients == [old.token, old.registry, old.job_market]
     assert old.as_signer(dev_signer(2)).payment_channel is None
     assert old.token.address == network.token.address
-    # connecting without explicit artifacts compiles/loads CONTRACTS; the sources digest matches
+    # connecting with the default artifacts (CONTRACTS): the sources digest still matches
     assert Network.connect(path, backend=backend).job_market.address == network.job_market.address
 
 
@@ -98,11 +101,17 @@ class KeyAs:
 
 @pytest.mark.devnet
 def test_node_verifier_accepts_an_agent_wallet_signer(
-    anvil: AnvilNode, artifacts: ArtifactSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    anvil: AnvilNode,
+    artifacts: ArtifactSet,
+    artifact_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The node daemon's own Verifier: a JobResultRequest signed by an AgentWallet (its owner,
     the requester's key, signs) opens; the wallet's address is the verified signer."""
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    # the node connects with the default artifact cache: give it the compiled one
+    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
     backend = RpcBackend(anvil.url, gas_limit=GAS_LIMIT)
     deployer, requester, provider, stranger = dev_signer(0), dev_signer(1), dev_signer(2), dev_signer(3)
     params = NetworkParams()
