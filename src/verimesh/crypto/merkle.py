@@ -137,23 +137,35 @@ def merkle_root(leaves: Iterable[bytes]) -> bytes:
     return MerkleTree.from_leaves(leaves).root
 
 
-def root_from_proof(leaf_digest: bytes, proof: MerkleProof) -> bytes:
-    """Root implied by a leaf hash and its proof; raises ``MerkleError`` on a malformed proof."""
+def proof_nodes(leaf_digest: bytes, proof: MerkleProof) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """Root implied by a leaf hash and its proof, and every node the proof reveals on the way
+    as ``(level, position, hash)``: the path from the leaf up and the siblings beside it
+    (level 0 holds the leaves). Bisection compares traces through these nodes; raises
+    ``MerkleError`` on a malformed proof."""
     if not 0 <= proof.index < proof.leaf_count:
         raise MerkleError(f"leaf index {proof.index} is outside a tree of {proof.leaf_count} leaves")
-    node, i, width, used = leaf_digest, proof.index, proof.leaf_count, 0
+    node, i, width, used, level = leaf_digest, proof.index, proof.leaf_count, 0, 0
+    revealed = [(0, i, node)]
     while width > 1:
         if i % 2 == 1 or i + 1 < width:
             if used == len(proof.siblings):
                 raise MerkleError("Merkle proof is too short for its tree")
             sibling = proof.siblings[used]
             used += 1
+            revealed.append((level, i ^ 1, sibling))
             node = node_hash(sibling, node) if i % 2 else node_hash(node, sibling)
         i //= 2
         width = (width + 1) // 2
+        level += 1
+        revealed.append((level, i, node))
     if used != len(proof.siblings):
         raise MerkleError("Merkle proof is too long for its tree")
-    return bind_root(proof.leaf_count, node)
+    return bind_root(proof.leaf_count, node), revealed
+
+
+def root_from_proof(leaf_digest: bytes, proof: MerkleProof) -> bytes:
+    """Root implied by a leaf hash and its proof; raises ``MerkleError`` on a malformed proof."""
+    return proof_nodes(leaf_digest, proof)[0]
 
 
 def verify_proof(root: bytes, leaf_digest: bytes, proof: MerkleProof) -> bool:

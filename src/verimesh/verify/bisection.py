@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any
 
-from ..crypto.merkle import MerkleError, MerkleProof, MerkleTree, bind_root, leaf_hash, node_hash
+from ..crypto.merkle import (
+    MerkleError,
+    MerkleProof,
+    MerkleTree,
+    leaf_hash,
+    proof_nodes,
+)
 from ..runtime.trace import OpRecord, Trace, TraceError
 
 
@@ -312,33 +318,14 @@ class PathBlocks:
 
 def path_blocks(leaf_digest: bytes, proof: MerkleProof) -> PathBlocks:
     """Every complete aligned block a Merkle proof reveals: the path nodes and their
-    siblings, keyed by (first leaf, leaf count). Mirrors ``crypto.merkle.root_from_proof``."""
-    if not 0 <= proof.index < proof.leaf_count:
-        raise MerkleError(f"leaf index {proof.index} is outside a tree of {proof.leaf_count} leaves")
-    n = proof.leaf_count
+    siblings, keyed by (first leaf, leaf count)."""
+    root, revealed = proof_nodes(leaf_digest, proof)
     nodes: dict[tuple[int, int], bytes] = {}
-    node, i, width, used, size = leaf_digest, proof.index, n, 0, 1
-
-    def note(position: int, digest: bytes) -> None:
-        if (position + 1) * size <= n:  # only complete blocks are comparable across trees
+    for level, position, digest in revealed:
+        size = 1 << level
+        if (position + 1) * size <= proof.leaf_count:  # only complete blocks compare across trees
             nodes[(position * size, size)] = digest
-
-    note(i, node)
-    while width > 1:
-        if i % 2 == 1 or i + 1 < width:
-            if used == len(proof.siblings):
-                raise MerkleError("Merkle proof is too short for its tree")
-            sibling = proof.siblings[used]
-            used += 1
-            note(i ^ 1, sibling)
-            node = node_hash(sibling, node) if i % 2 else node_hash(node, sibling)
-        i //= 2
-        width = (width + 1) // 2
-        size *= 2
-        note(i, node)
-    if used != len(proof.siblings):
-        raise MerkleError("Merkle proof is too long for its tree")
-    return PathBlocks(bind_root(n, node), nodes)
+    return PathBlocks(root, nodes)
 
 
 @dataclass(frozen=True)
