@@ -138,3 +138,46 @@ def test_node_verifier_accepts_an_agent_wallet_signer(
     assert node.verifier.verify(seal(KeyAs(requester, requester.address), plain, node.domain), JobResultRequest).signer == requester.address
     with pytest.raises(BadSignatureError):
         node.verifier.verify(seal(KeyAs(stranger, wallet.address), message, node.domain), JobResultRequest)
+
+
+@pytest.mark.devnet
+def test_node_verifier_answers_503_when_it_cannot_read_a_contract_signer(
+    anvil: AnvilNode,
+    artifacts: ArtifactSet,
+    artifact_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A contract signer can only be checked on chain: with the chain out of reach the node
+    says so (503, retry) instead of calling the signature bad or failing with a 500."""
+    import socket
+
+    from verimesh.chain.deployment import Deployment
+    from verimesh.node.api import Rejected
+
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
+    backend = RpcBackend(anvil.url, gas_limit=GAS_LIMIT)
+    deployer, requester, provider = dev_signer(0), dev_signer(1), dev_signer(2)
+    params = NetworkParams()
+    network = deploy_network(backend, deployer, params, artifacts)
+    wallet = deploy_agent_wallet(
+        backend, deployer, artifacts["AgentWallet"], requester.address, network.token.address
+    )
+    with socket.socket() as probe:  # a port nobody listens on: the chain is "down"
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    deployment = describe(network, deployer, params, artifacts, anvil.url)
+    path = tmp_path / "deployment.json"
+    Deployment.model_validate({**deployment.model_dump(), "rpc_url": dead_url}).save(path)
+
+    node = NodeDaemon(
+        DaemonSettings(home=tmp_path / "node", deployment=path, wallet=Wallet.from_key("p", provider._account.key))
+    )
+    message = JobResultRequest(job_id=7, requester=wallet.address)
+    with pytest.raises(Rejected) as refused:
+        node.verifier.verify(seal(KeyAs(requester, wallet.address), message, node.domain), JobResultRequest)
+    assert refused.value.status == 503 and "cannot reach the chain" in refused.value.detail
+    # a plain account needs no chain: still served
+    plain = JobResultRequest(job_id=7, requester=requester.address)
+    assert node.verifier.verify(seal(KeyAs(requester, requester.address), plain, node.domain), JobResultRequest).signer == requester.address

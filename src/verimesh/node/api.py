@@ -245,6 +245,8 @@ def create_app(services: NodeServices) -> FastAPI:
             return services.verifier.verify(envelope, expect)
         except EnvelopeError as exc:
             raise _envelope_error(exc) from None
+        except Rejected as exc:  # e.g. a contract signer's wallet cannot be read right now
+            raise HTTPException(exc.status, exc.detail) from None
 
     def _verify_request(request: Request, body: bytes) -> str:
         raw = request.headers.get(ENVELOPE_HEADER)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from verimesh.chain import (
+    ChainError,
     ContractRevert,
     Deployment,
     DeploymentError,
@@ -139,8 +140,14 @@ class NodeDaemon:
         return self.net
 
     def _read_wallet(self, to: str, data: bytes) -> bytes | None:
-        """``isValidSignature`` of a contract signer, on this node's chain connection."""
-        return eip1271_checker(self.network().backend).read(to, data)
+        """``isValidSignature`` of a contract signer, on this node's chain connection. A chain
+        that cannot be reached is the node's problem, not a bad signature: 503, retry."""
+        try:
+            return eip1271_checker(self.network().backend).read(to, data)
+        except ChainError as exc:  # a revert (invalid signature) is handled inside read()
+            raise Rejected(
+                503, f"this node cannot reach the chain to check contract signer {to} ({exc}); retry"
+            ) from None
 
     def capabilities(self) -> bytes:
         """bytes32 registered on chain: sha256 of what ``/v1/info`` advertises (tasks, runtime,
