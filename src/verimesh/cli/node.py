@@ -136,6 +136,7 @@ def run(
             idle=cfg.idle,
             caps=cfg.caps,
             in_process=in_process,
+            blob_cap_bytes=None if cfg.node.blob_cap_mb is None else cfg.node.blob_cap_mb * 2**20,
         )
         daemon = NodeDaemon(settings)
     except typer.BadParameter:

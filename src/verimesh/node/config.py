@@ -150,6 +150,11 @@ class NodeSettings(BaseModel):
         default_factory=list, description="model names or roots to serve; empty = all local"
     )
     poll_seconds: float = Field(0.2, gt=0, le=60, description="seconds between chain polls")
+    blob_cap_mb: int | None = Field(
+        20_480,
+        ge=1,
+        description="cap of the node's blob store in MiB (finished jobs' blobs are evicted first)",
+    )
 
 
 class NodeConfig(BaseModel):

@@ -14,6 +14,7 @@ backs off (0.5 s doubling to 30 s) and keeps serving HTTP; duties resume when it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -60,6 +61,7 @@ from verimesh.node.jobs import (
 from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
 from verimesh.node.status import DeviceReporter
 from verimesh.node.worker import WorkerCancelled
+from verimesh.store.errors import UnknownBlobError
 from verimesh.store.local import BlobStore
 
 log = logging.getLogger("verimesh.node")
@@ -92,6 +94,7 @@ class DaemonSettings:
     idle: IdlePolicy | None = None  # None: work whenever there is a job (tests, servers)
     caps: ResourceCaps | None = None  # None: run jobs in-process without caps
     in_process: bool = False  # run jobs in the node process even with caps (benchmarks, servers)
+    blob_cap_bytes: int | None = None  # None: no cap on the node's blob store
 
     @property
     def public_endpoint(self) -> str:
@@ -109,7 +112,7 @@ class NodeDaemon:
         self.signer = Signer.from_wallet(settings.wallet)
         self.address = self.signer.address
         self.journal = Journal(self.home / "journal.sqlite")
-        self.store = BlobStore(self.home / "blobs")
+        self.store = BlobStore(self.home / "blobs", cap_bytes=settings.blob_cap_bytes)
         self.domain = Domain(
             chain_id=self.deployment.chain_id, verifying_contract=self.deployment.contracts.job_market
         )
@@ -449,6 +452,7 @@ class NodeDaemon:
             # requester gets a refund at the commit deadline; our bond pays for it.
             log.error("job %d: execution failed: %s", duty.job_id, exc)
             self.journal.fail(duty.job_id, f"execution failed: {exc}")
+            self._release_blobs(duty.job_id)
             return
         self.store.put(result.output_bytes, pin=True)
         salt = secrets.token_bytes(32)
@@ -533,6 +537,7 @@ class NodeDaemon:
             return
         if job.state == JobState.REFUNDED:
             self.journal.fail(duty.job_id, "job was refunded after reveal")
+            self._release_blobs(duty.job_id)
             return
         if job.state == JobState.COMMITTED:
             # Another replica has not revealed yet; after the deadline, end it ourselves.
@@ -562,6 +567,19 @@ class NodeDaemon:
             crash_point("after_withdraw_sent")
             log.info("withdrew %g VMT earned", balance / VMT)
         self.journal.advance(duty.job_id, ("finalized",), "done")
+        self._release_blobs(duty.job_id)
+
+    def _release_blobs(self, job_id: int) -> None:
+        """A finished job's input and output need no protection any more: the store's cap may
+        now evict them, least recently used first. Models stay pinned (the node serves them),
+        and so does a blob that a job still in flight shares."""
+        done = self.journal.job(job_id)
+        if done is None:
+            return
+        in_use = {r for d in self.journal.active() for r in (d.input_root, d.output_root) if r}
+        for root in {done.input_root, done.output_root} - in_use - {None}:
+            with contextlib.suppress(UnknownBlobError):
+                self.store.pin(root, False)
 
     def _end_missed(self, duty: JobDuty, state: JobState, reason: str) -> None:
         """A deadline passed: call ``timeout`` (it releases our bond if we did our part)."""
@@ -574,6 +592,7 @@ class NodeDaemon:
                     return  # the chain's clock is behind ours: try again next poll
                 # else someone else (the requester, another replica) ended it first
         self.journal.fail(duty.job_id, reason)
+        self._release_blobs(duty.job_id)
         log.warning("job %d: %s (job ended in state %s)", duty.job_id, reason, state.name)
 
     def pending_seconds(self) -> float:
