@@ -66,8 +66,8 @@ class JournalError(RuntimeError):
     """The journal refuses a step out of order (a bug in the caller, never user input)."""
 
 
-class JobDuty(BaseModel):
-    """A journaled job of this node."""
+class Assignment(BaseModel):
+    """What the chain told us about a job assigned to this node (JobPosted + ProviderAssigned)."""
 
     job_id: int
     replica: int
@@ -77,6 +77,11 @@ class JobDuty(BaseModel):
     input_root: str
     commit_deadline: int
     reveal_deadline: int
+
+
+class JobDuty(Assignment):
+    """A journaled job of this node: its assignment, the step it reached and what it produced."""
+
     step: str
     spec_json: str | None = None
     output_root: str | None = None
@@ -89,19 +94,6 @@ class JobDuty(BaseModel):
     error: str | None = None
     created_at: float
     updated_at: float
-
-
-class Assignment(BaseModel):
-    """What the chain told us about a job assigned to this node (JobPosted + ProviderAssigned)."""
-
-    job_id: int
-    replica: int
-    requester: str
-    spec_hash: str
-    model_root: str
-    input_root: str
-    commit_deadline: int
-    reveal_deadline: int
 
 
 _SCHEMA = """
