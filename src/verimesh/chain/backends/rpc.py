@@ -16,7 +16,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from eth_utils import to_checksum_address
 from web3 import Web3
@@ -135,14 +135,7 @@ class RpcBackend(Backend):
         if topic0 is not None:
             query["topics"] = [["0x" + t.hex() for t in topic0]]
         return [
-            RawLog(
-                address=to_checksum_address(log["address"]),
-                topics=tuple(bytes(t) for t in log["topics"]),
-                data=bytes(log["data"]),
-                block_number=int(log["blockNumber"]),
-                tx_hash=bytes(log["transactionHash"]),
-                log_index=int(log["logIndex"]),
-            )
+            _raw_log(log)
             for log in self.w3.eth.get_logs(query)
         ]
 
@@ -206,14 +199,7 @@ class RpcBackend(Backend):
         if receipt["status"] != 1:
             raise self._explain_failure(tx, sender, receipt, function)
         logs = tuple(
-            RawLog(
-                address=to_checksum_address(log["address"]),
-                topics=tuple(bytes(t) for t in log["topics"]),
-                data=bytes(log["data"]),
-                block_number=int(log["blockNumber"]),
-                tx_hash=bytes(log["transactionHash"]),
-                log_index=int(log["logIndex"]),
-            )
+            _raw_log(log)
             for log in receipt["logs"]
         )
         created = receipt.get("contractAddress")
@@ -269,3 +255,15 @@ class RpcBackend(Backend):
         function: str | None = None,
     ) -> Receipt:
         return self._send(sender, to, data, value, gas, function)
+
+
+def _raw_log(log: Any) -> RawLog:
+    """A web3 log entry (from ``eth_getLogs`` or a receipt) in the backends' common form."""
+    return RawLog(
+        address=to_checksum_address(log["address"]),
+        topics=tuple(bytes(t) for t in log["topics"]),
+        data=bytes(log["data"]),
+        block_number=int(log["blockNumber"]),
+        tx_hash=bytes(log["transactionHash"]),
+        log_index=int(log["logIndex"]),
+    )
