@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from verimesh import __version__
-from verimesh.cli import arena, bench, dashboard, devnet, job, models, node, run, wallet
+from verimesh.cli import (
+    agent,
+    arena,
+    bench,
+    dashboard,
+    demo,
+    devnet,
+    job,
+    models,
+    node,
+    run,
+    wallet,
+)
 
 app = typer.Typer(
     name="verimesh",
@@ -25,6 +37,8 @@ app.add_typer(devnet.app, name="devnet")
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(arena.app, name="arena")
+app.add_typer(agent.app, name="agent")
+app.command("demo")(demo.demo)
 app.command("run")(run.run)
 app.command("dashboard")(dashboard.dashboard)
 
