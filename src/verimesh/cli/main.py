@@ -16,6 +16,7 @@ from verimesh.cli import (
     models,
     node,
     run,
+    validator,
     wallet,
 )
 
@@ -38,6 +39,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(arena.app, name="arena")
 app.add_typer(agent.app, name="agent")
+app.add_typer(validator.app, name="validator")
 app.command("demo")(demo.demo)
 app.command("run")(run.run)
 app.command("dashboard")(dashboard.dashboard)
