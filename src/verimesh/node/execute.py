@@ -19,18 +19,28 @@ Inputs: a string is the job's text; a list of strings (embedding a batch) is pas
 
 ``evidence(spec, input_bytes, leaf_index)`` answers a dispute: it re-runs the job keeping op
 inputs (exact execution makes the re-run identical) and returns that op's record with its
-input tensors and Merkle proof. Re-running on demand keeps nothing big on disk for the
+input tensors and Merkle proof; ``trace(spec, input_bytes)`` is the whole re-run trace the
+node plays the bisection game from. Re-running on demand keeps nothing big on disk for the
 overwhelming majority of jobs that are never disputed.
+
+Adversaries (``verify.adversary.Behaviour``, ``verimesh node run --adversary``): both
+executors take a behaviour and ``execute`` computes the job the way that cheat would, with
+the tampered model or context, so the output, the trace and every later re-run for dispute
+evidence are the cheat's own, consistent lie. Honest is the default and costs nothing extra.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from verimesh.crypto.merkle import blob_root
 from verimesh.node.jobs import JobSpec, decode_input, hex_root
+from verimesh.verify.adversary import Behaviour
+
+if TYPE_CHECKING:
+    from verimesh.runtime.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Executor(Protocol):
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution: ...
 
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]: ...
+
+    def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace: ...
 
 
 def _root_bytes(root: bytes | str) -> bytes:
@@ -79,9 +91,13 @@ def _load(root: str) -> Any:
         raise ExecutionError(f"model {root} is not in this node's model store: {exc}") from exc
 
 
-def execute(spec: JobSpec, value: str | list[str], keep_tensors: bool = False) -> tuple[Execution, Any]:
-    """Run the job; returns the execution and the ``ExecutionContext`` (its trace)."""
+def execute(
+    spec: JobSpec, value: str | list[str], keep_tensors: bool = False, behaviour: Behaviour = Behaviour.HONEST
+) -> tuple[Execution, Any]:
+    """Run the job; returns the execution and the ``ExecutionContext`` (its ``.trace``).
+    A cheating ``behaviour`` computes it the way that cheat would (module docstring)."""
     from verimesh.runtime import ExecutionContext, canonical_bytes
+    from verimesh.verify import adversary
 
     model = _load(spec.model_root)
     if model.root_hex != spec.model_root:
@@ -92,9 +108,21 @@ def execute(spec: JobSpec, value: str | list[str], keep_tensors: bool = False) -
             f"{', '.join(model.architecture.tasks)}, not {spec.task!r}"
         )
     text, params = job_arguments(spec, value)
-    ctx = ExecutionContext(trace=True, keep_tensors=keep_tensors)
     started = time.perf_counter()
-    out = model.architecture.run(model.impl, spec.task, text, params, ctx)
+    if behaviour is Behaviour.RANDOM_OUTPUT:
+        tensor, output, fabricated = adversary.random_output(model, spec.task, params, spec.hash())
+        ctx = ExecutionContext(keep_tensors=keep_tensors)
+        ctx.trace = fabricated
+        data = canonical_bytes(tensor)
+        return Execution(data, blob_root(data), ctx.trace_root, output, time.perf_counter() - started), ctx
+    cheat = adversary.plan(behaviour, model)
+    per_step = None
+    if cheat.needs_count:  # a first, untraced pass: where the cheat's target ops are
+        counter = adversary.OpCounter()
+        cheat.model.architecture.run(cheat.model.impl, spec.task, text, dict(params), counter)
+        per_step = counter.per_step
+    ctx = cheat.context(per_step, keep_tensors)
+    out = cheat.model.architecture.run(cheat.model.impl, spec.task, text, params, ctx)
     seconds = time.perf_counter() - started
     data = canonical_bytes(out.tensor)
     return Execution(data, blob_root(data), ctx.trace_root, out.output, seconds), ctx
@@ -103,7 +131,8 @@ def execute(spec: JobSpec, value: str | list[str], keep_tensors: bool = False) -
 def execute_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """Worker-child entry (``Worker.call("verimesh.node.execute:execute_entry", ...)``)."""
     spec = JobSpec.model_validate(payload["spec"])
-    execution, _ = execute(spec, payload["input"])
+    behaviour = Behaviour(payload.get("behaviour", Behaviour.HONEST.value))
+    execution, _ = execute(spec, payload["input"], behaviour=behaviour)
     fields = {
         "output_root": hex_root(execution.output_root),
         "trace_root": hex_root(execution.trace_root),
@@ -113,11 +142,19 @@ def execute_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     return fields, execution.output_bytes
 
 
-def trace_evidence(spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
+def job_trace(spec: JobSpec, input_bytes: bytes, behaviour: Behaviour = Behaviour.HONEST) -> Trace:
+    """The job's full trace with op input tensors kept: what the node plays a dispute from.
+    Exact execution (and a deterministic cheat) makes it the very trace the node committed to."""
+    _, ctx = execute(spec, decode_input(input_bytes), keep_tensors=True, behaviour=behaviour)
+    return ctx.trace
+
+
+def trace_evidence(
+    spec: JobSpec, input_bytes: bytes, leaf_index: int, behaviour: Behaviour = Behaviour.HONEST
+) -> dict[str, Any]:
     """Op ``leaf_index`` (counted over all steps, in execution order) of the job's trace:
     its record with input tensors, and its proof up to the trace root."""
-    _, ctx = execute(spec, decode_input(input_bytes), keep_tensors=True)
-    trace = ctx.trace
+    trace = job_trace(spec, input_bytes, behaviour)
     remaining = leaf_index
     for step, ops in enumerate(trace.steps):
         if remaining < len(ops):
@@ -135,12 +172,18 @@ def trace_evidence(spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[s
 class InProcessExecutor:
     """``execute`` in the node process (the loaded models stay cached by ``models.api``)."""
 
+    def __init__(self, behaviour: Behaviour = Behaviour.HONEST) -> None:
+        self.behaviour = behaviour
+
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution:
-        execution, _ = execute(spec, decode_input(input_bytes))
+        execution, _ = execute(spec, decode_input(input_bytes), behaviour=self.behaviour)
         return execution
 
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index)
+        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour)
+
+    def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
+        return job_trace(spec, input_bytes, self.behaviour)
 
 
 class WorkerExecutor:
@@ -151,14 +194,18 @@ class WorkerExecutor:
     Dispute evidence is recomputed in-process (rare; the node is answering a dispute then).
     """
 
-    def __init__(self, caps: Any, monitor: Any | None = None, stop: Any | None = None) -> None:
+    def __init__(
+        self, caps: Any, monitor: Any | None = None, stop: Any | None = None, behaviour: Behaviour = Behaviour.HONEST
+    ) -> None:
         from verimesh.node.worker import Worker
 
         self.worker = Worker(caps, monitor=monitor, stop=stop)
+        self.behaviour = behaviour
         self.last_progress: Any = None  # WorkerProgress: running/paused and why
 
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution:
-        payload = {"spec": spec.model_dump(mode="json"), "input": decode_input(input_bytes)}
+        payload = {"spec": spec.model_dump(mode="json"), "input": decode_input(input_bytes),
+                   "behaviour": self.behaviour.value}  # fmt: skip
         result = self.worker.call("verimesh.node.execute:execute_entry", payload, self._progress)
         fields = result.fields
         output_root = _root_bytes(fields["output_root"])
@@ -171,4 +218,7 @@ class WorkerExecutor:
         self.last_progress = progress
 
     def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index)
+        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour)
+
+    def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
+        return job_trace(spec, input_bytes, self.behaviour)
