@@ -7,8 +7,8 @@ import pytest
 
 from verimesh.chain import Mode, Network, Role, Signer, commitment, dev_signer
 from verimesh.chain.backends.boa import BoaBackend
-from verimesh.chain.compile import load_artifacts
 from verimesh.chain.client import CONTRACTS
+from verimesh.chain.compile import load_artifacts
 from verimesh.chain.deploy import deploy_network, fund_accounts
 
 VMT = 10**18
@@ -83,7 +83,11 @@ class World:
         jm = self.net.job_market
         salt = b"\x07" * 32
         for address, (out, trace) in roots.items():
-            jm.commit(job_id, commitment(job_id, address, out, trace, salt), signer=self.signer_of(address))
+            jm.commit(
+                job_id,
+                commitment(job_id, address, out, trace, salt),
+                signer=self.signer_of(address),
+            )
         for address, (out, trace) in roots.items():
             jm.reveal(job_id, out, trace, salt, signer=self.signer_of(address))
 

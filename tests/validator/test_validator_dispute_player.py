@@ -39,8 +39,12 @@ def audit_dispute(world: World, provider_trace, validator_trace) -> tuple[int, s
 
 def players(world: World, job_id: int, provider: str, challenger: str, d_trace, c_trace, **kw):
     now = world.backend.timestamp
-    d = DisputePlayer(world.signed(world.signer_of(provider)).job_market, job_id, d_trace, clock=now, **kw)
-    c = DisputePlayer(world.signed(world.signer_of(challenger)).job_market, job_id, c_trace, clock=now)
+    d = DisputePlayer(
+        world.signed(world.signer_of(provider)).job_market, job_id, d_trace, clock=now, **kw
+    )
+    c = DisputePlayer(
+        world.signed(world.signer_of(challenger)).job_market, job_id, c_trace, clock=now
+    )
     return d, c
 
 
@@ -52,16 +56,22 @@ def play_to_end(*ps: DisputePlayer, limit: int = 200):
     raise AssertionError("the game did not end")
 
 
-def referee_resolves(world: World, job_id: int, d: DisputePlayer, c: DisputePlayer, job) -> set[Party]:
+def referee_resolves(
+    world: World, job_id: int, d: DisputePlayer, c: DisputePlayer, job
+) -> set[Party]:
     """The interim referee (the deployer's key) rules from both parties' wire evidence."""
     state = replay_game(world.net.job_market, job_id)
     evidence = [PartyEvidence.from_json(p.evidence_json()["evidence"]) for p in (d, c)]
     ruling = decide(state.dispute, *evidence, job)
-    world.net.job_market.resolve_dispute(job_id, Party.DEFENDER in ruling.guilty, signer=world.deployer)
+    world.net.job_market.resolve_dispute(
+        job_id, Party.DEFENDER in ruling.guilty, signer=world.deployer
+    )
     return set(ruling.guilty)
 
 
-def test_lying_defender_is_bisected_to_its_wrong_op_and_slashed(world, tiny_job, honest_trace, cheat_trace):
+def test_lying_defender_is_bisected_to_its_wrong_op_and_slashed(
+    world, tiny_job, honest_trace, cheat_trace
+):
     job_id, provider, validator = audit_dispute(world, cheat_trace, honest_trace)
     stake_before = world.stake(provider)
     d, c = players(world, job_id, provider, validator, cheat_trace, honest_trace)
@@ -80,7 +90,9 @@ def test_lying_defender_is_bisected_to_its_wrong_op_and_slashed(world, tiny_job,
     assert world.balance(validator) > PRICE  # audit fee + bounty
 
 
-def test_lying_challenger_loses_and_the_honest_provider_is_paid(world, tiny_job, honest_trace, cheat_trace):
+def test_lying_challenger_loses_and_the_honest_provider_is_paid(
+    world, tiny_job, honest_trace, cheat_trace
+):
     job_id, provider, validator = audit_dispute(world, honest_trace, cheat_trace)
     d, c = players(world, job_id, provider, validator, honest_trace, cheat_trace)
     play_to_end(d, c)
@@ -100,7 +112,9 @@ def test_a_restarted_player_continues_from_the_chain(world, honest_trace, cheat_
     d, c = players(world, job_id, provider, validator, cheat_trace, honest_trace)
     statuses = play_to_end(d, c)
     assert (statuses[0].outcome["step"], statuses[0].outcome["index"]) == honest_trace.position(40)
-    assert d.evidence().record.leaf_hash() == cheat_trace.leaf(*honest_trace.position(40)).leaf_hash()
+    assert (
+        d.evidence().record.leaf_hash() == cheat_trace.leaf(*honest_trace.position(40)).leaf_hash()
+    )
 
 
 def test_silent_defender_loses_by_timeout(world, honest_trace, cheat_trace):
@@ -116,7 +130,9 @@ def test_silent_defender_loses_by_timeout(world, honest_trace, cheat_trace):
     assert world.net.job_market.jobs(job_id).state == JobState.FINALIZED
 
 
-def test_after_the_leaf_is_found_players_pad_instead_of_being_timed_out(world, honest_trace, cheat_trace):
+def test_after_the_leaf_is_found_players_pad_instead_of_being_timed_out(
+    world, honest_trace, cheat_trace
+):
     job_id, provider, validator = audit_dispute(world, cheat_trace, honest_trace)
     d, c = players(world, job_id, provider, validator, cheat_trace, honest_trace)
     play_to_end(d, c)
@@ -131,7 +147,9 @@ def test_after_the_leaf_is_found_players_pad_instead_of_being_timed_out(world, h
     assert jm.disputes(job_id).turn == 1
 
 
-def test_a_move_that_breaks_the_rules_is_recorded_against_its_mover(world, honest_trace, cheat_trace):
+def test_a_move_that_breaks_the_rules_is_recorded_against_its_mover(
+    world, honest_trace, cheat_trace
+):
     job_id, provider, validator = audit_dispute(world, honest_trace, cheat_trace)
     d, c = players(world, job_id, provider, validator, honest_trace, cheat_trace)
     c._answer = lambda query: bytes(32)  # a step count of zero: not a legal move
@@ -142,7 +160,7 @@ def test_a_move_that_breaks_the_rules_is_recorded_against_its_mover(world, hones
 
 
 def test_an_outsider_cannot_play(world, honest_trace, cheat_trace):
-    job_id, provider, validator = audit_dispute(world, cheat_trace, honest_trace)
+    job_id, _, _ = audit_dispute(world, cheat_trace, honest_trace)
     outsider = DisputePlayer(world.signed(world.outsider).job_market, job_id, honest_trace)
     with pytest.raises(DisputePlayerError, match="neither the defender"):
         outsider.tick()

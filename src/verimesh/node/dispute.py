@@ -35,7 +35,14 @@ from verimesh.chain.errors import ContractRevert
 from verimesh.chain.job_market import Dispute as ChainDispute
 from verimesh.chain.job_market import JobMarketClient, JobState
 from verimesh.runtime.trace import Trace
-from verimesh.verify.bisection import Dispute, DisputeError, HonestParty, Party, PartyEvidence, Query
+from verimesh.verify.bisection import (
+    Dispute,
+    DisputeError,
+    HonestParty,
+    Party,
+    PartyEvidence,
+    Query,
+)
 
 log = logging.getLogger("verimesh.dispute")
 
@@ -77,7 +84,9 @@ class GameState:
     def over(self) -> bool:
         """True once no bisection move is due: the leaf is found, a party broke the rules,
         or both claim the same trace (the disagreement is in the output alone)."""
-        return self.dispute is None or self.violation is not None or self.dispute.outcome is not None
+        return (
+            self.dispute is None or self.violation is not None or self.dispute.outcome is not None
+        )
 
     def party_of(self, address: str) -> Party | None:
         a = address.lower()
@@ -97,7 +106,15 @@ class GameReader:
         self.from_block = from_block
         self._next = from_block
         self._events: dict[str, list[dict[str, Any]]] = {
-            n: [] for n in ("Revealed", "AuditReported", "Challenged", "DisputeMove", "DisputeResolved", "DisputeAnnulled")
+            n: []
+            for n in (
+                "Revealed",
+                "AuditReported",
+                "Challenged",
+                "DisputeMove",
+                "DisputeResolved",
+                "DisputeAnnulled",
+            )
         }
 
     def _poll(self) -> None:
@@ -120,7 +137,9 @@ class GameReader:
             )
         chain = self.jm.disputes(self.job_id)
         defender = self.jm.replica(self.job_id, chain.defender_replica).provider
-        revealed = {e["replica"]: (e["output_root"], e["trace_root"]) for e in self._events["Revealed"]}
+        revealed = {
+            e["replica"]: (e["output_root"], e["trace_root"]) for e in self._events["Revealed"]
+        }
         d_out, d_root = revealed.get(chain.defender_replica, (None, None))
         c_out: bytes | None = None
         c_root: bytes | None = None
@@ -209,7 +228,9 @@ class DisputePlayer:
         clock: Callable[[], int] | None = None,
     ) -> None:
         if job_market.signer is None:
-            raise DisputePlayerError("the player sends moves: give it a JobMarketClient with a signer")
+            raise DisputePlayerError(
+                "the player sends moves: give it a JobMarketClient with a signer"
+            )
         self.jm = job_market
         self.job_id = job_id
         self.address = job_market.signer.address
@@ -274,7 +295,9 @@ class DisputePlayer:
         try:
             fn(self.job_id, *args)
         except ContractRevert as exc:  # a race with the other side or the clock: re-read next tick
-            log.info("job %d: %s reverted (%s); will re-read the chain", self.job_id, action, exc.reason)
+            log.info(
+                "job %d: %s reverted (%s); will re-read the chain", self.job_id, action, exc.reason
+            )
             return None
         log.info("job %d: %s", self.job_id, action)
         return action
@@ -303,7 +326,9 @@ class DisputePlayer:
             chain_turn=TURN_NAMES.get(state.chain.turn) if phase in ("bisecting", "over") else None,
             deadline=state.chain.deadline,
             outcome=outcome,
-            violation=None if state.violation is None else f"{state.violation[0].name.lower()}: {state.violation[1]}",
+            violation=None
+            if state.violation is None
+            else f"{state.violation[0].name.lower()}: {state.violation[1]}",
             winner=winner,
             won=None if winner is None else winner.lower() == self.address.lower(),
         )
