@@ -203,16 +203,6 @@ class PlayerStatus(BaseModel):
         return self.phase in ("bisecting", "over")
 
 
-def job_trace(spec: Any, input_bytes: bytes) -> Trace:
-    """The full trace of a job (op input tensors kept): what an honest party plays from.
-    Exact execution makes it identical to the trace the party committed to."""
-    from verimesh.node.execute import execute
-    from verimesh.node.jobs import decode_input
-
-    _, ctx = execute(spec, decode_input(input_bytes), keep_tensors=True)
-    return ctx.trace
-
-
 class DisputePlayer:
     """Plays the party of ``job_market``'s signer in the dispute of ``job_id``."""
 
