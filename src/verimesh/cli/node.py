@@ -88,6 +88,12 @@ def run(
     in_process: Annotated[
         bool, typer.Option("--in-process", help="run jobs inside the node process: no worker caps, no idle pausing")
     ] = False,
+    adversary: Annotated[
+        str | None,
+        typer.Option("--adversary", help="misbehave on purpose, for tests and demos: wrong-output, model-swap, "
+                     "skip-layers, lower-precision, copy-replica, withhold-reveal, random-output, one-bad-op "
+                     "[honest]"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs")] = False,
 ) -> None:
     """Join the network and work: register (stake, endpoint, price), follow jobs, run them
@@ -111,7 +117,7 @@ def run(
         "node.models": model or None, "node.poll_seconds": poll,
         "idle.max_other_cpu_percent": max_cpu, "idle.grace_seconds": grace, "idle.allowed_hours": hours,
         "idle.allow_on_battery": on_battery, "caps.cores": cores, "caps.memory_mb": memory_mb,
-        "caps.nice": nice,
+        "caps.nice": nice, "node.adversary": adversary,
     }  # fmt: skip
     try:
         cfg = NodeConfig.load(config or node_home / "node.toml", overrides, home=node_home)
@@ -137,6 +143,7 @@ def run(
             caps=cfg.caps,
             in_process=in_process,
             blob_cap_bytes=None if cfg.node.blob_cap_mb is None else cfg.node.blob_cap_mb * 2**20,
+            behaviour=cfg.node.adversary,
         )
         daemon = NodeDaemon(settings)
     except typer.BadParameter:

@@ -10,6 +10,9 @@ Routes:
                                       (body: signed ``JobResultRequest`` envelope).
 - ``POST /v1/jobs/{id}/trace``       dispute evidence: one trace leaf with its Merkle proof and
                                       the op's inputs (body: signed ``DisputeDataRequest``).
+- ``POST /v1/jobs/{id}/evidence``    this node's final evidence in the job's dispute, once the
+                                      bisection found its leaf (``DisputePlayer.evidence_json``;
+                                      same signed body and access rule as ``/trace``).
 
 Every bad input is a 4xx whose ``detail`` says what is wrong, and nothing is written for it:
 bodies are size-checked before they are read, envelopes are verified (chain, contract,
@@ -105,6 +108,8 @@ class NodeServices:
     dispute_readers: Callable[[int], set[str]]
     # (job_id, leaf_index) -> evidence dict; raises Rejected
     dispute_data: Callable[[int, int], dict[str, Any]]
+    # job_id -> this node's final dispute evidence (PartyEvidence JSON + party); raises Rejected
+    dispute_evidence: Callable[[int], dict[str, Any]] | None = None
 
 
 _ENVELOPE_STATUS: list[tuple[type[EnvelopeError], int]] = [
@@ -209,6 +214,7 @@ def create_app(services: NodeServices) -> FastAPI:
         return JobResultBody(
             job_id=job_id,
             task=spec.task,
+            spec=spec,
             output_root=duty.output_root,
             trace_root=duty.trace_root or "",
             output_b64=base64.b64encode(data).decode(),
@@ -231,6 +237,25 @@ def create_app(services: NodeServices) -> FastAPI:
             raise HTTPException(404, f"this node holds replica {duty.replica} of job {job_id}, not {message.replica}")
         try:
             return services.dispute_data(job_id, message.leaf_index)
+        except Rejected as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+
+    @app.post("/v1/jobs/{job_id}/evidence", tags=["disputes"],
+              responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}})  # fmt: skip
+    def dispute_evidence(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
+        """This node's final evidence in the dispute of a job (its proven leaf with Merkle
+        proofs and op inputs), for the committee; 409 until the bisection found its leaf."""
+        verified = _open(envelope, DisputeDataRequest)
+        if verified.message.job_id != job_id:
+            raise HTTPException(400, f"envelope asks for job {verified.message.job_id}, the URL for job {job_id}")
+        duty = _duty(job_id)
+        allowed = {a.lower() for a in services.dispute_readers(job_id)} | {duty.requester.lower()}
+        if verified.signer.lower() not in allowed:
+            raise HTTPException(403, f"{verified.signer} is not a party of job {job_id}'s verification")
+        if services.dispute_evidence is None:
+            raise HTTPException(404, "this node does not play disputes")
+        try:
+            return services.dispute_evidence(job_id)
         except Rejected as exc:
             raise HTTPException(exc.status, exc.detail) from None
 

@@ -29,6 +29,8 @@ from typing import Any
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from verimesh.verify.adversary import Behaviour
+
 CONFIG_NAME = "node.toml"
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 # Below this a worker cannot even import numpy and the runtime (measured: ~120 MB).
@@ -155,6 +157,19 @@ class NodeSettings(BaseModel):
         ge=1,
         description="cap of the node's blob store in MiB (finished jobs' blobs are evicted first)",
     )
+    adversary: Behaviour = Field(
+        Behaviour.HONEST,
+        description="misbehave on purpose (tests and demos of the adversary zoo, docs/node.md)",
+    )
+
+    @field_validator("adversary")
+    @classmethod
+    def _provider_behaviour(cls, behaviour: Behaviour) -> Behaviour:
+        if behaviour.is_validator:
+            raise ValueError(
+                f"{behaviour.value} is a validator behaviour: use `verimesh validator run --adversary`"
+            )
+        return behaviour
 
 
 class NodeConfig(BaseModel):

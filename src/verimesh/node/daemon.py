@@ -10,6 +10,18 @@ loop when a requester uploads an input, so a job starts within milliseconds of i
 
 When the chain endpoint goes away, every chain call fails; the loop logs one clear line,
 backs off (0.5 s doubling to 30 s) and keeps serving HTTP; duties resume when it is back.
+
+Disputes: a job of ours that turns DISPUTED (a replica disagreed, or a validator's audit or
+an outside challenger did) stays at step ``revealed`` in the journal, marked as disputed in
+its meta table, and every pass ticks B2's ``node.dispute.DisputePlayer`` for it: the node
+plays the bisection from its own trace (recomputed once, exactly) and serves its final
+evidence at ``/v1/jobs/{id}/evidence``. The player keeps no state (the game is in the chain's
+events), so after a kill the node simply builds a new one and carries on.
+
+Adversaries (``settings.behaviour``, tests and demos only): the compute cheats run in the
+executor (``node.execute``); the protocol cheats are here: ``copy-replica`` computes nothing,
+commits garbage and then tries to reveal the roots another replica revealed (the contract
+refuses: they do not open its commitment), ``withhold-reveal`` commits and never reveals.
 """
 
 from __future__ import annotations
@@ -63,6 +75,7 @@ from verimesh.node.status import DeviceReporter
 from verimesh.node.worker import WorkerCancelled
 from verimesh.store.errors import UnknownBlobError
 from verimesh.store.local import BlobStore
+from verimesh.verify.adversary import Behaviour
 
 log = logging.getLogger("verimesh.node")
 
@@ -70,6 +83,7 @@ VMT = 10**18
 _EVENT_BATCH = 2_000  # blocks per get_logs call: bounded responses on long-lived chains
 _MAX_BACKOFF = 30.0
 _FINALIZE_STAGGER = 10  # seconds of chain time between replicas' finalize attempts
+_KIND_REPLICA, _KIND_VALIDATOR = 1, 2  # JobMarket CHALLENGER_* kinds of a dispute
 
 
 class RegistrationError(RuntimeError):
@@ -95,6 +109,7 @@ class DaemonSettings:
     caps: ResourceCaps | None = None  # None: run jobs in-process without caps
     in_process: bool = False  # run jobs in the node process even with caps (benchmarks, servers)
     blob_cap_bytes: int | None = None  # None: no cap on the node's blob store
+    behaviour: Behaviour = Behaviour.HONEST  # an adversary of the zoo (tests, demos); never advertised
 
     @property
     def public_endpoint(self) -> str:
@@ -130,6 +145,7 @@ class NodeDaemon:
         self.net: Network | None = None
         self.wake = threading.Event()
         self._all_committed: set[int] = set()  # jobs whose last commitment we just sent
+        self._players: dict[int, Any] = {}  # job id -> DisputePlayer (None: not a party of it)
         self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
         self._status = "starting"
         self._backoff = 0.0
@@ -206,6 +222,7 @@ class NodeDaemon:
             result_readers=self._validators,
             dispute_readers=self._dispute_parties,
             dispute_data=self._dispute_data,
+            dispute_evidence=self._dispute_evidence,
         )
 
     def info(self) -> NodeInfo:
@@ -311,16 +328,33 @@ class NodeDaemon:
         return evidence
 
     # -- the loop -------------------------------------------------------------------------
+    def _dispute_evidence(self, job_id: int) -> dict[str, Any]:
+        """Our final evidence in the dispute of ``job_id`` (for the committee), once the
+        bisection has found its leaf."""
+        from verimesh.node.dispute import DisputePlayerError
+
+        player = self._players.get(job_id)
+        if player is None:
+            raise Rejected(404, f"this node is not playing a dispute of job {job_id} (or has not started yet)")
+        try:
+            with self._chain_lock:
+                return player.evidence_json()
+        except DisputePlayerError as exc:
+            raise Rejected(409, str(exc)) from None
+
     def _make_executor(self, stop: threading.Event) -> Executor:
         """The capped worker subprocess (with the idle policy) unless told to run in-process."""
+        behaviour = self.settings.behaviour
         if self.settings.caps is None or self.settings.in_process:
-            return InProcessExecutor()
-        return WorkerExecutor(self.settings.caps, monitor=self.idle_monitor, stop=stop)
+            return InProcessExecutor(behaviour)
+        return WorkerExecutor(self.settings.caps, monitor=self.idle_monitor, stop=stop, behaviour=behaviour)
 
     def run(self, stop: threading.Event) -> None:
         """Poll the chain and drive duties until ``stop`` is set. Never raises for chain trouble."""
         if self.executor is None:
             self.executor = self._make_executor(stop)
+        if self.settings.behaviour is not Behaviour.HONEST:  # local log only: a cheat does not advertise
+            log.warning("ADVERSARY: this node behaves as %r (tests and demos only)", self.settings.behaviour.value)
         # device.json for `verimesh node status`; also keeps the idle grace timer sampled.
         DeviceReporter(self.home, self.idle_monitor, self.executor, self.settings.caps).start(stop)
         registered = False
@@ -434,6 +468,9 @@ class NodeDaemon:
             self._end_missed(duty, job.state, "no input was uploaded before the commit deadline")
 
     def _execute(self, duty: JobDuty) -> None:
+        if self.settings.behaviour is Behaviour.COPY_REPLICA:
+            self._copy_instead(duty)
+            return
         spec = JobSpec.model_validate_json(duty.spec_json or "{}")
         input_bytes = self.store.get(spec.input_root)
         # Chain trouble while looking for peers propagates: the loop backs off and retries.
@@ -463,6 +500,18 @@ class NodeDaemon:
         )  # fmt: skip
         log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
         crash_point("after_executed")
+
+    def _copy_instead(self, duty: JobDuty) -> None:
+        """copy-replica: compute nothing and commit to garbage, planning to reveal whatever
+        another replica reveals. (Waiting for a reveal BEFORE committing gets nowhere: the
+        contract opens reveals only once every replica has committed.)"""
+        garbage = secrets.token_bytes(32)
+        self.journal.advance(
+            duty.job_id, ("ready",), "executed",
+            output_root=hex_root(garbage), trace_root=hex_root(garbage), salt=hex_root(secrets.token_bytes(32)),
+            durable=True,
+        )  # fmt: skip
+        log.warning("job %d: ADVERSARY copy-replica: committing garbage, will copy another replica's reveal", duty.job_id)
 
     def _peers(self) -> list[str]:
         """Endpoints of the other active providers: where a missing model may be fetched."""
@@ -501,6 +550,9 @@ class NodeDaemon:
 
     def _reveal(self, duty: JobDuty) -> None:
         jm = self.network().job_market
+        if self.settings.behaviour in (Behaviour.WITHHOLD_REVEAL, Behaviour.COPY_REPLICA):
+            self._cheat_reveal(duty)
+            return
         if duty.job_id not in self._all_committed:
             job = jm.jobs(duty.job_id)
             if job.state == JobState.ASSIGNED:
@@ -529,9 +581,47 @@ class NodeDaemon:
         self.journal.advance(duty.job_id, ("committed",), "revealed", reveal_tx=_tx_hash(tx))
         log.info("job %d: revealed output %s", duty.job_id, duty.output_root[:10] if duty.output_root else "?")
 
+    def _cheat_reveal(self, duty: JobDuty) -> None:
+        """withhold-reveal: never reveal. copy-replica: reveal the roots another replica
+        revealed, with our salt (the contract rejects them: they do not open our commitment).
+        Either way the reveal deadline passes and ``timeout`` slashes our bond."""
+        jm = self.network().job_market
+        job = jm.jobs(duty.job_id)
+        if job.state != JobState.COMMITTED:
+            if job.state != JobState.ASSIGNED:  # ASSIGNED: others still committing
+                self._all_committed.discard(duty.job_id)
+                self.journal.fail(duty.job_id, f"adversary {self.settings.behaviour.value}: "
+                                  f"the job ended in state {job.state.name} without our reveal")  # fmt: skip
+                self._release_blobs(duty.job_id)
+            return
+        if self.settings.behaviour is Behaviour.WITHHOLD_REVEAL:
+            return
+        for event in jm.get_events("Revealed", self.deployment.block):
+            if event["job_id"] != duty.job_id or event["provider"].lower() == self.address.lower():
+                continue
+            copied = (event["output_root"], event["trace_root"])
+            if self.journal.get_meta(f"copied:{duty.job_id}") == hex_root(copied[1]):
+                return  # tried these already
+            self.journal.set_meta(f"copied:{duty.job_id}", hex_root(copied[1]))
+            try:
+                jm.reveal(duty.job_id, copied[0], copied[1], _b(duty.salt))
+            except ContractRevert as exc:
+                log.warning("job %d: ADVERSARY copy-replica: reveal of replica %d's roots refused: %s",
+                            duty.job_id, event["replica"], exc.reason)  # fmt: skip
+                return
+            log.error("job %d: copy-replica's reveal was ACCEPTED: commit-reveal is broken", duty.job_id)
+            self.journal.advance(duty.job_id, ("committed",), "revealed")
+            return
+
     def _finalize(self, duty: JobDuty) -> None:
         jm = self.network().job_market
         job = jm.jobs(duty.job_id)
+        if job.state == JobState.DISPUTED:
+            self._play_dispute(duty)
+            return
+        disputed = self.journal.get_meta(_disputed(duty.job_id)) is not None
+        if job.state == JobState.FINALIZED and disputed and not self._won_dispute(duty):
+            return
         if job.state == JobState.FINALIZED:
             self.journal.advance(duty.job_id, ("revealed",), "finalized")
             return
@@ -558,6 +648,66 @@ class NodeDaemon:
             self.journal.advance(duty.job_id, ("revealed",), "finalized", finalize_tx=_tx_hash(tx))
             log.info("job %d: finalized", duty.job_id)
         # DISPUTED: the referee decides; we keep serving evidence and wait for the verdict.
+
+    def _play_dispute(self, duty: JobDuty) -> None:
+        """One tick of our side of the job's dispute (the journal meta marks it, so a
+        restarted node knows the job was disputed even after the verdict)."""
+        from verimesh.node.dispute import DisputePlayer, DisputePlayerError
+
+        if duty.job_id not in self._players:
+            if not self.journal.get_meta(_disputed(duty.job_id)):
+                self.journal.set_meta(_disputed(duty.job_id), "1")
+                log.warning("job %d: DISPUTED; playing the bisection game", duty.job_id)
+            spec = JobSpec.model_validate_json(duty.spec_json or "{}")
+            input_bytes = self.store.get(spec.input_root)
+            executor = self.executor
+            assert executor is not None
+            self._players[duty.job_id] = DisputePlayer(
+                self.network().job_market, duty.job_id, lambda: executor.trace(spec, input_bytes),
+                from_block=self.deployment.block,
+            )
+        player = self._players[duty.job_id]
+        if player is None:
+            return  # a replica that is no party of the dispute: wait for the verdict
+        try:
+            status = player.tick()
+        except DisputePlayerError as exc:
+            log.info("job %d: not a party of its dispute (%s); waiting for the verdict", duty.job_id, exc)
+            self._players[duty.job_id] = None
+            return
+        if status.action:
+            log.info("job %d: dispute %s as %s (round %d%s)", duty.job_id, status.action, status.party,
+                     status.rounds, f", {status.phase}" if status.phase != "bisecting" else "")  # fmt: skip
+
+    def _won_dispute(self, duty: JobDuty) -> bool:
+        """After a dispute's verdict: True if our result is the one the verdict paid. The
+        contract pays every replica holding the winner's result and slashes every one
+        holding the loser's (``JobMarket._resolve``)."""
+        jm = self.network().job_market
+        verdicts = [e for e in jm.get_events("DisputeResolved", self.deployment.block) if e["job_id"] == duty.job_id]
+        if not verdicts:
+            return True  # not resolved by a verdict: the ordinary path reads the chain
+        at_fault = bool(verdicts[-1]["defender_at_fault"])
+        dispute = jm.disputes(duty.job_id)
+        defender = jm.replica(duty.job_id, dispute.defender_replica).digest
+        if dispute.kind == _KIND_REPLICA:
+            challenger = jm.replica(duty.job_id, dispute.challenger_replica).digest
+        elif dispute.kind == _KIND_VALIDATOR:
+            challenger = jm.audits(duty.job_id).digest
+        else:
+            challenger = bytes(32)  # an outside challenger puts no result on chain
+        good, bad = (challenger, defender) if at_fault else (defender, challenger)
+        mine = jm.replica(duty.job_id, duty.replica).digest
+        self._players.pop(duty.job_id, None)
+        if mine == good:
+            log.info("job %d: won the dispute", duty.job_id)
+            return True
+        slashed = mine == bad
+        self.journal.fail(duty.job_id, f"lost the dispute (winner {verdicts[-1]['winner']})"
+                          + ("; our bond was slashed" if slashed else "; released unpaid"))  # fmt: skip
+        self._release_blobs(duty.job_id)
+        log.warning("job %d: lost the dispute%s", duty.job_id, "; bond slashed" if slashed else "")
+        return False
 
     def _withdraw(self, duty: JobDuty) -> None:
         jm = self.network().job_market
@@ -609,6 +759,11 @@ def serve_forever(daemon: NodeDaemon, stop: threading.Event, on_ready: Callable[
     finally:
         daemon.stop_http()
         daemon.journal.close()
+
+
+def _disputed(job_id: int) -> str:
+    """Journal meta key marking a job of ours that was disputed."""
+    return f"disputed:{job_id}"
 
 
 def _b(hex_value: str | None) -> bytes:

@@ -186,6 +186,7 @@ class JobResultBody(BaseModel):
 
     job_id: int
     task: str
+    spec: JobSpec | None = Field(None, description="the job spec (a validator re-executes it; hashes to spec_hash)")
     output_root: HexRoot
     trace_root: HexRoot
     output_b64: str

@@ -18,15 +18,17 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models.api import LoadedModel
 from ..runtime import ExecutionContext
 from ..runtime.tensor import tensor_hash
 from ..runtime.trace import OpRecord, Trace
-from .replay import JobRun
+
+if TYPE_CHECKING:
+    from ..models.api import LoadedModel
+    from .replay import JobRun
 
 
 class Behaviour(StrEnum):
