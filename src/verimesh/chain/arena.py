@@ -55,6 +55,15 @@ class SettlementRecord(BaseModel):
     posted_at: int
 
 
+class AnswerCommitment(BaseModel):
+    """A provider's on-chain promise: these answers to the epoch's pool, made by this model."""
+
+    provider: str
+    slot: int
+    model_root: bytes
+    answers_root: bytes
+
+
 class ArenaClient(ContractClient):
     """One arena. Amounts are token base units; epochs are numbers since the deploy."""
 
@@ -108,6 +117,24 @@ class ArenaClient(ContractClient):
     def score_commitment(self, epoch: int, validator: str, scores: Sequence[int], salt: bytes) -> bytes:
         return self.call("score_commitment", epoch, checksum(validator), list(scores), salt)
 
+    def answer_deadline(self, epoch: int) -> int:
+        """Timestamp from which answers to ``epoch``'s pool are refused and its seed may be revealed."""
+        return self.call("answer_deadline", epoch)
+
+    def answers(self, epoch: int) -> dict[str, AnswerCommitment]:
+        """provider -> its answer commitment of ``epoch`` (from AnswersCommitted events)."""
+        return {
+            e["provider"]: AnswerCommitment(
+                provider=e["provider"], slot=e["slot"], model_root=e["model_root"], answers_root=e["answers_root"]
+            )
+            for e in self.get_events("AnswersCommitted") if e["epoch"] == epoch
+        }  # fmt: skip
+
+    def challenge_seed(self, epoch: int) -> bytes | None:
+        """The revealed challenge seed of ``epoch``, or None while it is not revealed."""
+        seed = self.call("challenge_seed", epoch)
+        return None if seed == bytes(32) else seed
+
     def revealed_scores(self, epoch: int) -> dict[str, list[int]]:
         """validator -> revealed score vector of ``epoch`` (from ScoresRevealed events)."""
         return {e["validator"]: list(e["scores"]) for e in self.get_events("ScoresRevealed") if e["epoch"] == epoch}
@@ -128,6 +155,19 @@ class ArenaClient(ContractClient):
 
     def fund(self, epoch: int, amount: int, *, signer: Signer | None = None) -> Tx:
         return self.transact("fund", epoch, amount, signer=signer)
+
+    def commit_answers(
+        self, epoch: int, model_root: bytes, answers_root: bytes, *, signer: Signer | None = None
+    ) -> Tx:
+        """A provider commits the Merkle root of its answers to ``epoch``'s pool."""
+        return self.transact("commit_answers", epoch, model_root, answers_root, signer=signer)
+
+    def reveal_seed(self, epoch: int, *, signer: Signer | None = None) -> bytes:
+        """Fix ``epoch``'s challenge seed (after its answer window); returns the seed."""
+        self.transact("reveal_seed", epoch, signer=signer)
+        seed = self.challenge_seed(epoch)
+        assert seed is not None
+        return seed
 
     def commit_scores(
         self, epoch: int, scores: Sequence[int], *, salt: bytes | None = None, signer: Signer | None = None

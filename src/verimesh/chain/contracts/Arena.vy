@@ -20,6 +20,11 @@
           salt)) committed in the commit phase, so nobody can copy the current epoch's
           scores of another validator; the commitment binds the validator's address, so a
           commitment cannot be replayed by another validator either.
+        - Challenges cannot be answered adaptively: providers commit the root of their answers
+          to the epoch's whole public pool (`commit_answers`) in the answer window (first half
+          of the commit phase); the challenge seed that picks what is scored is fixed by the
+          first `reveal_seed` after that window from the previous block's hash and prevrandao,
+          which did not exist when the last answer could still be committed.
         - Pruning: when a newcomer registers into a full arena, the lowest-ranked provider
           whose immunity has expired is removed and its stake becomes claimable; if every
           provider is immune the registration reverts. The scan is bounded by
@@ -107,6 +112,19 @@ event ScoresRevealed:
     scores: DynArray[uint256, _MAX_PROVIDERS]
 
 
+event AnswersCommitted:
+    epoch: indexed(uint256)
+    provider: indexed(address)
+    slot: uint256
+    model_root: bytes32
+    answers_root: bytes32
+
+
+event SeedRevealed:
+    epoch: indexed(uint256)
+    seed: bytes32
+
+
 event SettlementPosted:
     epoch: indexed(uint256)
     poster: indexed(address)
@@ -169,6 +187,12 @@ pool: public(HashMap[uint256, uint256])  # epoch => tokens to pay for it
 commitments: public(HashMap[uint256, HashMap[address, bytes32]])
 revealed: public(HashMap[uint256, HashMap[address, bool]])
 settlements: public(HashMap[uint256, Settlement])
+# epoch => provider => Merkle root of its answers to the epoch's pool (0: none)
+answers_root: public(HashMap[uint256, HashMap[address, bytes32]])
+# epoch => provider => root of the model that produced them (content address of its bytes)
+answers_model: public(HashMap[uint256, HashMap[address, bytes32]])
+# epoch => seed that draws the scored challenges (0: not revealed yet)
+challenge_seed: public(HashMap[uint256, bytes32])
 claimable: public(HashMap[address, uint256])
 
 
@@ -241,6 +265,28 @@ def _in_commit_phase() -> bool:
     @return True during the first `commit_length` seconds of the epoch.
     """
     return (block.timestamp - genesis) % epoch_length < commit_length
+
+
+@internal
+@view
+def _answer_deadline(epoch: uint256) -> uint256:
+    """
+    @dev End of the answer window of `epoch`: half-way through its commit phase.
+    @param epoch An epoch number.
+    @return Timestamp from which answers are refused and the seed may be revealed.
+    """
+    return genesis + epoch * epoch_length + commit_length // 2
+
+
+@external
+@view
+def answer_deadline(epoch: uint256) -> uint256:
+    """
+    @dev Providers commit answers before this timestamp; the seed is revealed from it on.
+    @param epoch An epoch number.
+    @return The timestamp.
+    """
+    return self._answer_deadline(epoch)
 
 
 @external
@@ -405,6 +451,44 @@ def fund(epoch: uint256, amount: uint256):
     self.pool[epoch] += amount
     log Funded(epoch=epoch, funder=msg.sender, amount=amount)
     assert extcall token.transferFrom(msg.sender, self, amount), "arena: transfer failed"
+
+
+@external
+def commit_answers(epoch: uint256, model_root: bytes32, answers_root: bytes32):
+    """
+    @dev A provider commits the Merkle root of its answers to the current epoch's pool (the
+         challenges are drawn from it later by `challenge_seed`), naming the model that made them.
+    @param epoch The current epoch.
+    @param model_root Content address of the model that produced the answers.
+    @param answers_root Merkle root of the answer leaves, in pool order.
+    """
+    slot: uint256 = self._provider_slot[msg.sender]
+    assert slot != 0, "arena: not a provider"
+    assert epoch == self._epoch(), "arena: not the current epoch"
+    assert block.timestamp < self._answer_deadline(epoch), "arena: answer window is over"
+    assert answers_root != empty(bytes32), "arena: empty answers root"
+    assert self.answers_root[epoch][msg.sender] == empty(bytes32), "arena: answers already committed"
+    self.answers_root[epoch][msg.sender] = answers_root
+    self.answers_model[epoch][msg.sender] = model_root
+    log AnswersCommitted(epoch=epoch, provider=msg.sender, slot=slot - 1, model_root=model_root, answers_root=answers_root)
+
+
+@external
+def reveal_seed(epoch: uint256) -> bytes32:
+    """
+    @dev Fixes the challenge seed of `epoch` once its answer window is over (anyone may call;
+         the first call decides): keccak256 of this arena, the epoch, the previous block's
+         hash and this block's prevrandao, none of which existed while answers were open.
+    @param epoch An epoch whose answer window is over.
+    @return The seed.
+    """
+    assert epoch <= self._epoch(), "arena: epoch has not started"
+    assert block.timestamp >= self._answer_deadline(epoch), "arena: answer window still open"
+    assert self.challenge_seed[epoch] == empty(bytes32), "arena: seed already revealed"
+    seed: bytes32 = keccak256(abi_encode(self, epoch, blockhash(block.number - 1), block.prevrandao))
+    self.challenge_seed[epoch] = seed
+    log SeedRevealed(epoch=epoch, seed=seed)
+    return seed
 
 
 @external
