@@ -28,6 +28,7 @@ from verimesh.chain.deploy import deploy_network, describe, fund_accounts, write
 from verimesh.chain.deployment import Deployment, NetworkParams
 from verimesh.chain.errors import DevnetError
 from verimesh.paths import verimesh_home
+from verimesh.procs import pid_alive
 
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 DEFAULT_PORT = 8545
@@ -157,18 +158,6 @@ def _is_anvil(pid: int) -> bool:
     except OSError:
         return False
     return b"anvil" in cmdline.split(b"\0")[0]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    # a zombie has exited already; it only waits for its parent to reap it
-    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
 def stop_pid(pid: int, timeout: float = 5.0, process: subprocess.Popen | None = None) -> None:

@@ -42,6 +42,7 @@ from verimesh.crypto.merkle import (
     leaf_hash,
 )
 from verimesh.paths import verimesh_home
+from verimesh.procs import pid_alive
 from verimesh.store.errors import (
     BadChunkError,
     BlobTooLargeError,
@@ -216,7 +217,7 @@ class BlobStore:
     def _recover_in_tx(self) -> None:
         for tmp in (self.directory / "tmp").iterdir():
             pid = tmp.name.split("-", 1)[0]
-            if not (pid.isdigit() and _process_alive(int(pid))):
+            if not (pid.isdigit() and pid_alive(int(pid))):
                 tmp.unlink(missing_ok=True)
         rows = self._db.execute("SELECT root, state FROM blobs").fetchall()
         known = {bytes(r): s for r, s in rows}
@@ -730,16 +731,6 @@ def _root_from_name(name: str) -> bytes | None:
         return parse_root("0x" + name)
     except StoreError:
         return None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:
