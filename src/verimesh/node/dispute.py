@@ -216,6 +216,8 @@ class DisputePlayer:
         pad_margin: int | None = None,
         answer: Answer | None = None,
         clock: Callable[[], int] | None = None,
+        spec: Any | None = None,
+        input_bytes: bytes | None = None,
     ) -> None:
         if job_market.signer is None:
             raise DisputePlayerError(
@@ -231,7 +233,14 @@ class DisputePlayer:
         self.window = job_market.dispute_round_window()
         self.pad_margin = self.window // 2 if pad_margin is None else pad_margin
         self._clock = clock
+        # The job itself, served with the evidence: a committee member replays the program
+        # from it when the leaves differ in the instruction (it checks both against the chain).
+        self.spec = spec
+        self.input_bytes = input_bytes
         self.state: GameState | None = None
+        # JobMarket with ``refer_dispute`` lets the party due say "the bisection is over";
+        # an older one only knows alternating moves, so the party due pads instead.
+        self._can_refer = any(f.get("name") == "refer_dispute" for f in job_market.abi.abi)
 
     # -- the party's own trace ----------------------------------------------------------------
     @property
@@ -277,9 +286,14 @@ class DisputePlayer:
             assert query is not None
             data = (self._answer or self.honest.answer)(query)
             status.action = self._send("moved", self.jm.dispute_move, data)
+        elif mine and self._can_refer:  # the game is over: hand it to the referee now
+            status.action = self._send("referred", self._refer)
         elif mine and now >= deadline - self.pad_margin:
             status.action = self._send("padded", self.jm.dispute_move, PAD)
         return status
+
+    def _refer(self, job_id: int) -> Any:
+        return self.jm.transact("refer_dispute", job_id)
 
     def _send(self, action: str, fn: Callable[..., Any], *args: Any) -> str | None:
         try:
@@ -341,4 +355,6 @@ class DisputePlayer:
             "address": self.address,
             "trace_root": "0x" + self.honest.trace.root.hex(),
             "evidence": self.evidence().to_json(),
+            "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
+            "input_hex": None if self.input_bytes is None else self.input_bytes.hex(),
         }
