@@ -26,6 +26,7 @@ from typing import Any
 
 from eth_account import Account
 
+from verimesh.agent.buyer import ServiceBuyer
 from verimesh.agent.checks import OutputRejected, check_output
 from verimesh.agent.ledger import Ledger
 from verimesh.agent.offers import ProviderOffer, discover_providers
@@ -246,6 +247,12 @@ class Agent:
             if event["job_id"] == job_id:
                 return _hex(event.tx_hash)
         return None
+
+    def buyer(self, url: str, max_price: int) -> ServiceBuyer:
+        """A client of another agent's service at ``url``, paying at most ``max_price`` per
+        request through a channel this agent's wallet opens (the seller's payee must be an
+        allowed counterparty of the session key: ``counterparties=`` at provisioning)."""
+        return ServiceBuyer(self, url, max_price)
 
     # -- after the fact ----------------------------------------------------------------------
     def refresh(self, records: list[JobRecord]) -> list[JobRecord]:

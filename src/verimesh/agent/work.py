@@ -126,10 +126,20 @@ def parse_goal(goal: str, *, embed_model: str, generate_model: str, value: int, 
 def _embed_file(path: Path, model: str, value: int, label: str) -> list[WorkItem]:
     if not path.is_file():
         raise GoalError(f"no file {path}: the goal names a text file with one document per line")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    lines = read_documents(path)
     if not lines:
         raise GoalError(f"{path} has no non-empty lines to embed")
+    return embedding_work(lines, model, value, label)
+
+
+def read_documents(path: Path) -> list[str]:
+    """A document set: one document per non-empty line of a text file."""
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def embedding_work(docs: list[str], model: str, value: int, label: str = "docs") -> list[WorkItem]:
+    """One embedding job per batch of ``EMBED_BATCH`` documents."""
     return [
-        WorkItem(task="embed", model=model, input=lines[i : i + EMBED_BATCH], value=value, label=f"{label}-{i // EMBED_BATCH}")
-        for i in range(0, len(lines), EMBED_BATCH)
+        WorkItem(task="embed", model=model, input=docs[i : i + EMBED_BATCH], value=value, label=f"{label}-{i // EMBED_BATCH}")
+        for i in range(0, len(docs), EMBED_BATCH)
     ]
