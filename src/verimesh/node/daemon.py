@@ -675,6 +675,11 @@ class NodeDaemon:
             log.info("job %d: not a party of its dispute (%s); waiting for the verdict", duty.job_id, exc)
             self._players[duty.job_id] = None
             return
+        except (ChainError, ConnectionError):
+            raise  # the chain is down: the loop backs off
+        except Exception as exc:  # e.g. events read a block behind the dispute record: re-read next poll
+            log.info("job %d: dispute tick failed, retrying next poll: %s", duty.job_id, _one_line(exc))
+            return
         if status.action:
             log.info("job %d: dispute %s as %s (round %d%s)", duty.job_id, status.action, status.party,
                      status.rounds, f", {status.phase}" if status.phase != "bisecting" else "")  # fmt: skip

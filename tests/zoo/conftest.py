@@ -1,0 +1,40 @@
+"""Fixtures of the adversary zoo: one devnet per module, the tiny model, a requester, the
+referee, and an honest provider node that every cheat is replicated against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from zoo_world import Referee, Zoo, ZooNode, dev_wallet
+
+from verimesh.chain import devnet
+from verimesh.chain.devnet import free_port
+from verimesh.client import Client
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+    from verimesh.models.api import import_model
+    from verimesh.models.store import ModelStore
+
+    tmp = tmp_path_factory.mktemp("zoo")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VERIMESH_HOME", str(tmp / "home"))  # the nodes' and the referee's model store
+    root = "0x" + import_model("tiny-shakespeare", ModelStore(tmp / "home" / "models")).hex()
+    state = tmp / "devnet"
+    devnet.up(state, port=free_port())
+    client = None
+    honest = None
+    try:
+        client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
+        referee = Referee(client, dev_wallet(state, "dev0"))
+        honest = ZooNode(state, tmp / "honest", "dev2")
+        yield Zoo(tmp, state, root, client, referee, honest)
+    finally:
+        if honest is not None:
+            honest.close()
+        if client is not None:
+            client.close()
+        devnet.down(state)
+        mp.undo()
