@@ -14,6 +14,9 @@ verdict decides the job).
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 from zoo_world import WINDOW, Zoo, ZooNode, job_state, slashed_accounts, wait_for
 
@@ -51,6 +54,10 @@ def _post(zoo: Zoo):
 def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour: Behaviour) -> None:
     cheater = ZooNode(zoo.state, zoo.tmp / "cheater", CHEATER, behaviour)
     try:
+        # A cheat does not advertise itself: its public info reads like the honest node's.
+        info, honest_info = (httpx.get(f"{n.url}/v1/info").json() for n in (cheater, zoo.honest))
+        assert info.keys() == honest_info.keys() and behaviour.value not in json.dumps(info)
+        assert info["capabilities_hash"] == honest_info["capabilities_hash"]
         handle = _post(zoo)
         assert {p.lower() for p in handle.providers} == {zoo.honest.address.lower(), cheater.address.lower()}
         wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.DISPUTED, "the replicas' mismatch")

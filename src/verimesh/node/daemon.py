@@ -305,9 +305,13 @@ class NodeDaemon:
         return {audit.validator} if audit.validator.lower() != zero else set()
 
     def _dispute_parties(self, job_id: int) -> set[str]:
+        """Who may read a job's dispute data: its providers, the referee and every registered
+        validator (the committee that rules on a dispute is drawn from the validators, and
+        evidence only ever proves what the parties committed to on chain anyway)."""
         with self._chain_lock:
-            jm = self.network().job_market
-            parties = set(jm.assigned(job_id)) | {jm.referee()}
+            net = self.network()
+            parties = set(net.job_market.assigned(job_id)) | {net.job_market.referee()}
+            parties |= set(net.registry.validators())
         return parties | self._validators(job_id)
 
     def _dispute_data(self, job_id: int, leaf_index: int) -> dict[str, Any]:
@@ -664,7 +668,7 @@ class NodeDaemon:
             assert executor is not None
             self._players[duty.job_id] = DisputePlayer(
                 self.network().job_market, duty.job_id, lambda: executor.trace(spec, input_bytes),
-                from_block=self.deployment.block,
+                from_block=self.deployment.block, spec=spec, input_bytes=input_bytes,
             )
         player = self._players[duty.job_id]
         if player is None:
