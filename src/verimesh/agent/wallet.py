@@ -69,10 +69,11 @@ class SessionPolicy:
 
     @classmethod
     def for_budget(cls, budget: int, counterparties: tuple[str, ...] = ()) -> SessionPolicy:
-        """The whole budget per day, at most a quarter of it (but >= 1) per payment."""
+        """The whole budget per day, at most half of it per payment (one job's escrow or one
+        channel deposit is one payment: a leaked key cannot empty the wallet in one call)."""
         if budget <= 0:
             raise ValueError(f"budget must be > 0 base units, got {budget}")
-        return cls(allowance=budget, max_per_payment=max(1, budget // 4), counterparties=counterparties)
+        return cls(allowance=budget, max_per_payment=max(1, budget // 2), counterparties=counterparties)
 
 
 class AgentRecord(BaseModel):
