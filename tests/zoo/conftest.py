@@ -14,7 +14,8 @@ from verimesh.client import Client
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+def zoo_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+    """Devnet, tiny model, requester and referee; no provider yet."""
     from verimesh.models.api import import_model
     from verimesh.models.store import ModelStore
 
@@ -25,16 +26,21 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
     state = tmp / "devnet"
     devnet.up(state, port=free_port())
     client = None
-    honest = None
     try:
         client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
-        referee = Referee(client, dev_wallet(state, "dev0"))
-        honest = ZooNode(state, tmp / "honest", "dev2")
-        yield Zoo(tmp, state, root, client, referee, honest)
+        yield Zoo(tmp, state, root, client, Referee(client, dev_wallet(state, "dev0")), None)
     finally:
-        if honest is not None:
-            honest.close()
         if client is not None:
             client.close()
         devnet.down(state)
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def zoo(zoo_chain: Zoo) -> Iterator[Zoo]:
+    """The zoo with an honest provider node (dev2) that every cheat is replicated against."""
+    honest = ZooNode(zoo_chain.state, zoo_chain.tmp / "honest", "dev2")
+    try:
+        yield Zoo(zoo_chain.tmp, zoo_chain.state, zoo_chain.model_root, zoo_chain.client, zoo_chain.referee, honest)
+    finally:
+        honest.close()

@@ -157,7 +157,7 @@ class Zoo:
     model_root: str
     client: Client
     referee: Referee
-    honest: ZooNode
+    honest: ZooNode | None  # None in a module that starts its own honest node
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 90, pause: float = 0.05) -> Any:
