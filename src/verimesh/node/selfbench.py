@@ -108,17 +108,17 @@ def self_benchmark(home: Path, caps: ResourceCaps, refresh: bool = False) -> Sel
     started = time.perf_counter()
     # The caps' cores and memory, but normal priority: jobs only ever run while the device is
     # idle, so the figure to advertise is the idle machine's, not what is left of a busy one.
-    worker = Worker(caps.model_copy(update={"nice": 0}))
     m, k, n = MATMUL_SHAPE
-    mat = worker.call(
-        "verimesh.node.selfbench:matmul_entry", {"m": m, "k": k, "n": n, "reps": 3}
-    ).fields
     model = None
-    # No models API or no tiny model here: advertise only what was measured.
-    with contextlib.suppress(WorkerError):
-        model = worker.call(
-            "verimesh.node.selfbench:tiny_model_entry", {"max_tokens": TINY_TOKENS}
+    with Worker(caps.model_copy(update={"nice": 0})) as worker:
+        mat = worker.call(
+            "verimesh.node.selfbench:matmul_entry", {"m": m, "k": k, "n": n, "reps": 3}
         ).fields
+        # No models API or no tiny model here: advertise only what was measured.
+        with contextlib.suppress(WorkerError):
+            model = worker.call(
+                "verimesh.node.selfbench:tiny_model_entry", {"max_tokens": TINY_TOKENS}
+            ).fields
     from verimesh.node.jobs import RUNTIME_VERSION
 
     bench = SelfBench(
