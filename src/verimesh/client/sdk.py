@@ -273,6 +273,19 @@ class Client:
             raise JobFailed(0, f"only {len(prices)} active providers are registered; {replicas} needed")
         return prices[replicas - 1]
 
+    def route(self, arena_address: str, last_epochs: int = 3, min_quality_bps: int = 5_000) -> list:
+        """Registered providers ranked by quality-adjusted price (arena quality from the
+        chain, prices from the registry), best first; pass ``max_price=ranked[0].price`` to
+        ``submit`` to offer the best one's price. See ``verimesh.client.routing``."""
+        from verimesh.chain.arena import ArenaClient
+        from verimesh.chain.compile import load_artifacts
+        from verimesh.client.routing import arena_quality, rank_providers
+
+        arena = ArenaClient(self.net.backend, arena_address, load_artifacts(names=["Arena"])["Arena"].abi)
+        reg = self.net.registry
+        prices = {a: m.price for a in reg.providers() if (m := reg.members(a)).active and m.role == Role.PROVIDER}
+        return rank_providers(arena_quality(arena, last_epochs), prices, min_quality_bps)
+
     def endpoint(self, provider: str) -> str:
         return self.net.registry.members(provider).endpoint.rstrip("/")
 

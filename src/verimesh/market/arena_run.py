@@ -119,11 +119,13 @@ class ProviderScore(BaseModel):
 
 @dataclass
 class ArenaValidator:
-    """A validator: checks openings, audits ``audits`` opened answers per provider by
-    recomputing them with the provider's committed model, scores exactly."""
+    """A validator: checks openings, audits opened answers by recomputing them with the
+    provider's committed model, scores exactly. ``audits`` = how many seed-drawn opened answers
+    per provider (None: every opened answer, cheap for embeddings; a cheater that alters even
+    one scored answer is then always caught)."""
 
     signer: Signer
-    audits: int = 1
+    audits: int | None = None
 
     @property
     def address(self) -> str:
@@ -147,7 +149,8 @@ class ArenaValidator:
                 missing = set(opened_items(pool, challenges)) - set(answers)
                 if missing:
                     raise ChallengeError(f"answers {sorted(missing)} were not opened")
-                audited = self._audit(commitment.model_root, pool, answers, seed + bytes.fromhex(provider[2:]))
+                audit_seed = seed + bytes.fromhex(provider[2:]) + bytes.fromhex(self.address[2:])
+                audited = self._audit(commitment.model_root, pool, answers, audit_seed)
                 if pool.spec.name == "embeddings":
                     points = score_retrieval({i: decode_embedding(a) for i, a in answers.items()}, pool, challenges)
                 else:
@@ -161,14 +164,16 @@ class ArenaValidator:
     def _audit(self, model_root: bytes, pool: Pool, answers: dict[int, bytes], seed: bytes) -> int:
         """Recompute ``audits`` seed-drawn opened answers with the committed model: a provider
         whose answers are not its model's exact outputs (a lookup table, another model) fails."""
-        if self.audits <= 0:
-            return 0
         indices = sorted(answers)
-        picks = [indices[k] for k in draw(seed, "audit", len(indices), min(self.audits, len(indices)))]
+        count = len(indices) if self.audits is None else min(self.audits, len(indices))
+        if count <= 0:
+            return 0
+        picks = sorted(indices[k] for k in draw(seed, "audit", len(indices), count))
         model = load_model(root_hex(model_root), auto_import=False)
         inputs = pool.inputs
-        for i in picks:
-            if compute_answers(model, pool.spec, [inputs[i]])[0] != answers[i]:
+        recomputed = compute_answers(model, pool.spec, [inputs[i] for i in picks])  # one batch
+        for i, expected in zip(picks, recomputed, strict=True):
+            if expected != answers[i]:
                 raise ChallengeError(f"audit of answer {i}: it is not the output of the committed model")
         return len(picks)
 
