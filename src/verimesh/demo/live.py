@@ -1,0 +1,109 @@
+"""The live view: nodes, jobs by state, verification and disputes, balances, events.
+
+Rendered with rich from what the chain says (``Ledger``) and what each node's API answers
+about itself (``/v1/info`` status: only for display). Chain reads are throttled to one
+refresh a second; the demo loop may call ``update`` more often.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from verimesh.demo.run import Progress
+
+VMT = 10**18
+_STATES = ["assigned", "committed", "revealed", "auditing", "disputed", "finalized", "refunded"]
+
+
+class LiveView:
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last = 0.0
+        self._rendered: Group = Group(Text("starting..."))
+        self._http = httpx.Client(timeout=0.5)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def render(self, progress: Progress, force: bool = False) -> Group:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return self._rendered
+        self._last = now
+        self._rendered = Group(
+            self._header(progress), self._nodes(progress), self._jobs(progress), self._notes(progress)
+        )
+        return self._rendered
+
+    def _header(self, p: Progress) -> Text:
+        text = Text.assemble(
+            ("verimesh demo", "bold"), f"  {p.phase}  {time.monotonic() - p.started:5.0f} s",
+        )
+        if p.network is not None and p.network.dashboard_url:
+            text.append(f"  dashboard {p.network.dashboard_url}", style="cyan")
+        if p.advanced:
+            text.append(f"  chain time +{p.advanced} s", style="dim")
+        return text
+
+    def _nodes(self, p: Progress) -> Table:
+        table = Table(title="parties", title_justify="left", expand=False)
+        for column in ("party", "role", "process", "node says", "stake", "holdings", "change"):
+            table.add_column(column, justify="right" if column in ("stake", "holdings", "change") else "left")
+        if p.ledger is None or not p.parties:
+            return table
+        net = p.network
+        specs = {s.name: s for s in ([*net.nodes, *net.validators] if net else [])}
+        for label, address in p.parties.items():
+            try:
+                h = p.ledger.holdings(address)
+            except Exception:  # the chain is stopping: keep the last view
+                return table
+            before = p.before.get(label)
+            change = (h.total - before.total) / VMT if before else 0.0
+            process, says = "", ""
+            if net is not None and label in net.supervisor.children:
+                child = net.supervisor.children[label]
+                process = "up" if child.alive() else "[red]killed[/]"
+                if child.restarts:
+                    process += f" (restarted {child.restarts}x)"
+            if label in specs:
+                says = self._status(specs[label].url)
+            role = p.roles.get(label, "")
+            style = "red" if "adversary" in role else ""
+            table.add_row(
+                label, Text(role, style=style), process, says, f"{h.stake / VMT:,.0f}",
+                f"{h.total / VMT:,.2f}", f"{change:+,.2f}",
+            )  # fmt: skip
+        return table
+
+    def _status(self, url: str) -> str:
+        try:
+            r = self._http.get(f"{url}/v1/info")
+            return str(r.json().get("status", "?"))[:40] if r.status_code == 200 else f"HTTP {r.status_code}"
+        except (httpx.HTTPError, ValueError):
+            return "unreachable"
+
+    def _jobs(self, p: Progress) -> Table:
+        table = Table(title=f"jobs ({p.jobs_planned} planned)", title_justify="left")
+        for state in [*_STATES, "audits", "challenges", "slashes"]:
+            table.add_column(state, justify="right")
+        if p.ledger is None:
+            return table
+        states = p.ledger.states()
+        jobs = p.ledger.jobs.values()
+        table.add_row(
+            *(str(states.get(s, 0)) for s in _STATES),
+            str(sum(1 for j in jobs if j.audit is not None)),
+            str(sum(1 for j in jobs if j.challenged_by)),
+            str(sum(len(j.slashed) for j in jobs)),
+        )
+        return table
+
+    def _notes(self, p: Progress) -> Panel:
+        return Panel("\n".join(p.notes[-8:]) or "...", title="events", title_align="left")

@@ -1,0 +1,83 @@
+"""The demo's shopping list: which real AI jobs the requester buys, and how it checks each.
+
+A mix sized for 2 cores: mostly MiniLM sentence embeddings (about a second each), and a few
+SmolLM2 generations (seconds per token on a busy 2-core machine, so short completions of
+plain prompts, no chat template). Generations are worth more to redo and take longer, so
+the requester replicates them on two providers; embeddings go to one provider under a
+full audit (``audit(1)``): the demo's network has a known share of cheating providers and
+no track record yet, and a cheat the audit coin let through is money lost (with a track
+record a requester lowers p; docs/verification.md has the detection curve 1-(1-p)^k).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+EMBED_MODEL = "minilm"
+GENERATE_MODEL = "smollm2"
+GENERATE_TOKENS = 6
+AUDIT_P = 1.0
+GENERATE_REPLICAS = 2
+
+SENTENCES = [
+    "A man is eating food.",
+    "A woman is playing the violin.",
+    "The new movie is awesome.",
+    "Idle laptops can sell their spare compute.",
+    "Two dogs are running through a field.",
+    "The stock market fell sharply today.",
+    "A cat sleeps on a warm windowsill.",
+    "Verification makes trust unnecessary.",
+    "Someone is slicing an onion in the kitchen.",
+    "The train to Lyon leaves at noon.",
+    "Solar panels cover the school roof.",
+    "He forgot his umbrella on the bus.",
+    "A child is building a sandcastle.",
+    "Fresh bread smells wonderful in the morning.",
+    "The committee signed the verdict.",
+    "Rain is expected over the weekend.",
+]
+PROMPTS = [
+    "The capital of France is",
+    "Water boils at a temperature of",
+    "The largest planet in the solar system is",
+    "A good name for a friendly robot is",
+]
+
+
+class JobOrder(BaseModel):
+    """One job the requester will buy (crosses into the requester process as JSON)."""
+
+    model: str
+    task: str
+    input: str | list[str]
+    params: dict = {}
+    mode: str  # "audit:P" or "replicate:K", as `verimesh job submit --mode` takes it
+
+
+def generation_count(jobs: int) -> int:
+    """About one job in five is a generation (at least one when there are 3+ jobs)."""
+    return 0 if jobs < 3 else max(1, min(len(PROMPTS), jobs // 5))
+
+
+def plan_jobs(jobs: int) -> list[JobOrder]:
+    """``jobs`` orders: generations spread through the list, embeddings around them (every
+    fourth embedding a batch of two texts, embedded in one job)."""
+    n_generate = generation_count(jobs)
+    orders: list[JobOrder] = []
+    spots = {round((i + 0.5) * jobs / n_generate) for i in range(n_generate)} if n_generate else set()
+    g = e = 0
+    for slot in range(jobs):
+        if slot in spots and g < n_generate:
+            orders.append(JobOrder(
+                model=GENERATE_MODEL, task="generate", input=PROMPTS[g % len(PROMPTS)],
+                params={"max_tokens": GENERATE_TOKENS, "chat": False},
+                mode=f"replicate:{GENERATE_REPLICAS}",
+            ))  # fmt: skip
+            g += 1
+            continue
+        text = SENTENCES[e % len(SENTENCES)]
+        value: str | list[str] = [text, SENTENCES[(e + 1) % len(SENTENCES)]] if e % 4 == 3 else text
+        orders.append(JobOrder(model=EMBED_MODEL, task="embed", input=value, mode=f"audit:{AUDIT_P:g}"))
+        e += 1
+    return orders
