@@ -219,9 +219,54 @@ def test_cli_run_and_ledger(devnet_node: AgentNet, tmp_path: Path) -> None:
     assert record["state"] == "verified" and record["mode"].startswith("audit(")
     assert summary["results"] == [local_answer(devnet_node.model, "ROMEO:", 4)["output"]]
     assert summary["summary"]["spent"] == record["escrow"]
-    ledger = subprocess.run([*base, "ledger", "--home", str(home), "--json"], capture_output=True, text=True, timeout=60)
+    # the same CLI in this process (no second interpreter start-up)
+    from typer.testing import CliRunner
+
+    from verimesh.cli.agent import app
+
+    ledger = CliRunner().invoke(app, ["ledger", "--home", str(home), "--json"])
     rows = [json.loads(x) for x in ledger.stdout.splitlines()]
     assert [r["kind"] for r in rows] == ["fund", "job"] and all(r["tx_hash"] for r in rows)
-    bad = subprocess.run([*base, "run", "--budget", "5", "--goal", "dance:now", "--deployment", str(devnet_node.deployment)],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode == 2 and "unknown goal kind 'dance'" in bad.stderr
+    bad = CliRunner().invoke(app, ["run", "--budget", "5", "--goal", "dance:now", "--deployment", str(devnet_node.deployment)])
+    assert bad.exit_code == 2 and "unknown goal kind 'dance'" in bad.output
+    missing = CliRunner().invoke(app, ["ledger", "--home", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "no ledger at" in missing.output
+
+
+def test_cli_serve_sells_answers_and_settles_at_ctrl_c(devnet_node: AgentNet, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from verimesh.chain.devnet import free_port
+
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "verimesh.cli.main", "agent", "serve", "--budget", "10", "--generate-model",
+         devnet_node.model, "--port", str(port), "--deployment", str(devnet_node.deployment), "--owner", "dev0",
+         "--home", str(tmp_path / "serve")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert serve.poll() is None and time.monotonic() < deadline, serve.stdout.read() if serve.poll() else "no start"
+            try:
+                info = discover_service(url)
+                break
+            except ServiceUnavailable:
+                time.sleep(0.2)
+        buyer = Agent.provision(devnet_node.deployment, "dev7", 20 * E, tmp_path / "cli-buyer", counterparties=(info.payee,))
+        client = buyer.buyer(url, max_price=PRICE)
+        r = client.post("/v1/answer", json={"question": "ROMEO:", "max_tokens": 4})
+        assert r.status_code == 200 and r.json()["answer"] == local_answer(devnet_node.model, "ROMEO:", 4)["output"]
+        client.close()
+        wallet_before = buyer.net.token.balance_of(buyer.wallet.address)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        out, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0, out
+    assert "redeemed 3 VMT" in out
+    # closing the channel returned the rest of the buyer's deposit to its wallet
+    assert buyer.net.token.balance_of(buyer.wallet.address) == wallet_before + buyer.ledger.total("channel") - PRICE
+    buyer.close()
