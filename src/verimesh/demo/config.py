@@ -30,7 +30,7 @@ class DemoConfig:
     nodes: int = 5
     jobs: int = 20
     cheaters: int = 1
-    validators: int = 1
+    validators: int = 2  # two: an audit dispute's committee cannot include its challenger
     dashboard: bool = True
     json: bool = False
     timeout: float = 600.0  # seconds before the demo gives up waiting for the jobs
@@ -43,7 +43,7 @@ class DemoConfig:
         if self.nodes > accounts:
             raise DemoConfigError(
                 f"--nodes {self.nodes} is more than the devnet's {DEV_ACCOUNTS} funded accounts allow "
-                f"({RESERVED_ACCOUNTS} are the deployer and the requester, {self.validators} the validator); "
+                f"({RESERVED_ACCOUNTS} are the deployer and the requester, {self.validators} the validators); "
                 f"use --nodes {accounts} or fewer"
             )
         if self.cheaters < 0:

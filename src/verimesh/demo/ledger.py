@@ -160,6 +160,14 @@ class Ledger:
             holders.add(e["receiver"] if "receiver" in e.args else e["to"])
         return holders
 
+    def everyone_total(self, extra: list[str]) -> int:
+        """Tokens of every holder (wallet + stake + market balance), the contracts that keep
+        stake and credits excluded (their tokens are counted as the members' stake and
+        credits): constant unless tokens are minted, or stuck in an open job's escrow."""
+        keepers = {self.net.registry.address.lower(), self.net.job_market.address.lower()}
+        addresses = {a.lower(): a for a in [*self.token_holders(), *extra]}
+        return sum(self.holdings(a).total for key, a in addresses.items() if key not in keepers)
+
     def books_balance(self, members: list[str]) -> dict[str, bool]:
         """The checks behind ``tokens_conserved`` that need no before/after: every token
         of the supply is in some holder's balance; JobMarket holds exactly the credited

@@ -108,16 +108,21 @@ class DemoNetwork:
         self.supervisor.start(node.name, self.node_args(node, models))
 
     def start_nodes(self, models: list[str], timeout: float) -> None:
-        """The first node measures the machine (self-benchmark, cached for later runs);
-        the others reuse its figures, then all start at once."""
+        """Nodes and validators. Without a cached self-benchmark the first node measures
+        the machine alone (the figures are kept for later runs); then the rest start at
+        once and the demo waits until each one registered."""
         first, *rest = self.nodes
-        self.start_node(first, models)
-        self.wait_ready(first, timeout)
-        _keep_selfbench(first.home)
+        if not _selfbench_cache().is_file():
+            self.start_node(first, models)
+            self.wait_ready(first, timeout)
+            _keep_selfbench(first.home)
+        else:
+            rest = self.nodes
         for node in rest:
             self.start_node(node, models)
-        for node in rest:
-            self.wait_ready(node, timeout)
+        self.start_validators()
+        for spec in [*self.nodes, *self.validators]:
+            self.wait_ready(spec, timeout)
 
     def wait_ready(self, node: NodeSpec, timeout: float) -> None:
         """Until the node's API answers and its first loop pass registered it on chain."""
@@ -147,6 +152,8 @@ class DemoNetwork:
 
     def start_validators(self) -> None:
         for v in self.validators:
+            if v.name in self.supervisor.children:
+                continue
             _seed_selfbench(v.home)
             self.supervisor.start(v.name, verimesh_command(
                 "validator", "run", "--dev", v.account, "--deployment", str(self.deployment_path),

@@ -1,12 +1,15 @@
-"""The demo's shopping list: which real AI jobs the requester buys, and how it checks each.
+"""The demo's shopping list: which real AI jobs the requester agent buys, and what each
+result is worth to it (its value at risk, from which the agent picks the verification mode).
 
 A mix sized for 2 cores: mostly MiniLM sentence embeddings (about a second each), and a few
 SmolLM2 generations (seconds per token on a busy 2-core machine, so short completions of
-plain prompts, no chat template). Generations are worth more to redo and take longer, so
-the requester replicates them on two providers; embeddings go to one provider under a
-full audit (``audit(1)``): the demo's network has a known share of cheating providers and
-no track record yet, and a cheat the audit coin let through is money lost (with a track
-record a requester lowers p; docs/verification.md has the detection curve 1-(1-p)^k).
+plain prompts, no chat template). With the devnet's terms (price 1 VMT, bond 10 VMT) the
+agent's rule (``agent.policy.choose_mode``) needs an audit probability of (price + value) /
+(bond + price): an embedding worth 10 VMT gets ``audit(1)``, a validator re-runs every one
+(the network has cheaters and no track record: anything less lets some cheats through, see
+the detection curve in docs/verification.md). Generations are the expensive results, so the
+plan asks for two replicas outright (``replicas=2`` overrides the agent's choice): the
+providers' commit-reveal and a replica-mismatch dispute are then part of every demo.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pydantic import BaseModel
 EMBED_MODEL = "minilm"
 GENERATE_MODEL = "smollm2"
 GENERATE_TOKENS = 6
-AUDIT_P = 1.0
+EMBED_VALUE_VMT = 10.0
+GENERATE_VALUE_VMT = 50.0
 GENERATE_REPLICAS = 2
 
 SENTENCES = [
@@ -52,7 +56,8 @@ class JobOrder(BaseModel):
     task: str
     input: str | list[str]
     params: dict = {}
-    mode: str  # "audit:P" or "replicate:K", as `verimesh job submit --mode` takes it
+    value: float  # VMT a wrong result would cost the requester: the agent picks the mode from it
+    replicas: int | None = None  # replicate(k) regardless of the value
 
 
 def generation_count(jobs: int) -> int:
@@ -71,13 +76,13 @@ def plan_jobs(jobs: int) -> list[JobOrder]:
         if slot in spots and g < n_generate:
             orders.append(JobOrder(
                 model=GENERATE_MODEL, task="generate", input=PROMPTS[g % len(PROMPTS)],
-                params={"max_tokens": GENERATE_TOKENS, "chat": False},
-                mode=f"replicate:{GENERATE_REPLICAS}",
+                params={"max_tokens": GENERATE_TOKENS, "chat": False}, value=GENERATE_VALUE_VMT,
+                replicas=GENERATE_REPLICAS,
             ))  # fmt: skip
             g += 1
             continue
         text = SENTENCES[e % len(SENTENCES)]
-        value: str | list[str] = [text, SENTENCES[(e + 1) % len(SENTENCES)]] if e % 4 == 3 else text
-        orders.append(JobOrder(model=EMBED_MODEL, task="embed", input=value, mode=f"audit:{AUDIT_P:g}"))
+        text_input: str | list[str] = [text, SENTENCES[(e + 1) % len(SENTENCES)]] if e % 4 == 3 else text
+        orders.append(JobOrder(model=EMBED_MODEL, task="embed", input=text_input, value=EMBED_VALUE_VMT))
         e += 1
     return orders

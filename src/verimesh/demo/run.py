@@ -60,7 +60,6 @@ class Progress:
 def run_demo(config: DemoConfig, on_progress: Callable[[Progress], None] = lambda p: None) -> DemoReport:
     """Run the whole demo; always stops what it started (also on Ctrl-C, which re-raises)."""
     config.check()
-    from verimesh.models.api import load_model  # imports bundled models on first use
 
     progress = Progress()
     run_dir = Path(tempfile.mkdtemp(prefix="verimesh-demo-"))
@@ -69,8 +68,7 @@ def run_demo(config: DemoConfig, on_progress: Callable[[Progress], None] = lambd
     try:
         progress.phase = "preparing models"
         on_progress(progress)
-        for name in (EMBED_MODEL, GENERATE_MODEL):
-            load_model(name)  # verified in the user's model store (imported once, ~15 s each)
+        ensure_models([EMBED_MODEL, GENERATE_MODEL])
         return _run(config, net, progress, on_progress)
     finally:
         survivors = net.shutdown()
@@ -100,32 +98,32 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     adversaries = {parties[n.name]: (n.name, n.adversary) for n in nodes if n.adversary}
     before = progress.before = ledger.snapshot(parties)
     supply_before = ledger.net.token.total_supply()
+    total_before = ledger.everyone_total(list(parties.values()))
     start_block = deployment.block + 1
     progress.note(f"devnet at {deployment.rpc_url}; run folder {net.run_dir}")
-
-    progress.phase = "starting nodes"
-    on_progress(progress)
-    models = [EMBED_MODEL, GENERATE_MODEL]
-    net.start_nodes(models, STARTUP_TIMEOUT)
-    progress.note(f"{len(nodes)} nodes registered" + (f" ({', '.join(f'{n.name}: {n.adversary}' for n in nodes if n.adversary)})" if cheats else ""))
-    if validators:
-        net.start_validators()
-        for v in validators:
-            net.wait_ready(v, STARTUP_TIMEOUT)
-        progress.note(f"{len(validators)} validator(s) staked")
     if config.dashboard:
-        url = net.start_dashboard()
-        progress.note(f"dashboard at {url}")
+        progress.note(f"dashboard at {net.start_dashboard()} (open it in a browser)")
 
     orders = plan_jobs(config.jobs)
     progress.jobs_planned = len(orders)
     plan_path = net.run_dir / "plan.json"
     plan_path.write_text(json.dumps([o.model_dump() for o in orders]))
+    agent_home = net.run_dir / "agent"
+    budget = BUDGET_PER_JOB_VMT * len(orders)
+    # The agent provisions its wallet while the nodes start; it buys once they are registered.
     net.start_requester([
         sys.executable, "-m", "verimesh.demo.requester", str(net.deployment_path), REQUESTER_ACCOUNT,
-        str(plan_path), "--budget", f"{BUDGET_PER_JOB_VMT * len(orders):g}", "--concurrency", str(config.nodes),
+        str(plan_path), str(agent_home), "--budget", f"{budget:g}", "--in-flight", str(min(config.nodes, 4)),
+        "--wait-providers", str(len(nodes)),
     ])  # fmt: skip
-    progress.note(f"requester buying {len(orders)} jobs with a budget of {BUDGET_PER_JOB_VMT * len(orders):g} VMT")
+    progress.note(f"requester agent will buy {len(orders)} jobs with a budget of {budget:g} VMT")
+
+    progress.phase = "starting nodes and validators"
+    on_progress(progress)
+    net.start_nodes([EMBED_MODEL, GENERATE_MODEL], STARTUP_TIMEOUT)
+    cheating = ", ".join(f"{n.name}: {n.adversary}" for n in nodes if n.adversary)
+    progress.note(f"{len(nodes)} nodes registered" + (f" ({cheating})" if cheating else "")
+                  + f", {len(validators)} validator(s) staked")  # fmt: skip
     progress.phase = "jobs running"
 
     generate_root = _model_root(GENERATE_MODEL)
@@ -134,6 +132,7 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     deadline = time.monotonic() + config.timeout
     requester = net.supervisor.children["requester"]
     while time.monotonic() < deadline:
+        _add_agent_parties(agent_home, progress)
         ledger.refresh()
         watcher.step(ledger)
         if len(ledger.jobs) >= len(orders) or not requester.alive():
@@ -150,7 +149,7 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     after = ledger.snapshot(parties)
     report = build_report(
         ledger=ledger, parties=parties, roles=roles, adversaries=adversaries, before=before, after=after,
-        supply_before=supply_before, gas=ledger.gas_of_contract_calls(start_block), jobs_planned=len(orders),
+        supply_before=supply_before, total_before=total_before, gas=ledger.gas_of_contract_calls(start_block), jobs_planned=len(orders),
         wall_seconds=time.monotonic() - progress.started, advanced=progress.advanced,
         node_kill=watcher.result(ledger), parts_not_run=parts_not_run, requester=parties["requester"],
         logs=str(net.supervisor.log_dir),
@@ -158,6 +157,35 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     progress.phase = "done"
     on_progress(progress)
     return report
+
+
+def ensure_models(names: list[str]) -> None:
+    """Import the bundled models the nodes serve into the user's model store, once (from
+    the installed model packages, offline; about 15 s each)."""
+    from verimesh.models.api import import_model
+    from verimesh.models.store import ModelNotFoundError, ModelStore
+
+    store = ModelStore()
+    for name in names:
+        try:
+            store.resolve(name)
+        except ModelNotFoundError:
+            import_model(name, store)
+
+
+def _add_agent_parties(home: Path, progress: Progress) -> None:
+    """The agent's wallet contract and session key hold the requester's tokens once it is
+    provisioned; its agent.json names them (the balances themselves come from the chain)."""
+    if "agent wallet" in progress.parties:
+        return
+    try:
+        record = json.loads((home / "agent.json").read_text())
+    except (OSError, ValueError):
+        return
+    for label, key in (("agent wallet", "wallet"), ("agent key", "session_key")):
+        progress.parties[label], progress.roles[label] = record[key], f"requester's {label}"
+        progress.before[label] = Holdings(0, 0, 0)
+    progress.note(f"requester agent: wallet {record['wallet']}, session key {record['session_key']}")
 
 
 def _role(spec: NodeSpec) -> str:

@@ -1,0 +1,58 @@
+"""Ctrl-C (SIGINT) stops every process the demo started: anvil, nodes (and their job
+workers), validators, the dashboard, the requester agent. None survives; the exit code is
+130. A second demo right after starts clean (another run folder, other free ports)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.devnet, pytest.mark.slow]
+
+
+def _descendants(pid: int) -> set[psutil.Process]:
+    try:
+        return set(psutil.Process(pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def test_sigint_stops_every_child_process(tmp_path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    err = tmp_path / "demo.err"
+    with open(err, "wb") as stderr:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "verimesh.cli.main", "demo", "--json", "--nodes", "2", "--cheaters", "0",
+             "--jobs", "2", "--dashboard"],
+            stdout=subprocess.PIPE, stderr=stderr, env=env,
+        )  # fmt: skip
+    seen: set[psutil.Process] = set()
+    try:
+        deadline = time.monotonic() + 240
+        # Interrupt once the whole network is up: anvil, nodes, validators, dashboard, agent.
+        while "nodes registered" not in err.read_text():
+            assert demo.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"the demo did not bring its nodes up:\n{err.read_text()}"
+            seen |= _descendants(demo.pid)
+            time.sleep(0.2)
+        time.sleep(1.0)
+        seen |= _descendants(demo.pid)
+        names = " ".join(" ".join(p.cmdline()) for p in seen if p.is_running())
+        for part in ("anvil", "node run", "validator run", "dashboard", "verimesh.demo.requester"):
+            assert part in names, f"{part} was not running before the interrupt: {names}"
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, err.read_text()
+    assert "every process the demo started has been stopped" in err.read_text()
+    survivors = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not survivors, [" ".join(p.cmdline()) for p in survivors]
