@@ -1,4 +1,4 @@
-"""`verimesh arena create | join | status | leaderboard | settlement | simulate`: quality arenas.
+"""`verimesh arena create | join | status | leaderboard | run | settlement | simulate`: quality arenas.
 
 Arenas created here are remembered by name in ``$VERIMESH_HOME/arenas.json`` (name ->
 address, chain and task family), so every later command says ``NAME`` instead of an address.
@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from verimesh.market.arena_book import (
+    ArenaBook,
+    ArenaBookError,
+    ArenaRecord,
+    book_path,
+    load_book,
+    save_book,
+)
+from verimesh.market.leaderboard import leaderboard
 from verimesh.market.simulation import GOALS, SimConfig, simulate
 from verimesh.paths import verimesh_home
 
@@ -34,7 +43,6 @@ def arena() -> None:
 
 
 VMT = 10**18
-ARENAS_FILE = "arenas.json"
 DeploymentOpt = Annotated[
     Path | None,
     typer.Option("--deployment", "-d", help="deployment.json [default: $VERIMESH_HOME/devnet/deployment.json]"),
@@ -44,44 +52,11 @@ DevOpt = Annotated[str | None, typer.Option("--dev", help="sign with a devnet de
 NameArg = Annotated[str, typer.Argument(help="Name of the arena (as given to `verimesh arena create`).")]
 
 
-class ArenaRecord(BaseModel):
-    """One arena remembered by name: enough to find it again and to notice a stale entry."""
-
-    address: str
-    chain_id: int
-    task_family: str
-    spec_hash: str
-    token: str
-    created_block: int
-
-
-class ArenaBook(BaseModel):
-    format_version: int = 1
-    arenas: dict[str, ArenaRecord] = {}
-
-
-def _book_path() -> Path:
-    return verimesh_home() / ARENAS_FILE
-
-
 def _load_book() -> ArenaBook:
-    path = _book_path()
-    if not path.is_file():
-        return ArenaBook()
     try:
-        return ArenaBook.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        raise typer.BadParameter(
-            f"{path} is not a valid arenas file ({exc.error_count()} errors); fix or delete it"
-        ) from None
-
-
-def _save_book(book: ArenaBook) -> None:
-    path = _book_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(book.model_dump_json(indent=2) + "\n")
-    tmp.replace(path)
+        return load_book()
+    except ArenaBookError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -116,7 +91,7 @@ def _open(name: str, deployment: Path | None, signer=None) -> tuple[Network, Are
     record = book.arenas.get(name)
     if record is None:
         known = ", ".join(sorted(book.arenas)) or "none yet"
-        raise _fail(f"no arena named {name!r} in {_book_path()} (known: {known}); create one with `verimesh arena create`")
+        raise _fail(f"no arena named {name!r} in {book_path()} (known: {known}); create one with `verimesh arena create`")
     net = Network.connect(_deployment_path(deployment), signer)
     if net.backend.chain_id != record.chain_id:
         raise _fail(
@@ -229,7 +204,7 @@ def create_command(
         address=arena.address, chain_id=net.backend.chain_id, task_family=task_family,
         spec_hash="0x" + spec_bytes.hex(), token=net.token.address, created_block=net.backend.block_number(),
     )
-    _save_book(book)
+    save_book(book)
     console.print(f"arena [bold]{name}[/bold] ({task_family}, {slots} slots) deployed at")
     typer.echo(arena.address)
 
@@ -366,42 +341,6 @@ def status_command(
     console.print(validators)
 
 
-def leaderboard(arena: ArenaClient) -> dict:
-    """Ranks and rewards over every finalized epoch, replayed from chain events with the same
-    consensus that settles them (bonds carried epoch to epoch). An epoch whose finalized
-    payouts differ from the replay is marked ``agrees: false`` and its replayed numbers shown."""
-    from verimesh.chain.arena import ZERO_ADDRESS
-    from verimesh.market.arena_epoch import Bonds, compute_settlement
-
-    finalized = sorted({e["epoch"] for e in arena.get_events("SettlementFinalized")})
-    epochs = []
-    totals: dict[str, dict] = {}
-    bonds: Bonds = {}
-    for epoch in range(finalized[-1] + 1 if finalized else 0):
-        settlement, _, bonds = compute_settlement(arena, epoch, bonds)
-        if epoch not in finalized:
-            continue
-        digest = arena.call("settlement_digest", *settlement.args())
-        live = [
-            (k, p, settlement.provider_rewards[k], settlement.ranks[k])
-            for k, p in enumerate(settlement.providers) if p != ZERO_ADDRESS
-        ]  # fmt: skip
-        live.sort(key=lambda row: (-row[3], row[0]))
-        rows = []
-        for position, (slot, provider, reward, incentive) in enumerate(live, start=1):
-            rows.append({"rank": position, "slot": slot, "provider": provider, "reward": reward, "incentive": incentive})
-            total = totals.setdefault(provider, {"provider": provider, "reward": 0, "epochs": 0, "ranks": []})
-            total["reward"] += reward
-            total["epochs"] += 1
-            total["ranks"].append(position)
-        epochs.append({"epoch": epoch, "agrees": digest == arena.settlement(epoch).digest, "providers": rows})
-    board = sorted(totals.values(), key=lambda t: (-t["reward"], t["provider"]))
-    for t in board:
-        t["last_rank"] = t["ranks"][-1]
-        t["best_rank"] = min(t["ranks"])
-    return {"address": arena.address, "settled_epochs": finalized, "providers": board, "epochs": epochs}
-
-
 @app.command("leaderboard")
 def leaderboard_command(
     name: NameArg,
@@ -433,6 +372,126 @@ def leaderboard_command(
     for e in board["epochs"]:
         if not e["agrees"]:
             console.print(f"[yellow]epoch {e['epoch']}: the finalized payouts differ from the recomputed ones[/yellow]")
+
+
+class _Member(BaseModel):
+    account: str  # devN or a wallet name
+    model: str = ""
+    price: int = 0
+
+
+def _parse_member(text: str, provider: bool) -> _Member:
+    """``dev2=minilm@3`` (provider: account, model, price in VMT) or ``dev5`` (validator)."""
+    if not provider:
+        return _Member(account=text)
+    account, _, rest = text.partition("=")
+    model, _, price = rest.partition("@")
+    if not account or not model:
+        raise typer.BadParameter(f"--provider {text!r}: write ACCOUNT=MODEL@PRICE, e.g. dev2=minilm@3")
+    try:
+        amount = _vmt(float(price or 0), "price")
+    except ValueError:
+        raise typer.BadParameter(f"--provider {text!r}: price {price!r} is not a number of VMT") from None
+    return _Member(account=account, model=model, price=amount)
+
+
+def _member_signer(account: str, path: Path):
+    is_dev = account.startswith("dev") and account[3:].isdigit()
+    return _signer(None if is_dev else account, account if is_dev else None, path)
+
+
+@app.command("run")
+def run_command(
+    name: NameArg,
+    provider: Annotated[
+        list[str], typer.Option("--provider", help="ACCOUNT=MODEL@PRICE, e.g. dev2=minilm@3 (repeat).")
+    ],
+    validator: Annotated[list[str], typer.Option("--validator", help="Validator account, e.g. dev5 (repeat).")],
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs to play.")] = 3,
+    funder: Annotated[str, typer.Option("--funder", help="Account that funds each epoch and posts settlements.")] = "dev1",
+    fund: Annotated[float, typer.Option("--fund", help="Reward pool per epoch, VMT.")] = 100.0,
+    pool_size: Annotated[int | None, typer.Option("--pool-size", min=1, help="Items every provider answers per epoch.")] = None,
+    challenges: Annotated[int | None, typer.Option("--challenges", min=1, help="Items the seed scores per epoch.")] = None,
+    audits: Annotated[
+        int | None, typer.Option("--audits", min=0, help="Opened answers each validator recomputes per provider [all].")
+    ] = None,
+    fast_forward: Annotated[
+        bool, typer.Option("--fast-forward", help="Move the devnet's clock instead of waiting (private devnets only).")
+    ] = False,
+    deployment: DeploymentOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+) -> None:
+    """Play EPOCHS epochs of arena NAME with real models: providers answer the epoch's pool in
+    the exact runtime and commit on chain, the seed is revealed, validators score and
+    commit-reveal, the consensus settlement is posted and finalized. Members not yet in the
+    arena join it with the minimum stake."""
+    from verimesh.chain.errors import ChainError, ContractRevert
+    from verimesh.market.arena_models import ArenaModelError, task_of
+    from verimesh.market.arena_run import ArenaProvider, ArenaRun, ArenaValidator, ChainClock
+    from verimesh.market.challenges import ChallengeError, task_spec
+
+    path = _deployment_path(deployment)
+    providers_in = [_parse_member(p, True) for p in provider]
+    validators_in = [_parse_member(v, False) for v in validator]
+    try:
+        _, arena, record = _open(name, deployment)
+        spec = task_spec(record.task_family, pool_size, challenges)
+        for m in providers_in:
+            if task_of(m.model) != spec.name:
+                raise _fail(f"model {m.model!r} competes in the {task_of(m.model)} arena, not in {name!r} ({spec.name})")
+        net, arena, _ = _open(name, deployment, _member_signer(funder, path))
+        fund_signer = _member_signer(funder, path)
+        players = []
+        for m, role in [*((m, "provider") for m in providers_in), *((m, "validator") for m in validators_in)]:
+            signer = _member_signer(m.account, path)
+            member = arena.as_signer(signer)
+            staked = member.provider_stake(signer.address) if role == "provider" else member.validator_stake(signer.address)
+            if staked == 0:
+                minimum = member.call("min_provider_stake" if role == "provider" else "min_validator_stake")
+                if net.token.allowance(signer.address, arena.address) < minimum:
+                    net.token.as_signer(signer).approve(arena.address, minimum)
+                member.register_provider(minimum) if role == "provider" else member.register_validator(minimum)
+            players.append((m, role, signer))
+        total = _vmt(fund, "--fund") * epochs
+        if net.token.allowance(fund_signer.address, arena.address) < total + 2 * epochs * arena.settle_bond():
+            net.token.as_signer(fund_signer).approve(arena.address, total + 2 * epochs * arena.settle_bond())
+        run = ArenaRun(
+            arena=arena, spec=spec,
+            providers=[ArenaProvider(s, m.model, m.price) for m, role, s in players if role == "provider"],
+            validators=[ArenaValidator(s, audits) for m, role, s in players if role == "validator"],
+            funder=fund_signer, fund_per_epoch=_vmt(fund, "--fund"),
+            clock=ChainClock(net.backend, fast_forward),
+            log=(lambda msg: None) if as_json else (lambda msg: errors.print(msg)),
+        )
+        report = run.run(epochs)
+    except ContractRevert as exc:
+        raise _fail(f"the arena refused: {exc.reason}") from None
+    except (ChallengeError, ArenaModelError) as exc:
+        raise _fail(str(exc)) from None
+    except (typer.Exit, typer.BadParameter):
+        raise
+    except (ChainError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    table = Table(title=f"arena {name} ({spec.name}): {epochs} epochs with real models")
+    for column in ("model", "provider", "price", "scores per epoch", "ranks", "rewards"):
+        table.add_column(column, justify="left" if column in ("model", "provider") else "right")
+    first_validator = next(iter(report.epochs[0].scores)) if report.epochs else None
+    for address, model in report.models.items():
+        scores = [
+            next(s.score for s in e.scores[first_validator] if s.provider == address) for e in report.epochs
+        ] if first_validator else []  # fmt: skip
+        ranks = [e.ranks.get(address, 0) for e in report.epochs]
+        table.add_row(
+            model, address, _num(report.prices[address]), " ".join(map(str, scores)),
+            " ".join(map(str, ranks)), _fmt(report.total_rewards[address]),
+        )
+    console.print(table)
+    for model, first in report.epochs_to_rank_first.items():
+        console.print(f"{model}: {'first in epoch ' + str(first) if first else 'never ranked first'}, "
+                      f"{report.seconds_answering.get(model, 0):.1f} s answering")
 
 
 @app.command("settlement")

@@ -162,11 +162,12 @@ def epoch_pool(spec: TaskSpec, arena: str, epoch: int) -> Pool:
 
 @dataclass(frozen=True)
 class Challenge:
-    """One scored item. Retrieval: pool query ``item`` against the paraphrases of every pool
-    item (``candidates``), the right one being ``item``'s. Generation: pool question ``item``."""
+    """One scored item. Retrieval: pool query ``item`` must find its paraphrase (answer
+    ``P + item``) among ``candidates``, every other text of the pool (all paraphrases and the
+    other queries: a bag of words confuses those). Generation: pool question ``item``."""
 
     item: int
-    candidates: tuple[int, ...] = ()
+    candidates: tuple[int, ...] = ()  # answer indices
 
 
 def draw_challenges(pool: Pool, seed: bytes) -> list[Challenge]:
@@ -176,16 +177,12 @@ def draw_challenges(pool: Pool, seed: bytes) -> list[Challenge]:
     picked = draw(seed, "challenges", pool.spec.pool_size, pool.spec.challenges)
     if pool.spec.name == "generation":
         return [Challenge(i) for i in picked]
-    everyone = tuple(range(pool.spec.pool_size))
-    return [Challenge(i, everyone) for i in picked]
+    return [Challenge(i, tuple(j for j in range(pool.answer_count) if j != i)) for i in picked]
 
 
 def opened_items(pool: Pool, challenges: list[Challenge]) -> list[int]:
     """Answer indices a provider must open (with Merkle proofs) to be scored, sorted."""
-    if pool.spec.name == "generation":
-        return sorted({c.item for c in challenges})
-    n = pool.spec.pool_size
-    needed = {c.item for c in challenges} | {n + j for c in challenges for j in c.candidates}
+    needed = {c.item for c in challenges} | {j for c in challenges for j in c.candidates}
     return sorted(needed)
 
 
@@ -208,11 +205,11 @@ def score_retrieval(embeddings: dict[int, np.ndarray], pool: Pool, challenges: l
     n, total = pool.spec.pool_size, 0
     for c in challenges:
         try:
-            targets = np.stack([embeddings[n + j] for j in c.candidates])
+            candidates = np.stack([embeddings[j] for j in c.candidates])
             query = embeddings[c.item]
         except KeyError as exc:
             raise ChallengeError(f"answer {exc.args[0]} was not opened; open every item of opened_items()") from None
-        total += POINTS // retrieval_rank(query, targets, c.candidates.index(c.item))
+        total += POINTS // retrieval_rank(query, candidates, c.candidates.index(n + c.item))
     return total
 
 
