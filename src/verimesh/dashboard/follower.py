@@ -19,7 +19,14 @@ from verimesh.chain.client import Network
 from verimesh.chain.follow import EventCursor
 from verimesh.chain.registry import Member, Role
 from verimesh.dashboard.aggregate import JOB_EVENTS, REGISTRY_EVENTS, ChainView
-from verimesh.dashboard.models import BalanceView, DashboardState, NodeInfoView, NodeView
+from verimesh.dashboard.models import (
+    ArenaProviderView,
+    ArenaView,
+    BalanceView,
+    DashboardState,
+    NodeInfoView,
+    NodeView,
+)
 
 BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"  # where JobMarket sends burned slashes
 INFO_TIMEOUT = 1.0  # seconds: a node slower than this to say who it is counts as offline
@@ -29,9 +36,14 @@ class Follower:
     """The dashboard's view of one deployment, refreshed by ``poll()``."""
 
     def __init__(
-        self, net: Network, from_block: int = 0, info_timeout: float = INFO_TIMEOUT
+        self, net: Network, from_block: int = 0, info_timeout: float = INFO_TIMEOUT,
+        arenas: dict[str, str] | None = None,
     ) -> None:
+        """``arenas``: name -> address of the arenas to show; None = those of
+        ``$VERIMESH_HOME/arenas.json`` on this chain, re-read at every poll."""
         self.net = net
+        self.arenas = arenas
+        self._boards: dict[str, tuple[int, ArenaView]] = {}  # address -> (finalized count, view)
         self.view = ChainView()
         self.registry_cursor = EventCursor(net.registry, from_block, REGISTRY_EVENTS)
         self.market_cursor = EventCursor(net.job_market, from_block, JOB_EVENTS)
@@ -169,7 +181,61 @@ class Follower:
             disputes=[d.model_copy() for d in view.disputes.values()],
             slashes=[s.model_copy() for s in view.slashes],
             balances=balances,
+            arenas=self._arena_views(),
         )
+
+    # -- arenas --------------------------------------------------------------------------
+    def _arena_views(self) -> list[ArenaView]:
+        from verimesh.market.arena_book import ArenaBookError, load_book
+
+        if self.arenas is not None:
+            named = {name: (address, "") for name, address in self.arenas.items()}
+        else:
+            try:
+                book = load_book()
+            except ArenaBookError as exc:
+                return [ArenaView(name="arenas.json", address="", task_family="", error=str(exc))]
+            named = {
+                name: (r.address, r.task_family)
+                for name, r in book.arenas.items() if r.chain_id == self.net.backend.chain_id
+            }  # fmt: skip
+        return [self._arena_view(name, address, family) for name, (address, family) in sorted(named.items())]
+
+    def _arena_view(self, name: str, address: str, family: str) -> ArenaView:
+        """The arena's leaderboard, replayed only when a new epoch was finalized."""
+        from verimesh.chain.arena import ArenaClient
+        from verimesh.chain.compile import load_artifacts
+        from verimesh.market.leaderboard import leaderboard
+
+        try:
+            arena = ArenaClient(self.net.backend, address, load_artifacts(names=["Arena"])["Arena"].abi)
+            finalized = len(arena.get_events("SettlementFinalized"))
+            cached = self._boards.get(address)
+            if cached is not None and cached[0] == finalized:
+                return cached[1].model_copy(update={"name": name})
+            board = leaderboard(arena)
+        except Exception as exc:  # a stale book entry (devnet restarted): shown, never fatal
+            return ArenaView(name=name, address=address, task_family=family, error=f"{type(exc).__name__}: {exc}")
+        names = self._model_names()
+        view = ArenaView(
+            name=name, address=address, task_family=family, settled_epochs=board["settled_epochs"],
+            providers=[
+                ArenaProviderView(**{k: v for k, v in t.items() if k != "model_root"},
+                                  model=names.get(t["model_root"], t["model_root"]))
+                for t in board["providers"]
+            ],
+            epochs=board["epochs"],
+        )  # fmt: skip
+        self._boards[address] = (finalized, view)
+        return view
+
+    @staticmethod
+    def _model_names() -> dict[str, str]:
+        """model root (0x hex) -> its first name in the local model store."""
+        from verimesh.models.bundle import root_hex
+        from verimesh.models.store import ModelStore
+
+        return {root_hex(m.root): m.names[0] for m in ModelStore().list() if m.names}
 
     def _balances(self, members: dict[str, Member]) -> list[BalanceView]:
         token, market = self.net.token, self.net.job_market

@@ -122,6 +122,46 @@ class BalanceView(BaseModel):
         return self.wallet + self.market + self.stake
 
 
+class ArenaStanding(BaseModel):
+    """One provider in one settled arena epoch."""
+
+    rank: int = Field(description="1 = highest consensus incentive")
+    slot: int
+    provider: str
+    reward: int
+    incentive: int = Field(description="share of the consensus, in 1e9 units")
+
+
+class ArenaEpochView(BaseModel):
+    epoch: int
+    agrees: bool = Field(description="the finalized payouts equal the consensus replayed from the chain")
+    providers: list[ArenaStanding]
+
+
+class ArenaProviderView(BaseModel):
+    """A provider's totals over the arena's settled epochs."""
+
+    provider: str
+    model: str | None = Field(None, description="model name (from the local store) or root of its latest answers")
+    reward: int
+    epochs: int
+    ranks: list[int] = Field(description="rank in each settled epoch it took part in")
+    last_rank: int
+    best_rank: int
+
+
+class ArenaView(BaseModel):
+    """An arena's leaderboard over epochs (``verimesh.market.leaderboard``)."""
+
+    name: str
+    address: str
+    task_family: str
+    settled_epochs: list[int] = Field(default_factory=list)
+    providers: list[ArenaProviderView] = Field(default_factory=list)
+    epochs: list[ArenaEpochView] = Field(default_factory=list)
+    error: str | None = Field(None, description="why the arena could not be read")
+
+
 class DashboardState(BaseModel):
     chain_id: int
     block: int
@@ -138,3 +178,4 @@ class DashboardState(BaseModel):
     disputes: list[DisputeView]
     slashes: list[SlashView]
     balances: list[BalanceView]
+    arenas: list[ArenaView] = Field(default_factory=list, description="arenas of $VERIMESH_HOME/arenas.json on this chain")
