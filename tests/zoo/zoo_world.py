@@ -5,11 +5,11 @@ Each node is a ``NodeDaemon`` (uvicorn API + chain loop threads) in the test pro
 the in-process executor: exactly what ``verimesh node run --in-process --adversary NAME``
 runs, minus a Python start-up per node (2 cores are shared by the whole suite).
 
-The referee: until the committee contract decides disputes, JobMarket's referee is the
-deployer (dev0). ``Referee.rule`` does what any referee does: replay the game from chain
-events, fetch both parties' final evidence from their nodes over HTTP (signed requests),
-decide with ``verify.referee.decide`` (one op recomputed, or the program replayed to the
-disputed op) and send the verdict.
+Disputes are decided by JobMarket's referee: the DisputeCommittee contract, whose members
+are drawn from real validator daemons (``ValidatorNode``, engineer B2's ``node.validator``)
+started with the world; on a deployment with a plain referee key (the deployer) the test's
+``Referee`` sends the verdict instead. Either way ``Referee.rule`` computes the ruling
+independently from the parties' served evidence, and checks the committee agreed with it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from verimesh.verify.referee import Ruling, decide
 DEV_PASSWORD = "verimesh-dev"
 # Seconds of the job windows (the contract's minimum): the tests move the chain's clock.
 WINDOW = 60
+_TURN_REFEREE = 2  # JobMarket.TURN_REFEREE
 
 
 def dev_wallet(state: Path, name: str) -> Wallet:
@@ -71,17 +72,10 @@ class ZooNode:
         self.thread = threading.Thread(target=serve_forever, args=(self.daemon, self.stop_event), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 60
-        while not self._registered():
+        while not _registered(self.url):
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError(f"node {self.account} ({self.behaviour.value}) did not come up")
             time.sleep(0.05)
-
-    def _registered(self) -> bool:
-        try:
-            info = httpx.get(f"{self.url}/v1/info", timeout=1).json()
-        except (httpx.HTTPError, ValueError):
-            return False
-        return info.get("status") != "starting" and info.get("working", False)
 
     def step(self, job_id: int) -> str | None:
         duty = self.daemon.journal.job(job_id)
@@ -97,55 +91,117 @@ class ZooNode:
 
 
 class Referee:
-    """JobMarket's referee account (the deployer on a devnet) ruling on finished games."""
+    """Rules on a finished game the way every committee member (or the interim referee key)
+    does: replay the game from chain events, fetch both parties' final evidence from their
+    nodes over HTTP (signed as the job's requester, who may always read it), decide with
+    ``verify.referee.decide`` (one op recomputed, or the program replayed to the disputed
+    op). With the DisputeCommittee as JobMarket's referee, the validators' committee sends
+    the verdict and this ruling is the independent check of it; with a plain referee key
+    (``referee_wallet``) this sends it."""
 
-    def __init__(self, client: Client, wallet: Wallet) -> None:
+    def __init__(self, client: Client, referee_wallet: Wallet | None = None) -> None:
         self.client = client
-        self.wallet = wallet
-        self.jm = client.net.job_market.as_signer(Signer.from_wallet(wallet))
+        self.jm = client.net.job_market
         self.domain = Domain(chain_id=client.deployment.chain_id, verifying_contract=client.deployment.contracts.job_market)
-        if self.jm.referee().lower() != Signer.from_wallet(wallet).address.lower():
-            raise RuntimeError(f"{wallet.address} is not JobMarket's referee ({self.jm.referee()})")
+        self.referee_jm = None
+        if referee_wallet is not None and self.jm.referee().lower() == referee_wallet.address.lower():
+            self.referee_jm = self.jm.as_signer(Signer.from_wallet(referee_wallet))
+
+    @property
+    def committee(self) -> bool:
+        """True when the DisputeCommittee contract (validators) decides disputes."""
+        return self.referee_jm is None
 
     def evidence(self, url: str, job_id: int) -> PartyEvidence:
-        envelope = seal(self.wallet, DisputeDataRequest(job_id=job_id, replica=0, leaf_index=0), self.domain)
+        request = DisputeDataRequest(job_id=job_id, replica=0, leaf_index=0)
+        envelope = seal(self.client.wallet, request, self.domain)
         r = httpx.post(f"{url}/v1/jobs/{job_id}/evidence", content=envelope.model_dump_json(),
                        headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
         if r.status_code != 200:
             raise RuntimeError(f"{url} gave no evidence for job {job_id}: HTTP {r.status_code} {r.text[:300]}")
         return PartyEvidence.from_json(r.json()["evidence"])
 
-    def rule(self, job_id: int, nodes: dict[str, ZooNode], spec: JobSpec, text: str, from_block: int) -> Ruling:
-        """Wait until the bisection found its leaf, then decide and send the verdict."""
+    def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str, from_block: int) -> Ruling:
+        """Wait until the bisection found its leaf, decide, and see the verdict through."""
         from verimesh.models.api import load_model
         from verimesh.node.dispute import replay_game
         from verimesh.verify.replay import JobRun
 
-        deadline = time.monotonic() + 120
-        while True:
+        # The party due to move refers the dispute once the bisection found its leaf (turn 2);
+        # the game itself is replayed from the chain's events only now and then (it is the
+        # expensive read).
+        polls = 0
+
+        def ended() -> Any:
+            nonlocal polls
+            polls += 1
+            if self.jm.jobs(job_id).state != JobState.DISPUTED:
+                return "decided"  # a fast committee may rule before we looked
+            if self.jm.disputes(job_id).turn != _TURN_REFEREE and polls % 10:
+                return None
             game = replay_game(self.jm, job_id, from_block)
-            if game.dispute is not None and game.dispute.outcome is not None:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id}: the bisection did not end ({game.dispute and game.dispute.rounds} rounds)")
-            time.sleep(0.1)
+            return game if game.dispute is not None and game.dispute.outcome is not None else None
+
+        wait_for(ended, f"job {job_id}'s bisection to end", 120, 0.1)
+        game = replay_game(self.jm, job_id, from_block)
+        assert game.dispute is not None and game.dispute.outcome is not None, game
         by_address = {n.address.lower(): n for n in nodes.values()}
         evidence = {}
         for party, address in ((Party.DEFENDER, game.defender), (Party.CHALLENGER, game.challenger)):
             url = by_address[address.lower()].url
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    evidence[party] = self.evidence(url, job_id)
-                    break
-                except RuntimeError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)  # the node has not ticked past the game's end yet
+            evidence[party] = wait_for(lambda url=url: self._try_evidence(url, job_id), f"{url}'s evidence", 60, 0.1)
         job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params))
         ruling = decide(game.dispute, evidence[Party.DEFENDER], evidence[Party.CHALLENGER], job)
-        self.jm.resolve_dispute(job_id, Party.DEFENDER in ruling.guilty)
+        if self.referee_jm is not None:
+            self.referee_jm.resolve_dispute(job_id, Party.DEFENDER in ruling.guilty)
+        else:
+            wait_for(lambda: self.jm.jobs(job_id).state != JobState.DISPUTED, f"the committee's verdict on job {job_id}", 120)
+            accepted = [e for e in self.client.net.committee.get_events("VerdictAccepted", from_block)
+                        if e["job_id"] == job_id]  # fmt: skip
+            assert [e["guilty"] for e in accepted] == [ruling.guilty_code], (accepted, ruling)
         return ruling
+
+    def _try_evidence(self, url: str, job_id: int) -> PartyEvidence | None:
+        try:
+            return self.evidence(url, job_id)
+        except (RuntimeError, httpx.HTTPError):
+            return None  # the node has not ticked past the game's end yet
+
+
+class ValidatorNode:
+    """A real validator daemon (engineer B2's ``node.validator``) in threads of this process:
+    it audits the jobs it is drawn for and sits on dispute committees."""
+
+    def __init__(self, state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST) -> None:
+        from verimesh.node.validator import ValidatorDaemon, ValidatorSettings
+        from verimesh.node.validator import serve_forever as serve_validator
+
+        settings = ValidatorSettings(
+            home=home, deployment=state / "deployment.json", wallet=dev_wallet(state, account), port=free_port(),
+            poll_interval=0.05, behaviour=behaviour,
+        )  # fmt: skip
+        self.daemon = ValidatorDaemon(settings)
+        self.address = self.daemon.address
+        self.url = settings.public_endpoint
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=serve_validator, args=(self.daemon, self.stop_event), daemon=True)
+        self.thread.start()
+        wait_for(lambda: _registered(self.url) or not self.thread.is_alive(), f"validator {account}", 60)
+        if not self.thread.is_alive():
+            raise RuntimeError(f"validator {account} stopped while starting")
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.daemon.wake.set()
+        self.thread.join(timeout=20)
+
+
+def _registered(url: str) -> bool:
+    try:
+        info = httpx.get(f"{url}/v1/info", timeout=1).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return info.get("status") != "starting" and info.get("working", False)
 
 
 @dataclass
@@ -158,6 +214,7 @@ class Zoo:
     client: Client
     referee: Referee
     honest: ZooNode | None  # None in a module that starts its own honest node
+    validators: list[ValidatorNode] = field(default_factory=list)  # the committee pool
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 90, pause: float = 0.05) -> Any:
