@@ -413,7 +413,7 @@ def run_command(
     pool_size: Annotated[int | None, typer.Option("--pool-size", min=1, help="Items every provider answers per epoch.")] = None,
     challenges: Annotated[int | None, typer.Option("--challenges", min=1, help="Items the seed scores per epoch.")] = None,
     audits: Annotated[
-        int | None, typer.Option("--audits", min=0, help="Opened answers each validator recomputes per provider [all].")
+        int | None, typer.Option("--audits", min=0, help="Opened answers each validator recomputes per provider (default: all).")
     ] = None,
     fast_forward: Annotated[
         bool, typer.Option("--fast-forward", help="Move the devnet's clock instead of waiting (private devnets only).")
