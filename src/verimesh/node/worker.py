@@ -366,10 +366,13 @@ class Worker:
                 return status
 
     def _read_status(self, child: _Child, seq: int, timeout: float) -> str | None:
-        ready, _, _ = select.select([child.notify, self._wake_r], [], [], timeout)
+        poller = select.poll()  # not select(): a busy node may hold fds above FD_SETSIZE
+        poller.register(child.notify, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(timeout * 1000)}
         if self._wake_r in ready:
             os.read(self._wake_r, 4096)
-        if child.notify in ready:
+        if child.notify in ready:  # data, or the end of file of a child that died (POLLHUP)
             data = os.read(child.notify, 4096)
             if not data:
                 return "died"
