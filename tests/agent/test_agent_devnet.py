@@ -270,3 +270,23 @@ def test_cli_serve_sells_answers_and_settles_at_ctrl_c(devnet_node: AgentNet, tm
     # closing the channel returned the rest of the buyer's deposit to its wallet
     assert buyer.net.token.balance_of(buyer.wallet.address) == wallet_before + buyer.ledger.total("channel") - PRICE
     buyer.close()
+
+
+def test_a_job_nobody_runs_is_reclaimed_and_booked(devnet_node: AgentNet, tmp_path: Path) -> None:
+    agent = Agent.provision(devnet_node.deployment, "dev3", 10 * E, tmp_path / "unlucky")
+    missing_model = "0x" + "ab" * 32  # no node holds it or can fetch it: nobody commits
+    item = WorkItem(task="generate", model=missing_model, input="x", params={"max_tokens": 2}, value=E, label="lost")
+    (record,) = agent.run_jobs([item], timeout=3)
+    assert record.state == "failed" and record.job_id is not None and not record.verified
+    assert agent.ledger.rows("job")[0].tx_hash == record.post_tx
+    job = agent.net.job_market.jobs(record.job_id)
+    agent.net.backend.advance_time(job.commit_deadline - agent.net.backend.timestamp() + 1)
+    agent.refresh([record])  # claims the refund (timeout on chain) and books it
+    assert record.state == "refunded" and record.chain_state == "refunded"
+    # the escrow back, plus the requester's cut of the silent provider's slashed bond
+    (refunded,) = [e for e in agent.net.job_market.get_events("Refunded", 0) if e["job_id"] == record.job_id]
+    assert record.refunded == refunded["amount"] > record.escrow
+    refund = agent.ledger.rows("refund")[0]
+    assert refund.amount == refunded["amount"] and refund.ref == str(record.job_id) and refund.tx_hash
+    agent.close()  # the refund, in the key's market balance, goes back to the wallet
+    assert agent.net.token.balance_of(agent.wallet.address) == 10 * E - record.escrow + record.refunded

@@ -17,6 +17,7 @@ SDK, and the refund is booked from the chain's ``Credited`` event.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -219,13 +220,14 @@ class Agent:
         try:
             with self.funds.lock():
                 self.funds.cover(purchase.escrow, item.label or item.task)
-                handle = self.client.submit(model=item.model, task=item.task, input=item.input, params=item.params,
-                                            mode=purchase.mode, max_price=purchase.price)  # fmt: skip
-            record.job_id, record.providers = handle.job_id, list(handle.providers)
-            self._blocks[handle.job_id] = handle.block
-            record.post_tx = self._post_tx(handle.job_id, handle.block)
-            self.ledger.record("job", purchase.escrow, self.net.job_market.address, str(handle.job_id),
-                               record.post_tx, f"{item.task} {purchase.mode} ({item.label})")  # fmt: skip
+                try:
+                    handle = self.client.submit(model=item.model, task=item.task, input=item.input, params=item.params,
+                                                mode=purchase.mode, max_price=purchase.price)  # fmt: skip
+                except JobFailed as exc:
+                    if exc.job_id:  # posted, but no provider took the input: its escrow is in
+                        self._book_post(record, purchase, exc.job_id, None, [])
+                    raise
+            self._book_post(record, purchase, handle.job_id, handle.block, handle.providers)
             out = handle.result(timeout=timeout)
             check_output(item, out.output)
             record.output_root, record.output = out.output_root, out.output
@@ -233,7 +235,12 @@ class Agent:
         except BudgetRefused as exc:
             record.state, record.error = "unfunded", str(exc)
         except JobFailed as exc:
-            record.state = "disputed" if "disagree" in exc.reason else "refunded"
+            if "disagree" in exc.reason:
+                record.state = "disputed"  # the dispute decides; refresh() reads the outcome
+            elif exc.refund is not None:
+                record.state = "refunded"
+            else:  # refused at posting (nothing escrowed) or at upload (refresh() reclaims it)
+                record.state = "failed"
             record.error = str(exc)
         except (JobTimeout, ResultError, OutputRejected, ContractRevert, ChainError, ValueError, OSError) as exc:
             record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -242,11 +249,17 @@ class Agent:
             self._refresh_one(record)
         return record
 
-    def _post_tx(self, job_id: int, block: int) -> str | None:
-        for event in self.net.job_market.get_events("JobPosted", block, block):
-            if event["job_id"] == job_id:
-                return _hex(event.tx_hash)
-        return None
+    def _book_post(self, record: JobRecord, purchase: Purchase, job_id: int, block: int | None, providers: list[str]) -> None:
+        """Record a posted job and its escrow in the ledger, with the post transaction."""
+        record.job_id, record.providers = job_id, list(providers)
+        posted = [e for e in self.net.job_market.get_events("JobPosted", block or self.client.deployment.block, block)
+                  if e["job_id"] == job_id]  # fmt: skip
+        if posted:
+            self._blocks[job_id] = posted[0].block_number
+            record.post_tx = _hex(posted[0].tx_hash)
+        item = purchase.item
+        self.ledger.record("job", purchase.escrow, self.net.job_market.address, str(job_id), record.post_tx,
+                           f"{item.task} {purchase.mode} ({item.label})")  # fmt: skip
 
     def buyer(self, url: str, max_price: int) -> ServiceBuyer:
         """A client of another agent's service at ``url``, paying at most ``max_price`` per
@@ -266,6 +279,15 @@ class Agent:
     def _refresh_one(self, record: JobRecord) -> None:
         jm = self.net.job_market
         job = jm.jobs(record.job_id)
+        now = self.client.chain_now()
+        missed = (job.state == JobState.ASSIGNED and now > job.commit_deadline) or (
+            job.state == JobState.COMMITTED and now > job.reveal_deadline
+        )
+        if missed:  # e.g. the input never reached a provider: take the escrow back
+            # (someone else may be faster: the Credited event below books it either way)
+            with contextlib.suppress(ContractRevert):
+                self.client.job(record.job_id).claim_refund()
+            job = jm.jobs(record.job_id)
         record.chain_state = job.state.name.lower()
         if job.state == JobState.REFUNDED and record.state != "refunded":
             record.state = "refunded"
