@@ -79,6 +79,29 @@ class GameState:
     padding: int = 0  # moves after the end of the bisection
     resolved: dict[str, Any] | None = None  # DisputeResolved args once decided
     annulled: bool = False
+    referred_by: str | None = None  # who called refer_dispute (None: not referred, or 64 moves)
+
+    @property
+    def conceded(self) -> Party | None:
+        """A party that referred the game to the referee before it was over gave up."""
+        if self.referred_by is None or self.over:
+            return None
+        return self.party_of(self.referred_by)
+
+    def replayed(self, challenger_root: bytes) -> Dispute:
+        """The game again with the challenger's trace root taken from its evidence (an outside
+        challenger's root is not on chain); its moves are checked against that root."""
+        assert self.defender_root is not None
+        dispute = Dispute(self.defender_root, challenger_root)
+        for mover, data in self.moves:
+            party = self.party_of(mover)
+            if dispute.outcome is not None or party is None:
+                break
+            try:
+                dispute.move(party, data)
+            except DisputeError:
+                break
+        return dispute
 
     @property
     def over(self) -> bool:
@@ -112,6 +135,7 @@ class GameReader:
                 "AuditReported",
                 "Challenged",
                 "DisputeMove",
+                "DisputeReferred",
                 "DisputeResolved",
                 "DisputeAnnulled",
             )
@@ -135,7 +159,15 @@ class GameReader:
             raise DisputePlayerError(
                 f"job {self.job_id} was never disputed (state {job.state.name}); nothing to play"
             )
-        chain = self.jm.disputes(self.job_id)
+        for _ in range(20):  # a move may land between our reads: take a consistent snapshot
+            chain = self.jm.disputes(self.job_id)
+            self._poll()  # events up to a head at or after the record just read
+            if len(self._events["DisputeMove"]) == chain.round:
+                break
+        else:
+            raise DisputePlayerError(
+                f"job {self.job_id}: the dispute kept moving while it was read; retry"
+            )
         defender = self.jm.replica(self.job_id, chain.defender_replica).provider
         revealed = {
             e["replica"]: (e["output_root"], e["trace_root"]) for e in self._events["Revealed"]
@@ -174,6 +206,8 @@ class GameReader:
         if self._events["DisputeResolved"]:
             state.resolved = self._events["DisputeResolved"][-1]
         state.annulled = bool(self._events["DisputeAnnulled"])
+        if self._events["DisputeReferred"]:
+            state.referred_by = checksum(self._events["DisputeReferred"][-1]["by"])
         return state
 
 

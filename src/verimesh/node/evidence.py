@@ -1,0 +1,267 @@
+"""A committee member's work on one dispute: fetch both parties' evidence, rule, and the
+validator's HTTP API where members publish and collect verdict signatures.
+
+Ruling (``rule``), in order, each case deterministic so that every honest member signs the
+very same ``Verdict``:
+1. a party whose move broke the game's rules (``GameState.violation``) lied: guilty;
+2. a party that referred the game to the referee before it was over conceded: guilty;
+3. both parties claim the same trace but different outputs: the member re-executes the job
+   (the only case that costs a whole job) and blames whoever claimed another output root;
+4. otherwise ``verify.referee.decide`` on both evidences: one op recomputed, or the program
+   replayed to the disputed op when the leaves differ in the instruction or in length.
+   A party that serves no valid evidence cannot back its claims: guilty.
+
+The job itself (spec + input, for replays) comes with a party's evidence; it is used only
+after checking the spec against the chain's ``spec_hash`` and the input against its root.
+
+HTTP (FastAPI, served by ``ValidatorDaemon``):
+- ``GET  /v1/info``                           who this validator is and what it is doing.
+- ``POST /v1/jobs/{id}/evidence``             our evidence in a dispute we play (signed
+                                              ``DisputeDataRequest`` envelope, as on provider nodes).
+- ``GET  /v1/committee/{id}/signatures``      the verdict signatures we hold for a dispute.
+- ``POST /v1/committee/{id}/signatures``      a member hands us its signature; it is kept only
+                                              if it is a valid EIP-712 signature of a drawn member.
+Signatures are self-authenticating (EIP-712 over the whole verdict, checked against the
+committee contract's domain), so the signature routes need no envelope.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from verimesh import __version__
+from verimesh.crypto.eip712 import Domain, fast_digest
+from verimesh.crypto.envelope import EnvelopeError, ecdsa_signature_checker, seal
+from verimesh.crypto.merkle import blob_root, leaf_hash
+from verimesh.crypto.messages import DisputeDataRequest
+from verimesh.node.dispute import GameState
+from verimesh.node.jobs import JobSpec, decode_input, hex_root
+from verimesh.verify.bisection import DisputeError, Party, PartyEvidence, path_blocks
+from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
+from verimesh.verify.referee import ZERO, Method, Ruling, decide
+
+if TYPE_CHECKING:
+    from verimesh.node.validator import ValidatorDaemon
+
+
+class PostedJob(BaseModel):
+    """What the chain says the job is (``JobPosted``)."""
+
+    spec_hash: str
+    model_root: str
+    input_root: str
+
+
+def fetch_evidence(
+    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, job_id: int, replica: int = 0
+) -> tuple[dict[str, Any] | None, str]:
+    """One party's evidence body from its node, or (None, why not)."""
+    envelope = seal(
+        signer, DisputeDataRequest(job_id=job_id, replica=replica, leaf_index=0), domain
+    )
+    try:
+        r = http.post(f"{endpoint.rstrip('/')}/v1/jobs/{job_id}/evidence", content=envelope.model_dump_json(),
+                      headers={"content-type": "application/json"})  # fmt: skip
+    except httpx.HTTPError as exc:
+        return None, f"unreachable: {exc}"
+    if r.status_code != 200:
+        return None, f"HTTP {r.status_code}: {r.text[:300]}"
+    try:
+        return r.json(), ""
+    except ValueError:
+        return None, "the evidence is not JSON"
+
+
+def job_from_bodies(
+    bodies: list[dict[str, Any] | None], posted: PostedJob
+) -> tuple[JobSpec, bytes] | None:
+    """The job's spec and input from any party's body, checked against the chain."""
+    for body in bodies:
+        if not body or not body.get("spec") or not body.get("input_hex"):
+            continue
+        try:
+            spec = JobSpec.model_validate(body["spec"])
+            data = bytes.fromhex(body["input_hex"])
+        except ValueError:
+            continue
+        if (hex_root(spec.hash()), spec.model_root, spec.input_root) != (
+            posted.spec_hash, posted.model_root, posted.input_root,
+        ) or hex_root(blob_root(data)) != posted.input_root:  # fmt: skip
+            continue
+        return spec, data
+    return None
+
+
+def _ruling(guilty: set[Party], reasons: list[str], state: GameState, started: float,
+            method: Method = Method.EVIDENCE, output: bytes = ZERO) -> Ruling:  # fmt: skip
+    outcome = state.dispute.outcome if state.dispute is not None else None
+    step, index = (outcome.step, outcome.index) if outcome is not None else (0, 0)
+    return Ruling(
+        frozenset(guilty),
+        step,
+        index,
+        method,
+        output,
+        tuple(reasons),
+        time.process_time() - started,
+    )
+
+
+def rule(
+    state: GameState, bodies: tuple[dict[str, Any] | None, dict[str, Any] | None], posted: PostedJob
+) -> Ruling:
+    """The member's ruling on a referred dispute (module docstring, cases 1-4)."""
+    started = time.process_time()
+    if state.violation is not None:
+        party, why = state.violation
+        return _ruling(
+            {party}, [f"{party.name.lower()} broke the game's rules: {why}"], state, started
+        )
+    if state.conceded is not None:
+        party = state.conceded
+        return _ruling(
+            {party}, [f"{party.name.lower()} referred the game before it was over"], state, started
+        )
+    job = job_from_bodies(list(bodies), posted)
+    if state.dispute is None:
+        if job is None:
+            raise DisputeError(
+                "both claim the same trace; a party must serve the job to re-execute it"
+            )
+        from verimesh.node.execute import execute
+
+        execution, _ = execute(job[0], decode_input(job[1]))
+        guilty = {p for p in Party if state.output_roots[p] != execution.output_root}
+        return _ruling(guilty, ["claimed another output root than the job's"], state, started,
+                       Method.REPLAY, execution.output_root)  # fmt: skip
+    evidence: list[PartyEvidence | None] = []
+    reasons: list[str] = []
+    for party, body in zip(Party, bodies, strict=True):
+        try:
+            evidence.append(PartyEvidence.from_json(body["evidence"]) if body else None)
+        except (DisputeError, KeyError, TypeError) as exc:
+            evidence.append(None)
+            reasons.append(f"{party.name.lower()}'s evidence is malformed: {exc}")
+    dispute = state.dispute
+    challenger = evidence[Party.CHALLENGER]
+    if state.challenger_root is None and challenger is not None:  # outside challenger
+        try:
+            root = path_blocks(leaf_hash(challenger.step_root), challenger.step_proof).root
+            dispute = state.replayed(root)
+        except (DisputeError, ValueError) as exc:
+            evidence[Party.CHALLENGER] = None
+            reasons.append(f"challenger's evidence is unusable: {exc}")
+    missing = {p for p in Party if evidence[p] is None}
+    if missing:
+        reasons += [f"{p.name.lower()} served no evidence" for p in missing]
+        return _ruling(missing, reasons, state, started)
+    run = None
+    try:
+        return decide(dispute, evidence[0], evidence[1])
+    except DisputeError:
+        if job is None:
+            raise
+        run = _job_run(*job)
+    return decide(dispute, evidence[0], evidence[1], run)
+
+
+def _job_run(spec: JobSpec, input_bytes: bytes) -> Any:
+    from verimesh.models.api import load_model
+    from verimesh.node.execute import job_arguments
+    from verimesh.verify.replay import JobRun
+
+    text, params = job_arguments(spec, decode_input(input_bytes))
+    return JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, params)
+
+
+def verdict_of(ruling: Ruling, job_id: int, dispute_round: int, lie: bool = False) -> Verdict:
+    """The message a member signs; ``lie`` (the ``false-verdict`` adversary) blames the other side."""
+    guilty = ruling.guilty_code
+    if lie:
+        guilty = {1: 2, 2: 1, 3: 2}[guilty]
+    return Verdict(job_id=job_id, dispute_round=dispute_round, guilty=guilty,
+                   leaf_index=leaf_index(ruling.step, ruling.index), recomputed_output=ruling.recomputed_output)  # fmt: skip
+
+
+def signature_valid(domain: Domain, verdict: Verdict, expiry: int, sig: VerdictSignature) -> bool:
+    digest = fast_digest(domain, verdict, sig.signer, VERDICT_NONCE, expiry)
+    return ecdsa_signature_checker(sig.signer, digest, sig.signature)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+class SignedVerdict(BaseModel):
+    """A member's verdict signature as exchanged between members (and stored)."""
+
+    verdict: Verdict
+    signer: str
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65 bytes r||s||v, 0x hex")
+
+    def as_signature(self) -> VerdictSignature:
+        return VerdictSignature(signer=self.signer, signature=bytes.fromhex(self.signature[2:]))
+
+
+def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
+    app = FastAPI(title="verimesh validator", version=__version__,
+                  description="A verimesh validator: dispute evidence and committee verdict signatures.")  # fmt: skip
+
+    @app.get("/v1/info", tags=["validator"])
+    def info() -> dict[str, Any]:
+        """Address, chain, status and duties of this validator."""
+        return daemon.info()
+
+    @app.post(
+        "/v1/jobs/{job_id}/evidence",
+        tags=["disputes"],
+        responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}},
+    )
+    def evidence(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Our final evidence in the dispute of a job we play (committee members, the parties)."""
+        try:
+            verified = daemon.verifier.verify(envelope, DisputeDataRequest)
+        except EnvelopeError as exc:
+            raise HTTPException(401, str(exc)) from None
+        if verified.message.job_id != job_id:
+            raise HTTPException(
+                400, f"envelope asks for job {verified.message.job_id}, the URL for job {job_id}"
+            )
+        if not daemon.may_read_evidence(job_id, verified.signer):
+            raise HTTPException(
+                403,
+                f"{verified.signer} is neither a party nor a validator of job {job_id}'s dispute",
+            )
+        try:
+            return daemon.evidence_for(job_id)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (DisputeError, RuntimeError) as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get(
+        "/v1/committee/{job_id}/signatures", response_model=list[SignedVerdict], tags=["committee"]
+    )
+    def signatures(job_id: int) -> list[SignedVerdict]:
+        """Every valid member signature we hold for the dispute of ``job_id``."""
+        return daemon.signatures(job_id)
+
+    @app.post("/v1/committee/{job_id}/signatures", status_code=202, tags=["committee"],
+              responses={400: {}, 404: {}})  # fmt: skip
+    def receive(job_id: int, signed: SignedVerdict) -> dict[str, Any]:
+        """A committee member's signature; kept if it verifies for a drawn member."""
+        if signed.verdict.job_id != job_id:
+            raise HTTPException(
+                400, f"the verdict is for job {signed.verdict.job_id}, the URL for job {job_id}"
+            )
+        try:
+            daemon.receive_signature(signed)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"accepted": True}
+
+    return app

@@ -1,0 +1,129 @@
+"""End to end on a real anvil devnet: a requester posts an audit(100%) job through the SDK,
+a real provider node computes it (honestly or as a cheat), real validator daemons audit,
+dispute, rule as a committee and get the liar slashed; the honest side is never slashed."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from validator_devnet import act_as_referee, start_provider, start_validator, wait_until, wallet
+
+from verimesh.chain import Deployment, JobState, Network, devnet
+from verimesh.chain.devnet import free_port
+from verimesh.client.sdk import Client, audit
+from verimesh.verify.adversary import Behaviour
+
+pytestmark = pytest.mark.devnet
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifacts, pytestconfig: pytest.Config):
+    """VERIMESH_HOME with the tiny model and the compiled contracts; a fresh devnet."""
+    from verimesh.models.registry import bundled
+    from verimesh.models.store import ModelStore
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("VERIMESH_HOME", str(home))
+    shutil.copytree(pytestconfig.cache.mkdir("verimesh-artifacts"), home / "artifacts")
+    root = (
+        "0x"
+        + ModelStore(home / "models")
+        .put_bytes(bundled("tiny-shakespeare").build().to_bytes(), "tiny-shakespeare")
+        .hex()
+    )
+    state = tmp_path / "devnet"
+    devnet.up(state, port=free_port())
+    daemons = []
+    try:
+        yield state, root, daemons
+    finally:
+        for d in reversed(daemons):
+            d.close()
+        devnet.down(state)
+
+
+def _post(state: Path, root: str):
+    client = Client(state / "deployment.json", wallet(state, "dev1"))
+    job = client.submit(model=root, task="generate", input="ROMEO:", params={"max_tokens": 3},
+                        mode=audit(1.0), challenge_window=300)  # fmt: skip
+    return client, job
+
+
+def _settle(state: Path, net: Network, job_id: int) -> None:
+    """Wait for the verdict; rule as the interim referee if there is no committee contract."""
+    stop = threading.Event()
+    referee = None
+    if getattr(net, "committee", None) is None:
+        referee = threading.Thread(
+            target=act_as_referee, args=(state, net, job_id, stop), daemon=True
+        )
+        referee.start()
+    try:
+        wait_until(lambda: net.job_market.jobs(job_id).state in (JobState.FINALIZED, JobState.REFUNDED),
+                   f"job {job_id}'s dispute to be decided", timeout=120)  # fmt: skip
+    finally:
+        stop.set()
+
+
+def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
+    state, root, daemons = env
+    net = Network.connect(Deployment.load(state / "deployment.json"))
+    daemons.append(start_provider(state, tmp_path / "provider", "dev2", root, Behaviour.ONE_BAD_OP))
+    auditor = start_validator(state, tmp_path / "v3", "dev3")
+    daemons.append(auditor)
+    stakes = {
+        a: net.registry.members(a).stake
+        for a in (auditor.daemon.address, daemons[0].daemon.address)
+    }
+    client, job = _post(state, root)
+    assert net.job_market.audits(job.job_id).validator == auditor.daemon.address or wait_until(
+        lambda: net.job_market.audits(job.job_id).validator == auditor.daemon.address,
+        "the audit draw",
+    )
+    # committee members join once the auditor is drawn (it is excluded from the committee)
+    daemons += [start_validator(state, tmp_path / f"v{i}", f"dev{i}") for i in (4, 5)]
+    wait_until(
+        lambda: net.job_market.jobs(job.job_id).state == JobState.DISPUTED,
+        "the audit to open a dispute",
+    )
+    _settle(state, net, job.job_id)
+    resolved = [
+        e for e in net.job_market.get_events("DisputeResolved") if e["job_id"] == job.job_id
+    ]
+    assert resolved and resolved[-1]["defender_at_fault"] is True
+    assert resolved[-1]["winner"] == auditor.daemon.address
+    provider = daemons[0].daemon.address
+    assert net.registry.members(provider).stake < stakes[provider]  # the cheat paid
+    assert net.registry.members(auditor.daemon.address).stake == stakes[auditor.daemon.address]
+    wait_until(
+        lambda: auditor.daemon.journal.duty(job.job_id).step == "done", "the auditor to finish"
+    )
+    client.close()
+
+
+def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_path):
+    state, root, daemons = env
+    net = Network.connect(Deployment.load(state / "deployment.json"))
+    daemons.append(start_provider(state, tmp_path / "provider", "dev2", root, Behaviour.HONEST))
+    griefer = start_validator(state, tmp_path / "v3", "dev3", Behaviour.GRIEFING_CHALLENGER)
+    daemons.append(griefer)
+    provider = daemons[0].daemon.address
+    stakes = {a: net.registry.members(a).stake for a in (provider, griefer.daemon.address)}
+    client, job = _post(state, root)
+    daemons += [start_validator(state, tmp_path / f"v{i}", f"dev{i}") for i in (4, 5)]
+    wait_until(
+        lambda: net.job_market.jobs(job.job_id).state == JobState.DISPUTED, "the griefer's dispute"
+    )
+    _settle(state, net, job.job_id)
+    resolved = [
+        e for e in net.job_market.get_events("DisputeResolved") if e["job_id"] == job.job_id
+    ]
+    assert resolved and resolved[-1]["defender_at_fault"] is False
+    assert net.registry.members(provider).stake == stakes[provider]  # never slashed
+    assert net.registry.members(griefer.daemon.address).stake < stakes[griefer.daemon.address]
+    output = job.result(timeout=60)  # the requester still gets the (honest) result
+    assert output.provider == provider
+    client.close()
