@@ -146,6 +146,8 @@ class NodeDaemon:
         self.wake = threading.Event()
         self._all_committed: set[int] = set()  # jobs whose last commitment we just sent
         self._players: dict[int, Any] = {}  # job id -> DisputePlayer (None: not a party of it)
+        self._traces_wanted: set[int] = set()  # disputed jobs whose trace drive() must recompute
+        self._dispute_traces: dict[int, Any] = {}  # job id -> our full trace (op inputs kept)
         self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
         self._status = "starting"
         self._backoff = 0.0
@@ -463,6 +465,11 @@ class NodeDaemon:
                 return  # the owner needs the device: start when the idle policy allows
             step(duty)  # no chain lock while the runtime works: the API stays responsive
             return
+        if duty.job_id in self._traces_wanted:  # a dispute needs our trace: recompute it, no chain lock
+            spec = JobSpec.model_validate_json(duty.spec_json or "{}")
+            assert self.executor is not None
+            self._dispute_traces[duty.job_id] = self.executor.trace(spec, self.store.get(spec.input_root))
+            self._traces_wanted.discard(duty.job_id)
         with self._chain_lock:
             step(duty)
 
@@ -662,13 +669,15 @@ class NodeDaemon:
             if not self.journal.get_meta(_disputed(duty.job_id)):
                 self.journal.set_meta(_disputed(duty.job_id), "1")
                 log.warning("job %d: DISPUTED; playing the bisection game", duty.job_id)
+            trace = self._dispute_traces.pop(duty.job_id, None)
+            if trace is None:  # recomputing it takes as long as the job: drive() does it unlocked
+                self._traces_wanted.add(duty.job_id)
+                self.wake.set()
+                return
             spec = JobSpec.model_validate_json(duty.spec_json or "{}")
-            input_bytes = self.store.get(spec.input_root)
-            executor = self.executor
-            assert executor is not None
             self._players[duty.job_id] = DisputePlayer(
-                self.network().job_market, duty.job_id, lambda: executor.trace(spec, input_bytes),
-                from_block=self.deployment.block, spec=spec, input_bytes=input_bytes,
+                self.network().job_market, duty.job_id, trace, from_block=self.deployment.block,
+                spec=spec, input_bytes=self.store.get(spec.input_root),
             )
         player = self._players[duty.job_id]
         if player is None:
