@@ -83,8 +83,12 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
         lambda: net.job_market.audits(job.job_id).validator == auditor.daemon.address,
         "the audit draw",
     )
-    # committee members join once the auditor is drawn (it is excluded from the committee)
+    # committee members join once the auditor is drawn (it is excluded from the committee):
+    # two honest ones and one that signs the opposite verdict
     daemons += [start_validator(state, tmp_path / f"v{i}", f"dev{i}") for i in (4, 5)]
+    liar = start_validator(state, tmp_path / "v6", "dev6", Behaviour.FALSE_VERDICT)
+    daemons.append(liar)
+    liar_stake = net.registry.members(liar.daemon.address).stake
     wait_until(
         lambda: net.job_market.jobs(job.job_id).state == JobState.DISPUTED,
         "the audit to open a dispute",
@@ -101,6 +105,11 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
     wait_until(
         lambda: auditor.daemon.journal.duty(job.job_id).step == "done", "the auditor to finish"
     )
+    committee = getattr(net, "committee", None)
+    if committee is not None:  # the minority's false signature is proof enough to slash it
+        assert liar.daemon.address in committee.members(job.job_id)
+        wait_until(lambda: committee.slashed(job.job_id, liar.daemon.address), "the liar's slash")
+        assert net.registry.members(liar.daemon.address).stake < liar_stake
     client.close()
 
 
