@@ -31,14 +31,12 @@ class Memorizer(ArenaProvider):
     """Knows the public pairs: answers each query with its paraphrase's embedding (a perfect
     retrieval score) while claiming the cheap one-layer model made the answers."""
 
-    def answer(self, arena, epoch: int, pool: Pool) -> AnswerSheet:
+    def prepare(self, epoch: int, pool: Pool) -> AnswerSheet:
         answers = compute_answers(self.model, pool.spec, pool.inputs)
         n = pool.spec.pool_size
         answers[:n] = answers[n:]
-        sheet = AnswerSheet(answers)
-        arena.commit_answers(epoch, self.model.root, sheet.root, signer=self.signer)
-        self.sheets[epoch] = sheet
-        return sheet
+        self.sheets[epoch] = AnswerSheet(answers)
+        return self.sheets[epoch]
 
 
 def test_minilm_beats_its_one_layer_cut_and_the_memorizer_is_caught(model_home, pytestconfig):

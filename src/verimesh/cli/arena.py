@@ -434,13 +434,12 @@ def run_command(
     providers_in = [_parse_member(p, True) for p in provider]
     validators_in = [_parse_member(v, False) for v in validator]
     try:
-        _, arena, record = _open(name, deployment)
+        fund_signer = _member_signer(funder, path)
+        net, arena, record = _open(name, deployment, fund_signer)
         spec = task_spec(record.task_family, pool_size, challenges)
         for m in providers_in:
             if task_of(m.model) != spec.name:
                 raise _fail(f"model {m.model!r} competes in the {task_of(m.model)} arena, not in {name!r} ({spec.name})")
-        net, arena, _ = _open(name, deployment, _member_signer(funder, path))
-        fund_signer = _member_signer(funder, path)
         players = []
         for m, role in [*((m, "provider") for m in providers_in), *((m, "validator") for m in validators_in)]:
             signer = _member_signer(m.account, path)

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from verimesh.chain.accounts import Signer
 from verimesh.chain.arena import ZERO_ADDRESS, ArenaClient
 from verimesh.chain.backends.base import Backend
+from verimesh.chain.errors import ContractRevert
 from verimesh.market.answers import (
     AnswerOpening,
     AnswerSheet,
@@ -65,7 +66,12 @@ class ChainClock:
         self.backend, self.fast_forward = backend, fast_forward
 
     def now(self) -> int:
-        return self.backend.timestamp()
+        """Chain time now. A devnet's latest block can be older than its clock: fast-forward
+        mines an empty block first; otherwise wall time is a lower bound (as in the SDK)."""
+        if self.fast_forward:
+            self.backend.advance_time(0)
+            return self.backend.timestamp()
+        return max(self.backend.timestamp(), int(time.time()))
 
     def wait_until(self, timestamp: int) -> None:
         gap = timestamp - self.now()
@@ -99,11 +105,13 @@ class ArenaProvider:
             self._model = load_arena_model(self.model_name)
         return self._model
 
-    def answer(self, arena: ArenaClient, epoch: int, pool: Pool) -> AnswerSheet:
-        sheet = AnswerSheet(compute_answers(self.model, pool.spec, pool.inputs))
-        arena.commit_answers(epoch, self.model.root, sheet.root, signer=self.signer)
-        self.sheets[epoch] = sheet
-        return sheet
+    def prepare(self, epoch: int, pool: Pool) -> AnswerSheet:
+        """Answer the epoch's public pool (ahead of the epoch is fine: the seed comes later)."""
+        self.sheets[epoch] = AnswerSheet(compute_answers(self.model, pool.spec, pool.inputs))
+        return self.sheets[epoch]
+
+    def commit(self, arena: ArenaClient, epoch: int) -> None:
+        arena.commit_answers(epoch, self.model.root, self.sheets[epoch].root, signer=self.signer)
 
     def open(self, epoch: int, items: list[int]) -> list[AnswerOpening]:
         return self.sheets[epoch].open(items)
@@ -220,8 +228,8 @@ class ArenaRun:
         seconds: dict[str, float] = {}
         pending: list[tuple[int, object]] = []
         for _ in range(epochs):
-            epoch = self._next_epoch(params)
-            reports.append(self._play(epoch, params, seconds))
+            epoch, pool = self._prepare_next_epoch(params, seconds)
+            reports.append(self._play(epoch, pool, params))
             self.clock.wait_until(params["genesis"] + (epoch + 1) * params["epoch_length"])
             settlement = settlement_from_history(self.arena, epoch)
             self.arena.post_settlement(epoch, settlement, signer=self.funder)
@@ -238,24 +246,35 @@ class ArenaRun:
             report.ranks = {p: position for position, (_, p) in enumerate(order, start=1)}
         return self._report(reports, seconds)
 
-    def _next_epoch(self, params: dict) -> int:
-        """The next epoch whose answer window is still wide open (at least its first half)."""
-        elapsed = self.clock.now() - params["genesis"]
-        epoch = elapsed // params["epoch_length"]
-        if elapsed % params["epoch_length"] > params["commit_length"] // 4:
-            epoch += 1
-        self.clock.wait_until(params["genesis"] + epoch * params["epoch_length"])
-        return epoch
+    def _prepare_next_epoch(self, params: dict, seconds: dict[str, float]) -> tuple[int, Pool]:
+        """Providers answer the next epoch's public pool ahead of time, then the epoch starts.
+        An epoch whose answer window would close before the answers are in is skipped."""
+        genesis, length, commit = params["genesis"], params["epoch_length"], params["commit_length"]
+        margin = max(1, commit // 8)  # time to send the commit transactions
+        while True:
+            elapsed = self.clock.now() - genesis
+            epoch = elapsed // length + (1 if elapsed % length > commit // 4 else 0)
+            pool = epoch_pool(self.spec, self.arena.address, epoch)
+            for p in self.providers:
+                start = time.perf_counter()
+                p.prepare(epoch, pool)
+                seconds[p.model_name] = seconds.get(p.model_name, 0.0) + time.perf_counter() - start
+            if self.clock.now() < genesis + epoch * length + commit // 2 - margin:
+                break
+            self.log(f"epoch {epoch}: answering took past its answer window; moving to the next epoch")
+        self.clock.wait_until(genesis + epoch * length)
+        return epoch, pool
 
-    def _play(self, epoch: int, params: dict, seconds: dict[str, float]) -> EpochReport:
+    def _play(self, epoch: int, pool: Pool, params: dict) -> EpochReport:
         arena = self.arena
         if self.fund_per_epoch:
             arena.fund(epoch, self.fund_per_epoch, signer=self.funder)
-        pool = epoch_pool(self.spec, arena.address, epoch)
         for p in self.providers:
-            start = time.perf_counter()
-            p.answer(arena, epoch, pool)
-            seconds[p.model_name] = seconds.get(p.model_name, 0.0) + time.perf_counter() - start
+            try:
+                p.commit(arena, epoch)
+            except ContractRevert as exc:  # too late: validators score it 0 ("no answers committed")
+                self.log(f"epoch {epoch}: {p.model_name} could not commit: {exc.reason}")
+                continue
             self.log(f"epoch {epoch}: {p.model_name} committed its answers")
         self.clock.wait_until(arena.answer_deadline(epoch))
         seed = arena.reveal_seed(epoch, signer=self.validators[0].signer)
