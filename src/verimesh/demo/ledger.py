@@ -168,6 +168,12 @@ class Ledger:
         addresses = {a.lower(): a for a in [*self.token_holders(), *extra]}
         return sum(self.holdings(a).total for key, a in addresses.items() if key not in keepers)
 
+    def held_for_open_jobs(self, extra: list[str]) -> int:
+        """Tokens JobMarket holds beyond what it credited: escrow and bonds of open jobs."""
+        jm = self.net.job_market
+        credited = sum(jm.balances(h) for h in {*self.token_holders(), *extra})
+        return self.net.token.balance_of(jm.address) - credited
+
     def books_balance(self, members: list[str]) -> dict[str, bool]:
         """The checks behind ``tokens_conserved`` that need no before/after: every token
         of the supply is in some holder's balance; JobMarket holds exactly the credited

@@ -75,7 +75,7 @@ class LiveView:
             if label in specs:
                 says = self._status(specs[label].url)
             role = p.roles.get(label, "")
-            style = "red" if "adversary" in role else ""
+            style = "red" if role.startswith("cheater") else ""
             table.add_row(
                 label, Text(role, style=style), process, says, f"{h.stake / VMT:,.0f}",
                 f"{h.total / VMT:,.2f}", f"{change:+,.2f}",

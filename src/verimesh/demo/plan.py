@@ -61,8 +61,10 @@ class JobOrder(BaseModel):
 
 
 def generation_count(jobs: int) -> int:
-    """About one job in five is a generation (at least one when there are 3+ jobs)."""
-    return 0 if jobs < 3 else max(1, min(len(PROMPTS), jobs // 5))
+    """About one job in ten is a generation (at least one when there are 3+ jobs): on a
+    busy 2-core machine one SmolLM2 completion costs as much CPU as 20 embeddings, and a
+    replicated one twice that (a dispute over it, more)."""
+    return 0 if jobs < 3 else max(1, min(len(PROMPTS), jobs // 10))
 
 
 def plan_jobs(jobs: int) -> list[JobOrder]:

@@ -54,6 +54,8 @@ def render_report(r: DemoReport) -> Group:
         verdict.add_row(name.replace("_", " "), "[green]true[/]" if ok else "[red]FALSE[/]")
     for name, ok in r.token_checks.items():
         verdict.add_row(f"  tokens: {name.replace('_', ' ')}", "true" if ok else "[red]FALSE[/]")
+    if r.tokens_in_open_jobs:
+        verdict.add_row("  tokens still in open jobs", f"{r.tokens_in_open_jobs:g} VMT")
     line = Text("demo passed" if r.ok else "demo FAILED: see the invariants above", style="bold green" if r.ok else "bold red")
     parts = [summary, balances]
     if r.cheats:

@@ -25,7 +25,7 @@ class PartyBalance(BaseModel):
 
     party: str
     address: str
-    role: str  # requester | provider | provider (adversary: NAME) | validator | burn
+    role: str  # requester | provider | cheater (BEHAVIOUR) | validator | burn | requester's agent ...
     before: float
     after: float
     after_wallet: float
@@ -83,6 +83,7 @@ class DemoReport(BaseModel):
     slashes: list[Slash]
     tokens_conserved: bool
     token_checks: dict[str, bool]
+    tokens_in_open_jobs: float  # VMT JobMarket holds beyond its credits (escrow, bonds of open jobs)
     balances: list[PartyBalance]
     gas_total: int
     transactions: int
@@ -177,7 +178,7 @@ def build_report(
 ) -> DemoReport:
     jobs = sorted(ledger.jobs.values(), key=lambda j: j.job_id)
     labels = {address.lower(): label for label, address in parties.items()}
-    honest = {a.lower() for label, a in parties.items() if not roles[label].startswith("provider (adversary")}
+    honest = {a.lower() for label, a in parties.items() if not roles[label].startswith("cheater")}
     honest.discard(BURN_ADDRESS.lower())
     slashes = [
         Slash(job_id=j.job_id, party=labels.get(a.lower(), a), amount_vmt=amount / VMT, honest=a.lower() in honest)
@@ -220,6 +221,7 @@ def build_report(
         slashes=slashes,
         tokens_conserved=invariants["tokens_conserved"],
         token_checks=checks,
+        tokens_in_open_jobs=ledger.held_for_open_jobs(list(parties.values())) / VMT,
         balances=party_balances(parties, roles, before, after),
         gas_total=gas_total,
         transactions=txs,

@@ -191,7 +191,7 @@ def _add_agent_parties(home: Path, progress: Progress) -> None:
 def _role(spec: NodeSpec) -> str:
     if spec.name.startswith("validator"):
         return "validator"
-    return f"provider (adversary: {spec.adversary})" if spec.adversary else "provider"
+    return f"cheater ({spec.adversary})" if spec.adversary else "provider"
 
 
 def _model_root(name: str) -> str:
