@@ -172,13 +172,15 @@ class ValidatorNode:
     """A real validator daemon (engineer B2's ``node.validator``) in threads of this process:
     it audits the jobs it is drawn for and sits on dispute committees."""
 
-    def __init__(self, state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST) -> None:
+    def __init__(
+        self, state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST, poll: float = 0.1
+    ) -> None:
         from verimesh.node.validator import ValidatorDaemon, ValidatorSettings
         from verimesh.node.validator import serve_forever as serve_validator
 
         settings = ValidatorSettings(
             home=home, deployment=state / "deployment.json", wallet=dev_wallet(state, account), port=free_port(),
-            poll_interval=0.05, behaviour=behaviour,
+            poll_interval=poll, behaviour=behaviour,
         )  # fmt: skip
         self.daemon = ValidatorDaemon(settings)
         self.address = self.daemon.address

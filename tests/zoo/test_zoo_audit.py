@@ -1,0 +1,66 @@
+"""Provider cheats in audit(p) mode, through the real contracts: the cheating node is the
+job's only provider; a validator drawn by the chain's randomness (p = 100% here) re-executes
+the job, reports a different result, and the dispute is played on chain between the
+provider node and the validator daemon. The committee (or the interim referee) rules on the
+one leaf the game ends at; the cheat is slashed and the validator earns the bounty.
+
+Two cheats stand for the two ways a dispute is decided: ``wrong-output`` (same instruction,
+another output: one op recomputed) and ``model-swap`` (another program: replayed to the
+disputed op, from the job spec and input in the evidence). The other cheats are played in
+replicate mode (test_zoo_replicate.py): the game does not depend on who the opponent is.
+"""
+
+from __future__ import annotations
+
+import pytest
+from zoo_world import WINDOW, ValidatorNode, Zoo, ZooNode, job_state, slashed_accounts, wait_for
+
+from verimesh.chain import JobState
+from verimesh.client import audit
+from verimesh.verify.adversary import Behaviour
+from verimesh.verify.bisection import Party
+from verimesh.verify.referee import Method
+
+pytestmark = [pytest.mark.devnet, pytest.mark.slow]
+PROMPT = "ROMEO:"
+
+
+@pytest.fixture(scope="module")
+def validators(zoo_chain: Zoo):
+    """Honest validators to audit (and, with the committee contract, to rule)."""
+    started = [] if zoo_chain.validators else [
+        ValidatorNode(zoo_chain.state, zoo_chain.tmp / f"auditor-{i}", f"dev{i}") for i in (4, 5)
+    ]
+    yield zoo_chain.validators or started
+    for validator in started:
+        validator.close()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "method"),
+    [(Behaviour.WRONG_OUTPUT, Method.RECOMPUTE), (Behaviour.MODEL_SWAP, Method.REPLAY)],
+    ids=lambda v: getattr(v, "value", ""),
+)
+def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, behaviour: Behaviour, method: Method) -> None:
+    zoo = zoo_chain
+    jm = zoo.client.net.job_market
+    cheater = ZooNode(zoo.state, zoo.tmp / "cheater", "dev3", behaviour)  # the only provider
+    try:
+        handle = zoo.client.submit(
+            model=zoo.model_root, task="generate", input=PROMPT, params={"max_tokens": 3},
+            mode=audit(1.0), commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
+        )  # fmt: skip
+        wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.DISPUTED, "the audit's dispute")
+        auditor = next(v for v in validators if v.address == jm.audits(handle.job_id).validator)
+        stake = zoo.client.net.registry.members(auditor.address).stake
+
+        ruling = zoo.referee.rule(handle.job_id, {"cheat": cheater, "auditor": auditor}, handle.spec, PROMPT, handle.block)
+        assert ruling.guilty == {Party.DEFENDER}, ruling.reasons  # the provider defends its result
+        assert ruling.method is method
+        assert slashed_accounts(zoo.client, handle.job_id, handle.block) == {cheater.address.lower()}
+        wait_for(lambda: cheater.step(handle.job_id) == "failed", "the cheat to see its loss")
+        bounty = next(e for e in jm.get_events("Slashed", handle.block) if e["job_id"] == handle.job_id)
+        assert bounty["bounty_to"] == auditor.address and bounty["bounty"] > 0
+        assert zoo.client.net.registry.members(auditor.address).stake == stake  # never slashed
+    finally:
+        cheater.close()
