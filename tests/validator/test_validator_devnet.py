@@ -93,6 +93,12 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
         lambda: net.job_market.jobs(job.job_id).state == JobState.DISPUTED,
         "the audit to open a dispute",
     )
+    # the auditor is stopped mid-game and restarted from its home: it carries on
+    wait_until(lambda: net.job_market.disputes(job.job_id).round >= 4, "a few dispute moves")
+    auditor.close()
+    assert net.job_market.jobs(job.job_id).state == JobState.DISPUTED  # undecided without it
+    auditor = start_validator(state, tmp_path / "v3", "dev3")
+    daemons.append(auditor)
     _settle(state, net, job.job_id)
     resolved = [
         e for e in net.job_market.get_events("DisputeResolved") if e["job_id"] == job.job_id
