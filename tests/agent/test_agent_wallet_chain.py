@@ -108,3 +108,12 @@ def test_market_terms_mirror_the_contract(world) -> None:
         assert terms.bond(price) == net.job_market.bond_for(price)
         for mode in (audit(0), audit(0.05), audit(1.0), replicate(1), replicate(3)):
             assert terms.escrow(mode, price) == net.job_market.escrow_for(mode.mode, mode.param, price)
+
+
+def test_funding_ahead_pays_a_batch_in_one_payment_within_the_cap(world) -> None:
+    net, _, funds, _, key, stranger = world
+    funds.cover(2 * E, "a", ahead=4 * E)  # 6 wanted, one payment may move 3
+    assert funds.float_balance == 3 * E
+    _spend(net, key, stranger.address)  # job a takes 2... and the rest leaves too (simulated)
+    funds.cover(2 * E, "b", ahead=0)
+    assert [r.amount for r in funds.ledger.rows("fund")] == [3 * E, 2 * E]

@@ -190,13 +190,20 @@ class Agent:
         else:
             planned = {i: self._price_without_plan(item, i) for i, item in enumerate(work)}
 
+        # escrow still to post: funded ahead, one wallet payment for several jobs
+        pending = {i: p.escrow for i, p in planned.items() if isinstance(p, Purchase)}
+
+        def ahead_of(index: int) -> int:
+            pending.pop(index, None)
+            return sum(pending.values())
+
         def one(index: int) -> JobRecord:
             item, planned_item = work[index], planned[index]
             if isinstance(planned_item, Skipped):
                 record = JobRecord(label=item.label, task=item.task, model=item.model, value=item.value,
                                    state="skipped", error=planned_item.reason)  # fmt: skip
             else:
-                record = self.buy(planned_item, timeout)
+                record = self.buy(planned_item, timeout, ahead=lambda: ahead_of(index))
             if on_record is not None:
                 on_record(record)
             return record
@@ -210,8 +217,9 @@ class Agent:
         found = alone.purchases or alone.skipped
         return replace(found[0], index=index)
 
-    def buy(self, purchase: Purchase, timeout: float = 600) -> JobRecord:
-        """Fund, post, wait, fetch and check one job; never raises for the job's own failure."""
+    def buy(self, purchase: Purchase, timeout: float = 600, ahead: Callable[[], int] | None = None) -> JobRecord:
+        """Fund, post, wait, fetch and check one job; never raises for the job's own failure.
+        ``ahead`` tells (under the funding lock) how much escrow later jobs of the batch need."""
         item = purchase.item
         record = JobRecord(label=item.label, task=item.task, model=item.model, mode=str(purchase.mode),
                            mode_reason=purchase.reason, value=item.value, price=purchase.price,
@@ -219,7 +227,7 @@ class Agent:
         started = time.monotonic()
         try:
             with self.funds.lock():
-                self.funds.cover(purchase.escrow, item.label or item.task)
+                self.funds.cover(purchase.escrow, item.label or item.task, ahead() if ahead else 0)
                 try:
                     handle = self.client.submit(model=item.model, task=item.task, input=item.input, params=item.params,
                                                 mode=purchase.mode, max_price=purchase.price)  # fmt: skip

@@ -176,16 +176,24 @@ class AgentFunds:
         left = max(0, session.allowance - self.wallet.spent_in_window(self.key.address))
         return min(left, self.net.token.balance_of(self.wallet.address))
 
-    def cover(self, escrow: int, ref: str) -> None:
-        """Make the key hold ``escrow`` for the next post (call with ``lock()`` held)."""
-        missing = escrow - self.float_balance
+    def cover(self, escrow: int, ref: str, ahead: int = 0) -> None:
+        """Make the key hold ``escrow`` for the next post (call with ``lock()`` held).
+
+        ``ahead``: escrow of the jobs planned after this one. When the float lacks money,
+        the wallet pays for those too, as far as one payment may (``max_per_payment``, the
+        period's allowance): one policy-checked payment per batch instead of one per job,
+        and the key never holds more than one payment's worth beyond its next escrow.
+        """
+        float_now = self.float_balance
+        missing = escrow - float_now
         if missing <= 0:
             return
+        amount = max(missing, min(escrow + ahead - float_now, self.available()))
         try:
-            tx = self.wallet.pay(self.key.address, missing)
+            tx = self.wallet.pay(self.key.address, amount)
         except ContractRevert as exc:
-            raise BudgetRefused(missing, exc.reason) from None
-        self.ledger.record("fund", missing, self.wallet.address, ref, tx_hash(tx), "wallet -> session key for a job escrow")
+            raise BudgetRefused(amount, exc.reason) from None
+        self.ledger.record("fund", amount, self.wallet.address, ref, tx_hash(tx), "wallet -> session key for job escrows")
 
     def return_float(self) -> int:
         """Send the key's unused tokens (and market balance) back to the wallet; returns the amount."""
