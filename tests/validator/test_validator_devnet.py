@@ -9,10 +9,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 from validator_devnet import act_as_referee, start_provider, start_validator, wait_until, wallet
 
 from verimesh.chain import Deployment, JobState, Network, devnet
 from verimesh.chain.devnet import free_port
+from verimesh.cli import validator as validator_cli
 from verimesh.client.sdk import Client, audit
 from verimesh.verify.adversary import Behaviour
 
@@ -141,4 +143,12 @@ def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_pat
     assert net.registry.members(griefer.daemon.address).stake < stakes[griefer.daemon.address]
     output = job.result(timeout=60)  # the requester still gets the (honest) result
     assert output.provider == provider
+    wait_until(
+        lambda: griefer.daemon.journal.duty(job.job_id).step == "failed", "the griefer to give up"
+    )
+    griefer.close()  # `verimesh validator status` reads its journal
+    shown = CliRunner().invoke(
+        validator_cli.app, ["status", "--home", str(tmp_path / "v3")], terminal_width=200
+    )
+    assert shown.exit_code == 0 and "dispute lost" in shown.output, shown.output
     client.close()
