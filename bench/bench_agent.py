@@ -164,9 +164,10 @@ def main() -> None:
         f"| agent (session key: fund + post) | {per_agent[0]} | {per_agent[0] / n:.2f} | {per_agent[1]:,} | {per_agent[1] // n:,} | {statistics.median(agent_lat):.2f} |",
         "",
         f"The agent's one-off set-up by its owner: {setup[0]} transactions, {setup[1]:,} gas (deploy the "
-        "AgentWallet, approve, top up, authorize the session key, send it gas money). Per job the agent "
-        "sends one more transaction than a plain account: the wallet's policy-checked payment of the "
-        "escrow to the session key (JobMarket charges `msg.sender`; see docs/agents.md, the float).",
+        "AgentWallet, approve, top up, authorize the session key, send it gas money). On top of a plain "
+        "account's transactions the agent sends the wallet's policy-checked payments of escrow to its "
+        "session key (JobMarket charges `msg.sender`; docs/agents.md, the float): one per batch of jobs, "
+        "up to `max_per_payment`; a seller buying one job per request pays one per request.",
         "",
         f"## Resale: {m} answers bought by one agent from another",
         "",
