@@ -24,8 +24,8 @@ most two malloc arenas so that threads do not reserve the address space the cap 
 Priority. The child runs in its own session (one signal freezes all of it), so with Linux
 autogroup scheduling (the default: ``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is
 shared between sessions first and by nice only inside one: the session's group nice is what
-counts. Group nice 19 all the time starved jobs on a busy machine (a 0.3 s job took 47 s
-next to a CPU hog). So the worker's group gets ``caps.nice`` while the owner is active (the
+counts. Group nice 19 all the time starved jobs on a busy machine (a warm 0.1 s job took
+19 s next to a CPU hog, and 83 s with the process start and model load of a fresh worker). So the worker's group gets ``caps.nice`` while the owner is active (the
 idle verdict says busy: the job is frozen then anyway) and ``RUNNING_GROUP_NICE`` while the
 idle policy lets it work; without an idle policy ``caps.nice`` holds throughout.
 
@@ -67,9 +67,10 @@ from pydantic import BaseModel
 from verimesh.node.config import ResourceCaps
 
 WorkerStateName = Literal["idle", "running", "paused"]
-# Group nice while the idle policy lets the job run: measured in bench/bench_worker.py
-# against a CPU hog (2 cores): group nice 19 -> the job took ~80x its unloaded time,
-# 10 -> ~3.5x, 5 -> ~1.5x, 0 -> ~1x with the hog losing about a fifth of a core.
+# Group nice while the idle policy lets the job run. bench/bench_worker.py (docs/bench-worker.md),
+# a warm MiniLM job next to a 2-process CPU hog on 2 cores: 18.8 s at group nice 19, 2.0 s at
+# 10, 0.63 s at 5, 0.30 s at 0; the owner's foreground slowed +8.8 % (noise: no job ran), +13 %
+# at 5, +38 % at 0. Five: jobs finish, and the owner keeps most of the machine.
 RUNNING_GROUP_NICE = 5
 _POLL = 0.05  # seconds between checks of the child when no idle monitor paces the loop
 _CLOSE_GRACE = 2.0  # seconds a closed child gets to exit by itself before SIGKILL
