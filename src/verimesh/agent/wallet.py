@@ -9,9 +9,9 @@ doing, the contract refuses payments outside that policy.
 Why a float: JobMarket takes a job's escrow from ``msg.sender`` and pays refunds to it, and
 the wallet makes no arbitrary calls (that would let a stolen key do anything). So the
 session key is the requester on JobMarket, and ``AgentFunds.cover`` has the wallet pay the
-key exactly what the next job's escrow lacks (``AgentWallet.pay(key, amount)``, one
-policy-checked payment per job), just before posting it. What the key can ever hold is thus
-bounded by the policy; refunds come back to the key's market balance and pay the next job
+key what the next job's escrow lacks, plus as much of the batch's later escrows as one
+payment may move (``AgentWallet.pay(key, amount)``: one policy-checked payment per batch),
+just before posting. What the key can ever hold is thus bounded by the policy; refunds come back to the key's market balance and pay the next job
 first; ``return_float`` sends whatever is left back to the wallet. Channels to other agents
 are opened by the wallet itself (``open_channel``), the payee and channel contract being
 allowed counterparties.
