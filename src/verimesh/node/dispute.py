@@ -380,15 +380,18 @@ class DisputePlayer:
         return self.honest.evidence(state.dispute)
 
     def evidence_json(self) -> dict[str, Any]:
-        """The wire form a party serves at ``/v1/jobs/{id}/evidence``."""
+        """The wire form a party serves at ``/v1/jobs/{id}/evidence``. When both parties
+        claim the same trace there is no leaf to prove (``evidence`` is None): the committee
+        re-executes the job from the spec and input served here."""
         state = self.state or self.reader.read()
         me = state.party_of(self.address)
+        same_trace = state.dispute is None
         return {
             "job_id": self.job_id,
             "party": me.name.lower() if me is not None else None,
             "address": self.address,
-            "trace_root": "0x" + self.honest.trace.root.hex(),
-            "evidence": self.evidence().to_json(),
+            "trace_root": None if same_trace else "0x" + self.honest.trace.root.hex(),
+            "evidence": None if same_trace else self.evidence().to_json(),
             "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
             "input_hex": None if self.input_bytes is None else self.input_bytes.hex(),
         }
