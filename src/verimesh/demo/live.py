@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 import httpx
+from rich import box
 from rich.console import Group
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +19,7 @@ from verimesh.demo.run import Progress
 
 VMT = 10**18
 _STATES = ["assigned", "committed", "revealed", "auditing", "disputed", "finalized", "refunded"]
+NOTES = 6  # the view fits a 30-line terminal with 5 nodes (rich crops what does not fit)
 
 
 class LiveView:
@@ -52,9 +53,11 @@ class LiveView:
         return text
 
     def _nodes(self, p: Progress) -> Table:
-        table = Table(title="parties", title_justify="left", expand=False)
+        table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
         for column in ("party", "role", "process", "node says", "stake", "holdings", "change"):
-            table.add_column(column, justify="right" if column in ("stake", "holdings", "change") else "left")
+            right = column in ("stake", "holdings", "change")
+            table.add_column(column, justify="right" if right else "left", no_wrap=True,
+                             max_width=36 if column == "node says" else None)  # fmt: skip
         if p.ledger is None or not p.parties:
             return table
         net = p.network
@@ -85,25 +88,24 @@ class LiveView:
     def _status(self, url: str) -> str:
         try:
             r = self._http.get(f"{url}/v1/info")
-            return str(r.json().get("status", "?"))[:40] if r.status_code == 200 else f"HTTP {r.status_code}"
+            return str(r.json().get("status", "?")) if r.status_code == 200 else f"HTTP {r.status_code}"
         except (httpx.HTTPError, ValueError):
             return "unreachable"
 
-    def _jobs(self, p: Progress) -> Table:
-        table = Table(title=f"jobs ({p.jobs_planned} planned)", title_justify="left")
-        for state in [*_STATES, "audits", "challenges", "slashes"]:
-            table.add_column(state, justify="right")
+    def _jobs(self, p: Progress) -> Text:
+        text = Text.assemble(("jobs ", "bold"), f"{len(p.ledger.jobs) if p.ledger else 0}/{p.jobs_planned} posted: ")
         if p.ledger is None:
-            return table
+            return text
         states = p.ledger.states()
         jobs = p.ledger.jobs.values()
-        table.add_row(
-            *(str(states.get(s, 0)) for s in _STATES),
-            str(sum(1 for j in jobs if j.audit is not None)),
-            str(sum(1 for j in jobs if j.challenged_by)),
-            str(sum(len(j.slashed) for j in jobs)),
+        text.append(", ".join(f"{states.get(s, 0)} {s}" for s in _STATES))
+        text.append(
+            f" | audits {sum(1 for j in jobs if j.audit is not None)}"
+            f", disputes {sum(1 for j in jobs if j.challenged_by)}"
+            f", slashes {sum(len(j.slashed) for j in jobs)}",
+            style="bold",
         )
-        return table
+        return text
 
-    def _notes(self, p: Progress) -> Panel:
-        return Panel("\n".join(p.notes[-8:]) or "...", title="events", title_align="left")
+    def _notes(self, p: Progress) -> Text:
+        return Text("\n".join(p.notes[-NOTES:]), style="dim")
