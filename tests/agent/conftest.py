@@ -22,19 +22,22 @@ def agent_artifacts(pytestconfig: pytest.Config) -> ArtifactSet:
 
 
 @pytest.fixture(scope="session")
-def agent_home(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, agent_artifacts: ArtifactSet) -> Iterator[dict]:
-    """VERIMESH_HOME for the whole session: artifacts copied in, tiny-shakespeare imported."""
+def agent_home(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, agent_artifacts: ArtifactSet) -> dict:
+    """A VERIMESH_HOME with the compiled contracts and tiny-shakespeare (set by ``devnet_node``)."""
     home = tmp_path_factory.mktemp("agent-home")
     roots = prepare_home(home, pytestconfig.cache.mkdir("verimesh-artifacts"), pytestconfig.cache.mkdir("verimesh-bundles"),
                          ["tiny-shakespeare"])  # fmt: skip
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VERIMESH_HOME", str(home))
-    yield {"home": home, "roots": roots}
-    mp.undo()
+    return {"home": home, "roots": roots}
 
 
 @pytest.fixture(scope="module")
 def devnet_node(agent_home: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentNet]:
-    """A real anvil devnet with the contracts and one real provider node holding tiny-shakespeare."""
-    with agent_net_up(tmp_path_factory.mktemp("agent-devnet"), agent_home["roots"]["tiny-shakespeare"]) as net:
-        yield net
+    """A real anvil devnet with the contracts and one real provider node holding
+    tiny-shakespeare; VERIMESH_HOME points at ``agent_home`` for this module only."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VERIMESH_HOME", str(agent_home["home"]))
+    try:
+        with agent_net_up(tmp_path_factory.mktemp("agent-devnet"), agent_home["roots"]["tiny-shakespeare"]) as net:
+            yield net
+    finally:
+        mp.undo()
