@@ -32,6 +32,8 @@ def render_report(r: DemoReport) -> Group:
         )
     for part, why in r.parts_not_run.items():
         summary.add_row(Text(f"not run: {part}", style="yellow"), why)
+    for problem in r.problems:
+        summary.add_row(Text("problem", style="red"), problem)
     summary.add_row("logs", r.logs)
 
     cheats = Table(title="cheats", title_justify="left")

@@ -92,6 +92,7 @@ class DemoReport(BaseModel):
     chain_time_advanced_seconds: int
     node_kill: NodeKill | None
     parts_not_run: dict[str, str]  # piece -> why it did not run in this demo
+    problems: list[str]  # processes that died, a requester that failed, a timeout
     requester: str
     logs: str
 
@@ -175,6 +176,7 @@ def build_report(
     parts_not_run: dict[str, str],
     requester: str,
     logs: str,
+    problems: list[str],
 ) -> DemoReport:
     jobs = sorted(ledger.jobs.values(), key=lambda j: j.job_id)
     labels = {address.lower(): label for label, address in parties.items()}
@@ -232,4 +234,5 @@ def build_report(
         parts_not_run=parts_not_run,
         requester=requester,
         logs=logs,
+        problems=problems,
     )

@@ -52,6 +52,7 @@ class Progress:
     kill: NodeKill | None = None
     advanced: int = 0
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what went wrong outside the chain
 
     def note(self, text: str) -> None:
         self.notes.append(f"{time.monotonic() - self.started:6.1f}s  {text}")
@@ -142,7 +143,10 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
             break
         time.sleep(0.25)
     else:
-        progress.note(f"gave up after --timeout {config.timeout:g} s with jobs still open")
+        progress.problems.append(f"gave up after --timeout {config.timeout:g} s with jobs still open")
+    progress.problems += _process_problems(net, requester)
+    for problem in progress.problems:
+        progress.note(problem)
     progress.phase = "reading the chain"
     on_progress(progress)
     ledger.refresh()
@@ -152,11 +156,23 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
         supply_before=supply_before, total_before=total_before, gas=ledger.gas_of_contract_calls(start_block), jobs_planned=len(orders),
         wall_seconds=time.monotonic() - progress.started, advanced=progress.advanced,
         node_kill=watcher.result(ledger), parts_not_run=parts_not_run, requester=parties["requester"],
-        logs=str(net.supervisor.log_dir),
+        logs=str(net.supervisor.log_dir), problems=progress.problems,
     )  # fmt: skip
     progress.phase = "done"
     on_progress(progress)
     return report
+
+
+def _process_problems(net: DemoNetwork, requester) -> list[str]:
+    """Processes that died on their own (the demo's kill -9 is restarted, so not counted)."""
+    problems = []
+    if requester.process is not None and requester.process.returncode not in (None, 0):
+        problems.append(f"the requester agent exited with code {requester.process.returncode}: "
+                        f"{requester.log_tail(600).strip()}")  # fmt: skip
+    for child in net.supervisor.children.values():
+        if child.name != "requester" and not child.alive():
+            problems.append(f"{child.name} died during the run (see {child.log})")
+    return problems
 
 
 def ensure_models(names: list[str]) -> None:
