@@ -293,6 +293,9 @@ class ValidatorDaemon:
         self.http = httpx.Client(timeout=settings.http_timeout)
         self.net: Network | None = None
         self.players: dict[int, DisputePlayer] = {}
+        self._delivered: set[tuple[int, str]] = (
+            set()
+        )  # (job, member) that took our verdict signature
         self.last_status: dict[int, PlayerStatus] = {}
         self.wake = threading.Event()
         self._chain_lock = threading.RLock()
@@ -752,23 +755,29 @@ class ValidatorDaemon:
                 for a in members
                 if a.lower() != self.address.lower()
             }
+        held = {(a.lower(), v) for a, v, _ in self.journal.signatures(job_id)}
         for address, endpoint in others.items():
+            base = f"{endpoint.rstrip('/')}/v1/committee/{job_id}/signatures"
             try:
-                self.http.post(f"{endpoint.rstrip('/')}/v1/committee/{job_id}/signatures",
-                               content=signed.model_dump_json(), headers={"content-type": "application/json"})  # fmt: skip
-                r = self.http.get(f"{endpoint.rstrip('/')}/v1/committee/{job_id}/signatures")
-                if r.status_code == 200:
-                    for item in r.json():
-                        try:
-                            self.receive_signature(SignedVerdict.model_validate(item))
-                        except (ValueError, LookupError) as exc:
-                            log.debug(
-                                "job %d: dropped a signature from %s's list: %s",
-                                job_id,
-                                address,
-                                exc,
-                            )
-            except httpx.HTTPError as exc:
+                if (job_id, address) not in self._delivered:  # hand ours over once it was taken
+                    r = self.http.post(
+                        base,
+                        content=signed.model_dump_json(),
+                        headers={"content-type": "application/json"},
+                    )
+                    if r.status_code == 202:
+                        self._delivered.add((job_id, address))
+                if any(a == address.lower() for a, _ in held):
+                    continue  # we hold this member's signature already
+                r = self.http.get(base)
+                for item in r.json() if r.status_code == 200 else []:
+                    try:
+                        self.receive_signature(SignedVerdict.model_validate(item))
+                    except (ValueError, LookupError) as exc:
+                        log.debug(
+                            "job %d: dropped a signature from %s's list: %s", job_id, address, exc
+                        )
+            except (httpx.HTTPError, ValueError) as exc:
                 log.debug("job %d: member %s unreachable: %s", job_id, address, exc)
         with self._chain_lock:
             committee = self.committee_client()
