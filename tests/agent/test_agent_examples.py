@@ -70,3 +70,19 @@ def test_agent_resells_search(network: tuple[Path, dict], tmp_path: Path) -> Non
     assert "seller: redeemed 9 VMT and closed the channel" in out
     assert "buyer paid 9 VMT for 3 requests" in out
     # (selling answers instead, --sell answer, is the resale test of test_agent_devnet.py)
+
+
+def test_cli_search_goal(network: tuple[Path, dict], tmp_path: Path) -> None:
+    state, env = network
+    docs = tmp_path / "docs.txt"
+    docs.write_text("A man is eating food.\nA woman is playing the violin.\nA monkey is riding a horse.\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "verimesh.cli.main", "agent", "run", "--budget", "10", "--goal",
+         f"search:Someone is making music.|{docs}", "--deployment", str(state / "deployment.json"),
+         "--owner", "dev4", "--home", str(tmp_path / "agent")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    ranking = [line for line in result.stdout.splitlines() if line[:1] in "0123456789-"]
+    assert ranking[0].endswith("A woman is playing the violin.")
+    assert "plan: 2 jobs" in result.stdout and "spent 4 VMT of 10" in result.stdout
