@@ -136,13 +136,18 @@ def test_an_agent_resells_answers_to_another_agent_over_a_channel(devnet_node: A
     deposit = buyer.ledger.total("channel")
     assert buyer.ledger.rows("channel")[0].tx_hash
 
-    # The seller redeems and closes: it gets exactly what it served, the buyer the rest.
+    # The buyer starts closing its channel: the seller redeems at once (it would lose the
+    # vouchers after the challenge period), whatever its threshold; then it closes the channel.
     key_before = net.token.balance_of(seller.key.address)
     buyer_wallet_before = net.token.balance_of(buyer.wallet.address)
-    assert service.settle(close=True) == 2 * PRICE
+    assert service.settle_due(min_amount=100 * E) == 0  # open channel, 6 VMT < threshold: wait
+    buyer.wallet.start_channel_close(net.payment_channel.address, channel_id)
+    assert service.settle_due(min_amount=100 * E) == 2 * PRICE
     assert net.token.balance_of(seller.key.address) == key_before + 2 * PRICE
+    assert service.settle(close=True) == 0  # nothing left to redeem; the close returns the rest
+    assert net.payment_channel.channels(channel_id).settled
     assert net.token.balance_of(buyer.wallet.address) == buyer_wallet_before + deposit - 2 * PRICE
-    assert seller.ledger.rows("redeem")[0].tx_hash
+    assert [r.tx_hash is not None for r in seller.ledger.rows("redeem")] == [True, True]
     seller.close()
     buyer.close()
 

@@ -110,6 +110,7 @@ class AgentService:
                                terms=f"{config.name}: answers and search bought from verimesh nodes",
                                store=store)  # fmt: skip
         self.index: DocumentIndex | None = None
+        self._channels: set[int] = set()  # every channel a served request was paid through
 
     # -- search index ------------------------------------------------------------------------
     def index_documents(self, docs: list[str], timeout: float = 600) -> list[JobRecord]:
@@ -143,6 +144,7 @@ class AgentService:
         return record
 
     def _earned(self, payment: Payment, path: str, record: JobRecord) -> None:
+        self._channels.add(payment.channel_id)
         self.agent.ledger.record("earn", payment.price, payment.payer, f"{payment.channel_id}:{payment.cumulative}",
                                  None, f"{path} served with job {record.job_id}")  # fmt: skip
 
@@ -190,19 +192,35 @@ class AgentService:
         return app
 
     # -- money in ----------------------------------------------------------------------------
-    def settle(self, close: bool = False) -> int:
-        """Redeem every channel's latest voucher (``close``: and settle the channels, returning
-        the rest of each deposit to its payer). Returns the amount redeemed."""
+    def settle_due(self, min_amount: int) -> int:
+        """Redeem the channels that hold at least ``min_amount`` unredeemed, and every channel
+        whose payer started closing (its challenge period is the deadline to redeem). What a
+        running service calls now and then; returns the amount redeemed."""
         total = 0
         for channel_id in self.paywall.channels_to_settle():
             amount = self.paywall.unredeemed(channel_id)
-            tx = self.paywall.settle(channel_id, close=close)
-            if tx is None:
-                continue
-            total += amount
-            self.agent.ledger.record("redeem", amount, self.paywall.channel.address, f"channel {channel_id}",
-                                     tx_hash(tx), "closed" if close else "redeemed, channel stays open")  # fmt: skip
+            closing = self.paywall.channel.channels(channel_id).closes_at != 0
+            if amount >= min_amount or closing:
+                total += self._redeem(channel_id, close=False)
         return total
+
+    def settle(self, close: bool = False) -> int:
+        """Redeem every channel's latest voucher (``close``: and settle every channel this
+        service was paid through, returning the rest of each deposit to its payer).
+        Returns the amount redeemed."""
+        ids = set(self.paywall.channels_to_settle())
+        if close:
+            ids |= {cid for cid in self._channels if not self.paywall.channel.channels(cid).settled}
+        return sum(self._redeem(channel_id, close) for channel_id in sorted(ids))
+
+    def _redeem(self, channel_id: int, close: bool) -> int:
+        amount = self.paywall.unredeemed(channel_id)
+        tx = self.paywall.settle(channel_id, close=close)
+        if tx is None:
+            return 0
+        self.agent.ledger.record("redeem", amount, self.paywall.channel.address, f"channel {channel_id}",
+                                 tx_hash(tx), "closed" if close else "redeemed, channel stays open")  # fmt: skip
+        return amount
 
 
 def _proof(record: JobRecord) -> JobProof:

@@ -25,6 +25,10 @@ from verimesh.paths import verimesh_home
 app = typer.Typer(help="Autonomous agents that buy and sell AI services.", no_args_is_help=True)
 
 VMT = 10**18
+# `serve` redeems a channel once it holds this many unredeemed requests (or its payer is
+# closing it), checking every SETTLE_EVERY seconds.
+SETTLE_REQUESTS = 10
+SETTLE_EVERY = 15.0
 DeploymentOpt = Annotated[
     Path | None,
     typer.Option("--deployment", "-d", help="deployment.json [default: $VERIMESH_HOME/devnet/deployment.json]"),
@@ -195,7 +199,13 @@ def serve(
             typer.echo(f"agent {name} serving on {server.url} (payee {info.payee}, wallet {info.wallet})")
             for route in info.routes:
                 typer.echo(f"  POST {route.path}  {route.price / VMT:g} VMT  {route.description}")
-            stop.wait()
+            # Redeem now and then: a channel holding many prices, or one its payer is closing.
+            threshold = SETTLE_REQUESTS * min(config.answer_price, config.search_price)
+            while not stop.wait(SETTLE_EVERY):
+                try:
+                    service.settle_due(threshold)
+                except Exception as exc:  # the chain may be briefly away: try again next round
+                    typer.secho(f"settling failed, will retry: {exc}", fg="yellow", err=True)
         redeemed = service.settle(close=True)
         typer.echo(f"stopped; redeemed {redeemed / VMT:g} VMT; ledger: verimesh agent ledger --home {agent.home}")
     finally:
