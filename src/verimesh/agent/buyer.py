@@ -11,7 +11,7 @@ vouchers (no transaction until the seller redeems: that is the point of a channe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,6 +21,9 @@ from verimesh.agent.wallet import BudgetRefused, tx_hash
 from verimesh.chain import ContractRevert
 from verimesh.client.payments import ChannelBook, PaymentPolicy, WalletFunder
 from verimesh.client.x402 import PayingClient
+
+if TYPE_CHECKING:  # the Agent module imports this one
+    from verimesh.agent.agent import Agent
 
 # A channel to a service holds this many requests at its price (one open per 20 requests).
 DEPOSIT_REQUESTS = 20
@@ -52,8 +55,7 @@ class LedgerWalletFunder(WalletFunder):
 class ServiceBuyer:
     """Pays one seller per request; ``post(path, json=...)`` returns the service's answer."""
 
-    def __init__(self, agent: Any, url: str, max_price: int, deposit_requests: int = DEPOSIT_REQUESTS) -> None:
-        # ``agent`` is a ``verimesh.agent.Agent`` (not imported: the Agent imports this module)
+    def __init__(self, agent: Agent, url: str, max_price: int, deposit_requests: int = DEPOSIT_REQUESTS) -> None:
         self.url = url.rstrip("/")
         self.ledger: Ledger = agent.ledger
         self.info: ServiceInfo = discover_service(self.url, agent.client.http)
