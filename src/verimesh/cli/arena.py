@@ -362,12 +362,12 @@ def leaderboard_command(
         console.print(f"arena {name}: no settled epoch yet, so no ranks")
         return
     table = Table(title=f"arena {name}: {len(board['settled_epochs'])} settled epochs")
-    for column in ("#", "provider", "rewards", "epochs", "last rank", "best rank"):
+    for column in ("#", "provider", "VMT", "ranks"):  # fits 80 columns: the address stays whole
         table.add_column(column, justify="left" if column == "provider" else "right")
     table.columns[1].no_wrap = True
     table.columns[1].min_width = 42
     for position, t in enumerate(board["providers"], start=1):
-        table.add_row(str(position), t["provider"], _fmt(t["reward"]), str(t["epochs"]), str(t["last_rank"]), str(t["best_rank"]))
+        table.add_row(str(position), t["provider"], f"{t['reward'] / VMT:,.2f}", " ".join(map(str, t["ranks"])))
     console.print(table)
     for e in board["epochs"]:
         if not e["agrees"]:
