@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -72,10 +73,16 @@ def run_demo(config: DemoConfig, on_progress: Callable[[Progress], None] = lambd
         ensure_models([EMBED_MODEL, GENERATE_MODEL])
         return _run(config, net, progress, on_progress)
     finally:
-        survivors = net.shutdown()
-        if survivors:
-            progress.note(f"processes that survived SIGKILL: {survivors}")
-        net.clean_homes()
+        # A second Ctrl-C (or SIGTERM) during the shutdown must not leave orphans behind.
+        held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            survivors = net.shutdown()
+            if survivors:
+                progress.note(f"processes that survived SIGKILL: {survivors}")
+            net.clean_homes()
+        finally:
+            for sig, handler in held.items():
+                signal.signal(sig, handler)
 
 
 def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: Callable[[Progress], None]) -> DemoReport:
