@@ -54,10 +54,12 @@ class LiveView:
 
     def _nodes(self, p: Progress) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
-        for column in ("party", "role", "process", "node says", "stake", "holdings", "change"):
+        widths = {"party": (8, 12), "role": (9, 22), "process": (7, 18), "node says": (10, 34),
+                  "stake": (5, 8), "holdings": (11, 12), "change": (7, 9)}  # fmt: skip
+        for column, (least, most) in widths.items():
             right = column in ("stake", "holdings", "change")
             table.add_column(column, justify="right" if right else "left", no_wrap=True,
-                             max_width=36 if column == "node says" else None)  # fmt: skip
+                             min_width=least, max_width=most)  # fmt: skip
         if p.ledger is None or not p.parties:
             return table
         net = p.network
@@ -98,7 +100,7 @@ class LiveView:
             return text
         states = p.ledger.states()
         jobs = p.ledger.jobs.values()
-        text.append(", ".join(f"{states.get(s, 0)} {s}" for s in _STATES))
+        text.append(", ".join(f"{states[s]} {s}" for s in _STATES if states.get(s)) or "none yet")
         text.append(
             f" | audits {sum(1 for j in jobs if j.audit is not None)}"
             f", disputes {sum(1 for j in jobs if j.challenged_by)}"

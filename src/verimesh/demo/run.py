@@ -206,7 +206,7 @@ def _add_agent_parties(home: Path, progress: Progress) -> None:
     except (OSError, ValueError):
         return
     for label, key in (("agent wallet", "wallet"), ("agent key", "session_key")):
-        progress.parties[label], progress.roles[label] = record[key], f"requester's {label}"
+        progress.parties[label], progress.roles[label] = record[key], f"requester's {label.split()[1]}"
         progress.before[label] = Holdings(0, 0, 0)
     progress.note(f"requester agent: wallet {record['wallet']}, session key {record['session_key']}")
 
