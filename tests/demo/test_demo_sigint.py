@@ -4,6 +4,7 @@ workers), validators, the dashboard, the requester agent. None survives; the exi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,3 +57,13 @@ def test_sigint_stops_every_child_process(tmp_path) -> None:
     assert "every process the demo started has been stopped" in err.read_text()
     survivors = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not survivors, [" ".join(p.cmdline()) for p in survivors]
+
+    # Right after: a second demo starts clean and passes (one job, no cheater: quick).
+    again = subprocess.run(
+        [sys.executable, "-m", "verimesh.cli.main", "demo", "--json", "--nodes", "2", "--cheaters", "0",
+         "--jobs", "1", "--no-dashboard"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, f"{again.stdout[-2000:]}\n{again.stderr[-3000:]}"
+    report = json.loads(again.stdout)
+    assert report["ok"] and report["jobs_verified"] == 1, report

@@ -131,9 +131,6 @@ class Ledger:
     def verifying(self) -> bool:
         return any(job.state in IN_VERIFICATION for job in self.jobs.values())
 
-    def counts(self, name: str) -> int:
-        return sum(1 for e in self.events if e.name == name)
-
     # -- gas --------------------------------------------------------------------------
     def gas_of_contract_calls(self, from_block: int) -> tuple[int, int]:
         """(gas, transactions) of every transaction sent to a verimesh contract from

@@ -15,8 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -46,7 +45,6 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen | None = None
     restarts: int = 0
-    kills: list[float] = field(default_factory=list)  # wall times of SIGKILLs by the demo
 
     @property
     def pid(self) -> int | None:
@@ -120,7 +118,6 @@ class Supervisor:
         psutil.wait_procs(procs, timeout=5)
         if child.process is not None:
             child.process.wait(timeout=5)
-        child.kills.append(time.time())
 
     def restart(self, name: str) -> Child:
         child = self.children[name]

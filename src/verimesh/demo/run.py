@@ -270,7 +270,7 @@ class KillWatcher:
         has_generation = any(j.model_root == self.generate_root for j in ledger.jobs.values())
         candidates.sort()
         is_embed, job_id, name = candidates[0]
-        if is_embed and not has_generation and len(ledger.jobs) < 2:
+        if is_embed and not has_generation and len(ledger.jobs) < min(2, self.progress.jobs_planned):
             return  # early on, wait a little for a generation job to show up
         self.victim, self.job_id = self.honest[name], job_id
         self.net.supervisor.kill_hard(name)
