@@ -25,7 +25,8 @@ OUT, TRACE = b"\x0a" * 32, b"\x0b" * 32
 def net(artifact_cache):
     referee = dev_signer(0)
     network = deploy_network(
-        BoaBackend(), referee, artifacts=load_artifacts(cache_dir=artifact_cache, names=CONTRACTS)
+        BoaBackend(), referee, artifacts=load_artifacts(cache_dir=artifact_cache, names=CONTRACTS),
+        referee=referee.address,  # an account decides: these tests are about JobMarket alone
     )
     requester, validator, challenger = dev_signer(1), dev_signer(4), dev_signer(5)
     providers = [dev_signer(2), dev_signer(3)]

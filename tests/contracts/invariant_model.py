@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from eth_abi import encode
 from eth_utils import keccak
 
+from verimesh.crypto.eip712 import Domain, fast_digest
+from verimesh.crypto.envelope import ecdsa_signature_checker
+from verimesh.verify.committee import Verdict, committee_threshold, draw_committee, scan_pool
+
 E = 10**18
 MAX_UINT = 2**256 - 1
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -42,6 +46,7 @@ ASSIGNED, COMMITTED, REVEALED, AUDITING, DISPUTED, FINALIZED, REFUNDED = range(1
 OPEN_STATES = (ASSIGNED, COMMITTED, REVEALED, AUDITING, DISPUTED)
 CHALLENGER_EXTERNAL, CHALLENGER_REPLICA, CHALLENGER_VALIDATOR = 0, 1, 2
 TURN_DEFENDER, TURN_CHALLENGER, TURN_REFEREE = 0, 1, 2
+GUILTY_DEFENDER, GUILTY_CHALLENGER, GUILTY_BOTH = 1, 2, 3
 EMPTY32 = b"\x00" * 32
 
 # How often each interesting branch of the contracts ran (coverage report of the test).
@@ -145,6 +150,31 @@ class Job:
         return sum(1 << i for i, r in enumerate(self.replicas) if r.revealed)
 
 
+@dataclass(frozen=True)
+class CommitteeParams:
+    address: str  # the DisputeCommittee
+    chain_id: int
+    size: int  # n
+    threshold: int  # m
+    penalty: int
+    reporter_bounty_bps: int
+
+
+@dataclass
+class CommitteeRecord:
+    """DisputeCommittee's record of one job: drawn members and, once accepted, the verdict."""
+
+    dispute_round: int
+    seed: bytes
+    deadline: int
+    threshold: int
+    members: list[str]
+    accepted: bool = False
+    guilty: int = 0
+    payload: tuple[int, int, bytes] | None = None
+    slashed: set[str] = field(default_factory=set)
+
+
 @dataclass
 class Chain:
     """The block context a call runs in (read from the EVM before the call)."""
@@ -186,6 +216,13 @@ class Model:
     touched_members: set[str] = field(default_factory=set)
     touched_jobs: set[int] = field(default_factory=set)
     lists_touched: bool = False
+    # DisputeCommittee (None: a model without one)
+    committee: CommitteeParams | None = None
+    committee_requests: dict[int, int] = field(default_factory=dict)
+    committees: dict[int, CommitteeRecord] = field(default_factory=dict)
+    touched_committees: set[int] = field(default_factory=set)
+    # members slashed by the committee: their locked stake may be below their jobs' bonds
+    equivocated: set[str] = field(default_factory=set)
 
     # ---------------------------------------------------------------- derived amounts
     def bond(self, price: int) -> int:
@@ -326,8 +363,8 @@ class Model:
                 self._start_unbond(chain, account, released)
         self._touch(account)
 
-    def _slash(self, account: str, amount: int) -> int:
-        """Registry.slash to the market; returns what it took."""
+    def _slash(self, account: str, amount: int, recipient: str = "") -> int:
+        """Registry.slash to ``recipient`` (default: the market); returns what it took."""
         m = self.member(account)
         from_locked = min(amount, m.locked)
         locked = m.locked - from_locked
@@ -346,7 +383,7 @@ class Model:
             self._forget_if_empty(account)
         self._touch(account)
         if taken > 0:
-            self._do_transfer(self.registry, self.market, taken)
+            self._do_transfer(self.registry, recipient or self.market, taken)
         return taken
 
     def _draw(self, role: int, seed: int, count: int, max_price: int, bond: int,
@@ -480,6 +517,9 @@ class Model:
             raise Revert("job_market: unknown mode")
         require(price > 0, "job_market: zero price")
         require(price <= MAX_PRICE, "job_market: price above 2**96 - 1")
+        if mode == MODE_AUDIT and mode_param > 0:
+            require(mode_param * (self.bond(price) + price) >= price * BPS,
+                    "job_market: audit probability below the deterrence minimum; see min_audit_bps(price)")
         for window, name in ((commit_window, "commit"), (reveal_window, "reveal"),
                              (challenge_window, "challenge")):
             require(MIN_WINDOW <= window <= MAX_WINDOW, f"job_market: {name} window out of range")
@@ -619,7 +659,7 @@ class Model:
         self._do_transfer_from(self.market, sender, self.market, bond)
         self.touched_jobs.add(job_id)
 
-    def dispute_move(self, chain: Chain, sender: str, job_id: int) -> None:
+    def _mover_turn(self, chain: Chain, sender: str, job_id: int) -> Dispute:
         job = self._load(job_id)
         require(job.state == DISPUTED, "job_market: job is not disputed")
         d = job.dispute
@@ -630,10 +670,20 @@ class Model:
         if d.turn == TURN_DEFENDER:
             require(sender == job.replicas[d.defender_replica].provider,
                     "job_market: not your turn")
-            d.turn = TURN_CHALLENGER
         else:
             require(sender == d.challenger, "job_market: not your turn")
-            d.turn = TURN_DEFENDER
+        return d
+
+    def refer_dispute(self, chain: Chain, sender: str, job_id: int) -> None:
+        d = self._mover_turn(chain, sender, job_id)
+        PATHS[f"dispute referred on turn {d.turn}"] += 1
+        d.turn = TURN_REFEREE
+        d.deadline = chain.timestamp + self.params.dispute_round_window
+        self.touched_jobs.add(job_id)
+
+    def dispute_move(self, chain: Chain, sender: str, job_id: int) -> None:
+        d = self._mover_turn(chain, sender, job_id)
+        d.turn = TURN_CHALLENGER if d.turn == TURN_DEFENDER else TURN_DEFENDER
         d.round += 1
         if d.round == MAX_DISPUTE_ROUNDS:
             d.turn = TURN_REFEREE
@@ -648,9 +698,9 @@ class Model:
         require(chain.timestamp > d.deadline, "job_market: round deadline not reached")
         PATHS[f"dispute_timeout on turn {d.turn}"] += 1
         if d.turn == TURN_DEFENDER:
-            self._resolve(chain, job_id, job, True)
+            self._resolve(chain, job_id, job, GUILTY_DEFENDER)
         elif d.turn == TURN_CHALLENGER:
-            self._resolve(chain, job_id, job, False)
+            self._resolve(chain, job_id, job, GUILTY_CHALLENGER)
         else:
             self._annul(chain, job_id, job)
 
@@ -658,7 +708,13 @@ class Model:
         require(sender == self.referee, "job_market: caller is not the referee")
         job = self._load(job_id)
         require(job.state == DISPUTED, "job_market: job is not disputed")
-        self._resolve(chain, job_id, job, at_fault)
+        self._resolve(chain, job_id, job, GUILTY_DEFENDER if at_fault else GUILTY_CHALLENGER)
+
+    def resolve_dispute_both(self, chain: Chain, sender: str, job_id: int) -> None:
+        require(sender == self.referee, "job_market: caller is not the referee")
+        job = self._load(job_id)
+        require(job.state == DISPUTED, "job_market: job is not disputed")
+        self._resolve(chain, job_id, job, GUILTY_BOTH)
 
     def finalize(self, chain: Chain, job_id: int) -> None:
         job = self._load(job_id)
@@ -671,7 +727,7 @@ class Model:
         else:
             raise Revert("job_market: job is not ready to finalize")
         job.state = FINALIZED
-        _, refund = self._settle(chain, job, job.replicas[0].digest, EMPTY32, ZERO)
+        _, refund = self._settle(chain, job, job.replicas[0].digest, EMPTY32, EMPTY32, ZERO)
         self._credit(job.requester, refund)
         self.touched_jobs.add(job_id)
 
@@ -730,7 +786,7 @@ class Model:
     def _penalize(self, account: str, bond: int, bounty_to: str, requester: str) -> int:
         return self._split(self._slash(account, bond), bounty_to, requester)
 
-    def _settle(self, chain: Chain, job: Job, good: bytes, bad: bytes,
+    def _settle(self, chain: Chain, job: Job, good: bytes, bad: bytes, also_bad: bytes,
                 winner: str) -> tuple[int, int]:
         bond = self.bond(job.price)
         paid = refund = 0
@@ -739,7 +795,7 @@ class Model:
                 self._unlock(chain, r.provider, bond)
                 self._credit(r.provider, job.price)
                 paid += job.price
-            elif bad != EMPTY32 and r.digest == bad:
+            elif bad != EMPTY32 and r.digest in (bad, also_bad):
                 refund += job.price
                 refund += self._penalize(r.provider, bond, winner, job.requester)
             else:
@@ -758,13 +814,13 @@ class Model:
         if job.audit_digest == EMPTY32:
             PATHS["silent validator slashed"] += 1
             refund += self._penalize(job.validator, bond, job.requester, job.requester)
-        elif bad != EMPTY32 and job.audit_digest == bad:
+        elif bad != EMPTY32 and job.audit_digest in (bad, also_bad):
             refund += self._penalize(job.validator, bond, winner, job.requester)
         else:
             self._unlock(chain, job.validator, bond)
         return paid, refund
 
-    def _resolve(self, chain: Chain, job_id: int, job: Job, at_fault: bool) -> None:
+    def _resolve(self, chain: Chain, job_id: int, job: Job, guilty: int) -> None:
         d = job.dispute
         assert d is not None
         defender = job.replicas[d.defender_replica]
@@ -773,14 +829,16 @@ class Model:
             challenger_digest = job.replicas[d.challenger_replica].digest
         elif d.kind == CHALLENGER_VALIDATOR:
             challenger_digest = job.audit_digest
-        good, bad, winner = defender.digest, challenger_digest, defender.provider
-        if at_fault:
+        good, bad, also_bad, winner = defender.digest, challenger_digest, EMPTY32, defender.provider
+        if guilty == GUILTY_DEFENDER:
             good, bad, winner = challenger_digest, defender.digest, d.challenger
-        PATHS[f"verdict kind={d.kind} defender_at_fault={at_fault}"] += 1
+        elif guilty == GUILTY_BOTH:
+            good, bad, also_bad, winner = EMPTY32, defender.digest, challenger_digest, job.requester
+        PATHS[f"verdict kind={d.kind} guilty={guilty}"] += 1
         job.state = FINALIZED
-        _, refund = self._settle(chain, job, good, bad, winner)
+        _, refund = self._settle(chain, job, good, bad, also_bad, winner)
         if d.kind == CHALLENGER_EXTERNAL:
-            if at_fault:
+            if guilty == GUILTY_DEFENDER:
                 self._credit(d.challenger, d.bond)
             else:
                 refund += self._split(d.bond, winner, job.requester)
@@ -809,3 +867,109 @@ class Model:
             return "finalize", job.challenge_deadline
         assert job.state == DISPUTED and job.dispute is not None
         return "dispute_timeout", job.dispute.deadline
+
+    # ---------------------------------------------------------------- DisputeCommittee
+    def _referee_turn(self, job_id: int) -> Dispute:
+        job = self.jobs.get(job_id)
+        require(job is not None and job.state == DISPUTED, "dispute_committee: job is not disputed")
+        assert job is not None and job.dispute is not None
+        require(job.dispute.turn == TURN_REFEREE,
+                "dispute_committee: dispute has not reached the referee turn")
+        return job.dispute
+
+    def request_committee(self, chain: Chain, job_id: int) -> None:
+        self._referee_turn(job_id)
+        require(job_id not in self.committees, "dispute_committee: committee already drawn")
+        requested = self.committee_requests.get(job_id, 0)
+        require(requested == 0 or chain.number > requested + BLOCKHASH_WINDOW,
+                "dispute_committee: committee already requested")
+        if requested:
+            PATHS["committee request renewed"] += 1
+        self.committee_requests[job_id] = chain.number
+
+    def draw_committee(self, chain: Chain, job_id: int) -> list[str]:
+        """The draw, by the Python mirror (``verify.committee``): the chain must agree."""
+        assert self.committee is not None
+        d = self._referee_turn(job_id)
+        require(job_id not in self.committees, "dispute_committee: committee already drawn")
+        requested = self.committee_requests.get(job_id, 0)
+        require(requested != 0, "dispute_committee: committee not requested")
+        require(chain.number > requested, "dispute_committee: wait one block after the request")
+        require(chain.number <= requested + BLOCKHASH_WINDOW,
+                "dispute_committee: seed block too old; request again")
+        job = self.jobs[job_id]
+        seed = keccak(encode(["bytes32", "uint256"], [chain.blockhash(requested), job_id]))
+        listed = self.lists[ROLE_VALIDATOR]
+        free = {a: self.members[a].stake - self.members[a].locked for a in listed}
+        exclude = [job.requester, job.replicas[d.defender_replica].provider, d.challenger]
+        pool = scan_pool(seed, listed, free, exclude)
+        require(len(pool) > 0, "dispute_committee: no eligible validator")
+        size = min(self.committee.size, len(pool))
+        members = draw_committee(seed, pool, size)
+        PATHS[f"committee of {size} drawn"] += 1
+        self.committees[job_id] = CommitteeRecord(
+            dispute_round=d.round, seed=seed, deadline=d.deadline,
+            threshold=committee_threshold(size, self.committee.size, self.committee.threshold),
+            members=members)
+        self.touched_committees.add(job_id)
+        return members
+
+    def verdict_digest(self, job_id: int, guilty: int, leaf: int, output: bytes, signer: str) -> bytes:
+        assert self.committee is not None
+        c = self.committees[job_id]
+        verdict = Verdict(job_id=job_id, dispute_round=c.dispute_round, guilty=guilty, leaf_index=leaf,
+                          recomputed_output=output)
+        domain = Domain(chain_id=self.committee.chain_id, verifying_contract=self.committee.address)
+        return fast_digest(domain, verdict, signer, 0, c.deadline)
+
+    def _check_verdict_signature(self, job_id: int, guilty: int, leaf: int, output: bytes,
+                                 signer: str, signature: bytes) -> None:
+        digest = self.verdict_digest(job_id, guilty, leaf, output, signer)
+        require(ecdsa_signature_checker(signer, digest, signature),
+                "dispute_committee: signature does not match this verdict")
+
+    def submit_verdict(self, chain: Chain, job_id: int, guilty: int, leaf: int, output: bytes,
+                       signatures: list[tuple[str, bytes]]) -> None:
+        assert self.committee is not None
+        c = self.committees.get(job_id)
+        require(c is not None, "dispute_committee: committee not drawn")
+        assert c is not None
+        require(not c.accepted, "dispute_committee: verdict already accepted")
+        require(chain.timestamp <= c.deadline, "dispute_committee: verdict deadline passed")
+        require(1 <= guilty <= 3, "dispute_committee: guilty must be 1, 2 or 3")
+        require(len(signatures) >= c.threshold, "dispute_committee: too few signatures")
+        last = 0
+        for signer, signature in signatures:
+            require(int(signer, 16) > last,
+                    "dispute_committee: signers not in strictly ascending order (duplicate?)")
+            last = int(signer, 16)
+            require(signer in c.members, "dispute_committee: signer is not on the committee")
+            self._check_verdict_signature(job_id, guilty, leaf, output, signer, signature)
+        # JobMarket checks the referee and the job's state before any effect.
+        if guilty == GUILTY_BOTH:
+            self.resolve_dispute_both(chain, self.committee.address, job_id)
+        else:
+            self.resolve_dispute(chain, self.committee.address, job_id, guilty == GUILTY_DEFENDER)
+        PATHS[f"committee verdict guilty={guilty}"] += 1
+        c.accepted, c.guilty, c.payload = True, guilty, (guilty, leaf, output)
+        self.touched_committees.add(job_id)
+
+    def report_equivocation(self, chain: Chain, sender: str, job_id: int, guilty: int, leaf: int,
+                            output: bytes, member: str, signature: bytes) -> None:
+        assert self.committee is not None
+        c = self.committees.get(job_id)
+        require(c is not None and c.accepted, "dispute_committee: no accepted verdict to compare with")
+        assert c is not None
+        require(member in c.members, "dispute_committee: not a committee member")
+        require(member not in c.slashed, "dispute_committee: member already slashed for this job")
+        require((guilty, leaf, output) != c.payload, "dispute_committee: that is the accepted verdict")
+        self._check_verdict_signature(job_id, guilty, leaf, output, member, signature)
+        c.slashed.add(member)
+        self.equivocated.add(member)
+        taken = self._slash(member, self.committee.penalty, self.committee.address)
+        bounty = taken * self.committee.reporter_bounty_bps // BPS
+        PATHS["equivocating member slashed" if taken else "equivocating member held nothing"] += 1
+        if bounty:
+            self._do_transfer(self.committee.address, sender, bounty)
+        if taken - bounty:
+            self._do_transfer(self.committee.address, BURN, taken - bounty)

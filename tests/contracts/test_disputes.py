@@ -7,7 +7,10 @@ challenge bond 50 VMT; a forfeited amount X splits 50% bounty, 30% requester, 20
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import boa
+import pytest
 from contract_world import (
     AUDITING,
     BURN,
@@ -78,17 +81,40 @@ def test_audit_drawn_validator_agrees_and_is_paid(world: World) -> None:
     world.assert_conserved()
 
 
+# A job cheap enough for audit(p = 0.01%) to deter: p (S + R) >= g needs
+# price <= p x (bond + price), so 0.001 VMT against the 10 VMT minimum bond.
+TINY_PRICE = E // 1000
+
+
+@pytest.fixture
+def cheap_provider(world: World) -> Iterator[str]:
+    """A provider asking nothing: the only one drawable for a TINY_PRICE job. It joins
+    `world.providers` for this test only (the session world outlives the chain rollback)."""
+    cheap = boa.env.generate_address("cheap provider")
+    world.register(cheap, price=0)
+    world.providers.append(cheap)
+    yield cheap
+    world.providers.remove(cheap)
+
+
+def tiny_audit_job(world: World) -> int:
+    """audit(0.01%) at TINY_PRICE (needs the `cheap_provider` fixture)."""
+    return world.post(param=1, price=TINY_PRICE)
+
+
+@pytest.mark.usefixtures("cheap_provider")
 def test_same_block_reveal_is_audited_for_certain(world: World) -> None:
     """The audit coin reads the hash of the commitment's block; a reveal in that very
     block cannot read it, so the job is audited whatever p is."""
-    job_id = world.post(param=1)
+    job_id = tiny_audit_job(world)
     world.commit_reveal_all(job_id)
     assert world.state(job_id) == AUDITING
 
 
+@pytest.mark.usefixtures("cheap_provider")
 def test_audit_not_drawn_refunds_the_fee(world: World) -> None:
     m = world.market
-    job_id = world.post(param=1)  # 0.01%
+    job_id = tiny_audit_job(world)  # p = 0.01%
     (provider,) = m.assigned(job_id)
     world.commit(job_id, provider)
     boa.env.time_travel(blocks=1)
@@ -97,7 +123,7 @@ def test_audit_not_drawn_refunds_the_fee(world: World) -> None:
     assert not m.jobs(job_id).audited
     boa.env.time_travel(seconds=WINDOW + 1)
     m.finalize(job_id)
-    assert m.balances(world.requester) == FEE
+    assert m.balances(world.requester) == TINY_PRICE  # the fee (100% of the price) back
     world.assert_conserved()
 
 
@@ -388,3 +414,88 @@ def test_dispute_entry_points_revert_outside_a_dispute(world: World) -> None:
     with boa.reverts("job_market: job is not disputed"):
         m.resolve_dispute(disputed, True)
 
+
+
+def test_party_due_refers_the_dispute_to_the_referee(world: World) -> None:
+    m = world.market
+    job_id, provider = challenged_job(world)
+    with boa.env.prank(world.challenger), boa.reverts("job_market: not your turn"):
+        m.refer_dispute(job_id)  # the defender is due
+    with boa.env.prank(provider):
+        m.dispute_move(job_id, b"\x01" * 32)
+    with boa.env.prank(provider), boa.reverts("job_market: not your turn"):
+        m.refer_dispute(job_id)
+    with boa.env.prank(world.challenger):
+        m.refer_dispute(job_id)
+    (event,) = [e for e in m.get_logs() if type(e).__name__ == "DisputeReferred"]
+    d = m.disputes(job_id)
+    assert (d.round, d.turn, d.deadline) == (1, TURN_REFEREE, boa.env.timestamp + ROUND_WINDOW)
+    assert (event.by, event.round, event.deadline) == (world.challenger, 1, d.deadline)
+    for who in (provider, world.challenger):
+        with boa.env.prank(who), boa.reverts("job_market: dispute rounds exhausted; the referee decides"):
+            m.refer_dispute(job_id)
+        with boa.env.prank(who), boa.reverts("job_market: dispute rounds exhausted; the referee decides"):
+            m.dispute_move(job_id, b"\x02" * 32)
+    with boa.reverts("job_market: round deadline not reached"):
+        m.dispute_timeout(job_id)
+    m.resolve_dispute(job_id, True)
+    assert world.state(job_id) == FINALIZED
+    world.assert_conserved()
+
+
+def test_refer_reverts_outside_a_live_turn(world: World) -> None:
+    m = world.market
+    job_id, provider = revealed_job(world)
+    with boa.env.prank(provider), boa.reverts("job_market: job is not disputed"):
+        m.refer_dispute(job_id)
+    with boa.env.prank(world.challenger):
+        m.challenge(job_id, 0)
+    boa.env.time_travel(seconds=ROUND_WINDOW + 1)
+    with boa.env.prank(provider), boa.reverts("job_market: round deadline passed"):
+        m.refer_dispute(job_id)
+
+
+def test_referred_dispute_with_a_silent_referee_is_annulled(world: World) -> None:
+    m = world.market
+    job_id, provider = challenged_job(world)
+    with boa.env.prank(provider):
+        m.refer_dispute(job_id)
+    boa.env.time_travel(seconds=ROUND_WINDOW + 1)
+    m.dispute_timeout(job_id)
+    assert world.state(job_id) == REFUNDED
+    assert m.balances(world.requester) == JOB_PRICE
+    assert m.balances(world.challenger) == CHALLENGE_BOND
+    world.assert_conserved()
+
+
+def test_both_at_fault_slashes_both_replicas(world: World) -> None:
+    m = world.market
+    job_id = world.post(mode=MODE_REPLICATE, param=2)
+    p0, p1 = m.assigned(job_id)
+    world.commit_reveal_all(job_id, outputs={p0: OTHER, p1: b"\x0d" * 32})
+    with boa.env.prank(world.outsider), boa.reverts("job_market: caller is not the referee"):
+        m.resolve_dispute_both(job_id)
+    burned = world.balance(BURN)
+    m.resolve_dispute_both(job_id)
+    (event,) = [e for e in m.get_logs() if type(e).__name__ == "DisputeResolved"]
+    assert (event.defender_at_fault, event.reason, event.winner) == (True, 2, world.requester)
+    for liar in (p0, p1):
+        assert world.member(liar).stake == 200 * E - BOND and m.balances(liar) == 0
+    assert m.balances(world.requester) == 2 * JOB_PRICE + 2 * 8 * E
+    assert world.balance(BURN) == burned + 2 * 2 * E
+    with boa.reverts("job_market: job is not disputed"):
+        m.resolve_dispute_both(job_id)
+    world.assert_conserved()
+
+
+def test_both_at_fault_after_an_audit_slashes_provider_and_validator(world: World) -> None:
+    m = world.market
+    job_id, provider, validator = audited_job(world)
+    with boa.env.prank(validator):
+        m.audit_report(job_id, OTHER, TRACE)
+    m.resolve_dispute_both(job_id)
+    assert world.member(provider).stake == 200 * E - BOND
+    assert world.member(validator).stake == 200 * E - BOND
+    assert m.balances(validator) == 0 and m.balances(provider) == 0
+    assert m.balances(world.requester) == JOB_PRICE + FEE + 2 * 8 * E
+    world.assert_conserved()

@@ -91,7 +91,7 @@ def test_audit_job_gas_prepaid(gas_world: World) -> None:
 
 # Regression ceilings for the other shapes (measured values are in docs/contracts.md).
 @pytest.mark.parametrize(("mode", "param", "ceiling"), [
-    (MODE_AUDIT, 1000, 330_000),  # not audited; the fee refund is the requester's first credit
+    (MODE_AUDIT, 2000, 330_000),  # p = 20% (at least min_audit_bps = 16.67% at this price); not audited
     (MODE_REPLICATE, 2, 470_000),
     (MODE_REPLICATE, 3, 640_000),
 ])
@@ -101,7 +101,7 @@ def test_gas_report(gas_world: World, mode: int, param: int, ceiling: int) -> No
     if mode == MODE_AUDIT:
         # The audit coin comes from a block hash, so an audit(p) job may be drawn for audit
         # (then `finalize` only opens the audit). The row measures the unaudited path: redraw
-        # until one is not audited (ten audits in a row at p = 10% happen once in 1e10).
+        # until one is not audited (ten audits in a row at p = 20% happen once in 1e7).
         for _ in range(10):
             if not gas_world.market.jobs(gas_world.market.job_count()).audited:
                 break

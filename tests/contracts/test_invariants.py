@@ -1,6 +1,7 @@
-"""Conservation and state invariants of Token, Registry and JobMarket under random use.
+"""Conservation and state invariants of Token, Registry, JobMarket and the DisputeCommittee
+(JobMarket's referee) under random use.
 
-A hypothesis state machine drives every public state-changing function of the three
+A hypothesis state machine drives every public state-changing function of the four
 contracts (including calls that must revert) by random actors, with time travel and block
 mining, on titanoboa's in-process EVM. Each call is first run on the reference model
 (`invariant_model.Model`), which says whether it must revert and with which reason, or what
@@ -69,8 +70,10 @@ from invariant_model import (
     SECP256K1_N,
     TURN_CHALLENGER,
     TURN_DEFENDER,
+    TURN_REFEREE,
     ZERO,
     Chain,
+    CommitteeParams,
     E,
     Model,
     Params,
@@ -97,7 +100,13 @@ PARAMS = Params(
     requester_share_bps=3_000,
     dispute_round_window=3600,
 )
-REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ")
+REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ", "dispute_committee: ")
+# DisputeCommittee of the invariant world: committees of up to 3, 2 signatures (of 3).
+COMMITTEE_SIZE, COMMITTEE_THRESHOLD = 3, 2
+EQUIVOCATION_PENALTY = 40 * E
+REPORTER_BOUNTY_BPS = 5_000
+LEAF = 7
+OP_OUT, OP_OUT_OTHER = b"\x77" * 32, b"\x78" * 32
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 # What `Harness.act` returns for a call that reverted (as the model said it must).
 REVERTED = object()
@@ -122,6 +131,7 @@ class World:
     token: Any
     registry: Any
     market: Any
+    committee: Any
     actors: dict[str, str]  # name -> address
     keys: dict[str, bytes]  # address -> private key (for permit signatures)
     base_model: Model
@@ -175,13 +185,22 @@ def _deploy() -> World:
                           PARAMS.audit_fee_bps, PARAMS.challenge_bond, PARAMS.bounty_bps,
                           PARAMS.requester_share_bps, PARAMS.dispute_round_window)
         registry.set_job_market(market.address)
-    for contract in (token, registry, market):
+        committee = boa.load(str(CONTRACTS / "DisputeCommittee.vy"), market.address, registry.address,
+                             token.address, COMMITTEE_SIZE, COMMITTEE_THRESHOLD, EQUIVOCATION_PENALTY,
+                             REPORTER_BOUNTY_BPS)
+        registry.set_slasher(committee.address)
+        market.set_referee(committee.address)
+    for contract in (token, registry, market, committee):
         _quiet_repr(contract)
     model = Model(params=PARAMS, token=str(token.address), registry=str(registry.address),
-                  market=str(market.address), owner=owner, referee=referee, minter=owner)
+                  market=str(market.address), owner=owner, referee=str(committee.address), minter=owner,
+                  committee=CommitteeParams(address=str(committee.address), chain_id=boa.env.evm.patch.chain_id,
+                                            size=COMMITTEE_SIZE, threshold=COMMITTEE_THRESHOLD,
+                                            penalty=EQUIVOCATION_PENALTY,
+                                            reporter_bounty_bps=REPORTER_BOUNTY_BPS))
     token_layout = token.compiler_data.storage_layout["storage_layout"]
     market_layout = market.compiler_data.storage_layout["storage_layout"]
-    w = World(token=token, registry=registry, market=market, actors=actors,
+    w = World(token=token, registry=registry, market=market, committee=committee, actors=actors,
               keys={actors[n]: k for n, k in keys.items()}, base_model=model,
               slots={"balanceOf": token_layout["balanceOf"]["slot"],
                      "totalSupply": token_layout["totalSupply"]["slot"],
@@ -195,7 +214,8 @@ def _deploy() -> World:
             setup.act(who, token, "approve", (spender, MAX_UINT),
                       lambda c, who=who, s=spender: model.approve(who, s, MAX_UINT))
     for name, stake, price in (("prov0", 150 * E, 0), ("prov1", 150 * E, 1 * E),
-                               ("prov2", 200 * E, 4 * E), ("val0", 120 * E, 0)):
+                               ("prov2", 200 * E, 4 * E), ("val0", 120 * E, 0),
+                               ("val1", 160 * E, 0), ("val2", 300 * E, 0)):
         role = ROLE_VALIDATOR if name.startswith("val") else ROLE_PROVIDER
         who = actors[name]
         setup.act(who, registry, "register", (role, stake, "http://127.0.0.1:9000",
@@ -212,7 +232,8 @@ class Harness:
     def __init__(self, w: World, model: Model) -> None:
         self.w = w
         self.model = model
-        self.addresses = [*w.actors.values(), model.registry, model.market, BURN, model.token]
+        self.addresses = [*w.actors.values(), model.registry, model.market, BURN, model.token,
+                          str(w.committee.address)]
         # Per job, the model's replica records when the chain last matched them: replicas
         # only change on commit/reveal, so unchanged ones are not re-read (speed).
         self.replicas_seen: dict[int, list[tuple]] = {}
@@ -287,9 +308,14 @@ class Harness:
         locked = m.locked_by_jobs()
         for account, member in m.members.items():
             assert 0 <= member.locked <= member.stake, f"locked > stake for {account}"
-            assert member.locked == locked.get(account, 0), (
-                f"{account} has {member.locked} locked but its open jobs bond "
-                f"{locked.get(account, 0)}")
+            if account in m.equivocated:
+                # the committee's slash takes locked stake first (Registry.slash); JobMarket
+                # then unlocks or slashes what is left of those bonds
+                assert member.locked <= locked.get(account, 0)
+            else:
+                assert member.locked == locked.get(account, 0), (
+                    f"{account} has {member.locked} locked but its open jobs bond "
+                    f"{locked.get(account, 0)}")
             assert member.role in (ROLE_PROVIDER, ROLE_VALIDATOR)
         for account, bond in locked.items():
             assert bond == 0 or account in m.members, f"{account} bonded but not a member"
@@ -352,6 +378,16 @@ class Harness:
                 x.challenger, x.kind, x.challenger_replica, x.defender_replica, x.bond,
                 x.round, x.turn, x.deadline), f"job {job_id} dispute: chain {d}, model {x}"
 
+    def check_committee(self, job_id: int) -> None:
+        record = self.model.committees[job_id]
+        got = self.w.committee.committees(job_id)
+        want = (record.dispute_round, record.seed, record.deadline, record.threshold, len(record.members),
+                record.accepted, record.guilty)
+        assert tuple(got) == want, f"committee of job {job_id}: chain {got}, model {want}"
+        assert list(self.w.committee.members(job_id)) == record.members
+        for member in record.members:
+            assert self.w.committee.slashed(job_id, member) == (member in record.slashed)
+
     def check_lists(self) -> None:
         r = self.w.registry
         m = self.model
@@ -373,8 +409,11 @@ class Harness:
             self.check_job(job_id)
         if m.lists_touched:
             self.check_lists()
+        for job_id in sorted(m.touched_committees):
+            self.check_committee(job_id)
         m.touched_members.clear()
         m.touched_jobs.clear()
+        m.touched_committees.clear()
         m.lists_touched = False
 
     def check_all(self) -> None:
@@ -388,6 +427,8 @@ class Harness:
         self.check_list_order()
         assert self.w.market.job_count() == len(self.model.jobs)
         assert self.w.market.referee() == self.model.referee
+        for job_id in self.model.committees:
+            self.check_committee(job_id)
         assert self.w.token.minter() == self.model.minter
 
     # ------------------------------------------------------------------ settling
@@ -687,6 +728,8 @@ class InvariantMachine(RuleBasedStateMachine):
         }[call]
 
         def expect(c: Chain) -> None:
+            if call == "slash":
+                raise Revert("registry: caller is not the job market or the slasher")
             if call != "set_job_market":
                 raise Revert("registry: caller is not the job market")
             if sender != self.model.owner:
@@ -698,8 +741,8 @@ class InvariantMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ JobMarket
     def do_market_set_referee(self, data: st.DataObject) -> None:
         sender = self.who(data, ["owner"])
-        new = data.draw(st.sampled_from([self.w.actors["referee"], self.w.actors["outsider"],
-                                         ZERO]))
+        new = data.draw(st.sampled_from([str(self.w.committee.address), self.w.actors["referee"],
+                                         self.w.actors["outsider"], ZERO]))
         self.act(sender, self.w.market, "set_referee", (new,),
                  lambda c: self.model.set_referee(sender, new))
 
@@ -708,7 +751,7 @@ class InvariantMachine(RuleBasedStateMachine):
         sender = self.who(data, REQUESTERS)
         mode = data.draw(st.sampled_from([MODE_REPLICATE, MODE_AUDIT]))
         if mode == MODE_AUDIT:
-            param = data.draw(st.sampled_from([5000, 10_000, 0]))
+            param = data.draw(st.sampled_from([5000, 10_000, 0, 1000]))  # 10% deters only cheap jobs
         else:
             param = data.draw(st.sampled_from([2, 1, 3]))
         price = data.draw(st.sampled_from([4 * E + 1, 1 * E, 30 * E, 1, 7]))
@@ -810,6 +853,134 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.market, "resolve_dispute", (job_id, at_fault),
                  lambda c: self.model.resolve_dispute(c, sender, job_id, at_fault))
 
+    def due_party(self, job_id: int) -> list[str]:
+        job = self.model.jobs.get(job_id)
+        if job is None or job.dispute is None:
+            return []
+        d = job.dispute
+        if d.turn == TURN_DEFENDER:
+            return [job.replicas[d.defender_replica].provider]
+        if d.turn == TURN_CHALLENGER:
+            return [d.challenger]
+        return []
+
+    def do_market_refer_dispute(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (DISPUTED,))
+        sender = self.who(data, self.due_party(job_id))
+        self.act(sender, self.w.market, "refer_dispute", (job_id,),
+                 lambda c: self.model.refer_dispute(c, sender, job_id))
+
+    def do_market_resolve_dispute_both(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (DISPUTED,))
+        sender = self.who(data, [self.model.referee])
+        self.act(sender, self.w.market, "resolve_dispute_both", (job_id,),
+                 lambda c: self.model.resolve_dispute_both(c, sender, job_id))
+
+    # ------------------------------------------------------------------ DisputeCommittee
+    def referred_job(self, data: st.DataObject) -> int:
+        """Mostly a disputed job in the referee turn, else any disputed job or any id."""
+        waiting = [j for j, job in self.model.jobs.items()
+                   if job.state == DISPUTED and job.dispute is not None and job.dispute.turn == TURN_REFEREE]
+        if waiting and data.draw(st.integers(0, 7)) < 7:
+            return data.draw(st.sampled_from(waiting))
+        return self.job(data, (DISPUTED,))
+
+    def do_committee_request(self, data: st.DataObject) -> None:
+        job_id = self.referred_job(data)
+        sender = self.who(data)
+        self.act(sender, self.w.committee, "request_committee", (job_id,),
+                 lambda c: self.model.request_committee(c, job_id))
+
+    def do_committee_draw(self, data: st.DataObject) -> None:
+        job_id = self.referred_job(data)
+        if data.draw(st.integers(0, 3)) < 3:
+            self.mine(data.draw(st.sampled_from([1, 1, 2, 257])), data.draw(st.integers(0, 2**32)))
+        sender = self.who(data)
+        self.act(sender, self.w.committee, "draw_committee", (job_id,),
+                 lambda c: self.model.draw_committee(c, job_id))
+
+    def sign_verdict(self, job_id: int, member: str, guilty: int, output: bytes) -> bytes:
+        digest = self.model.verdict_digest(job_id, guilty, LEAF, output, member)
+        signed = Account.unsafe_sign_hash(digest, self.w.keys[member])
+        return bytes(signed.signature)
+
+    def do_committee_submit(self, data: st.DataObject) -> None:
+        """A verdict with mostly enough honest signatures; sometimes too few, a stranger's,
+        a signature of another verdict, or the signers out of order."""
+        drawn = [j for j, c in self.model.committees.items() if not c.accepted]
+        if not drawn:
+            self.do_committee_draw(data)
+            return
+        job_id = data.draw(st.sampled_from(drawn))
+        record = self.model.committees[job_id]
+        guilty = data.draw(st.sampled_from([1, 2, 3, 0]))
+        count = data.draw(st.sampled_from([record.threshold, len(record.members), record.threshold - 1]))
+        signers = list(record.members[:max(count, 0)])
+        flaw = data.draw(st.sampled_from(["none"] * 6 + ["stranger", "other verdict", "unordered"]))
+        if flaw == "stranger":
+            strangers = [a for a in self.w.actors.values() if a not in record.members]
+            signers.append(data.draw(st.sampled_from(strangers)))
+        signers.sort(key=lambda a: int(a, 16))
+        signatures = [(a, self.sign_verdict(job_id, a, guilty, OP_OUT)) for a in signers]
+        if flaw == "other verdict" and signatures:
+            a = signatures[-1][0]
+            signatures[-1] = (a, self.sign_verdict(job_id, a, guilty % 3 + 1, OP_OUT))
+        if flaw == "unordered":
+            signatures.reverse()
+        sender = self.who(data)
+        self.act(sender, self.w.committee, "submit_verdict", (job_id, guilty, LEAF, OP_OUT, signatures),
+                 lambda c: self.model.submit_verdict(c, job_id, guilty, LEAF, OP_OUT, signatures))
+
+    def do_committee_report(self, data: st.DataObject) -> None:
+        """A member signed another verdict than the accepted one (or the accepted one itself)."""
+        decided = [j for j, c in self.model.committees.items() if c.accepted]
+        job_id = data.draw(st.sampled_from(decided)) if decided else self.job(data, (DISPUTED,))
+        record = self.model.committees.get(job_id)
+        members = record.members if record else list(self.w.actors.values())[:1]
+        member = data.draw(st.sampled_from(members))
+        accepted = record.guilty if record and record.guilty else 1
+        guilty, output = data.draw(st.sampled_from([
+            (accepted % 3 + 1, OP_OUT), (accepted, OP_OUT_OTHER), (accepted, OP_OUT)]))
+        signature = self.sign_verdict(job_id, member, guilty, output) if record else b"\x01" * 65
+        reporter = self.who(data)
+        self.act(reporter, self.w.committee, "report_equivocation",
+                 (job_id, guilty, LEAF, output, member, signature),
+                 lambda c: self.model.report_equivocation(c, reporter, job_id, guilty, LEAF, output, member,
+                                                          signature))
+
+    def committee_decides(self, data: st.DataObject, job_id: int) -> None:
+        """The whole committee path of a dispute: the due party refers, anyone requests and
+        (a block later) draws, a threshold of members signs one verdict and submits it."""
+        due = self.due_party(job_id)
+        if due:
+            self.act(due[0], self.w.market, "refer_dispute", (job_id,),
+                     lambda c: self.model.refer_dispute(c, due[0], job_id))
+        keeper = self.w.actors["outsider"]
+        if job_id not in self.model.committee_requests or job_id not in self.model.committees:
+            self.act(keeper, self.w.committee, "request_committee", (job_id,),
+                     lambda c: self.model.request_committee(c, job_id))
+            self.mine(1, data.draw(st.integers(0, 2**32)))
+            self.act(keeper, self.w.committee, "draw_committee", (job_id,),
+                     lambda c: self.model.draw_committee(c, job_id))
+        record = self.model.committees.get(job_id)
+        if record is None or record.accepted:
+            return
+        guilty = data.draw(st.sampled_from([1, 2, 3]))
+        signers = sorted(record.members[:record.threshold], key=lambda a: int(a, 16))
+        signatures = [(a, self.sign_verdict(job_id, a, guilty, OP_OUT)) for a in signers]
+        self.act(keeper, self.w.committee, "submit_verdict", (job_id, guilty, LEAF, OP_OUT, signatures),
+                 lambda c: self.model.submit_verdict(c, job_id, guilty, LEAF, OP_OUT, signatures))
+        outvoted = [a for a in record.members if a not in signers]
+        if record.accepted and outvoted and data.draw(st.booleans()):
+            # a member that signed the other verdict: anyone reports it
+            liar, other = outvoted[0], guilty % 3 + 1
+            signature = self.sign_verdict(job_id, liar, other, OP_OUT)
+            reporter = self.who(data, REQUESTERS)
+            self.act(reporter, self.w.committee, "report_equivocation",
+                     (job_id, other, LEAF, OP_OUT, liar, signature),
+                     lambda c: self.model.report_equivocation(c, reporter, job_id, other, LEAF, OP_OUT, liar,
+                                                              signature))
+
     def do_market_finalize(self, data: st.DataObject) -> None:
         job_id = self.job(data, (REVEALED, AUDITING))
         sender = self.who(data)
@@ -835,11 +1006,13 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda c: self.model.market_withdraw(sender, amount))
 
     def do_market_set_referee_back(self, data: st.DataObject) -> None:
-        """Keeps the referee mostly the named one, so resolve_dispute stays reachable."""
-        if self.model.referee != self.w.actors["referee"]:
+        """Keeps the referee mostly the committee or the named account, so verdicts stay
+        reachable both ways."""
+        named = data.draw(st.sampled_from([str(self.w.committee.address), self.w.actors["referee"]]))
+        if self.model.referee != named:
             owner = self.w.actors["owner"]
-            self.act(owner, self.w.market, "set_referee", (self.w.actors["referee"],),
-                     lambda c: self.model.set_referee(owner, self.w.actors["referee"]))
+            self.act(owner, self.w.market, "set_referee", (named,),
+                     lambda c: self.model.set_referee(owner, named))
 
     # ------------------------------------------------------------------ honest progress
     def commit_as(self, data: st.DataObject, job_id: int, provider: str) -> None:
@@ -907,7 +1080,10 @@ class InvariantMachine(RuleBasedStateMachine):
                 self.act(keeper, market, "finalize", (job_id,),
                          lambda c: model.finalize(c, job_id))
         else:
-            how = data.draw(st.sampled_from(["referee", "move", "silence", "exhaust"]))
+            how = data.draw(st.sampled_from(["committee", "referee", "move", "silence", "exhaust"]))
+            if how == "committee":
+                self.committee_decides(data, job_id)
+                return
             if how == "referee":
                 referee = model.referee
                 at_fault = data.draw(st.booleans())
@@ -975,6 +1151,8 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda ch: model.dispute_move(ch, outsider, job_id)),
                 (outsider, "resolve_dispute", (job_id, True),
                  lambda ch: model.resolve_dispute(ch, outsider, job_id, True)),
+                (outsider, "refer_dispute", (job_id,),
+                 lambda ch: model.refer_dispute(ch, outsider, job_id)),
                 (outsider, "dispute_timeout", (job_id,),
                  lambda ch: model.dispute_timeout(ch, job_id)),
                 (outsider, "finalize", (job_id,), lambda ch: model.finalize(ch, job_id)),
@@ -1045,7 +1223,48 @@ class InvariantMachine(RuleBasedStateMachine):
                              ("market_resolve_dispute", 1), ("market_finalize", 1),
                              ("market_timeout", 1), ("market_deposit", 1),
                              ("market_withdraw", 1), ("market_set_referee", 1),
-                             ("market_set_referee_back", 1)])
+                             ("market_set_referee_back", 1), ("market_refer_dispute", 1),
+                             ("market_resolve_dispute_both", 1)])
+
+    @rule(data=st.data())
+    @tracked
+    def dispute_story(self, data: st.DataObject) -> None:
+        """A replicate(2) job whose replicas disagree, referred to the committee at once:
+        disputes are otherwise too rare in short sequences to reach the committee."""
+        requester = self.who(data, REQUESTERS)
+        args = (b"\x51" * 32, b"\x52" * 32, b"\x53" * 32, MODE_REPLICATE, 2, 1 * E, 600, 600, 600)
+        job_id = self.act(requester, self.w.market, "post_job", args,
+                          lambda c: self.model.post_job(c, requester, MODE_REPLICATE, 2, 1 * E, 600, 600, 600))
+        if job_id is REVERTED:
+            return
+        job = self.model.jobs[job_id]
+        for i, r in enumerate(job.replicas):
+            out = OUT_GOOD if i == 0 else OUT_BAD
+            salt = keccak(b"story salt")
+            c = commitment_of(job_id, r.provider, out, TRACE_GOOD, salt)
+            self.act(r.provider, self.w.market, "commit", (job_id, c),
+                     lambda ch, p=r.provider, c=c: self.model.commit(ch, p, job_id, c))
+            self.intent[(job_id, r.provider)] = (out, TRACE_GOOD, salt)
+        self.mine(1, data.draw(st.integers(0, 2**32)))
+        for r in job.replicas:
+            out, trace, salt = self.intent[(job_id, r.provider)]
+            self.act(r.provider, self.w.market, "reveal", (job_id, out, trace, salt),
+                     lambda ch, p=r.provider, o=out, t=trace, x=salt: self.model.reveal(ch, p, job_id, o, t, x))
+        if job.state != DISPUTED:
+            return
+        if data.draw(st.booleans()):
+            self.committee_decides(data, job_id)
+        else:
+            due = self.due_party(job_id)
+            self.act(due[0], self.w.market, "refer_dispute", (job_id,),
+                     lambda c: self.model.refer_dispute(c, due[0], job_id))
+
+    @rule(data=st.data())
+    @tracked
+    def committee_action(self, data: st.DataObject) -> None:
+        """DisputeCommittee calls, often at the wrong time or with flawed signatures."""
+        self.dispatch(data, [("committee_request", 1), ("committee_draw", 2), ("committee_submit", 2),
+                             ("committee_report", 1)])
 
     @rule(data=st.data())
     @tracked

@@ -98,7 +98,7 @@ def test_post_job_escrows_assigns_and_locks(world: World) -> None:
 def test_escrow_includes_audit_fee_when_audits_are_possible(world: World) -> None:
     m = world.market
     assert m.escrow_for(MODE_AUDIT, 0, JOB_PRICE) == JOB_PRICE
-    assert m.escrow_for(MODE_AUDIT, 500, JOB_PRICE) == 2 * JOB_PRICE  # fee = 100% of price
+    assert m.escrow_for(MODE_AUDIT, 5_000, JOB_PRICE) == 2 * JOB_PRICE  # fee = 100% of price
     assert m.escrow_for(MODE_REPLICATE, 3, JOB_PRICE) == 3 * JOB_PRICE
     assert m.audit_fee_for(JOB_PRICE) == JOB_PRICE
     assert m.bond_for(JOB_PRICE) == MIN_BOND
@@ -391,3 +391,29 @@ def test_views(world: World) -> None:
     expected = keccak(job_id.to_bytes(32, "big") + bytes.fromhex(str(provider)[2:]) + OUTPUT
                       + TRACE + SALT)  # the formula agreed in CONTRACTS.md
     assert m.commitment_for(job_id, provider, OUTPUT, TRACE, SALT) == expected
+
+
+@pytest.mark.parametrize("price", [E, JOB_PRICE, 5 * E, 7 * E + 3, 50 * E, 100 * E])
+def test_audit_jobs_must_deter_a_provider_that_skips_the_work(world: World, price: int) -> None:
+    """p (S + R) >= g with S = bond, R = g = price: post_job accepts p = min_audit_bps(price)
+    and refuses one bps less; the contract and verify.economics agree on the minimum."""
+    from verimesh.verify.economics import BPS, audit_job_allowed, min_audit_bps
+
+    m = world.market
+    minimum = m.min_audit_bps(price)
+    assert minimum == min_audit_bps(price, MIN_BOND, 20_000)
+    bond = m.bond_for(price)
+    assert minimum * (bond + price) >= price * BPS > (minimum - 1) * (bond + price)
+    assert audit_job_allowed(minimum, price, MIN_BOND, 20_000)
+    assert not audit_job_allowed(minimum - 1, price, MIN_BOND, 20_000)
+    assert audit_job_allowed(0, price, MIN_BOND, 20_000)  # unaudited jobs stay allowed
+    with boa.env.prank(world.requester), boa.reverts(
+            "job_market: audit probability below the deterrence minimum; see min_audit_bps(price)"):
+        m.post_job(*post_args(param=minimum - 1, price=price))
+    with boa.env.prank(world.requester):
+        m.post_job(*post_args(param=minimum, price=price))
+        m.post_job(*post_args(param=0, price=price))
+
+
+def test_min_audit_bps_on_the_devnet_terms(world: World) -> None:
+    assert [world.market.min_audit_bps(p) for p in (E, 2 * E, 5 * E, 1_000 * E)] == [910, 1667, 3334, 3334]

@@ -218,10 +218,30 @@ def test_hooks_are_job_market_only(world: World) -> None:
     reg, p = world.registry, world.providers[0]
     with boa.env.prank(world.outsider):
         for call in (lambda: reg.lock(p, 1), lambda: reg.unlock(p, 1),
-                     lambda: reg.slash(p, 1, world.outsider),
                      lambda: reg.draw(ROLE_PROVIDER, 0, 1, MAX, 0, [])):
             with boa.reverts("registry: caller is not the job market"):
                 call()
+        with boa.reverts("registry: caller is not the job market or the slasher"):
+            reg.slash(p, 1, world.outsider)
+
+
+def test_slasher_is_set_once_by_the_owner_and_may_only_slash(world: World) -> None:
+    reg, p = world.registry, world.providers[0]
+    slasher = boa.env.generate_address("slasher")
+    assert reg.slasher() == "0x" + "00" * 20
+    with boa.env.prank(world.outsider), boa.reverts("registry: caller is not the owner"):
+        reg.set_slasher(slasher)
+    with boa.reverts("registry: slasher is the zero address"):
+        reg.set_slasher("0x" + "00" * 20)
+    reg.set_slasher(slasher)
+    with boa.reverts("registry: slasher already set"):
+        reg.set_slasher(world.outsider)
+    with boa.env.prank(slasher):
+        with boa.reverts("registry: caller is not the job market"):
+            reg.lock(p, 1)
+        assert reg.slash(p, 7 * E, slasher) == 7 * E
+    assert world.balance(slasher) == 7 * E
+    assert reg.members(p).stake == PROVIDER_STAKE - 7 * E
 
 
 def test_lock_unlock(bare: Bare) -> None:

@@ -1,5 +1,6 @@
 """One object for the whole protocol on one chain: ``Network`` = Token + Registry + JobMarket
-(+ PaymentChannel, for per-request payments, in deployments that have one).
+(+ PaymentChannel, for per-request payments, and the DisputeCommittee, JobMarket's referee,
+in deployments that have them).
 
 Everything above the chain layer (node, SDK, CLI, agents) starts here:
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from verimesh.chain.accounts import Signer
 from verimesh.chain.backends.base import Backend
 from verimesh.chain.backends.rpc import RpcBackend
+from verimesh.chain.committee import CommitteeClient
 from verimesh.chain.compile import ArtifactSet, load_artifacts
 from verimesh.chain.contract import ContractClient
 from verimesh.chain.deployment import Deployment
@@ -27,7 +29,7 @@ from verimesh.chain.token import TokenClient
 
 # What ``deploy_network`` deploys. The sources digest a deployment records covers every
 # contract source, so a deployment made before PaymentChannel joined this list still matches.
-CONTRACTS = ["Token", "Registry", "JobMarket", "PaymentChannel"]
+CONTRACTS = ["Token", "Registry", "JobMarket", "PaymentChannel", "DisputeCommittee"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Network:
     job_market: JobMarketClient
     # None for a deployment.json written before every deployment had a channel
     payment_channel: PaymentChannelClient | None = None
+    # JobMarket's referee; None for a deployment.json written before the committee existed
+    committee: CommitteeClient | None = None
 
     def as_signer(self, signer: Signer) -> Network:
         """The same contracts, sending as ``signer``."""
@@ -47,6 +51,7 @@ class Network:
             self.registry.as_signer(signer),
             self.job_market.as_signer(signer),
             self.payment_channel.as_signer(signer) if self.payment_channel else None,
+            self.committee.as_signer(signer) if self.committee else None,
         )
 
     @property
@@ -54,6 +59,8 @@ class Network:
         clients: list[ContractClient] = [self.token, self.registry, self.job_market]
         if self.payment_channel is not None:
             clients.append(self.payment_channel)
+        if self.committee is not None:
+            clients.append(self.committee)
         return clients
 
     @classmethod
@@ -92,10 +99,14 @@ class Network:
             channel = PaymentChannelClient(
                 backend, addresses.payment_channel, artifacts["PaymentChannel"].abi, signer
             )
+        committee = None
+        if addresses.committee is not None:
+            committee = CommitteeClient(backend, addresses.committee, artifacts["DisputeCommittee"].abi, signer)
         return cls(
             backend,
             TokenClient(backend, addresses.token, artifacts["Token"].abi, signer),
             RegistryClient(backend, addresses.registry, artifacts["Registry"].abi, signer),
             JobMarketClient(backend, addresses.job_market, artifacts["JobMarket"].abi, signer),
             channel,
+            committee,
         )

@@ -1,4 +1,5 @@
-"""Deploy Token, Registry, JobMarket and PaymentChannel, wire them together, and fund accounts.
+"""Deploy Token, Registry, JobMarket, PaymentChannel and DisputeCommittee, wire them
+together, and fund accounts.
 
 Works on any backend: the in-process EVM for tests, anvil for the devnet, a real chain for
 a real deployment (then skip the minting: a real token is not mintable by us).
@@ -13,6 +14,7 @@ from pathlib import Path
 from verimesh.chain.accounts import DEV_PASSWORD, Signer
 from verimesh.chain.backends.base import Backend
 from verimesh.chain.client import CONTRACTS, Network
+from verimesh.chain.committee import CommitteeClient
 from verimesh.chain.compile import ArtifactSet, load_artifacts
 from verimesh.chain.deployment import ContractAddresses, Deployment, DevAccount, NetworkParams
 from verimesh.chain.job_market import JobMarketClient
@@ -33,12 +35,14 @@ def deploy_network(
     artifacts: ArtifactSet | None = None,
     referee: str | None = None,
 ) -> Network:
-    """Deploy the contracts and call ``Registry.set_job_market``.
+    """Deploy the contracts and wire them: ``Registry.set_job_market``, then the
+    DisputeCommittee becomes JobMarket's referee (``set_referee``) and the Registry's slasher.
 
-    The deployer is the token's minter and the owner of Registry and JobMarket; the referee
-    (who decides disputes until the verification committee exists) defaults to the deployer.
-    PaymentChannel (per-request payments in the network's token) has no owner: deploying it
-    with the network gives every node and agent the same channel address to trust.
+    The deployer is the token's minter and the owner of Registry and JobMarket. ``referee``
+    overrides the committee as JobMarket's referee (an account that decides disputes by
+    itself: only for tests of JobMarket alone). PaymentChannel (per-request payments in the
+    network's token) has no owner: deploying it with the network gives every node and agent
+    the same channel address to trust.
     """
     params = params or NetworkParams()
     artifacts = artifacts or load_artifacts(names=CONTRACTS)
@@ -66,7 +70,7 @@ def deploy_network(
         artifacts["JobMarket"],
         token.address,
         registry.address,
-        referee or deployer.address,
+        deployer.address,  # replaced by the committee (or `referee`) below
         params.min_bond,
         params.bond_multiplier_bps,
         params.audit_fee_bps,
@@ -76,10 +80,24 @@ def deploy_network(
         params.dispute_round_window,
     )
     registry.set_job_market(job_market.address)
+    committee, _ = CommitteeClient.deploy(
+        backend,
+        deployer,
+        artifacts["DisputeCommittee"],
+        job_market.address,
+        registry.address,
+        token.address,
+        params.committee_size,
+        params.committee_threshold,
+        params.equivocation_penalty,
+        params.reporter_bounty_bps,
+    )
+    registry.set_slasher(committee.address)
+    job_market.set_referee(referee or committee.address)
     channel = deploy_payment_channel(
         backend, deployer, artifacts["PaymentChannel"], token.address, params.channel_challenge_period
     )
-    return Network(backend, token, registry, job_market, channel)
+    return Network(backend, token, registry, job_market, channel, committee)
 
 
 def fund_accounts(network: Network, minter: Signer, addresses: Sequence[str], amount: int) -> None:
@@ -109,6 +127,7 @@ def describe(
             registry=network.registry.address,
             job_market=network.job_market.address,
             payment_channel=network.payment_channel.address if network.payment_channel else None,
+            committee=network.committee.address if network.committee else None,
         ),
         params=params,
         dev_accounts=dev_accounts or [],

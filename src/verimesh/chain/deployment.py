@@ -34,7 +34,14 @@ class NetworkParams(BaseModel):
     challenge_bond: int = 50 * VMT  # an external challenger's stake in a dispute
     bounty_bps: int = 5_000  # of a slashed bond: to the party that proved the fault
     requester_share_bps: int = 3_000  # to the requester; the rest is burned
-    dispute_round_window: int = 3_600  # seconds per dispute move
+    dispute_round_window: int = 3_600  # seconds per dispute move (and for the referee's verdict)
+    # DisputeCommittee: n members at most, m signatures from a full committee (ceil(size m / n)
+    # from a smaller one), stake slashed from a member that signed another verdict than the
+    # accepted one and the reporter's share of it
+    committee_size: int = 5
+    committee_threshold: int = 3
+    equivocation_penalty: int = 50 * VMT
+    reporter_bounty_bps: int = 5_000
     # seconds a payer's unilateral channel close waits for the payee's newest voucher
     channel_challenge_period: int = 3_600
     mint_per_account: int = 100_000 * VMT  # VMT given to each dev account
@@ -46,6 +53,8 @@ class ContractAddresses(BaseModel):
     job_market: str
     # None in deployment.json files written before the channel was part of every deployment
     payment_channel: str | None = None
+    # None in deployment.json files written before the committee was JobMarket's referee
+    committee: str | None = None
 
 
 class DevAccount(BaseModel):

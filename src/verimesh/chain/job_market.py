@@ -61,6 +61,14 @@ class Audit(BaseModel):
     digest: bytes
 
 
+class Turn(IntEnum):
+    """Whose move it is in a dispute (``Dispute.turn``)."""
+
+    DEFENDER = 0
+    CHALLENGER = 1
+    REFEREE = 2  # the game is over (referred, or 64 moves): the committee decides
+
+
 class Dispute(BaseModel):
     challenger: str
     kind: int
@@ -160,6 +168,12 @@ class JobMarketClient(ContractClient):
         ``withdraw`` moves it to the wallet."""
         return self.call("balances", checksum(account))
 
+    def min_audit_bps(self, price: int) -> int:
+        """Smallest audit probability (bps) ``post_job`` accepts at ``price`` besides 0:
+        p (bond + price) >= price, so cheating on an audited job loses money
+        (``verify.economics.min_audit_bps`` is the offline twin)."""
+        return self.call("min_audit_bps", price)
+
     def bond_for(self, price: int) -> int:
         """Bond locked from each assigned provider's stake for a job at ``price``."""
         return self.call("bond_for", price)
@@ -238,9 +252,18 @@ class JobMarketClient(ContractClient):
     def dispute_timeout(self, job_id: int, *, signer: Signer | None = None) -> Tx:
         return self.transact("dispute_timeout", job_id, signer=signer)
 
+    def refer_dispute(self, job_id: int, *, signer: Signer | None = None) -> Tx:
+        """The party due to move ends the bisection and hands the dispute to the referee
+        (the DisputeCommittee), which then has one round window for its verdict."""
+        return self.transact("refer_dispute", job_id, signer=signer)
+
     def resolve_dispute(self, job_id: int, provider_at_fault: bool, *, signer: Signer | None = None) -> Tx:
         """Referee only: the verdict of the dispute on ``job_id``."""
         return self.transact("resolve_dispute", job_id, provider_at_fault, signer=signer)
+
+    def resolve_dispute_both(self, job_id: int, *, signer: Signer | None = None) -> Tx:
+        """Referee only: both results are wrong; both sides slashed, the requester refunded."""
+        return self.transact("resolve_dispute_both", job_id, signer=signer)
 
     def finalize(self, job_id: int, *, signer: Signer | None = None) -> Tx:
         return self.transact("finalize", job_id, signer=signer)

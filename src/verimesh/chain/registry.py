@@ -84,10 +84,18 @@ class RegistryClient(ContractClient):
     def free_stake(self, account: str) -> int:
         return self.call("free_stake", checksum(account))
 
+    def slasher(self) -> str:
+        """The contract besides JobMarket that may slash (the DisputeCommittee)."""
+        return self.call("slasher")
+
     # -- transactions --------------------------------------------------------------------
     def set_job_market(self, job_market: str, *, signer: Signer | None = None) -> Tx:
         """Owner only, once: the JobMarket allowed to lock, unlock and slash stake."""
         return self.transact("set_job_market", checksum(job_market), signer=signer)
+
+    def set_slasher(self, slasher: str, *, signer: Signer | None = None) -> Tx:
+        """Owner only, once: the DisputeCommittee, which slashes equivocating members."""
+        return self.transact("set_slasher", checksum(slasher), signer=signer)
 
     def register(
         self,

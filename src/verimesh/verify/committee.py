@@ -8,15 +8,23 @@ disputed op itself (``referee.decide``) and signs a ``Verdict``; the verdict cou
 verdict therefore cannot reach the threshold, and cannot borrow the honest members'
 signatures either: each signature covers the whole typed message.
 
-Signatures use verimesh's EIP-712 domain (``crypto.eip712``), so a verdict signed for one
-chain or JobMarket deployment is worthless on another. The envelope fields are fixed for
-verdicts: ``nonce`` 0 (a verdict is unique per job and dispute round anyway) and ``expiry``
-the deadline by which the verdict must be submitted.
+Signatures use verimesh's EIP-712 domain (``crypto.eip712``) with the DisputeCommittee
+contract as verifying contract (``verdict_domain``), so a verdict signed for one chain or
+deployment is worthless on another. The envelope fields are fixed for verdicts: ``nonce`` 0
+(a verdict is unique per job and dispute round anyway) and ``expiry`` the committee's
+deadline, by which the verdict must be submitted.
+
+On chain (``chain/contracts/DisputeCommittee.vy``) the committee is drawn from the
+Registry's validator list: ``scan_pool`` is the contract's scan (a window of at most 32
+list entries from the seed, the dispute's parties and validators without free stake left
+out), ``draw_committee`` its stake-weighted draw, ``committee_threshold`` its m-of-n
+rounding. ``tests/contracts/test_committee_contract.py`` checks that both draw the same
+committee from the same seed and registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from eth_utils import keccak, to_checksum_address
@@ -29,6 +37,9 @@ GUILTY_DEFENDER = 1
 GUILTY_CHALLENGER = 2
 GUILTY_BOTH = 3
 VERDICT_NONCE = 0
+# DisputeCommittee.vy's bounds: list entries one draw inspects, largest committee.
+MAX_SCAN = 32
+MAX_COMMITTEE = 16
 
 
 class CommitteeError(ValueError):
@@ -58,6 +69,44 @@ class Validator(BaseModel):
     stake: int = Field(gt=0)
 
 
+def verdict_domain(chain_id: int, committee_address: str) -> Domain:
+    """The EIP-712 domain verdicts are signed in: verimesh's, verified by the committee contract."""
+    return Domain(chain_id=chain_id, verifying_contract=committee_address)
+
+
+def scan_pool(
+    seed: bytes, listed: Sequence[str], free_stake: Mapping[str, int], exclude: Iterable[str]
+) -> list[Validator]:
+    """The validators a committee is drawn from, as DisputeCommittee.vy collects them.
+
+    ``listed`` is the Registry's validator list in list order (``validator_at(0..count-1)``),
+    ``free_stake`` each one's ``Registry.free_stake`` (the draw weight), ``exclude`` the
+    dispute's parties (requester, defender, challenger). The scan starts at
+    uint256(seed) mod count and inspects at most ``MAX_SCAN`` entries, wrapping."""
+    if len(seed) != 32:
+        raise CommitteeError(f"the seed must be 32 bytes of chain randomness, got {len(seed)}")
+    excluded = {a.lower() for a in exclude}
+    n = len(listed)
+    if n == 0:
+        return []
+    start = int.from_bytes(seed, "big") % n
+    pool = []
+    for i in range(min(n, MAX_SCAN)):
+        address = listed[(start + i) % n]
+        weight = free_stake[address]
+        if address.lower() in excluded or weight == 0:
+            continue
+        pool.append(Validator(address=address, stake=weight))
+    return pool
+
+
+def committee_threshold(size: int, committee_size: int, threshold: int) -> int:
+    """Signatures a committee of ``size`` needs under the contract's m-of-n (ceil(size m / n))."""
+    if not 0 < threshold <= committee_size or 2 * threshold <= committee_size:
+        raise CommitteeError(f"{threshold}-of-{committee_size} is not a majority threshold")
+    return -(-size * threshold // committee_size)
+
+
 def draw_committee(seed: bytes, validators: Sequence[Validator], size: int) -> list[str]:
     """``size`` distinct validators, stake-weighted, without replacement, from ``seed``.
 
@@ -82,6 +131,21 @@ def draw_committee(seed: bytes, validators: Sequence[Validator], size: int) -> l
                 break
             r -= v.stake
     return chosen
+
+
+def expected_committee(
+    seed: bytes,
+    listed: Sequence[str],
+    free_stake: Mapping[str, int],
+    exclude: Iterable[str],
+    committee_size: int,
+) -> list[str]:
+    """The members DisputeCommittee.draw_committee draws from this registry snapshot, in
+    draw order (``scan_pool`` then ``draw_committee`` of min(committee_size, pool) members)."""
+    pool = scan_pool(seed, listed, free_stake, exclude)
+    if not pool:
+        raise CommitteeError("no eligible validator: every listed validator is a party or has no free stake")
+    return draw_committee(seed, pool, min(committee_size, len(pool)))
 
 
 def default_threshold(size: int) -> int:
@@ -115,9 +179,18 @@ class VerdictCertificate(BaseModel):
 
 
 def sign_verdict(signer: Signer, verdict: Verdict, domain: Domain, expiry: int) -> VerdictSignature:
+    """``signer``'s 65-byte signature (r || s || v) of ``verdict``; ``expiry`` must be the
+    committee's deadline (the contract checks the signature against exactly that).
+    ``signer`` is an eth-account ``LocalAccount``, a ``crypto.wallet`` wallet or a
+    ``chain.accounts.Signer`` (which returns ``(v, r, s)``)."""
     full = typed_data(domain, verdict, signer.address, VERDICT_NONCE, expiry)
     signed = signer.sign_typed_data(full_message=full)
-    return VerdictSignature(signer=to_checksum_address(signer.address), signature=bytes(signed.signature))
+    if hasattr(signed, "signature"):  # eth-account's SignedMessage
+        signature = bytes(signed.signature)
+    else:  # chain.accounts.Signer: (v, r, s)
+        v, r, s = signed
+        signature = bytes(r) + bytes(s) + bytes([v])
+    return VerdictSignature(signer=to_checksum_address(signer.address), signature=signature)
 
 
 def aggregate(verdict: Verdict, expiry: int, signatures: Sequence[VerdictSignature]) -> VerdictCertificate:

@@ -12,6 +12,11 @@ it is S = g / p - R. Over k cheated jobs, the chance of being caught at least on
 1 - (1 - p)^k. JobMarket's bond per job is max(min_bond, price x bond_multiplier_bps /
 10000) (docs/contracts.md); ``required_bond_multiplier_bps`` gives the multiplier that
 makes a chosen p deter a provider that skips all the work (g = price x gain_fraction).
+
+JobMarket ENFORCES the rule for that worst case (S = bond, R = g = price): ``post_job``
+refuses an audit-mode job with 0 < p below ``min_audit_bps(price)``. ``min_audit_bps`` and
+``audit_job_allowed`` here are the integer mirror of that check (tests pin them to the
+contract); p = 0 is an unaudited job, which only challenges protect.
 """
 
 from __future__ import annotations
@@ -92,3 +97,22 @@ def required_bond_multiplier_bps(p: float, gain_fraction: float = 1.0) -> int:
     """Bond multiplier (bps of the price) so that p (bond + price) >= gain_fraction x price."""
     _check_p(p)
     return max(0, math.ceil((gain_fraction / p - 1.0) * BPS - 1e-9))
+
+
+def job_bond(price: int, min_bond: int, bond_multiplier_bps: int) -> int:
+    """JobMarket.bond_for: max(min_bond, price x bond_multiplier_bps / 10000), in base units."""
+    return max(min_bond, price * bond_multiplier_bps // BPS)
+
+
+def min_audit_bps(price: int, min_bond: int, bond_multiplier_bps: int) -> int:
+    """JobMarket.min_audit_bps: the smallest p (bps) with p (S + R) >= g, where S is the
+    job's bond and R = g = price: ceil(price x 10000 / (bond + price))."""
+    if price <= 0:
+        raise ValueError(f"price must be positive, got {price}")
+    bond = job_bond(price, min_bond, bond_multiplier_bps)
+    return -(-price * BPS // (bond + price))
+
+
+def audit_job_allowed(p_bps: int, price: int, min_bond: int, bond_multiplier_bps: int) -> bool:
+    """Whether JobMarket.post_job accepts audit(p_bps) at ``price`` (the deterrence check)."""
+    return p_bps == 0 or p_bps * (job_bond(price, min_bond, bond_multiplier_bps) + price) >= price * BPS

@@ -10,8 +10,12 @@
         replication (`MODE_REPLICATE`, k providers must agree); anyone may challenge
         during the challenge window, which opens a dispute that a referee decides (the
         bisection game that narrows a dispute down to one operation drives the dispute
-        rounds from off chain). Honest providers are paid, liars and silent parties are
-        slashed, and every state has a deadline after which anyone can move the job on.
+        rounds from off chain; the party due to move ends it with `refer_dispute`). The
+        referee is the DisputeCommittee contract in every deployment: an m-of-n verdict
+        of staked validators drawn by chain randomness (`resolve_dispute`, or
+        `resolve_dispute_both` when both results are wrong). Honest providers are paid,
+        liars and silent parties are slashed, and every state has a deadline after which
+        anyone can move the job on.
 
         States (`jobs(id).state`): ASSIGNED (posted, providers drawn, waiting for every
         commitment) -> COMMITTED (waiting for every reveal) -> REVEALED (challenge window
@@ -53,6 +57,10 @@
           receiver accepting a transfer, so none can be blocked.
         - Only Registry-locked bonds are slashed; Registry is told to send the slashed
           tokens here and they are split in the same transaction.
+        - Deterrence: an audit-mode job with p > 0 is only accepted if p (S + R) >= g for
+          a provider that skips all the work (S = bond, R = g = price), so cheating on it
+          loses money in expectation (`min_audit_bps`). p = 0 is an unaudited job,
+          protected by challenges only.
         - Bounds: at most `_MAX_REPLICAS` replicas (loops over replicas are bounded),
           windows between `_MIN_WINDOW` and `_MAX_WINDOW`, at most `_MAX_DISPUTE_ROUNDS`
           dispute moves, prices below 2**96 (packed storage).
@@ -103,6 +111,12 @@ TURN_REFEREE: public(constant(uint8)) = 2
 # How a dispute ended (DisputeResolved.reason).
 REASON_REFEREE: public(constant(uint8)) = 0
 REASON_TIMEOUT: public(constant(uint8)) = 1
+REASON_BOTH_AT_FAULT: public(constant(uint8)) = 2  # the referee found both results wrong
+
+# Who a verdict finds at fault (the committee's `guilty` codes).
+_GUILTY_DEFENDER: constant(uint8) = 1
+_GUILTY_CHALLENGER: constant(uint8) = 2
+_GUILTY_BOTH: constant(uint8) = 3
 
 # Registry roles (mirrors Registry.ROLE_*).
 _ROLE_PROVIDER: constant(uint8) = 1
@@ -267,6 +281,13 @@ event DisputeMove:
     deadline: uint256
 
 
+event DisputeReferred:
+    job_id: indexed(uint256)
+    by: indexed(address)
+    round: uint256
+    deadline: uint256  # the referee's deadline
+
+
 event DisputeResolved:
     job_id: indexed(uint256)
     defender_at_fault: bool
@@ -408,7 +429,7 @@ def __init__(
 @external
 def set_referee(new_referee: address):
     """
-    @dev Replaces the referee (until the verification committee takes over); owner only.
+    @dev Replaces the referee (the deployment sets the DisputeCommittee); owner only.
     @param new_referee The next referee; not the zero address.
     """
     assert msg.sender == owner, "job_market: caller is not the owner"
@@ -457,6 +478,11 @@ def post_job(
         raise "job_market: unknown mode"
     assert price > 0, "job_market: zero price"
     assert price <= _MAX_PRICE, "job_market: price above 2**96 - 1"
+    if mode == MODE_AUDIT and mode_param > 0:
+        # p (S + R) >= g with S = bond, R = g = price (a provider that skips all the work).
+        assert mode_param * (self._bond(price) + price) >= price * _BPS, (
+            "job_market: audit probability below the deterrence minimum; see min_audit_bps(price)"
+        )
     assert commit_window >= _MIN_WINDOW and commit_window <= _MAX_WINDOW, (
         "job_market: commit window out of range"
     )
@@ -657,17 +683,10 @@ def dispute_move(job_id: uint256, data: bytes32):
     @param job_id The disputed job.
     @param data The move's payload, logged for the other party.
     """
-    assert self._load(job_id).state == STATE_DISPUTED, "job_market: job is not disputed"
-    dispute: Dispute = self.disputes[job_id]
-    assert dispute.turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
-    assert block.timestamp <= dispute.deadline, "job_market: round deadline passed"
+    dispute: Dispute = self._mover_turn(job_id)
     if dispute.turn == TURN_DEFENDER:
-        assert msg.sender == self._replicas[job_id][dispute.defender_replica].provider, (
-            "job_market: not your turn"
-        )
         dispute.turn = TURN_CHALLENGER
     else:
-        assert msg.sender == dispute.challenger, "job_market: not your turn"
         dispute.turn = TURN_DEFENDER
     dispute.round += 1
     if dispute.round == _MAX_DISPUTE_ROUNDS:
@@ -685,6 +704,44 @@ def dispute_move(job_id: uint256, data: bytes32):
 
 
 @external
+def refer_dispute(job_id: uint256):
+    """
+    @dev The party whose turn it is ends the game and hands the dispute to the referee
+         (the bisection reached its last leaf, so it has nothing left to move). The
+         referee then has one round window; if it stays silent, `dispute_timeout` annuls.
+         A party that refers before the game is over concedes: the referee rules on the
+         game as it stands.
+    @param job_id The disputed job.
+    """
+    dispute: Dispute = self._mover_turn(job_id)
+    deadline: uint256 = block.timestamp + dispute_round_window
+    self.disputes[job_id].turn = TURN_REFEREE
+    self.disputes[job_id].deadline = deadline
+    log DisputeReferred(job_id=job_id, by=msg.sender, round=dispute.round, deadline=deadline)
+
+
+@internal
+@view
+def _mover_turn(job_id: uint256) -> Dispute:
+    """
+    @dev Checks that the caller is the dispute party due to move, before the deadline.
+    @param job_id The disputed job.
+    @return The dispute record.
+    """
+    assert self._load(job_id).state == STATE_DISPUTED, "job_market: job is not disputed"
+    dispute: Dispute = self.disputes[job_id]
+    assert dispute.turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
+    assert block.timestamp <= dispute.deadline, "job_market: round deadline passed"
+    if dispute.turn == TURN_DEFENDER:
+        assert msg.sender == self._replicas[job_id][dispute.defender_replica].provider, (
+            "job_market: not your turn"
+        )
+    else:
+        assert msg.sender == dispute.challenger, "job_market: not your turn"
+    return dispute
+
+
+@external
 @nonreentrant
 def dispute_timeout(job_id: uint256):
     """
@@ -697,9 +754,9 @@ def dispute_timeout(job_id: uint256):
     dispute: Dispute = self.disputes[job_id]
     assert block.timestamp > dispute.deadline, "job_market: round deadline not reached"
     if dispute.turn == TURN_DEFENDER:
-        self._resolve(job_id, job, dispute, True, REASON_TIMEOUT)
+        self._resolve(job_id, job, dispute, _GUILTY_DEFENDER, REASON_TIMEOUT)
     elif dispute.turn == TURN_CHALLENGER:
-        self._resolve(job_id, job, dispute, False, REASON_TIMEOUT)
+        self._resolve(job_id, job, dispute, _GUILTY_CHALLENGER, REASON_TIMEOUT)
     else:
         self._annul(job_id, job, dispute)
 
@@ -716,7 +773,25 @@ def resolve_dispute(job_id: uint256, provider_at_fault: bool):
     assert msg.sender == self.referee, "job_market: caller is not the referee"
     job: Job = self._load(job_id)
     assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
-    self._resolve(job_id, job, self.disputes[job_id], provider_at_fault, REASON_REFEREE)
+    guilty: uint8 = _GUILTY_CHALLENGER
+    if provider_at_fault:
+        guilty = _GUILTY_DEFENDER
+    self._resolve(job_id, job, self.disputes[job_id], guilty, REASON_REFEREE)
+
+
+@external
+@nonreentrant
+def resolve_dispute_both(job_id: uint256):
+    """
+    @dev The referee's verdict that both results are wrong: everyone holding either
+         result is slashed with the bounty to the requester, nobody is paid, the requester
+         is refunded (an outside challenger's bond is split like a slash).
+    @param job_id The disputed job.
+    """
+    assert msg.sender == self.referee, "job_market: caller is not the referee"
+    job: Job = self._load(job_id)
+    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    self._resolve(job_id, job, self.disputes[job_id], _GUILTY_BOTH, REASON_BOTH_AT_FAULT)
 
 
 @external
@@ -743,7 +818,7 @@ def finalize(job_id: uint256):
     paid: uint256 = 0
     refund: uint256 = 0
     paid, refund = self._settle(
-        job_id, job, self._replicas[job_id][0].digest, empty(bytes32), empty(address)
+        job_id, job, self._replicas[job_id][0].digest, empty(bytes32), empty(bytes32), empty(address)
     )
     log Finalized(job_id=job_id, paid=paid, refunded=refund)
     self._credit(job_id, job.requester, refund)
@@ -893,6 +968,18 @@ def audit_fee_for(price: uint256) -> uint256:
     @return price * audit_fee_bps / 10000.
     """
     return price * audit_fee_bps // _BPS
+
+
+@external
+@view
+def min_audit_bps(price: uint256) -> uint256:
+    """
+    @dev Smallest audit probability `post_job` accepts at `price` (besides 0, unaudited):
+         p (S + R) >= g with S = bond_for(price), R = g = price.
+    @param price Price per replica (more than zero).
+    @return ceil(price * 10000 / (bond_for(price) + price)) in bps.
+    """
+    return (price * _BPS + self._bond(price) + price - 1) // (self._bond(price) + price)
 
 
 @external
@@ -1196,18 +1283,17 @@ def _open_dispute(
 
 
 @internal
-def _resolve(
-    job_id: uint256, job: Job, dispute: Dispute, defender_at_fault: bool, reason: uint8
-):
+def _resolve(job_id: uint256, job: Job, dispute: Dispute, guilty: uint8, reason: uint8):
     """
     @dev Applies a verdict: the losing side's result is "bad", the winner's "good"; every
-         replica (and the validator) holding the good result is paid, holding the bad
-         result is slashed (bounty to the winner), anyone else is released unpaid.
+         replica (and the validator) holding the good result is paid, holding a bad
+         result is slashed (bounty to the winner), anyone else is released unpaid. When
+         both are at fault both results are bad and the requester takes the bounties.
     @param job_id The job.
     @param job The decoded job (DISPUTED).
     @param dispute The dispute record.
-    @param defender_at_fault The verdict.
-    @param reason REASON_REFEREE or REASON_TIMEOUT.
+    @param guilty _GUILTY_DEFENDER, _GUILTY_CHALLENGER or _GUILTY_BOTH.
+    @param reason REASON_REFEREE, REASON_TIMEOUT or REASON_BOTH_AT_FAULT.
     """
     defender: Replica = self._replicas[job_id][dispute.defender_replica]
     challenger_digest: bytes32 = empty(bytes32)
@@ -1217,23 +1303,32 @@ def _resolve(
         challenger_digest = self.audits[job_id].digest
     good: bytes32 = defender.digest
     bad: bytes32 = challenger_digest
+    also_bad: bytes32 = empty(bytes32)
     winner: address = defender.provider
-    if defender_at_fault:
+    if guilty == _GUILTY_DEFENDER:
         good = challenger_digest
         bad = defender.digest
         winner = dispute.challenger
+    elif guilty == _GUILTY_BOTH:
+        good = empty(bytes32)
+        bad = defender.digest
+        also_bad = challenger_digest
+        winner = job.requester
 
     settled: Job = job
     settled.state = STATE_FINALIZED
     self._save(job_id, settled)
     log DisputeResolved(
-        job_id=job_id, defender_at_fault=defender_at_fault, reason=reason, winner=winner
+        job_id=job_id,
+        defender_at_fault=guilty != _GUILTY_CHALLENGER,
+        reason=reason,
+        winner=winner,
     )
     paid: uint256 = 0
     refund: uint256 = 0
-    paid, refund = self._settle(job_id, job, good, bad, winner)
+    paid, refund = self._settle(job_id, job, good, bad, also_bad, winner)
     if dispute.kind == CHALLENGER_EXTERNAL:
-        if defender_at_fault:
+        if guilty == _GUILTY_DEFENDER:
             self._credit(job_id, dispute.challenger, dispute.bond)
         else:
             refund += self._split(job_id, dispute.challenger, dispute.bond, winner, job.requester)
@@ -1269,7 +1364,7 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
 
 @internal
 def _settle(
-    job_id: uint256, job: Job, good: bytes32, bad: bytes32, winner: address
+    job_id: uint256, job: Job, good: bytes32, bad: bytes32, also_bad: bytes32, winner: address
 ) -> (uint256, uint256):
     """
     @dev Pays, releases or slashes every replica and the validator by its result. The
@@ -1278,6 +1373,7 @@ def _settle(
     @param job The decoded job.
     @param good The result digest that earns payment (empty: none).
     @param bad The result digest that is slashed (empty: none).
+    @param also_bad A second slashed digest when both parties are at fault (else empty).
     @param winner Who gets the bounty of slashes for a bad result.
     @return (paid to providers and validator, owed to the requester).
     """
@@ -1292,7 +1388,7 @@ def _settle(
             extcall registry.unlock(replica.provider, bond)
             self._credit(job_id, replica.provider, job.price)
             paid += job.price
-        elif bad != empty(bytes32) and replica.digest == bad:
+        elif bad != empty(bytes32) and (replica.digest == bad or replica.digest == also_bad):
             refund += job.price
             refund += self._penalize(job_id, replica.provider, bond, winner, job.requester)
         else:
@@ -1313,7 +1409,7 @@ def _settle(
     if audit.digest == empty(bytes32):
         # Drawn but never reported: the requester lost its audit, so it takes the bounty.
         refund += self._penalize(job_id, audit.validator, bond, job.requester, job.requester)
-    elif bad != empty(bytes32) and audit.digest == bad:
+    elif bad != empty(bytes32) and (audit.digest == bad or audit.digest == also_bad):
         refund += self._penalize(job_id, audit.validator, bond, winner, job.requester)
     else:
         extcall registry.unlock(audit.validator, bond)

@@ -17,8 +17,9 @@
           tokens, and each path moves exactly the amount it books.
         - `locked <= stake` always: `lock` and `draw` only lock free stake, `slash` lowers
           `locked` together with `stake`, `unlock` never goes below zero.
-        - Only JobMarket (set once by the owner) can lock, unlock, draw and slash; nobody,
-          not even the owner, can move a member's stake anywhere else.
+        - Only JobMarket (set once by the owner) can lock, unlock, draw and slash, and the
+          slasher (the DisputeCommittee, set once by the owner) can slash; nobody, not
+          even the owner, can move a member's stake anywhere else.
         - `request_unbond` only releases free (unlocked) stake, and an active member
           keeps at least the role's minimum; `withdraw` waits `unbonding_delay`, during
           which `slash` can still reach the unbonding amount.
@@ -161,12 +162,18 @@ event JobMarketSet:
     job_market: indexed(address)
 
 
+event SlasherSet:
+    slasher: indexed(address)
+
+
 token: public(immutable(IERC20))
 owner: public(immutable(address))
 min_provider_stake: public(immutable(uint256))
 min_validator_stake: public(immutable(uint256))
 unbonding_delay: public(immutable(uint256))
 job_market: public(address)
+# The only other contract allowed to `slash` (the DisputeCommittee, for equivocating members).
+slasher: public(address)
 
 _hot: HashMap[address, uint256]
 _cold: HashMap[address, Cold]
@@ -211,6 +218,21 @@ def set_job_market(job_market_: address):
     assert job_market_ != empty(address), "registry: job market is the zero address"
     self.job_market = job_market_
     log JobMarketSet(job_market=job_market_)
+
+
+@external
+def set_slasher(slasher_: address):
+    """
+    @dev Names the one contract besides JobMarket that may slash (the DisputeCommittee,
+         which slashes committee members that signed a verdict other than the accepted
+         one); owner, once.
+    @param slasher_ The DisputeCommittee address.
+    """
+    assert msg.sender == owner, "registry: caller is not the owner"
+    assert self.slasher == empty(address), "registry: slasher already set"
+    assert slasher_ != empty(address), "registry: slasher is the zero address"
+    self.slasher = slasher_
+    log SlasherSet(slasher=slasher_)
 
 
 @external
@@ -394,13 +416,16 @@ def unlock(account: address, amount: uint256):
 def slash(account: address, amount: uint256, recipient: address) -> uint256:
     """
     @dev Takes up to `amount` from `account`: locked stake first, then free stake, then
-         tokens still unbonding; sends what it took to `recipient`. JobMarket only.
+         tokens still unbonding; sends what it took to `recipient`. JobMarket or the
+         slasher only.
     @param account The member to punish.
     @param amount Tokens to take at most.
-    @param recipient Where the slashed tokens go (JobMarket, which splits them).
+    @param recipient Where the slashed tokens go (the caller, which splits them).
     @return The amount actually taken (less than `amount` if the member holds less).
     """
-    self._only_job_market()
+    assert msg.sender == self.job_market or (
+        msg.sender == self.slasher and msg.sender != empty(address)
+    ), "registry: caller is not the job market or the slasher"
     assert recipient != empty(address), "registry: recipient is the zero address"
     hot: Hot = self._load_hot(account)
     from_locked: uint256 = min(amount, hot.locked)
