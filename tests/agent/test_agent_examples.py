@@ -55,25 +55,23 @@ def _example(name: str, args: list[str], env: dict) -> str:
     return result.stdout
 
 
-def test_agent_buys_embeddings(network: tuple[Path, dict], tmp_path: Path) -> None:
+def test_examples_and_cli_search(network: tuple[Path, dict], tmp_path: Path) -> None:
+    """One test, one network: under xdist, separate tests would each start their own."""
     state, env = network
+    # examples/agent_buys_embeddings.py
     out = _example("agent_buys_embeddings.py", ["--state-dir", str(state), "--home", str(tmp_path / "a")], env)
     assert "closest to 'Someone is making music.': 'A woman is playing the violin.'" in out
     assert out.count("verified") == 2  # the documents' batch and the query
     assert "job " in out and "fund" in out and "0x" in out
 
-
-def test_agent_resells_search(network: tuple[Path, dict], tmp_path: Path) -> None:
-    state, env = network
+    # examples/agent_resells_search.py
     out = _example("agent_resells_search.py", ["--state-dir", str(state), "--home", str(tmp_path / "b")], env)
     assert "-> 'a cheating provider loses its stake'" in out
     assert "seller: redeemed 9 VMT and closed the channel" in out
     assert "buyer paid 9 VMT for 3 requests" in out
     # (selling answers instead, --sell answer, is the resale test of test_agent_devnet.py)
 
-
-def test_cli_search_goal(network: tuple[Path, dict], tmp_path: Path) -> None:
-    state, env = network
+    # verimesh agent run --goal search:QUERY|FILE
     docs = tmp_path / "docs.txt"
     docs.write_text("A man is eating food.\nA woman is playing the violin.\nA monkey is riding a horse.\n")
     result = subprocess.run(
