@@ -30,9 +30,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The main job. Until the full market demo lands it runs a real job lifecycle on a devnet.
+# The main job: a whole verifiable AI market on this machine (docs/demo.md).
 demo: setup
-	$(VENV)/bin/verimesh devnet lifecycle
+	$(VENV)/bin/verimesh demo
 
 # The bench extra: CPU torch (from this machine's disk) and matplotlib, for the float
 # references the quality and speed tests compare against.
