@@ -1,6 +1,7 @@
 """The dashboard's arena leaderboard: an arena remembered in $VERIMESH_HOME/arenas.json on the
-live devnet, three settled epochs; /api/state carries the leaderboard over epochs and the
-page (headless chromium) shows the table and the incentive chart. The screenshot of the
+live devnet, three settled epochs; /api/state carries the leaderboard over epochs, the SDK
+routes to the better of two equally priced providers, and the page (headless chromium) shows
+the table and the incentive chart. The screenshot of the
 arena section goes to ``$VERIMESH_DASHBOARD_ARENA_SCREENSHOT`` when set."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from arena_play import deploy_arena, play_epochs
 from test_dashboard_browser import WAIT_MS, page  # noqa: F401 (the page fixture)
 
 from verimesh.chain.accounts import dev_signer
+from verimesh.client.sdk import Client
 from verimesh.market.arena_book import ArenaBook, ArenaRecord, save_book
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,7 +28,7 @@ pytestmark = [
 def test_page_shows_each_arena_leaderboard_over_epochs(live, page, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path / "home"))
     owner = dev_signer(1)
-    weak, strong = dev_signer(6), dev_signer(7)
+    weak, strong = dev_signer(3), dev_signer(4)  # registered providers, same price in the Registry
     validators = [dev_signer(8), dev_signer(9)]
     arena = deploy_arena(live.net, owner)
     save_book(ArenaBook(arenas={"embeddings": ArenaRecord(
@@ -45,6 +47,14 @@ def test_page_shows_each_arena_leaderboard_over_epochs(live, page, tmp_path, mon
     by = {p["provider"]: p for p in board["providers"]}
     assert by[strong.address]["ranks"] == [2, 1, 1] and by[weak.address]["ranks"] == [1, 2, 2]
     assert board["providers"][0]["provider"] == strong.address  # more rewards in total
+
+    # the SDK routes by quality-adjusted price: same price, so the better provider
+    client = Client.from_devnet("dev1", state_dir=live.state_dir)
+    try:
+        ranked = client.route(arena.address)
+    finally:
+        client.close()
+    assert [r.provider for r in ranked] == [strong.address, weak.address]
 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
