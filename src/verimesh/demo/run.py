@@ -117,7 +117,9 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     plan_path = net.run_dir / "plan.json"
     plan_path.write_text(json.dumps([o.model_dump() for o in orders]))
     agent_home = net.run_dir / "agent"
-    budget = BUDGET_PER_JOB_VMT * len(orders)
+    # The agent's wallet lets one payment move at most half the budget: a few jobs' worth
+    # at least, so that one job's escrow (2 VMT) always fits.
+    budget = BUDGET_PER_JOB_VMT * max(len(orders), 4)
     # The agent provisions its wallet while the nodes start; it buys once they are registered.
     net.start_requester([
         sys.executable, "-m", "verimesh.demo.requester", str(net.deployment_path), REQUESTER_ACCOUNT,
@@ -151,7 +153,7 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
         time.sleep(0.25)
     else:
         progress.problems.append(f"gave up after --timeout {config.timeout:g} s with jobs still open")
-    progress.problems += _process_problems(net, requester)
+    progress.problems += _process_problems(net, requester, len(ledger.jobs), len(orders))
     for problem in progress.problems:
         progress.note(problem)
     progress.phase = "reading the chain"
@@ -170,16 +172,32 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     return report
 
 
-def _process_problems(net: DemoNetwork, requester) -> list[str]:
-    """Processes that died on their own (the demo's kill -9 is restarted, so not counted)."""
+def _process_problems(net: DemoNetwork, requester, posted: int, planned: int) -> list[str]:
+    """Processes that died on their own (the demo's kill -9 is restarted, so not counted),
+    and jobs the agent did not post (its log says why: budget, policy, market)."""
     problems = []
     if requester.process is not None and requester.process.returncode not in (None, 0):
         problems.append(f"the requester agent exited with code {requester.process.returncode}: "
                         f"{requester.log_tail(600).strip()}")  # fmt: skip
+    elif posted < planned:
+        reasons = sorted({e.get("error") or e.get("state", "") for e in _requester_events(requester.log)
+                          if e.get("event") == "job" and e.get("job_id") is None})  # fmt: skip
+        problems.append(f"the requester agent posted {posted} of {planned} jobs: {'; '.join(reasons)[:400]}")
     for child in net.supervisor.children.values():
         if child.name != "requester" and not child.alive():
             problems.append(f"{child.name} died during the run (see {child.log})")
     return problems
+
+
+def _requester_events(log: Path) -> list[dict]:
+    events = []
+    for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
 
 
 def ensure_models(names: list[str]) -> None:
