@@ -456,4 +456,4 @@ def test_gas_of_a_whole_dispute_with_the_committee() -> None:
                                  + gas["submit_verdict (3 signatures)"])
         gas["whole dispute"] = gas["challenge"] + gas["dispute_move x26"] + gas["committee part"]
         print("\ndispute gas:", gas)
-        assert gas["committee part"] < 900_000, gas
+        assert gas["committee part"] < 700_000, gas

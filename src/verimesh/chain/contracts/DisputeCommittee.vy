@@ -108,7 +108,8 @@ struct Signature:
     signature: Bytes[65]
 
 
-# A drawn committee and, once accepted, its verdict.
+# A drawn committee and, once accepted, its verdict (`committees(job_id)`). Storage keeps
+# it in two words (`_seeds`, `_packed`): every fresh storage word costs ~22k gas.
 struct Committee:
     dispute_round: uint256  # JobMarket's move count when the game went to the referee
     seed: bytes32
@@ -150,6 +151,16 @@ _NAME_HASH: constant(bytes32) = keccak256("verimesh")
 _VERSION_HASH: constant(bytes32) = keccak256("1")
 # Verdicts carry no replay nonce (one verdict per dispute): always 0.
 _VERDICT_NONCE: constant(uint256) = 0
+# Packed committee word (bit offsets, low to high): dispute round 16, deadline 64,
+# threshold 8, size 8, accepted 8, guilty 8.
+_OFF_DEADLINE: constant(uint256) = 16
+_OFF_THRESHOLD: constant(uint256) = 80
+_OFF_SIZE: constant(uint256) = 88
+_OFF_ACCEPTED: constant(uint256) = 96
+_OFF_GUILTY: constant(uint256) = 104
+_MASK_8: constant(uint256) = 2**8 - 1
+_MASK_16: constant(uint256) = 2**16 - 1
+_MASK_64: constant(uint256) = 2**64 - 1
 
 
 event CommitteeRequested:
@@ -207,9 +218,9 @@ reporter_bounty_bps: public(immutable(uint256))
 
 # job id => block whose hash seeds the draw (0 = not requested)
 request_block: public(HashMap[uint256, uint256])
-committees: public(HashMap[uint256, Committee])
+_seeds: HashMap[uint256, bytes32]
+_packed: HashMap[uint256, uint256]
 _members: HashMap[uint256, DynArray[address, _MAX_COMMITTEE]]
-is_member: public(HashMap[uint256, HashMap[address, bool]])
 # job id => the accepted verdict's payload hash (see `_payload_hash`)
 _accepted_payload: HashMap[uint256, bytes32]
 slashed: public(HashMap[uint256, HashMap[address, bool]])
@@ -263,7 +274,7 @@ def request_committee(job_id: uint256):
     @param job_id The disputed job.
     """
     dispute: Dispute = self._referee_turn(job_id)
-    assert self.committees[job_id].size == 0, "dispute_committee: committee already drawn"
+    assert self._packed[job_id] == 0, "dispute_committee: committee already drawn"
     requested: uint256 = self.request_block[job_id]
     assert requested == 0 or block.number > requested + _BLOCKHASH_WINDOW, (
         "dispute_committee: committee already requested"
@@ -282,7 +293,7 @@ def draw_committee(job_id: uint256) -> DynArray[address, _MAX_COMMITTEE]:
     @return The members in draw order.
     """
     dispute: Dispute = self._referee_turn(job_id)
-    assert self.committees[job_id].size == 0, "dispute_committee: committee already drawn"
+    assert self._packed[job_id] == 0, "dispute_committee: committee already drawn"
     requested: uint256 = self.request_block[job_id]
     assert requested != 0, "dispute_committee: committee not requested"
     assert block.number > requested, "dispute_committee: wait one block after the request"
@@ -299,18 +310,19 @@ def draw_committee(job_id: uint256) -> DynArray[address, _MAX_COMMITTEE]:
     size: uint256 = min(committee_size, len(pool))
     members: DynArray[address, _MAX_COMMITTEE] = self._draw(seed, pool, weights, size)
     needed: uint256 = self._threshold_for(size)
-    self.committees[job_id] = Committee(
-        dispute_round=dispute.round,
-        seed=seed,
-        deadline=dispute.deadline,
-        threshold=needed,
-        size=size,
-        accepted=False,
-        guilty=0,
+    self._seeds[job_id] = seed
+    self._packed[job_id] = self._pack(
+        Committee(
+            dispute_round=dispute.round,
+            seed=seed,
+            deadline=dispute.deadline,
+            threshold=needed,
+            size=size,
+            accepted=False,
+            guilty=0,
+        )
     )
     self._members[job_id] = members
-    for member: address in members:
-        self.is_member[job_id][member] = True
     log CommitteeDrawn(
         job_id=job_id,
         dispute_round=dispute.round,
@@ -346,7 +358,7 @@ def publish_signature(
     assert guilty >= GUILTY_DEFENDER and guilty <= GUILTY_BOTH, (
         "dispute_committee: guilty must be 1, 2 or 3"
     )
-    assert self.is_member[job_id][msg.sender], "dispute_committee: signer is not on the committee"
+    assert msg.sender in self._members[job_id], "dispute_committee: signer is not on the committee"
     self._check_signature(
         msg.sender,
         self._digest(job_id, committee, guilty, leaf_index, recomputed_output, msg.sender),
@@ -387,6 +399,7 @@ def submit_verdict(
         "dispute_committee: guilty must be 1, 2 or 3"
     )
     assert len(signatures_) >= committee.threshold, "dispute_committee: too few signatures"
+    members: DynArray[address, _MAX_COMMITTEE] = self._members[job_id]
     signers: DynArray[address, _MAX_COMMITTEE] = []
     last: uint256 = 0
     for entry: Signature in signatures_:
@@ -394,7 +407,7 @@ def submit_verdict(
             "dispute_committee: signers not in strictly ascending order (duplicate?)"
         )
         last = convert(entry.signer, uint256)
-        assert self.is_member[job_id][entry.signer], "dispute_committee: signer is not on the committee"
+        assert entry.signer in members, "dispute_committee: signer is not on the committee"
         self._check_signature(
             entry.signer,
             self._digest(job_id, committee, guilty, leaf_index, recomputed_output, entry.signer),
@@ -402,8 +415,9 @@ def submit_verdict(
         )
         signers.append(entry.signer)
 
-    self.committees[job_id].accepted = True
-    self.committees[job_id].guilty = guilty
+    committee.accepted = True
+    committee.guilty = guilty
+    self._packed[job_id] = self._pack(committee)
     self._accepted_payload[job_id] = self._payload_hash(guilty, leaf_index, recomputed_output)
     log VerdictAccepted(
         job_id=job_id,
@@ -439,9 +453,9 @@ def report_equivocation(
     @param member The member that signed it.
     @param signature Its 65-byte EIP-712 signature of that other verdict.
     """
-    committee: Committee = self.committees[job_id]
+    committee: Committee = self._load(job_id)
     assert committee.accepted, "dispute_committee: no accepted verdict to compare with"
-    assert self.is_member[job_id][member], "dispute_committee: not a committee member"
+    assert member in self._members[job_id], "dispute_committee: not a committee member"
     assert not self.slashed[job_id][member], "dispute_committee: member already slashed for this job"
     assert self._payload_hash(guilty, leaf_index, recomputed_output) != self._accepted_payload[job_id], (
         "dispute_committee: that is the accepted verdict"
@@ -460,6 +474,29 @@ def report_equivocation(
         assert extcall token.transfer(msg.sender, bounty), "dispute_committee: transfer failed"
     if burned > 0:
         assert extcall token.transfer(BURN_ADDRESS, burned), "dispute_committee: transfer failed"
+
+
+@external
+@view
+def committees(job_id: uint256) -> Committee:
+    """
+    @dev A job's committee record (all zero until drawn).
+    @param job_id The job.
+    @return dispute_round, seed, deadline, threshold, size, accepted, guilty.
+    """
+    return self._load(job_id)
+
+
+@external
+@view
+def is_member(job_id: uint256, account: address) -> bool:
+    """
+    @dev Whether `account` sits on the job's committee.
+    @param job_id The job.
+    @param account The account.
+    @return True for a drawn member.
+    """
+    return account in self._members[job_id]
 
 
 @external
@@ -535,9 +572,51 @@ def _drawn(job_id: uint256) -> Committee:
     @param job_id The job.
     @return The committee record.
     """
-    committee: Committee = self.committees[job_id]
+    committee: Committee = self._load(job_id)
     assert committee.size != 0, "dispute_committee: committee not drawn"
     return committee
+
+
+@internal
+@view
+def _load(job_id: uint256) -> Committee:
+    """
+    @dev Decodes a job's committee from its two storage words.
+    @param job_id The job.
+    @return The record (all zero if none).
+    """
+    word: uint256 = self._packed[job_id]
+    return Committee(
+        dispute_round=word & _MASK_16,
+        seed=self._seeds[job_id],
+        deadline=(word >> _OFF_DEADLINE) & _MASK_64,
+        threshold=(word >> _OFF_THRESHOLD) & _MASK_8,
+        size=(word >> _OFF_SIZE) & _MASK_8,
+        accepted=(word >> _OFF_ACCEPTED) & _MASK_8 != 0,
+        guilty=(word >> _OFF_GUILTY) & _MASK_8,
+    )
+
+
+@internal
+@pure
+def _pack(committee: Committee) -> uint256:
+    """
+    @dev Packs everything but the seed into one word. Bounds: dispute round <= 64 moves,
+         deadline a timestamp (< 2**64), threshold and size <= 16, guilty <= 3.
+    @param committee The record.
+    @return The packed word (never zero for a drawn committee: size >= 1).
+    """
+    accepted: uint256 = 0
+    if committee.accepted:
+        accepted = 1
+    return (
+        committee.dispute_round
+        | (committee.deadline << _OFF_DEADLINE)
+        | (committee.threshold << _OFF_THRESHOLD)
+        | (committee.size << _OFF_SIZE)
+        | (accepted << _OFF_ACCEPTED)
+        | (committee.guilty << _OFF_GUILTY)
+    )
 
 
 @internal
