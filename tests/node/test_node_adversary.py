@@ -152,3 +152,21 @@ def test_node_run_refuses_an_unknown_or_validator_adversary(tmp_path, name: str,
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "journal.sqlite").exists()  # refused before touching anything
+
+
+def test_status_shows_the_adversary_locally(tmp_path) -> None:
+    """`verimesh node status` (local, the owner's) names the behaviour; /v1/info never does
+    (checked against a running cheat in tests/zoo/test_zoo_replicate.py)."""
+    from rich.console import Console
+
+    from verimesh.node.status import DeviceReporter, render_status
+
+    DeviceReporter(tmp_path, None, InProcessExecutor(Behaviour.SKIP_LAYERS), None).write()
+    console = Console(width=120, record=True)
+    console.print(render_status(tmp_path, 0.1))
+    text = console.export_text()
+    assert "ADVERSARY" in text and "skip-layers" in text
+    DeviceReporter(tmp_path, None, InProcessExecutor(), None).write()
+    console = Console(width=120, record=True)
+    console.print(render_status(tmp_path, 0.1))
+    assert "ADVERSARY" not in console.export_text()

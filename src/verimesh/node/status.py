@@ -44,6 +44,7 @@ class DeviceReport(BaseModel):
     idle: IdleState | None
     worker: WorkerProgress | None  # None: no job in the worker right now
     worker_pid: int | None = None
+    adversary: str | None = None  # the zoo behaviour a test/demo node runs (never advertised)
 
 
 class DeviceReporter:
@@ -71,6 +72,7 @@ class DeviceReporter:
         worker = getattr(self.executor, "worker", None)
         progress = getattr(self.executor, "last_progress", None)
         running = worker is not None and worker.state != "idle"
+        behaviour = getattr(self.executor, "behaviour", None)
         return DeviceReport(
             pid=os.getpid(),
             updated_at=time.time(),
@@ -79,6 +81,7 @@ class DeviceReporter:
             idle=self.monitor.state() if self.monitor is not None else None,
             worker=progress if running else None,
             worker_pid=worker.pid if running else None,
+            adversary=None if behaviour is None or behaviour == "honest" else str(behaviour),
         )
 
     def write(self) -> None:
@@ -180,6 +183,8 @@ def render_status(home: Path, measure_seconds: float = 1.0) -> Group:
         table.add_row("worker caps", f"{caps.cores} core(s), {caps.memory_mb} MB, nice {caps.nice}")
     if report is not None and report.worker_pid is not None:
         table.add_row("worker pid", str(report.worker_pid))
+    if report is not None and report.adversary is not None:
+        table.add_row("ADVERSARY", Text(f"{report.adversary}: this node cheats on purpose (tests, demos)", style="red"))
     bench = load_cached(home)
     if bench is not None:
         figures = f"exact int8 matmul {bench.matmul_gmacs:g} GMAC/s on {bench.cores} core(s)"
