@@ -20,7 +20,7 @@ from verimesh.agent.offers import ServiceUnavailable, discover_service
 from verimesh.agent.server import BackgroundServer
 from verimesh.agent.service import AgentService, ServiceConfig
 from verimesh.agent.wallet import BudgetRefused
-from verimesh.chain import ContractRevert, Deployment, Network, Signer
+from verimesh.chain import Deployment, Network, Signer
 from verimesh.chain.payment_channel import PAYMENT_HEADER, sign_voucher
 from verimesh.client.payments import OfferRejected
 from verimesh.client.x402 import MalformedOfferError
@@ -297,7 +297,7 @@ def test_a_job_nobody_runs_is_reclaimed_and_booked(devnet_node: AgentNet, tmp_pa
     assert agent.net.token.balance_of(agent.wallet.address) == 10 * E - record.escrow + record.refunded
 
 
-def test_an_expired_buyer_key_pays_no_more_and_its_owner_recovers_the_deposit(devnet_node: AgentNet, tmp_path: Path) -> None:
+def test_a_seller_redeems_before_its_buyers_key_expires(devnet_node: AgentNet, tmp_path: Path) -> None:
     from verimesh.client.x402 import PaymentFailed
 
     seller = Agent.provision(devnet_node.deployment, "dev4", 20 * E, tmp_path / "s", name="s")
@@ -305,29 +305,30 @@ def test_an_expired_buyer_key_pays_no_more_and_its_owner_recovers_the_deposit(de
     policy = SessionPolicy(allowance=30 * E, max_per_payment=15 * E, lifetime=600, counterparties=(seller.key.address,))
     buyer = Agent.provision(devnet_node.deployment, "dev5", 30 * E, tmp_path / "b", name="b", policy=policy)
     net = buyer.net
+    start = net.backend.timestamp()  # the key expires at about start + 600
     with BackgroundServer(service.app()) as server:
         client = buyer.buyer(server.url, max_price=PRICE)
         assert client.post("/v1/answer", json={"question": "ROMEO:"}).status_code == 200
         assert service.settle_due(min_amount=PRICE) == PRICE  # redeemed while the key is valid
-        assert client.post("/v1/answer", json={"question": "JULIET:"}).status_code == 200  # not redeemed yet
+        assert client.post("/v1/answer", json={"question": "JULIET:"}).status_code == 200
         channel_id = client.book.channel_id(seller.key.address)
-        net.backend.advance_time(601)  # the buyer's session key expires
+        assert service.settle_due(min_amount=100 * E) == 0  # below the threshold, key valid: wait
+        # 200 s before the key expires, within the margin: the seller redeems what it holds
+        net.backend.advance_time(policy.lifetime - 200 - (net.backend.timestamp() - start))
+        assert service.settle_due(min_amount=100 * E) == PRICE
+        net.backend.advance_time(201)  # the buyer's session key expires
         service.paywall.cache_seconds = 0  # read the chain again now instead of in 5 s
         with pytest.raises(PaymentFailed, match="bad_signature"):
             client.post("/v1/answer", json={"question": "KING:"})
         client.close()
-    # The wallet no longer vouches for the expired key: the seller's unredeemed voucher is
-    # worthless (why a seller redeems before its buyers' keys expire: settle_due's threshold
-    # bounds that loss) ...
-    with pytest.raises(ContractRevert, match="signature"):
-        service.settle()
-    # ... and the buyer's owner takes the rest of the deposit back after the challenge period.
+    assert service.settle() == 0  # nothing was left unredeemed when the key expired
+    # The buyer's owner takes the rest of the deposit back after the challenge period.
     owner = Deployment.load(devnet_node.deployment).dev_signer("dev5", devnet_node.state)
     wallet = buyer.wallet.as_signer(owner)
     before = net.token.balance_of(wallet.address)
     wallet.start_channel_close(net.payment_channel.address, channel_id)
     net.backend.advance_time(Deployment.load(devnet_node.deployment).params.channel_challenge_period + 1)
     wallet.withdraw_channel(net.payment_channel.address, channel_id)
-    assert net.token.balance_of(wallet.address) == before + buyer.ledger.total("channel") - PRICE
+    assert net.token.balance_of(wallet.address) == before + buyer.ledger.total("channel") - 2 * PRICE
     buyer.close()
     seller.close()

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import coincurve
+from eth_utils import keccak
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
@@ -31,12 +33,18 @@ from verimesh.agent.index import DocumentIndex
 from verimesh.agent.offers import SERVICE_PATH, ServiceInfo, ServiceRoute
 from verimesh.agent.wallet import tx_hash
 from verimesh.agent.work import VMT, JobRecord, WorkItem, embedding_work
+from verimesh.chain.agent_wallet import AgentWalletClient, SessionStatus
+from verimesh.chain.contract import checksum
+from verimesh.chain.errors import ChainError
+from verimesh.chain.payment_channel import PaymentVoucher
 from verimesh.node.paywall import Payment, Paywall, VoucherStore
 
 ANSWER_PATH = "/v1/answer"
 SEARCH_PATH = "/v1/search"
 # Smallest channel deposit the seller accepts, in requests at its lowest price.
 MIN_DEPOSIT_REQUESTS = 2
+# Seconds before a paying session key expires by which the seller redeems its vouchers.
+EXPIRY_MARGIN = 300
 
 
 @dataclass(frozen=True)
@@ -192,15 +200,21 @@ class AgentService:
         return app
 
     # -- money in ----------------------------------------------------------------------------
-    def settle_due(self, min_amount: int) -> int:
-        """Redeem the channels that hold at least ``min_amount`` unredeemed, and every channel
-        whose payer started closing (its challenge period is the deadline to redeem). What a
-        running service calls now and then; returns the amount redeemed."""
+    def settle_due(self, min_amount: int, expiry_margin: int = EXPIRY_MARGIN) -> int:
+        """Redeem the channels that hold at least ``min_amount`` unredeemed, every channel
+        whose payer started closing (its challenge period is the deadline to redeem), and
+        every channel whose latest voucher was signed by an AgentWallet session key that
+        expires within ``expiry_margin`` seconds (after that the wallet disowns the
+        signature and the voucher is worthless). What a running service calls now and
+        then; returns the amount redeemed."""
         total = 0
+        now = self.agent.net.backend.timestamp()
         for channel_id in self.paywall.channels_to_settle():
             amount = self.paywall.unredeemed(channel_id)
-            closing = self.paywall.channel.channels(channel_id).closes_at != 0
-            if amount >= min_amount or closing:
+            channel = self.paywall.channel.channels(channel_id)
+            voucher = self.paywall.latest_voucher(channel_id)
+            expires = session_expiry(self.agent, channel.payer, voucher) if voucher else None
+            if amount >= min_amount or channel.closes_at != 0 or (expires is not None and expires - now <= expiry_margin):
                 total += self._redeem(channel_id, close=False)
         return total
 
@@ -221,6 +235,25 @@ class AgentService:
         self.agent.ledger.record("redeem", amount, self.paywall.channel.address, f"channel {channel_id}",
                                  tx_hash(tx), "closed" if close else "redeemed, channel stays open")  # fmt: skip
         return amount
+
+
+def session_expiry(agent: Agent, payer: str, voucher: PaymentVoucher) -> int | None:
+    """When the key that signed ``voucher`` stops being valid for ``payer``, if ``payer`` is
+    an AgentWallet and the signer one of its session keys; None otherwise (a plain account's
+    signature never expires)."""
+    signature = voucher.signature_bytes
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        return None
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([signature[64] - 27]), voucher.digest(), hasher=None
+        )
+        signer = checksum("0x" + bytes(keccak(public.format(compressed=False)[1:]))[-20:].hex())
+        wallet = AgentWalletClient(agent.net.backend, payer, agent.wallet.abi)
+        session = wallet.sessions(signer)
+    except (ValueError, TypeError, ChainError):  # not recoverable, or the payer is no AgentWallet
+        return None
+    return session.expires_at if session.status == SessionStatus.ACTIVE else 0
 
 
 def _proof(record: JobRecord) -> JobProof:
