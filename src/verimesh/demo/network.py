@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,14 +108,14 @@ class DemoNetwork:
         _seed_selfbench(node.home)
         self.supervisor.start(node.name, self.node_args(node, models))
 
-    def start_nodes(self, models: list[str], timeout: float) -> None:
+    def start_nodes(self, models: list[str], timeout: float, on_wait: Callable[[], None] = lambda: None) -> None:
         """Nodes and validators. Without a cached self-benchmark the first node measures
         the machine alone (the figures are kept for later runs); then the rest start at
         once and the demo waits until each one registered."""
         first, *rest = self.nodes
         if not _selfbench_cache().is_file():
             self.start_node(first, models)
-            self.wait_ready(first, timeout)
+            self.wait_ready(first, timeout, on_wait)
             _keep_selfbench(first.home)
         else:
             rest = self.nodes
@@ -122,10 +123,11 @@ class DemoNetwork:
             self.start_node(node, models)
         self.start_validators()
         for spec in [*self.nodes, *self.validators]:
-            self.wait_ready(spec, timeout)
+            self.wait_ready(spec, timeout, on_wait)
 
-    def wait_ready(self, node: NodeSpec, timeout: float) -> None:
-        """Until the node's API answers and its first loop pass registered it on chain."""
+    def wait_ready(self, node: NodeSpec, timeout: float, on_wait: Callable[[], None] = lambda: None) -> None:
+        """Until the node's API answers and its first loop pass registered it on chain
+        (``on_wait`` runs between polls: the live view keeps moving)."""
         deadline = time.monotonic() + timeout
         child = self.supervisor.children[node.name]
         while time.monotonic() < deadline:
@@ -137,6 +139,7 @@ class DemoNetwork:
                     return
             except (httpx.HTTPError, ValueError, KeyError):
                 pass
+            on_wait()
             time.sleep(0.1)
         raise RuntimeError(f"{node.name} did not register within {timeout:.0f} s; see {child.log}")
 

@@ -130,7 +130,7 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
 
     progress.phase = "starting nodes and validators"
     on_progress(progress)
-    net.start_nodes([EMBED_MODEL, GENERATE_MODEL], STARTUP_TIMEOUT)
+    net.start_nodes([EMBED_MODEL, GENERATE_MODEL], STARTUP_TIMEOUT, lambda: on_progress(progress))
     cheating = ", ".join(f"{n.name}: {n.adversary}" for n in nodes if n.adversary)
     progress.note(f"{len(nodes)} nodes registered" + (f" ({cheating})" if cheating else "")
                   + f", {len(validators)} validator(s) staked")  # fmt: skip
