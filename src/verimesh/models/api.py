@@ -13,6 +13,7 @@ The model family is chosen by the bundle's ``architecture`` field through
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,20 @@ def output_bytes(result: JobResult) -> bytes:
     return result._output_bytes
 
 
-_loaded: dict[tuple[str, bytes], LoadedModel] = {}
+ModelKey = tuple[str, bytes]  # (store directory, model root)
+_loaded: MutableMapping[ModelKey, LoadedModel] = {}
+
+
+def use_model_cache(cache: MutableMapping[ModelKey, LoadedModel]) -> None:
+    """Keep loaded models in ``cache`` instead of an unbounded dict.
+
+    A long-lived process (the node's worker) serves many jobs and must bound the memory its
+    loaded models take; it hands in a mapping that evicts (e.g. least recently used by
+    bytes). Models already loaded move into the new cache.
+    """
+    global _loaded
+    cache.update(_loaded)
+    _loaded = cache
 
 
 def import_model(source: str | Path, store: ModelStore | None = None, name: str | None = None) -> bytes:

@@ -741,16 +741,8 @@ def _install_model_cache(budget_bytes: int) -> ModelCache | None:
     except Exception as exc:  # a worker for other entries still works: say why, carry on
         print(f"worker: no model cache ({type(exc).__name__}: {exc})", file=sys.stderr)
         return None
-    loaded = getattr(api, "_loaded", None)
-    if type(loaded) is not dict:
-        print(
-            "worker: models.api keeps no _loaded dict any more: models are not cached",
-            file=sys.stderr,
-        )
-        return None
     cache = ModelCache(budget_bytes)
-    cache.update(loaded)
-    api._loaded = cache
+    api.use_model_cache(cache)
     return cache
 
 
