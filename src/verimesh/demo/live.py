@@ -54,8 +54,9 @@ class LiveView:
 
     def _nodes(self, p: Progress) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
-        widths = {"party": (8, 12), "role": (9, 22), "process": (7, 18), "node says": (10, 34),
-                  "stake": (5, 8), "holdings": (11, 12), "change": (7, 9)}  # fmt: skip
+        # fits 110 columns; wider terminals show the same (node status is the one cut short)
+        widths = {"party": (8, 11), "role": (9, 20), "process": (7, 14), "node says": (10, 26),
+                  "stake": (5, 6), "holdings": (10, 11), "change": (7, 8)}  # fmt: skip
         for column, (least, most) in widths.items():
             right = column in ("stake", "holdings", "change")
             table.add_column(column, justify="right" if right else "left", no_wrap=True,
@@ -76,7 +77,7 @@ class LiveView:
                 child = net.supervisor.children[label]
                 process = "up" if child.alive() else "[red]killed[/]"
                 if child.restarts:
-                    process += f" (restarted {child.restarts}x)"
+                    process += f", restart {child.restarts}"
             if label in specs:
                 says = self._status(specs[label].url)
             role = p.roles.get(label, "")
