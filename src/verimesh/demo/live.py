@@ -55,7 +55,7 @@ class LiveView:
     def _nodes(self, p: Progress) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
         # fits 110 columns; wider terminals show the same (node status is the one cut short)
-        widths = {"party": (8, 11), "role": (9, 20), "process": (7, 14), "node says": (10, 26),
+        widths = {"party": (8, 12), "role": (9, 18), "process": (7, 14), "node says": (10, 22),
                   "stake": (5, 6), "holdings": (10, 11), "change": (7, 8)}  # fmt: skip
         for column, (least, most) in widths.items():
             right = column in ("stake", "holdings", "change")
