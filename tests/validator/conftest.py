@@ -53,7 +53,9 @@ class World:
         self.validators = [dev_signer(2 + providers + i) for i in range(validators)]
         self.outsider = dev_signer(2 + providers + validators)
         # the deployer decides disputes itself: these tests are of the game on JobMarket alone
-        net = deploy_network(self.backend, self.deployer, artifacts=artifacts, referee=self.deployer.address)
+        net = deploy_network(
+            self.backend, self.deployer, artifacts=artifacts, referee=self.deployer.address
+        )
         self.net = net
         everyone = [self.requester, *self.providers, *self.validators, self.outsider]
         fund_accounts(net, self.deployer, [s.address for s in everyone], 10_000 * VMT)

@@ -10,7 +10,7 @@ from conftest import PRICE, World
 
 from verimesh.chain import Mode
 from verimesh.chain.job_market import JobState
-from verimesh.node.dispute import PAD, DisputePlayer, DisputePlayerError, replay_game
+from verimesh.node.dispute import DisputePlayer, DisputePlayerError, replay_game
 from verimesh.verify.adversary import WrongOpContext
 from verimesh.verify.bisection import Party, PartyEvidence
 from verimesh.verify.referee import decide
@@ -130,21 +130,21 @@ def test_silent_defender_loses_by_timeout(world, honest_trace, cheat_trace):
     assert world.net.job_market.jobs(job_id).state == JobState.FINALIZED
 
 
-def test_after_the_leaf_is_found_players_pad_instead_of_being_timed_out(
+def test_after_the_leaf_is_found_the_party_due_refers_and_a_silent_referee_annuls(
     world, honest_trace, cheat_trace
 ):
     job_id, provider, validator = audit_dispute(world, cheat_trace, honest_trace)
     d, c = players(world, job_id, provider, validator, cheat_trace, honest_trace)
-    play_to_end(d, c)
+    statuses = play_to_end(d, c)
     jm = world.net.job_market
-    before = jm.disputes(job_id)
-    assert before.turn == 0  # the defender "owes" a move the game does not need
-    assert d.tick().action is None  # plenty of time left: no gas spent
-    world.backend.advance_time(world.net.job_market.dispute_round_window() - 10)
-    assert d.tick().action == "padded"
-    state = replay_game(jm, job_id)
-    assert state.padding == 1 and state.moves[-1][1] == PAD and state.dispute.outcome is not None
-    assert jm.disputes(job_id).turn == 1
+    assert jm.disputes(job_id).turn == 2  # referred: the referee decides, nobody can be timed out
+    assert "referred" in {s.action for s in statuses}
+    assert replay_game(jm, job_id).padding == 0
+    world.backend.advance_time(jm.dispute_round_window() + 1)
+    assert d.tick().action == "claimed-annulment"
+    assert c.tick().phase == "annulled"
+    assert jm.jobs(job_id).state == JobState.REFUNDED
+    assert world.stake(provider) == world.stake(validator) == 500 * 10**18  # nobody slashed
 
 
 def test_a_move_that_breaks_the_rules_is_recorded_against_its_mover(
