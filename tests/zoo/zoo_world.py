@@ -173,7 +173,7 @@ class ValidatorNode:
     it audits the jobs it is drawn for and sits on dispute committees."""
 
     def __init__(
-        self, state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST, poll: float = 0.1
+        self, state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST, poll: float = 0.3
     ) -> None:
         from verimesh.node.validator import ValidatorDaemon, ValidatorSettings
         from verimesh.node.validator import serve_forever as serve_validator
