@@ -139,7 +139,7 @@ def test_after_the_leaf_is_found_the_party_due_refers_and_a_silent_referee_annul
     jm = world.net.job_market
     assert jm.disputes(job_id).turn == 2  # referred: the referee decides, nobody can be timed out
     assert "referred" in {s.action for s in statuses}
-    assert replay_game(jm, job_id).padding == 0
+    assert replay_game(jm, job_id).late_moves == 0
     world.backend.advance_time(jm.dispute_round_window() + 1)
     assert d.tick().action == "claimed-annulment"
     assert c.tick().phase == "annulled"

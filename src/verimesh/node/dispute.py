@@ -12,11 +12,11 @@ carries on with ``tick()`` where the chain says it is. Every tick re-reads the c
 sends at most one transaction; a revert caused by a race (the other side moved first, a
 clock ahead of the chain's) is harmless and the next tick sees the new state.
 
-Game end: the contract does not know when the bisection has found its leaf, so its turns
-keep alternating and the party "to move" could be timed out while the committee rules.
-The player therefore pads with zero moves when its turn's deadline comes near; after
-``_MAX_DISPUTE_ROUNDS`` moves the turn is the referee's and a silent referee annuls the
-dispute (refund, nobody slashed). A party that stops padding loses like any silent party.
+Game end: the contract does not know when the bisection has found its leaf, so the party
+whose turn it is then says so with ``refer_dispute``: the turn becomes the referee's (the
+DisputeCommittee) and nobody can be timed out while it rules. A party that refers before
+the game is over concedes (the committee convicts it). A silent referee annuls the
+dispute after its deadline (refund, nobody slashed).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ log = logging.getLogger("verimesh.dispute")
 # JobMarket's dispute kinds and turns (JobMarket.vy CHALLENGER_* and TURN_*).
 KIND_EXTERNAL, KIND_REPLICA, KIND_VALIDATOR = 0, 1, 2
 TURN_NAMES = {0: "defender", 1: "challenger", 2: "referee"}
-PAD = bytes(32)  # the move a party sends after the bisection ended, to keep its turn alive
 # Stands in for the trace root of an outside challenger (``challenge`` puts none on chain);
 # the committee takes that root from the challenger's evidence instead.
 UNKNOWN_ROOT = keccak(b"verimesh: an outside challenger's trace root is not on chain")
@@ -76,7 +75,7 @@ class GameState:
     dispute: Dispute | None  # None when both parties claim the same trace root
     moves: list[tuple[str, bytes]] = field(default_factory=list)  # (mover, data) in chain order
     violation: tuple[Party, str] | None = None  # the first move that broke the rules, and why
-    padding: int = 0  # moves after the end of the bisection
+    late_moves: int = 0  # moves after the end of the bisection (ignored by the rules)
     resolved: dict[str, Any] | None = None  # DisputeResolved args once decided
     annulled: bool = False
     referred_by: str | None = None  # who called refer_dispute (None: not referred, or 64 moves)
@@ -197,7 +196,7 @@ class GameReader:
             state.moves.append((checksum(move["mover"]), move["data"]))
             party = state.party_of(move["mover"])
             if state.over or party is None:
-                state.padding += 1
+                state.late_moves += 1
                 continue
             try:
                 dispute.move(party, move["data"])  # type: ignore[union-attr]
@@ -226,7 +225,7 @@ class PlayerStatus(BaseModel):
     rounds: int
     chain_turn: str | None
     deadline: int
-    action: str | None = None  # moved | padded | claimed-timeout | claimed-annulment
+    action: str | None = None  # moved | referred | claimed-timeout | claimed-annulment
     outcome: dict[str, Any] | None = None
     violation: str | None = None
     winner: str | None = None
@@ -247,7 +246,6 @@ class DisputePlayer:
         trace: Trace | Callable[[], Trace],
         *,
         from_block: int = 0,
-        pad_margin: int | None = None,
         answer: Answer | None = None,
         clock: Callable[[], int] | None = None,
         spec: Any | None = None,
@@ -264,17 +262,12 @@ class DisputePlayer:
         self._party: HonestParty | None = None
         self._answer = answer
         self.reader = GameReader(job_market, job_id, from_block)
-        self.window = job_market.dispute_round_window()
-        self.pad_margin = self.window // 2 if pad_margin is None else pad_margin
         self._clock = clock
         # The job itself, served with the evidence: a committee member replays the program
         # from it when the leaves differ in the instruction (it checks both against the chain).
         self.spec = spec
         self.input_bytes = input_bytes
         self.state: GameState | None = None
-        # JobMarket with ``refer_dispute`` lets the party due say "the bisection is over";
-        # an older one only knows alternating moves, so the party due pads instead.
-        self._can_refer = any(f.get("name") == "refer_dispute" for f in job_market.abi.abi)
 
     # -- the party's own trace ----------------------------------------------------------------
     @property
@@ -320,14 +313,9 @@ class DisputePlayer:
             assert query is not None
             data = (self._answer or self.honest.answer)(query)
             status.action = self._send("moved", self.jm.dispute_move, data)
-        elif mine and self._can_refer:  # the game is over: hand it to the referee now
-            status.action = self._send("referred", self._refer)
-        elif mine and now >= deadline - self.pad_margin:
-            status.action = self._send("padded", self.jm.dispute_move, PAD)
+        elif mine:  # the game is over: hand it to the referee now
+            status.action = self._send("referred", self.jm.refer_dispute)
         return status
-
-    def _refer(self, job_id: int) -> Any:
-        return self.jm.transact("refer_dispute", job_id)
 
     def _send(self, action: str, fn: Callable[..., Any], *args: Any) -> str | None:
         try:
