@@ -65,7 +65,7 @@ def _settle(state: Path, net: Network, job_id: int) -> None:
         referee.start()
     try:
         wait_until(lambda: net.job_market.jobs(job_id).state in (JobState.FINALIZED, JobState.REFUNDED),
-                   f"job {job_id}'s dispute to be decided", timeout=120)  # fmt: skip
+                   f"job {job_id}'s dispute to be decided", timeout=300)  # fmt: skip
     finally:
         stop.set()
 

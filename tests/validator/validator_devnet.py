@@ -84,7 +84,7 @@ def _registered(url: str) -> bool:
     return r.status_code == 200 and r.json()["status"] != "starting" and r.json()["working"]
 
 
-def wait_until(check: Callable[[], object], what: str, timeout: float = 90.0) -> object:
+def wait_until(check: Callable[[], object], what: str, timeout: float = 180.0) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

@@ -36,7 +36,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,9 @@ class ValidatorDaemon:
         )
         self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
         self.http = httpx.Client(timeout=settings.http_timeout)
+        self._audits: dict[int, Future] = {}  # job -> its re-execution in the audit thread
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        self._nudged = 0.0  # when we last asked a devnet for a block (see _next_block)
         self.net: Network | None = None
         self.players: dict[int, DisputePlayer] = {}
         self._delivered: set[tuple[int, str]] = (
@@ -461,20 +465,43 @@ class ValidatorDaemon:
 
     # -- audit steps --------------------------------------------------------------------------------
     def _execute(self, duty: Duty) -> None:
-        """Re-execute the job (outside the chain lock: the API stays responsive)."""
+        """Re-execute the job in the audit thread, so that while a big job runs the loop
+        keeps playing disputes and sitting on committees; journal the roots when done."""
         job_id = duty.job_id
-        jm = self.network().job_market
-        if jm.jobs(job_id).state != JobState.AUDITING:
-            self.journal.fail(job_id, "the job left its audit before we could re-execute it")
+        running = self._audits.get(job_id)
+        if running is not None:
+            if not running.done():
+                return
+            del self._audits[job_id]
+            try:
+                spec, execution = running.result()
+            except (
+                Exception
+            ) as exc:  # a job we cannot run: we will not report; the deadline decides
+                log.error("job %d: re-execution failed: %s", job_id, exc)
+                self.journal.fail(job_id, f"re-execution failed: {exc}")
+                return
+            self.journal.advance(
+                job_id, ("drawn",), "executed", spec_json=spec.model_dump_json(),
+                output_root=hex_root(execution.output_root), trace_root=hex_root(execution.trace_root),
+            )  # fmt: skip
+            self.wake.set()  # report at once
             return
-        if self.chain_now() > duty.report_deadline:
-            self.journal.fail(job_id, "the report deadline passed before the re-execution")
-            return
+        with self._chain_lock:
+            if self.network().job_market.jobs(job_id).state != JobState.AUDITING:
+                self.journal.fail(job_id, "the job left its audit before we could re-execute it")
+                return
+            if self.chain_now() > duty.report_deadline:
+                self.journal.fail(job_id, "the report deadline passed before the re-execution")
+                return
         try:
             spec, input_bytes = self._job_inputs(job_id)
         except AuditError as exc:
             log.warning("job %d: cannot audit yet: %s", job_id, exc)
             return
+        self._audits[job_id] = self._pool.submit(self._reexecute, job_id, spec, input_bytes)
+
+    def _reexecute(self, job_id: int, spec: JobSpec, input_bytes: bytes) -> tuple[JobSpec, Any]:
         from verimesh.node.execute import execute
 
         behaviour = self._compute_behaviour()
@@ -482,10 +509,8 @@ class ValidatorDaemon:
         execution, _ = execute(spec, decode_input(input_bytes), behaviour=behaviour)
         log.info("job %d: re-executed in %.2f s%s", job_id, time.perf_counter() - started,
                  "" if behaviour is Behaviour.HONEST else f" (as {behaviour.value})")  # fmt: skip
-        self.journal.advance(
-            job_id, ("drawn",), "executed", spec_json=spec.model_dump_json(),
-            output_root=hex_root(execution.output_root), trace_root=hex_root(execution.trace_root),
-        )  # fmt: skip
+        self.wake.set()
+        return spec, execution
 
     def _compute_behaviour(self) -> Behaviour:
         """How we compute: a griefing challenger flips one op so its result is wrong."""
@@ -670,6 +695,8 @@ class ValidatorDaemon:
                         committee.request_committee(job_id)
                     elif self.network().backend.block_number() > committee.request_block(job_id):
                         committee.draw_committee(job_id)
+                    else:
+                        self._next_block()
                 except ContractRevert as exc:
                     log.debug("job %d: committee request/draw reverted: %s", job_id, exc.reason)
                 return
@@ -682,6 +709,16 @@ class ValidatorDaemon:
         if seated:
             log.info("job %d: seated on its dispute committee (%d members, %d signatures needed)",
                      job_id, len(members), info.threshold)  # fmt: skip
+
+    def _next_block(self) -> None:
+        """The draw needs a block after the request. A real chain makes one within seconds;
+        an idle devnet (anvil mines only on transactions) never would, so ask it to mine one.
+        A real chain refuses the devnet call: then we simply wait for its next block."""
+        if time.monotonic() - self._nudged < 1.0:
+            return
+        self._nudged = time.monotonic()
+        with suppress(ChainError):
+            self.network().backend.advance_time(0)
 
     def _rule_and_sign(self, seat: Duty) -> None:
         from verimesh.node.dispute import replay_game
@@ -934,6 +971,7 @@ def serve_forever(daemon: ValidatorDaemon, stop: threading.Event) -> None:
         daemon.run(stop)
     finally:
         daemon.stop_http()
+        daemon._pool.shutdown(wait=True, cancel_futures=True)
         daemon.journal.close()
         daemon.http.close()
 
