@@ -5,12 +5,11 @@ dispute, rule as a committee and get the liar slashed; the honest side is never 
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from validator_devnet import act_as_referee, start_provider, start_validator, wait_until, wallet
+from validator_devnet import start_provider, start_validator, wait_until, wallet
 
 from verimesh.chain import Deployment, JobState, Network, devnet
 from verimesh.chain.devnet import free_port
@@ -54,20 +53,10 @@ def _post(state: Path, root: str):
     return client, job
 
 
-def _settle(state: Path, net: Network, job_id: int) -> None:
-    """Wait for the verdict; rule as the interim referee if there is no committee contract."""
-    stop = threading.Event()
-    referee = None
-    if getattr(net, "committee", None) is None:
-        referee = threading.Thread(
-            target=act_as_referee, args=(state, net, job_id, stop), daemon=True
-        )
-        referee.start()
-    try:
-        wait_until(lambda: net.job_market.jobs(job_id).state in (JobState.FINALIZED, JobState.REFUNDED),
-                   f"job {job_id}'s dispute to be decided", timeout=300)  # fmt: skip
-    finally:
-        stop.set()
+def _settle(net: Network, job_id: int) -> None:
+    """Wait for the committee's verdict (or an annulment)."""
+    wait_until(lambda: net.job_market.jobs(job_id).state in (JobState.FINALIZED, JobState.REFUNDED),
+               f"job {job_id}'s dispute to be decided", timeout=300)  # fmt: skip
 
 
 def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
@@ -101,7 +90,7 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
     assert net.job_market.jobs(job.job_id).state == JobState.DISPUTED  # undecided without it
     auditor = start_validator(state, tmp_path / "v3", "dev3")
     daemons.append(auditor)
-    _settle(state, net, job.job_id)
+    _settle(net, job.job_id)
     resolved = [
         e for e in net.job_market.get_events("DisputeResolved") if e["job_id"] == job.job_id
     ]
@@ -113,11 +102,11 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
     wait_until(
         lambda: auditor.daemon.journal.duty(job.job_id).step == "done", "the auditor to finish"
     )
-    committee = getattr(net, "committee", None)
-    if committee is not None:  # the minority's false signature is proof enough to slash it
-        assert liar.daemon.address in committee.members(job.job_id)
-        wait_until(lambda: committee.slashed(job.job_id, liar.daemon.address), "the liar's slash")
-        assert net.registry.members(liar.daemon.address).stake < liar_stake
+    # the minority's false signature is proof enough to slash it
+    committee = net.committee
+    assert liar.daemon.address in committee.members(job.job_id)
+    wait_until(lambda: committee.slashed(job.job_id, liar.daemon.address), "the liar's slash")
+    assert net.registry.members(liar.daemon.address).stake < liar_stake
     client.close()
 
 
@@ -134,7 +123,7 @@ def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_pat
     wait_until(
         lambda: net.job_market.jobs(job.job_id).state == JobState.DISPUTED, "the griefer's dispute"
     )
-    _settle(state, net, job.job_id)
+    _settle(net, job.job_id)
     resolved = [
         e for e in net.job_market.get_events("DisputeResolved") if e["job_id"] == job.job_id
     ]
