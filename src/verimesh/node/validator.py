@@ -856,10 +856,16 @@ class ValidatorDaemon:
 
         if self.settings.behaviour is Behaviour.FALSE_VERDICT:
             return
-        accepted = committee.committee(job_id).guilty
+        seat = self.journal.committee(job_id)
+        mine = Verdict.model_validate_json(seat.verdict_json)
+        if mine.guilty != committee.committee(job_id).guilty:
+            log.warning("job %d: the accepted verdict is not ours; we report nobody", job_id)
+            return
+        # ours is the accepted verdict (honest members sign identical bytes): any other
+        # verdict a member signed for this dispute is an equivocation
         for signer, verdict_json, signature in self.journal.signatures(job_id):
             verdict = Verdict.model_validate_json(verdict_json)
-            if verdict.guilty == accepted or committee.slashed(job_id, signer):
+            if verdict == mine or committee.slashed(job_id, signer):
                 continue
             try:
                 committee.report_equivocation(verdict, signer, bytes.fromhex(signature[2:]))
