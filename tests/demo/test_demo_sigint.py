@@ -24,6 +24,20 @@ def _descendants(pid: int) -> set[psutil.Process]:
         return set()
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # exited meanwhile
+        return ""
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def test_sigint_stops_every_child_process(tmp_path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     err = tmp_path / "demo.err"
@@ -44,7 +58,7 @@ def test_sigint_stops_every_child_process(tmp_path) -> None:
             time.sleep(0.2)
         time.sleep(1.0)
         seen |= _descendants(demo.pid)
-        names = " ".join(" ".join(p.cmdline()) for p in seen if p.is_running())
+        names = " ".join(_cmdline(p) for p in seen)
         for part in ("anvil", "node run", "validator run", "dashboard", "verimesh.demo.requester"):
             assert part in names, f"{part} was not running before the interrupt: {names}"
         demo.send_signal(signal.SIGINT)
@@ -55,8 +69,8 @@ def test_sigint_stops_every_child_process(tmp_path) -> None:
             demo.wait()
     assert demo.returncode == 130, err.read_text()
     assert "every process the demo started has been stopped" in err.read_text()
-    survivors = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not survivors, [" ".join(p.cmdline()) for p in survivors]
+    survivors = [p for p in seen if _alive(p)]
+    assert not survivors, [_cmdline(p) for p in survivors]
 
     # Right after: a second demo starts clean and passes (one job, no cheater: quick).
     again = subprocess.run(
