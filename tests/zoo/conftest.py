@@ -36,17 +36,10 @@ def zoo_chain(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     state = tmp / "devnet"
     devnet.up(state, port=free_port())
     client = None
-    validators: list[ValidatorNode] = []
     try:
         client = Client(state / "deployment.json", dev_wallet(state, "dev1"))
-        referee = Referee(client, dev_wallet(state, "dev0"))
-        if referee.committee:  # the committee decides: honest validators to draw it from
-            for i, account in enumerate(VALIDATORS):
-                validators.append(ValidatorNode(state, tmp / f"validator-{i}", account))
-        yield Zoo(tmp, state, root, client, referee, None, validators)
+        yield Zoo(tmp, state, root, client, Referee(client, dev_wallet(state, "dev0")), None)
     finally:
-        for validator in validators:
-            validator.close()
         if client is not None:
             client.close()
         devnet.down(state)
@@ -54,11 +47,26 @@ def zoo_chain(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
 
 
 @pytest.fixture(scope="module")
-def zoo(zoo_chain: Zoo) -> Iterator[Zoo]:
+def pool(zoo_chain: Zoo) -> Iterator[list[ValidatorNode]]:
+    """Honest validators the chain draws committees (and auditors) from; none when a plain
+    referee key decides disputes."""
+    started = []
+    try:
+        if zoo_chain.referee.committee:
+            for i, account in enumerate(VALIDATORS):
+                started.append(ValidatorNode(zoo_chain.state, zoo_chain.tmp / f"validator-{i}", account))
+        yield started
+    finally:
+        for validator in started:
+            validator.close()
+
+
+@pytest.fixture(scope="module")
+def zoo(zoo_chain: Zoo, pool: list[ValidatorNode]) -> Iterator[Zoo]:
     """The zoo with an honest provider node (dev2) that every cheat is replicated against."""
     honest = ZooNode(zoo_chain.state, zoo_chain.tmp / "honest", "dev2")
     try:
         yield Zoo(zoo_chain.tmp, zoo_chain.state, zoo_chain.model_root, zoo_chain.client, zoo_chain.referee, honest,
-                  zoo_chain.validators)
+                  pool)
     finally:
         honest.close()

@@ -26,12 +26,10 @@ PROMPT = "ROMEO:"
 
 
 @pytest.fixture(scope="module")
-def validators(zoo_chain: Zoo):
+def validators(zoo_chain: Zoo, pool: list[ValidatorNode]):
     """Honest validators to audit (and, with the committee contract, to rule)."""
-    started = [] if zoo_chain.validators else [
-        ValidatorNode(zoo_chain.state, zoo_chain.tmp / f"auditor-{i}", f"dev{i}") for i in (4, 5)
-    ]
-    yield zoo_chain.validators or started
+    started = [] if pool else [ValidatorNode(zoo_chain.state, zoo_chain.tmp / f"auditor-{i}", f"dev{i}") for i in (4, 5)]
+    yield pool or started
     for validator in started:
         validator.close()
 

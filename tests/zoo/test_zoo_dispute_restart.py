@@ -56,7 +56,9 @@ def _step(home: Path, job_id: int) -> str | None:
         journal.close()
 
 
-def test_killed_honest_node_finishes_its_dispute_after_restart(zoo_chain: Zoo, pytestconfig: pytest.Config) -> None:
+def test_killed_honest_node_finishes_its_dispute_after_restart(
+    zoo_chain: Zoo, pool: list, pytestconfig: pytest.Config
+) -> None:
     zoo = zoo_chain
     home, port, log = zoo.tmp / "honest-proc", free_port(), zoo.tmp / "honest-proc.log"
     bench = pytestconfig.cache.mkdir("verimesh-selfbench") / "selfbench.json"
