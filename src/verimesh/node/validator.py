@@ -633,8 +633,10 @@ class ValidatorDaemon:
         return player
 
     def _play(self, duty: Duty) -> None:
+        player = self.player(duty.job_id)
+        player.honest  # noqa: B018 - our trace (a re-run of the job) is computed outside the chain lock
         with self._chain_lock:
-            status = self.player(duty.job_id).tick()
+            status = player.tick()
         previous = self.last_status.get(duty.job_id)
         if previous is None or (previous.phase, previous.rounds) != (status.phase, status.rounds):
             log.info("job %d: dispute %s, round %d%s", duty.job_id, status.phase, status.rounds,
