@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from verimesh.chain.accounts import Signer
-from verimesh.chain.arena import ZERO_ADDRESS, ArenaClient
+from verimesh.chain.arena import ZERO_ADDRESS, ArenaClient, ArenaSettlement
 from verimesh.chain.backends.base import Backend
 from verimesh.chain.errors import ContractRevert
 from verimesh.market.answers import (
@@ -226,7 +226,7 @@ class ArenaRun:
         params = {k: self.arena.call(k) for k in ("genesis", "epoch_length", "commit_length", "challenge_window")}
         reports: list[EpochReport] = []
         seconds: dict[str, float] = {}
-        pending: list[tuple[int, object]] = []
+        pending: list[tuple[int, ArenaSettlement]] = []
         for _ in range(epochs):
             epoch, pool = self._prepare_next_epoch(params, seconds)
             reports.append(self._play(epoch, pool, params))
