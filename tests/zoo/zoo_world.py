@@ -152,7 +152,9 @@ class Referee:
             evidence[party] = wait_for(lambda url=url: self._try_evidence(url, job_id), f"{url}'s evidence", 60, 0.1)
         job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params))
         ruling = decide(game.dispute, evidence[Party.DEFENDER], evidence[Party.CHALLENGER], job)
-        if self.referee_jm is not None:
+        if self.referee_jm is not None and len(ruling.guilty) == 2:
+            self.referee_jm.resolve_dispute_both(job_id)
+        elif self.referee_jm is not None:
             self.referee_jm.resolve_dispute(job_id, Party.DEFENDER in ruling.guilty)
         else:
             wait_for(lambda: self.jm.jobs(job_id).state != JobState.DISPUTED, f"the committee's verdict on job {job_id}", 120)

@@ -84,6 +84,7 @@ _EVENT_BATCH = 2_000  # blocks per get_logs call: bounded responses on long-live
 _MAX_BACKOFF = 30.0
 _FINALIZE_STAGGER = 10  # seconds of chain time between replicas' finalize attempts
 _KIND_REPLICA, _KIND_VALIDATOR = 1, 2  # JobMarket CHALLENGER_* kinds of a dispute
+_REASON_BOTH_AT_FAULT = 2  # JobMarket REASON_BOTH_AT_FAULT: the committee found both parties lying
 
 
 class RegistrationError(RuntimeError):
@@ -716,6 +717,8 @@ class NodeDaemon:
             challenger = bytes(32)  # an outside challenger puts no result on chain
         good, bad = (challenger, defender) if at_fault else (defender, challenger)
         mine = jm.replica(duty.job_id, duty.replica).digest
+        if verdicts[-1]["reason"] == _REASON_BOTH_AT_FAULT:  # both results wrong: both slashed
+            good, bad = bytes(32), (mine if mine in (defender, challenger) else bytes(32))
         self._players.pop(duty.job_id, None)
         if mine == good:
             log.info("job %d: won the dispute", duty.job_id)
