@@ -16,7 +16,7 @@ import pytest
 from zoo_world import WINDOW, ValidatorNode, Zoo, ZooNode, job_state, slashed_accounts, wait_for
 
 from verimesh.chain import JobState
-from verimesh.client import audit
+from verimesh.client import JobFailed, audit
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
 from verimesh.verify.referee import Method
@@ -60,5 +60,9 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         bounty = next(e for e in jm.get_events("Slashed", handle.block) if e["job_id"] == handle.job_id)
         assert bounty["bounty_to"] == auditor.address and bounty["bounty"] > 0
         assert zoo.client.net.registry.members(auditor.address).stake == stake  # never slashed
+        # The requester is never handed the proven lie: no provider won, so it gets its refund.
+        with pytest.raises(JobFailed, match="proved the providers' result wrong") as failed:
+            handle.result(timeout=60)
+        assert failed.value.refund is not None and failed.value.refund.amount > 0
     finally:
         cheater.close()

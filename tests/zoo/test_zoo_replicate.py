@@ -78,6 +78,12 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         paid = [e for e in zoo.client.net.job_market.get_events("Credited", handle.block)
                 if e["job_id"] == handle.job_id and e["account"].lower() == zoo.honest.address.lower()]  # fmt: skip
         assert sum(e["amount"] for e in paid) >= zoo.client.net.job_market.jobs(handle.job_id).price
+        # The requester ends with the correct result: the winner's, never the proven lie.
+        out = handle.result(timeout=120)
+        assert out.provider.lower() == zoo.honest.address.lower()
+        honest = [e for e in zoo.client.net.job_market.get_events("Revealed", handle.block)
+                  if e["job_id"] == handle.job_id and e["provider"].lower() == zoo.honest.address.lower()]  # fmt: skip
+        assert out.output_root == "0x" + bytes(honest[0]["output_root"]).hex()
     finally:
         cheater.close()
 

@@ -389,12 +389,30 @@ class JobHandle:
             time.sleep(_POLL)
 
     def revealed_roots(self) -> tuple[str, str]:
-        events = [
-            e for e in self.client.net.job_market.get_events("Revealed", self.block)
-            if e["job_id"] == self.job_id
-        ]  # fmt: skip
+        """The roots to fetch: the agreed reveal, or after a dispute the winner's reveal.
+
+        Replicas that reveal different roots never reach REVEALED (the job goes to a
+        dispute), so before a dispute every reveal carries the same roots. After one, only
+        the roots of the provider the dispute proved right may be accepted: the other
+        reveal is a proven lie whose provider still serves bytes that match it. When no
+        provider won (a validator proved the only result wrong, or every side was at fault)
+        there is no correct result to fetch and the requester has been refunded.
+        """
+        jm = self.client.net.job_market
+        events = [e for e in jm.get_events("Revealed", self.block) if e["job_id"] == self.job_id]
         if not events:
             raise ResultError(f"job {self.job_id} is revealed but no Revealed event was found from block {self.block}")
+        resolved = [e for e in jm.get_events("DisputeResolved", self.block) if e["job_id"] == self.job_id]
+        if resolved:
+            winner = resolved[-1]["winner"].lower()
+            won = [e for e in events if e["provider"].lower() == winner]
+            if not won:
+                raise JobFailed(
+                    self.job_id,
+                    "a dispute proved the providers' result wrong; the escrow went back to you",
+                    self._refund_record(),
+                )
+            events = won
         return hex_root(events[-1]["output_root"]), hex_root(events[-1]["trace_root"])
 
     def result(self, timeout: float | None = 600, on_status: Callable[[JobStatus], None] | None = None) -> JobOutput:
@@ -470,9 +488,13 @@ class JobHandle:
 
     def _refund_record(self) -> Refund:
         jm = self.client.net.job_market
-        for e in jm.get_events("Refunded", self.block):
-            if e["job_id"] == self.job_id:
-                return Refund(e["amount"], "0x" + e.tx_hash.hex() if isinstance(e.tx_hash, bytes) else e.tx_hash, e.block_number)
+        # A timed-out job logs Refunded; a job settled by a dispute logs what went back to
+        # the requester in Finalized.refunded.
+        for name, amount_field in (("Refunded", "amount"), ("Finalized", "refunded")):
+            for e in jm.get_events(name, self.block):
+                if e["job_id"] == self.job_id:
+                    tx = "0x" + e.tx_hash.hex() if isinstance(e.tx_hash, bytes) else e.tx_hash
+                    return Refund(e[amount_field], tx, e.block_number)
         return Refund(0, None, 0)
 
 
