@@ -8,8 +8,10 @@ collect its exit code; it holds no files, computes nothing and will never answer
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+from typing import IO
 
 
 def pid_alive(pid: int) -> bool:
@@ -40,4 +42,35 @@ def process_state(pid: int) -> str | None:
     return stat.rsplit(") ", 1)[-1][:1] or None
 
 
-__all__ = ["pid_alive", "process_state"]
+class FolderInUse(RuntimeError):
+    """Another live process already works in this state folder."""
+
+
+def hold_folder(folder: Path, what: str) -> IO[str]:
+    """Lock ``folder`` for this process's lifetime, or say which process holds it.
+
+    Two daemons on one state folder (say two validators started without ``--home``) would
+    share one journal and each act on the other's duties. The lock is an ``flock`` on
+    ``folder/lock``: the kernel drops it when the process dies, even by SIGKILL, so a
+    crashed daemon never leaves a stale lock behind. Keep the returned file open.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / "lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise FolderInUse(
+            f"{folder} is in use by a running {what} (pid {holder}); stop it, or give this "
+            f"one its own folder with --home"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+__all__ = ["FolderInUse", "hold_folder", "pid_alive", "process_state"]

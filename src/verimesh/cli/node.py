@@ -109,6 +109,7 @@ def run(
     from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
     from verimesh.node.jobs import hex_root
     from verimesh.node.selfbench import self_benchmark
+    from verimesh.procs import hold_folder
 
     node_home = (home or _home() / "node").expanduser()
     overrides = {
@@ -121,6 +122,7 @@ def run(
     }  # fmt: skip
     try:
         cfg = NodeConfig.load(config or node_home / "node.toml", overrides, home=node_home)
+        lock = hold_folder(cfg.home.expanduser(), "node")  # noqa: F841 (held until the process ends)
         deployment_path = (cfg.node.deployment or _home() / "devnet" / "deployment.json").expanduser()
         the_wallet = load_wallet(None if dev else cfg.node.wallet, dev, deployment_path)
         models = ModelStore()

@@ -81,11 +81,13 @@ def run(
     from verimesh.chain import ChainError
     from verimesh.cli.node import load_wallet
     from verimesh.node.validator import ValidatorDaemon, ValidatorSettings, serve_forever
+    from verimesh.procs import hold_folder
     from verimesh.verify.adversary import Behaviour
 
     validator_home = (home or verimesh_home() / "validator").expanduser()
     deployment_path = (deployment or verimesh_home() / "devnet" / "deployment.json").expanduser()
     try:
+        lock = hold_folder(validator_home, "validator")  # noqa: F841 (held until the process ends)
         behaviour = Behaviour.parse(adversary) if adversary else Behaviour.HONEST
         settings = ValidatorSettings(
             home=validator_home,
