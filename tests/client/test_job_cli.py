@@ -14,6 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "node"))
 from daemon_net import InProcessNode, devnet_dir, install_tiny_model
 
+from verimesh.chain.backends.rpc import RpcBackend
+from verimesh.client.sdk import DEFAULT_CHALLENGE_WINDOW
+
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 
 
@@ -36,12 +39,17 @@ def test_submit_status_result(tmp_path: Path, pytestconfig: pytest.Config, monke
             assert done.returncode == 0, done.stderr
             printed = json.loads(done.stdout.strip().splitlines()[-1])
             assert printed["output_root"].startswith("0x") and isinstance(printed["output"], str)
-            assert "verified" in done.stderr
+            assert "revealed" in done.stderr and "--final" in done.stderr  # not settled yet
 
             status = _job("status", str(printed["job_id"]), *dep, env=env)
             assert status.returncode == 0 and "revealed 1/1" in status.stdout, status.stdout + status.stderr
             again = _job("result", str(printed["job_id"]), "--json", *dep, env=env)
             assert json.loads(again.stdout.strip().splitlines()[-1])["output_root"] == printed["output_root"]
+            # Past the challenge window the node finalizes; --final returns only then.
+            RpcBackend(json.loads((state / "deployment.json").read_text())["rpc_url"]).advance_time(DEFAULT_CHALLENGE_WINDOW + 1)
+            settled = _job("result", str(printed["job_id"]), "--final", "--json", *dep, env=env)
+            assert settled.returncode == 0 and "settled" in settled.stderr, settled.stderr
+            assert json.loads(settled.stdout.strip().splitlines()[-1])["output_root"] == printed["output_root"]
 
             bad = _job("submit", "--model", "tiny-shakespeare", "--task", "generate", "--input", "x",
                        "--mode", "replicate:9", *dep, env=env)  # fmt: skip

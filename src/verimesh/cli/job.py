@@ -75,20 +75,29 @@ def _print_output(output, as_json: bool) -> None:
         typer.echo(value if isinstance(value, str) else json.dumps(value))
 
 
-def _await(handle, timeout: float, as_json: bool) -> None:
+def _await(handle, timeout: float, as_json: bool, final: bool) -> None:
     from rich.console import Console
 
     from verimesh.client import JobFailed, JobTimeout, ResultError
 
     console = Console(stderr=True)
+    waiting = "waiting until it is settled" if final else "waiting for the providers"
     try:
-        with console.status(f"job {handle.job_id}: waiting for the providers...") as spinner:
-            output = handle.result(timeout=timeout, on_status=lambda s: spinner.update(s.line()))
+        with console.status(f"job {handle.job_id}: {waiting}...") as spinner:
+            output = handle.result(timeout=timeout, on_status=lambda s: spinner.update(s.line()), final=final)
     except (JobFailed, JobTimeout, ResultError) as exc:
         _fail(str(exc))
-    console.print(
-        f"[green]job {handle.job_id}: verified[/] output root {output.output_root} (from {output.provider})"
-    )
+    if final:
+        console.print(
+            f"[green]job {handle.job_id}: settled[/] output root {output.output_root} (from "
+            f"{output.provider}); no audit or dispute can overturn it any more"
+        )
+    else:
+        console.print(
+            f"[green]job {handle.job_id}: revealed[/] output root {output.output_root} (from "
+            f"{output.provider}); checked against the chain, but an audit or a challenge can still "
+            f"prove it wrong (you are then refunded): `--final` waits until it is settled"
+        )
     _print_output(output, as_json)
 
 
@@ -109,8 +118,12 @@ def submit(
         float | None, typer.Option("--max-price", help="price per replica in VMT [default: market]")
     ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="wait for the verified result")
+        bool, typer.Option("--wait/--no-wait", help="wait for the result")
     ] = True,
+    final: Annotated[
+        bool,
+        typer.Option("--final", help="wait until the job is settled (audit, challenge window, disputes)"),
+    ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait")] = 600,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     deployment: DeploymentOpt = None,
@@ -143,7 +156,7 @@ def submit(
     if not wait:
         typer.echo(handle.job_id)
         return
-    _await(handle, timeout, as_json)
+    _await(handle, timeout, as_json, final)
 
 
 @app.command("status")
@@ -177,17 +190,21 @@ def result(
     job_id: Annotated[int, typer.Argument(help="job id")],
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait")] = 600,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    final: Annotated[
+        bool,
+        typer.Option("--final", help="wait until the job is settled (audit, challenge window, disputes)"),
+    ] = False,
     deployment: DeploymentOpt = None,
     wallet: WalletOpt = None,
     dev: DevOpt = None,
 ) -> None:
-    """Wait for a job's verified output (or its refund) and print it."""
+    """Wait for a job's output checked against the chain (or its refund) and print it."""
     client = _client(deployment, wallet, dev)
     try:
         handle = client.job(job_id)
     except ValueError as exc:
         _fail(str(exc))
-    _await(handle, timeout, as_json)
+    _await(handle, timeout, as_json, final)
 
 
 if __name__ == "__main__":

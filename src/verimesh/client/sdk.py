@@ -357,18 +357,26 @@ class JobHandle:
                     status.progress[provider] = "unreachable"
         return status
 
-    def wait_revealed(self, timeout: float | None = None, on_status: Callable[[JobStatus], None] | None = None) -> tuple[str, str]:
-        """Block until every replica revealed; returns (output_root, trace_root)."""
+    def wait_revealed(
+        self,
+        timeout: float | None = None,
+        on_status: Callable[[JobStatus], None] | None = None,
+        final: bool = False,
+    ) -> tuple[str, str]:
+        """Block until every replica revealed (or, with ``final``, until the job is settled:
+        audit and challenge windows over, any dispute decided); returns (output_root, trace_root)."""
         jm = self.client.net.job_market
         deadline = None if timeout is None else time.monotonic() + timeout
         last_report = 0.0
+        ready = (JobState.FINALIZED,) if final else (JobState.REVEALED, JobState.AUDITING, JobState.FINALIZED)
         while True:
             job = jm.jobs(self.job_id)
-            if job.state in (JobState.REVEALED, JobState.AUDITING, JobState.FINALIZED):
+            if job.state in ready:
                 return self.revealed_roots()
             if job.state == JobState.REFUNDED:
-                raise JobFailed(self.job_id, "a provider missed its deadline", self._refund_record())
-            if job.state == JobState.DISPUTED:
+                raise JobFailed(self.job_id, "a provider missed its deadline, or a dispute was annulled",
+                                self._refund_record())  # fmt: skip
+            if job.state == JobState.DISPUTED and not final:
                 raise JobFailed(self.job_id, "replicas disagree; the dispute decides who is paid "
                                              "and you are refunded if no honest result exists")  # fmt: skip
             now = self.client.chain_now()
@@ -385,7 +393,11 @@ class JobHandle:
                     f"job {self.job_id} is still {job.state.name.lower()} after {timeout} s; call "
                     f"result() again (the reveal deadline is in {max(0, job.reveal_deadline - now)} s; "
                     "after it you are refunded)"
-                )
+                    if job.state in (JobState.ASSIGNED, JobState.COMMITTED) else
+                    f"job {self.job_id} is still {job.state.name.lower()} after {timeout} s; call "
+                    "result() again: it settles when its audit and challenge windows close or its "
+                    "dispute is decided"
+                )  # fmt: skip
             time.sleep(_POLL)
 
     def revealed_roots(self) -> tuple[str, str]:
@@ -415,11 +427,20 @@ class JobHandle:
             events = won
         return hex_root(events[-1]["output_root"]), hex_root(events[-1]["trace_root"])
 
-    def result(self, timeout: float | None = 600, on_status: Callable[[JobStatus], None] | None = None) -> JobOutput:
-        """The verified output. Raises ``JobFailed`` (with the refund), ``JobTimeout``, or
+    def result(
+        self,
+        timeout: float | None = 600,
+        on_status: Callable[[JobStatus], None] | None = None,
+        final: bool = False,
+    ) -> JobOutput:
+        """The output checked against the roots revealed on chain. By default it comes as soon
+        as every replica revealed (replicas agree; an audit or a challenge may still prove it
+        wrong, which slashes the provider and refunds you). ``final=True`` waits until the job
+        is settled and returns only a result no dispute can overturn any more (after a dispute,
+        the winner's). Raises ``JobFailed`` (with the refund), ``JobTimeout``, or
         ``ResultError`` when no provider serves matching bytes within ``timeout``."""
         started = time.monotonic()
-        output_root, trace_root = self.wait_revealed(timeout, on_status)
+        output_root, trace_root = self.wait_revealed(timeout, on_status, final)
         self.timings["revealed"] = time.time()
         liars: set[str] = set()  # served bytes that do not match: never asked again
         pause = 0.05
