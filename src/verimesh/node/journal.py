@@ -30,14 +30,12 @@ like SIGKILL).
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from verimesh.sqlite_wal import WalDatabase
 
 STEPS = ("assigned", "ready", "executed", "committed", "revealed", "finalized", "done", "failed")
 ACTIVE_STEPS = STEPS[:6]
@@ -130,36 +128,14 @@ _COLUMNS = list(JobDuty.model_fields)
 _MUTABLE = {"spec_json", "output_root", "trace_root", "output_json", "salt", "commit_tx", "reveal_tx", "finalize_tx", "error"}
 
 
-class Journal:
+class Journal(WalDatabase):
     """The duties journal of one node home. Thread-safe (one connection, one lock)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives any process crash (SIGKILL included); only power loss
         # can drop the last steps, which the daemon re-derives from the chain. The one write
         # that must survive power loss too, the salt, is made with ``durable=True`` (FULL).
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.RLock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        super().__init__(path, _SCHEMA, synchronous="NORMAL")
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -168,7 +144,7 @@ class Journal:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._tx() as c:
+        with self.tx() as c:
             c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def cursor(self) -> int | None:
@@ -184,7 +160,7 @@ class Journal:
         """
         now = time.time()
         new = []
-        with self._tx() as c:
+        with self.tx() as c:
             for a in assignments:
                 cur = c.execute(
                     "INSERT OR IGNORE INTO jobs (job_id, replica, requester, spec_hash, model_root,"
@@ -242,7 +218,7 @@ class Journal:
             if durable:
                 self._conn.execute("PRAGMA synchronous=FULL")
             try:
-                with self._tx() as c:
+                with self.tx() as c:
                     cur = c.execute(
                         f"UPDATE jobs SET {sets} WHERE job_id = ? AND step IN ({marks})",
                         (*fields.values(), to_step, now, job_id, *from_steps),

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +52,7 @@ from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.dispute import DisputePlayer, PlayerStatus
 from verimesh.node.jobs import JobResultBody, JobSpec, decode_input, ensure_model, hex_root
+from verimesh.sqlite_wal import WalDatabase
 from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
@@ -132,31 +131,11 @@ class Duty(dict):
     __getattr__ = dict.get
 
 
-class ValidatorJournal:
+class ValidatorJournal(WalDatabase):
     """SQLite (WAL) memory of the validator: event cursor, posted jobs, duties."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.RLock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def cursor(self) -> int | None:
         with self._lock:
