@@ -79,11 +79,13 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
                 if e["job_id"] == handle.job_id and e["account"].lower() == zoo.honest.address.lower()]  # fmt: skip
         assert sum(e["amount"] for e in paid) >= zoo.client.net.job_market.jobs(handle.job_id).price
         # The requester ends with the correct result: the winner's, never the proven lie.
+        # (Either node may serve the bytes: a cheat whose lie did not change the output, like
+        # one-bad-op's flipped bit, holds the same output blob.)
         out = handle.result(timeout=120)
-        assert out.provider.lower() == zoo.honest.address.lower()
         honest = [e for e in zoo.client.net.job_market.get_events("Revealed", handle.block)
                   if e["job_id"] == handle.job_id and e["provider"].lower() == zoo.honest.address.lower()]  # fmt: skip
         assert out.output_root == "0x" + bytes(honest[0]["output_root"]).hex()
+        assert out.trace_root == "0x" + bytes(honest[0]["trace_root"]).hex()
     finally:
         cheater.close()
 
