@@ -221,7 +221,7 @@ class Zoo:
     validators: list[ValidatorNode] = field(default_factory=list)  # the committee pool
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 90, pause: float = 0.05) -> Any:
+def wait_for(predicate: Any, what: str, timeout: float = 240, pause: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
