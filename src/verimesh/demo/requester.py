@@ -26,6 +26,8 @@ from verimesh.demo.plan import JobOrder
 
 VMT = 10**18
 JOB_TIMEOUT = 420.0
+SETTLE_LIMIT = 600.0  # seconds the agent stays to claim the refunds of jobs left open
+TERMINAL_STATES = ("finalized", "refunded")
 # The demo's network has a known share of cheaters and no track record: the agent may audit
 # every job (p up to 1) before it falls back to replicas (see demo/plan.py for the values).
 DEMO_RULE = ModeRule(max_audit_p=1.0)
@@ -42,6 +44,24 @@ def wait_for_providers(agent: Agent, count: int, poll: float = 0.5) -> None:
     while count and registry.provider_count() < count:
         time.sleep(poll)
     emit("market-open", providers=registry.provider_count())
+
+
+def settle_open_jobs(agent: Agent, records: list, limit: float = SETTLE_LIMIT, poll: float = 1.0) -> None:
+    """Stay until every job the agent paid for has ended on chain.
+
+    ``run_jobs`` gives up on a job after JOB_TIMEOUT; a job whose provider withheld its
+    reveal is still open then, and only a party of the job (here: its requester) calls
+    ``timeout`` once the reveal deadline has passed. ``refresh`` does that and books the
+    refund, so the agent's escrow never stays locked in a job nobody finishes.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        agent.refresh(records)
+        open_jobs = [r.job_id for r in records if r.job_id is not None and r.chain_state not in TERMINAL_STATES]
+        if not open_jobs:
+            return
+        emit("waiting", open_jobs=open_jobs)
+        time.sleep(poll)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         work, timeout=JOB_TIMEOUT, max_in_flight=args.in_flight,
         on_record=lambda r: emit("job", **json.loads(r.model_dump_json())),
     )  # fmt: skip
+    settle_open_jobs(agent, records)
     states = [r.state for r in records]
     emit("done", outcomes={s: states.count(s) for s in sorted(set(states))})
     agent.close()

@@ -36,6 +36,10 @@ KILL_AFTER = 2.0  # seconds a node must have been working on a job before the de
 RESTART_DELAY = 1.0
 FINALIZE_STAGGER = 10  # node.daemon: replicas finalize this many seconds apart
 BUDGET_PER_JOB_VMT = 3.0
+# Jobs the agent keeps open at once. All of them, up to this many: a job stuck on a cheater
+# that withholds its reveal must not hold a slot that later jobs wait for (the clock is only
+# fast-forwarded once every job is posted).
+IN_FLIGHT = 20
 
 
 @dataclass
@@ -123,7 +127,7 @@ def _run(config: DemoConfig, net: DemoNetwork, progress: Progress, on_progress: 
     # The agent provisions its wallet while the nodes start; it buys once they are registered.
     net.start_requester([
         sys.executable, "-m", "verimesh.demo.requester", str(net.deployment_path), REQUESTER_ACCOUNT,
-        str(plan_path), str(agent_home), "--budget", f"{budget:g}", "--in-flight", str(min(config.nodes, 4)),
+        str(plan_path), str(agent_home), "--budget", f"{budget:g}", "--in-flight", str(min(len(orders), IN_FLIGHT)),
         "--wait-providers", str(len(nodes)),
     ])  # fmt: skip
     progress.note(f"requester agent will buy {len(orders)} jobs with a budget of {budget:g} VMT")
