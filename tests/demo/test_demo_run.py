@@ -39,3 +39,19 @@ def test_small_demo_passes_every_invariant() -> None:
     kill = report["node_kill"]
     assert kill is not None and kill["restarted"] and kill["duty_completed"], kill
     assert not report["parts_not_run"], report["parts_not_run"]
+
+
+def test_a_cheater_that_withholds_its_reveals_holds_up_nothing() -> None:
+    """Seed 19 draws `withhold-reveal`: the cheater commits and never reveals. Its jobs must
+    not hold up the others, and each must end refunded (with the cheater slashed) within the
+    demo's --timeout, long before the agent would give up on them by itself."""
+    result = subprocess.run(
+        [sys.executable, "-m", "verimesh.cli.main", "demo", "--json", "--nodes", "3", "--jobs", "8",
+         "--cheaters", "1", "--no-dashboard", "--seed", "19", "--timeout", "300"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    behaviours = {c["behaviour"] for c in report["cheats"]}
+    assert behaviours == {"withhold-reveal"}, f"seed 19 no longer draws withhold-reveal: {behaviours}"
+    assert result.returncode == 0, json.dumps({k: v for k, v in report.items() if k != "balances"}, indent=1)
+    assert report["jobs_refunded"] == report["cheats_attempted"] == report["cheats_caught"] > 0
