@@ -6,7 +6,7 @@ mid-game (a restarted node) carries on from the chain alone."""
 from __future__ import annotations
 
 import pytest
-from conftest import PRICE, World
+from validator_world import PRICE, World
 
 from verimesh.chain import Mode
 from verimesh.chain.job_market import JobState

@@ -5,8 +5,8 @@ trace root is not on chain."""
 from __future__ import annotations
 
 import pytest
-from conftest import World
 from test_validator_dispute_player import OUT_A, audit_dispute, play_to_end, players
+from validator_world import World
 
 from verimesh.chain import Mode
 from verimesh.node.dispute import DisputePlayer, replay_game

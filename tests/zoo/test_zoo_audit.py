@@ -23,6 +23,7 @@ from verimesh.verify.referee import Method
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 PROMPT = "ROMEO:"
+ZERO_ADDRESS = "0x" + "0" * 40
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,28 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         assert failed.value.refund is not None and failed.value.refund.amount > 0
     finally:
         cheater.close()
+
+
+def test_a_provider_that_withholds_the_job_from_its_auditor_is_audited_anyway(zoo_chain: Zoo, validators) -> None:
+    """The provider refuses its drawn auditor the result and the spec. The requester's SDK
+    hands the auditor the spec and input it uploaded, so the audit happens, the auditor
+    reports in time and is not slashed, and the (honest) provider is paid."""
+    zoo = zoo_chain
+    jm = zoo.client.net.job_market
+    provider = ZooNode(zoo.state, zoo.tmp / "withholder", "dev3", withhold_from_validators=True)
+    try:
+        handle = zoo.client.submit(
+            model=zoo.model_root, task="generate", input=PROMPT, params={"max_tokens": 3},
+            mode=audit(1.0), commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
+        )  # fmt: skip
+        wait_for(lambda: jm.audits(handle.job_id).validator != ZERO_ADDRESS, "the audit draw")
+        auditor = next(v for v in validators if v.address == jm.audits(handle.job_id).validator)
+        stake = zoo.client.net.registry.members(auditor.address).stake
+        out = handle.result(timeout=240)  # hands the auditor the spec and input
+        wait_for(lambda: jm.audits(handle.job_id).digest != bytes(32), "the auditor's report", timeout=60)
+        assert job_state(zoo.client, handle.job_id) == JobState.REVEALED  # it agreed: no dispute
+        assert out.provider == provider.address
+        assert slashed_accounts(zoo.client, handle.job_id, handle.block) == set()
+        assert zoo.client.net.registry.members(auditor.address).stake == stake
+    finally:
+        provider.close()

@@ -54,6 +54,9 @@ class ZooNode:
     account: str
     behaviour: Behaviour = Behaviour.HONEST
     port: int = field(default_factory=free_port)
+    # Refuse the job's result (and so its spec) to validators: a provider that tries to
+    # starve its auditor (the daemon's own reader list, emptied before its API starts).
+    withhold_from_validators: bool = False
 
     def __post_init__(self) -> None:
         self.wallet = dev_wallet(self.state, self.account)
@@ -66,6 +69,8 @@ class ZooNode:
             behaviour=self.behaviour,
         )
         self.daemon = NodeDaemon(self.settings)
+        if self.withhold_from_validators:
+            self.daemon._validators = lambda job_id: set()
         self.address = self.daemon.address
         self.url = f"http://127.0.0.1:{self.port}"
         self.stop_event = threading.Event()

@@ -17,6 +17,7 @@ raises ``JobFailed`` carrying the refund receipt.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ ENVELOPE_HEADER = "x-verimesh-envelope"
 VMT = 10**18
 # Seconds of chain time. The commit window bounds how long a provider may take to fetch the
 # model and run the job; the challenge window is the contracts' minimum (60 s).
+log = logging.getLogger("verimesh.client")
+
 DEFAULT_COMMIT_WINDOW = 300
+AUDITOR_SHARE_SECONDS = 10.0  # how long the SDK retries handing the auditor a job it has not seen yet
 DEFAULT_REVEAL_WINDOW = 120
 DEFAULT_CHALLENGE_WINDOW = 60
 _POLL = 0.02  # seconds between chain polls while waiting: anvil answers in < 1 ms
@@ -308,6 +312,8 @@ class JobHandle:
         self.block = block
         self.spec = spec
         self.unreached: list[str] = []  # providers the upload never reached
+        self._upload_body: bytes | None = None  # the signed upload's body, for the auditor
+        self._auditor_served = False
         # unix time of each client-side milestone (posted, uploaded, revealed, fetched)
         self.timings: dict[str, float] = {}
 
@@ -319,6 +325,7 @@ class JobHandle:
         node is busy or restarting. A provider that never gets it cannot commit: the job
         then refunds at its commit deadline (``result`` reports it)."""
         body = JobUpload.build(spec, input_bytes).model_dump_json().encode()
+        self._upload_body = body  # the drawn auditor gets the same (see _share_with_auditor)
         path = f"/v1/jobs/{self.job_id}/input"
         pending = list(self.providers)
         deadline = time.monotonic() + budget
@@ -338,6 +345,36 @@ class JobHandle:
             time.sleep(pause)
             pause = min(2.0, pause * 2)
         self.unreached = pending
+
+    def _share_with_auditor(self) -> None:
+        """Hand spec + input to the validator drawn to audit this job (once, best effort).
+
+        The validator re-executes from them; without this a provider could escape its audit
+        by refusing the auditor the spec or the input. Only a handle that uploaded the job
+        holds them (one re-attached with ``Client.job`` does not).
+        """
+        if self._upload_body is None or self._auditor_served:
+            return
+        validator = self.client.net.job_market.audits(self.job_id).validator
+        if int(validator, 16) == 0:
+            return
+        path = f"/v1/jobs/{self.job_id}/input"
+        endpoint = self.client.endpoint(validator)
+        deadline = time.monotonic() + AUDITOR_SHARE_SECONDS
+        while True:  # the auditor may not have read the job's events yet (404): a few tries
+            try:
+                r = self.client.signed_post(endpoint, path, self._upload_body)
+            except httpx.HTTPError:
+                r = None
+            if (r is not None and r.status_code != 404) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if r is None:
+            return  # unreachable now: asked again on the next poll
+        self._auditor_served = r.status_code == 202 or r.status_code in (400, 403)
+        if r.status_code != 202:
+            log.warning("job %d: the auditor %s did not take the input: HTTP %d %s",
+                        self.job_id, validator, r.status_code, _detail(r))  # fmt: skip
 
     def status(self, with_nodes: bool = True) -> JobStatus:
         jm = self.client.net.job_market
@@ -371,6 +408,8 @@ class JobHandle:
         ready = (JobState.FINALIZED,) if final else (JobState.REVEALED, JobState.AUDITING, JobState.FINALIZED)
         while True:
             job = jm.jobs(self.job_id)
+            if job.state == JobState.AUDITING:
+                self._share_with_auditor()
             if job.state in ready:
                 return self.revealed_roots()
             if job.state == JobState.REFUNDED:

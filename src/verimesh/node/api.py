@@ -173,7 +173,7 @@ def create_app(services: NodeServices) -> FastAPI:
         ``Request(method, path, sha256(body))``; body = ``JobUpload`` JSON.
         """
         body = await request.body()
-        signer = _verify_request(request, body)
+        signer = verify_signed_request(services.verifier, request, body)
         try:
             upload = JobUpload.model_validate_json(body)
         except ValidationError as exc:
@@ -273,25 +273,33 @@ def create_app(services: NodeServices) -> FastAPI:
         except Rejected as exc:  # e.g. a contract signer's wallet cannot be read right now
             raise HTTPException(exc.status, exc.detail) from None
 
-    def _verify_request(request: Request, body: bytes) -> str:
-        raw = request.headers.get(ENVELOPE_HEADER)
-        if raw is None:
-            raise HTTPException(401, f"missing {ENVELOPE_HEADER} header: sign the request (Client does)")
-        if len(raw) > _MAX_ENVELOPE_HEADER:
-            raise HTTPException(400, f"{ENVELOPE_HEADER} header is too long")
-        try:
-            envelope = json.loads(raw)
-        except json.JSONDecodeError:
-            raise HTTPException(400, f"{ENVELOPE_HEADER} header is not JSON") from None
-        verified = _open(envelope, SignedRequest)
-        expected = SignedRequest.for_http(request.method, request.url.path, body)
-        if verified.message != expected:
-            raise HTTPException(
-                401, "the signed request does not match this request (method, path or body changed)"
-            )
-        return verified.signer
-
     return app
+
+
+def verify_signed_request(verifier: Verifier, request: Request, body: bytes) -> str:
+    """The signer of an HTTP request signed as a whole (header ``x-verimesh-envelope`` = an
+    envelope of ``Request(method, path, sha256(body))``), or the HTTP error to answer."""
+    raw = request.headers.get(ENVELOPE_HEADER)
+    if raw is None:
+        raise HTTPException(401, f"missing {ENVELOPE_HEADER} header: sign the request (Client does)")
+    if len(raw) > _MAX_ENVELOPE_HEADER:
+        raise HTTPException(400, f"{ENVELOPE_HEADER} header is too long")
+    try:
+        envelope = json.loads(raw)
+    except json.JSONDecodeError:
+        raise HTTPException(400, f"{ENVELOPE_HEADER} header is not JSON") from None
+    try:
+        verified = verifier.verify(envelope, SignedRequest)
+    except EnvelopeError as exc:
+        raise _envelope_error(exc) from None
+    except Rejected as exc:  # e.g. a contract signer's wallet cannot be read right now
+        raise HTTPException(exc.status, exc.detail) from None
+    expected = SignedRequest.for_http(request.method, request.url.path, body)
+    if verified.message != expected:
+        raise HTTPException(
+            401, "the signed request does not match this request (method, path or body changed)"
+        )
+    return verified.signer
 
 
 def _short(exc: ValidationError) -> str:

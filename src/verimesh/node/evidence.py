@@ -31,16 +31,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from verimesh import __version__
 from verimesh.crypto.eip712 import Domain, fast_digest
 from verimesh.crypto.envelope import EnvelopeError, ecdsa_signature_checker, seal
 from verimesh.crypto.merkle import blob_root, leaf_hash
 from verimesh.crypto.messages import DisputeDataRequest
+from verimesh.node.api import verify_signed_request
 from verimesh.node.dispute import GameState
-from verimesh.node.jobs import JobSpec, decode_input, hex_root
+from verimesh.node.jobs import JobSpec, JobSpecError, JobUpload, decode_input, hex_root
 from verimesh.verify.bisection import DisputeError, Party, PartyEvidence, path_blocks
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
 from verimesh.verify.referee import ZERO, Method, Ruling, decide
@@ -240,6 +242,27 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except (DisputeError, RuntimeError) as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @app.post("/v1/jobs/{job_id}/input", status_code=202, tags=["audits"],
+              responses={400: {}, 401: {}, 403: {}, 404: {}, 422: {}})  # fmt: skip
+    async def upload_input(job_id: int, request: Request) -> dict[str, Any]:
+        """The requester's spec and input of a job this validator was drawn to audit (signed
+        like a node's upload), so that a provider cannot stall the audit by withholding them."""
+        body = await request.body()
+        signer = verify_signed_request(daemon.verifier, request, body)
+        try:
+            upload = JobUpload.model_validate_json(body)
+        except ValidationError as exc:
+            raise HTTPException(422, f"body is not a valid JobUpload: {exc.errors()[:3]}") from None
+        try:
+            await run_in_threadpool(daemon.accept_upload, job_id, signer, upload)
+        except JobSpecError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"job_id": job_id, "accepted": True}
 
     @app.get(
         "/v1/committee/{job_id}/signatures", response_model=list[SignedVerdict], tags=["committee"]

@@ -51,7 +51,14 @@ from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.dispute import DisputePlayer, PlayerStatus
-from verimesh.node.jobs import JobResultBody, JobSpec, decode_input, ensure_model, hex_root
+from verimesh.node.jobs import (
+    JobResultBody,
+    JobSpec,
+    JobUpload,
+    decode_input,
+    ensure_model,
+    hex_root,
+)
 from verimesh.sqlite_wal import WalDatabase
 from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
@@ -508,8 +515,10 @@ class ValidatorDaemon:
         net = self.network()
         provider = net.job_market.assigned(job_id)[0]
         endpoint = net.registry.members(provider).endpoint.rstrip("/")
-        body = self._result(endpoint, job_id)
-        spec = getattr(body, "spec", None)
+        spec = self._uploaded_spec(job_id)  # the requester's copy: a provider cannot withhold it
+        if spec is None:
+            body = self._result(endpoint, job_id)
+            spec = getattr(body, "spec", None)
         if spec is None:
             raise AuditError(
                 f"provider {provider} did not send the job spec with its result; cannot re-execute"
@@ -531,6 +540,36 @@ class ValidatorDaemon:
         if ensure_model(self.store, self.models, spec.model_root, list(dict.fromkeys(peers))):
             log.info("job %d: fetched model %s", job_id, spec.model_root[:10])
         return spec, input_bytes
+
+    def accept_upload(self, job_id: int, signer: str, upload: JobUpload) -> None:
+        """The requester's spec + input of a job we were drawn to audit.
+
+        A provider that refuses its auditor the spec or the input would otherwise escape
+        the audit (and leave the validator to miss its report deadline): the requester,
+        who wants its result checked, hands them over too (the SDK does when it sees the
+        job under audit). Checked against the chain like a provider checks an upload.
+        """
+        posted = self.journal.posted(job_id)
+        if posted is None:
+            raise LookupError(f"job {job_id} is not known to this validator (yet)")
+        if signer.lower() != posted.requester.lower():
+            raise PermissionError(f"only job {job_id}'s requester {posted.requester} may upload its input")
+        if self.network().job_market.audits(job_id).validator.lower() != self.address.lower():
+            raise PermissionError(f"this validator was not drawn to audit job {job_id}")
+        data = upload.check(
+            bytes.fromhex(posted.spec_hash[2:]), bytes.fromhex(posted.input_root[2:]),
+            bytes.fromhex(posted.model_root[2:]),
+        )  # fmt: skip
+        self.store.put(data, pin=True)
+        folder = self.home / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{job_id}.json").write_text(upload.spec.model_dump_json())
+        self.wake.set()
+        log.info("job %d: spec and input received from the requester", job_id)
+
+    def _uploaded_spec(self, job_id: int) -> JobSpec | None:
+        path = self.home / "uploads" / f"{job_id}.json"
+        return JobSpec.model_validate_json(path.read_text()) if path.exists() else None
 
     def _result(self, endpoint: str, job_id: int) -> JobResultBody:
         envelope = seal(
