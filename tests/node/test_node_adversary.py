@@ -99,7 +99,7 @@ def test_random_output_computes_nothing_and_fabricates_a_trace(job, honest) -> N
 
 
 @pytest.mark.parametrize(
-    "behaviour", [b for b in PROVIDER_BEHAVIOURS if not b.computes_wrong] + [Behaviour.HONEST], ids=lambda b: b.value
+    "behaviour", [*sorted(b for b in PROVIDER_BEHAVIOURS if not b.computes_wrong), Behaviour.HONEST], ids=lambda b: b.value
 )
 def test_protocol_cheats_compute_honestly(job, honest, behaviour: Behaviour) -> None:
     """copy-replica and withhold-reveal cheat in the daemon (tests/zoo), not in the runtime."""
