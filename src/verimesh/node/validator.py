@@ -156,9 +156,13 @@ class ValidatorJournal(WalDatabase):
         return self._one("SELECT * FROM duties WHERE job_id = ?", (job_id,))
 
     def active(self) -> list[Duty]:
+        return self._unfinished("duties")
+
+    def _unfinished(self, table: str) -> list[Duty]:
+        """Rows of ``table`` (duties or committees) not yet done or failed, by job."""
         with self._lock:
             cur = self._conn.execute(
-                "SELECT * FROM duties WHERE step NOT IN ('done', 'failed') ORDER BY job_id"
+                f"SELECT * FROM {table} WHERE step NOT IN ('done', 'failed') ORDER BY job_id"
             )
             names = [d[0] for d in cur.description]
             return [Duty(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -198,11 +202,18 @@ class ValidatorJournal(WalDatabase):
     def advance(
         self, job_id: int, from_steps: tuple[str, ...], to_step: str, **fields: Any
     ) -> bool:
+        return self._move("duties", job_id, from_steps, to_step, fields)
+
+    def _move(
+        self, table: str, job_id: int, from_steps: tuple[str, ...], to_step: str, fields: dict[str, Any]
+    ) -> bool:
+        """Move a row of ``table`` to ``to_step`` (setting ``fields``) only from one of
+        ``from_steps``: a step taken twice, or out of order, changes nothing."""
         sets = ", ".join([*(f"{k} = ?" for k in fields), "step = ?", "updated_at = ?"])
         marks = ", ".join("?" for _ in from_steps)
         with self.tx() as c:
             cur = c.execute(
-                f"UPDATE duties SET {sets} WHERE job_id = ? AND step IN ({marks})",
+                f"UPDATE {table} SET {sets} WHERE job_id = ? AND step IN ({marks})",
                 (*fields.values(), to_step, time.time(), job_id, *from_steps),
             )
             return cur.rowcount == 1
@@ -217,24 +228,12 @@ class ValidatorJournal(WalDatabase):
         return self._one("SELECT * FROM committees WHERE job_id = ?", (job_id,))
 
     def open_committees(self) -> list[Duty]:
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT * FROM committees WHERE step NOT IN ('done', 'failed') ORDER BY job_id"
-            )
-            names = [d[0] for d in cur.description]
-            return [Duty(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return self._unfinished("committees")
 
     def set_committee(
         self, job_id: int, from_steps: tuple[str, ...], to_step: str, **fields: Any
     ) -> bool:
-        sets = ", ".join([*(f"{k} = ?" for k in fields), "step = ?", "updated_at = ?"])
-        marks = ", ".join("?" for _ in from_steps)
-        with self.tx() as c:
-            cur = c.execute(
-                f"UPDATE committees SET {sets} WHERE job_id = ? AND step IN ({marks})",
-                (*fields.values(), to_step, time.time(), job_id, *from_steps),
-            )
-            return cur.rowcount == 1
+        return self._move("committees", job_id, from_steps, to_step, fields)
 
     def add_signature(self, job_id: int, signer: str, verdict_json: str, signature: str) -> None:
         with self.tx() as c:
