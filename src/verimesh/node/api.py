@@ -174,10 +174,7 @@ def create_app(services: NodeServices) -> FastAPI:
         """
         body = await request.body()
         signer = verify_signed_request(services.verifier, request, body)
-        try:
-            upload = JobUpload.model_validate_json(body)
-        except ValidationError as exc:
-            raise HTTPException(422, f"body is not a valid JobUpload: {_short(exc)}") from None
+        upload = parse_upload(body)
         try:
             await run_in_threadpool(services.accept_upload, job_id, signer, upload)
         except JobSpecError as exc:
@@ -300,6 +297,14 @@ def verify_signed_request(verifier: Verifier, request: Request, body: bytes) -> 
             401, "the signed request does not match this request (method, path or body changed)"
         )
     return verified.signer
+
+
+def parse_upload(body: bytes) -> JobUpload:
+    """The ``JobUpload`` in a request body, or the 422 to answer."""
+    try:
+        return JobUpload.model_validate_json(body)
+    except ValidationError as exc:
+        raise HTTPException(422, f"body is not a valid JobUpload: {_short(exc)}") from None
 
 
 def _short(exc: ValidationError) -> str:

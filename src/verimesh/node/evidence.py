@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from verimesh import __version__
@@ -40,9 +40,9 @@ from verimesh.crypto.eip712 import Domain, fast_digest
 from verimesh.crypto.envelope import EnvelopeError, ecdsa_signature_checker, seal
 from verimesh.crypto.merkle import blob_root, leaf_hash
 from verimesh.crypto.messages import DisputeDataRequest
-from verimesh.node.api import verify_signed_request
+from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
-from verimesh.node.jobs import JobSpec, JobSpecError, JobUpload, decode_input, hex_root
+from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
 from verimesh.verify.bisection import DisputeError, Party, PartyEvidence, path_blocks
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
 from verimesh.verify.referee import ZERO, Method, Ruling, decide
@@ -250,10 +250,7 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
         like a node's upload), so that a provider cannot stall the audit by withholding them."""
         body = await request.body()
         signer = verify_signed_request(daemon.verifier, request, body)
-        try:
-            upload = JobUpload.model_validate_json(body)
-        except ValidationError as exc:
-            raise HTTPException(422, f"body is not a valid JobUpload: {exc.errors()[:3]}") from None
+        upload = parse_upload(body)
         try:
             await run_in_threadpool(daemon.accept_upload, job_id, signer, upload)
         except JobSpecError as exc:
