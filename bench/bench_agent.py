@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests" / "agent"))
 from agent_net import agent_net_up, prepare_home  # noqa: E402
+
+from verimesh.benchinfo import machine  # noqa: E402
 
 E = 10**18
 MAX_TOKENS = 4
@@ -152,8 +153,8 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python bench/bench_agent.py --jobs {n} --requests {m} --write docs/bench-agent.md`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with the team's work "
-        f"(load average at start {load[0]:.1f}); Python {platform.python_version()}; chain: anvil devnet over JSON-RPC; "
+        f"Machine: {machine()}, shared with the team's work "
+        f"(load average at start {load[0]:.1f}); chain: anvil devnet over JSON-RPC; "
         f"one in-process provider node; tiny-shakespeare, {MAX_TOKENS}-token generations, mode {mode} for all.",
         "",
         f"## {n} jobs bought one after the other",

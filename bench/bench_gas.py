@@ -21,14 +21,13 @@ unbatched job (Ritual Infernet's subscribe-and-deliver is ~350k).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from verimesh.benchinfo import machine
 from verimesh.chain import devnet
 from verimesh.chain.accounts import dev_signers
 from verimesh.chain.backends.base import Backend
@@ -112,21 +111,10 @@ def tx_rate_web3_default(url: str, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    anvil = subprocess.run(
-        [str(devnet.find_anvil()), "--version"], capture_output=True, text=True
-    ).stdout.split("\n")[0]
-    return (
-        f"{cpu}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, {anvil}"
-    )
+def anvil_version() -> str:
+    """The first line of ``anvil --version`` (the EVM whose gas the table reports)."""
+    anvil = subprocess.run([str(devnet.find_anvil()), "--version"], capture_output=True, text=True)
+    return anvil.stdout.split("\n")[0]
 
 
 def table(rpc_runs: dict[str, list[JobRun]], boa_runs: dict[str, list[JobRun]]) -> list[str]:
@@ -177,7 +165,7 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/bench_gas.py --jobs {args.jobs} --transfers {args.transfers}"
         + (f" --write {args.write}`" if args.write else "`"),
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine(anvil_version())}.",
         "",
         f"Target: <= {TARGET:,} gas per unbatched job (Ritual Infernet's subscribe-and-deliver is ~350k).",
         "Gas is receipt `gasUsed` (intrinsic + execution - refunds), median over the jobs of each shape;",

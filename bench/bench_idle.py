@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from verimesh.benchinfo import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "verimesh-bench-foreground"
@@ -221,18 +222,6 @@ def run_with_node(
         "jobs": sum(e["event"] == "job_done" for e in events),
         "node_cpu": node_cpu,
     }
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def main() -> int:

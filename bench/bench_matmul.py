@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from verimesh.benchinfo import machine_facts
 from verimesh.runtime import ExecutionContext, freeze
 from verimesh.runtime.matmul import matmul_exact, matmul_reference, plan_chunks
 from verimesh.runtime.synthetic import SyntheticConfig, make_weights, run_decoder, run_encoder
@@ -166,8 +166,7 @@ def main() -> None:
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     machine = {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
+        **machine_facts(),
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "numpy": np.__version__,
         "clock": args.clock,

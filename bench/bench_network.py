@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from daemon_net import (  # noqa: E402
     wait_registered,
 )
 
+from verimesh.benchinfo import machine  # noqa: E402
 from verimesh.chain import devnet  # noqa: E402
 from verimesh.chain.devnet import free_port  # noqa: E402
 from verimesh.client import Client, audit, replicate  # noqa: E402
@@ -218,8 +218,6 @@ def main() -> None:
 
 
 def render(args: argparse.Namespace, tokens: int, local: float, results: dict) -> str:
-    cpu = platform.processor() or platform.machine()
-    cores = len(os.sched_getaffinity(0))
     load = os.getloadavg()[0]
     steps = [("post", "post (escrow + provider draw, 1 tx)"), ("upload", "upload spec + input (signed HTTP)"),
              ("runtime", "node: run the job"), ("commit", "node: commit tx"), ("reveal", "node: reveal tx"),
@@ -234,8 +232,8 @@ def render(args: argparse.Namespace, tokens: int, local: float, results: dict) -
     return f"""# bench: the network (protocol tax, jobs/s)
 
 Command: `.venv/bin/python bench/bench_network.py --reps {args.reps} --worker-reps {args.worker_reps or args.reps} --jobs {args.jobs}`
-Machine: {cpu}, {cores} cores shared by anvil, the node processes and the requester (and,
-when this ran, by other work: 1-minute load average {load:.1f}); Python {platform.python_version()}.
+Machine: {machine()}; shared by anvil, the node processes and the requester (and,
+when this ran, by other work: 1-minute load average {load:.1f}).
 
 ## Protocol tax: a ~1 s job (tiny decoder, {tokens} tokens, audit(0), one node)
 

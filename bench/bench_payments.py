@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "payments"))
 from paid_service import Counters, Server, service_app  # noqa: E402
 from payments_chain import E, PayChain, deploy_pay_chain  # noqa: E402
 
+from verimesh.benchinfo import machine  # noqa: E402
 from verimesh.chain.backends.base import Receipt  # noqa: E402
 from verimesh.chain.backends.boa import BoaBackend  # noqa: E402
 from verimesh.chain.compile import load_artifacts  # noqa: E402
@@ -159,17 +159,13 @@ def ms(values: list[float], q: float = 0.5) -> float:
 
 def report(args: argparse.Namespace, results: dict, lat: dict) -> str:
     n = args.requests
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        platform.processor(),
-    )
     base = results["transfer"]
     lines = [
         "# Per-request payments: transactions, gas and latency",
         "",
         f"Command: `.venv/bin/python bench/bench_payments.py --requests {n} --latency-reps {args.latency_reps} --write docs/bench-payments.md`",
         "",
-        f"Machine: {cpu}, {os.cpu_count()} cores (shared with the rest of the team's work), Python {platform.python_version()}; "
+        f"Machine: {machine()} (shared with the rest of the team's work); "
         "chain: in-process EVM (titanoboa/py-evm), receipt gas = intrinsic + execution - refunds.",
         "",
         f"## On-chain cost of {n:,} paid requests (price {PRICE} base units each)",

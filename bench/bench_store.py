@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from verimesh.benchinfo import machine
 from verimesh.store import BlobStore, format_root
 from verimesh.store.fetch import fetch
 
@@ -190,9 +190,8 @@ def main() -> None:
             server.terminate()
             server.wait()
 
-        cpu = platform.processor() or platform.machine()
         print(f"# bench_store: {args.mib} MiB blob in 256 KiB chunks, best of {args.repeat} runs")
-        print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(f"# {machine()}")
         print("| operation | wall s (best) | MiB/s | CPU s per run (both processes) |")
         print("|---|---|---|---|")
         for name, t in results.items():

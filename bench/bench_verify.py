@@ -17,14 +17,13 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from verimesh.benchinfo import machine
 from verimesh.models.api import load_model
 from verimesh.runtime import ExecutionContext
 from verimesh.runtime.tensor import tensor_hash
@@ -202,15 +201,6 @@ def overhead(job: JobRun, reps: int = 15) -> dict[str, float]:
         computes.append(cpu(lambda: job.trace(ExecutionContext()).root)[0])
         verifies.append(cpu(lambda: job.trace(ExecutionContext()).root == revealed)[0])
     return {"compute": float(np.median(computes)), "reexecute": float(np.median(verifies))}
-
-
-def machine() -> str:
-    cpu_name = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu_name = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu_name}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "node"))
 from daemon_net import install_models  # noqa: E402
 
+from verimesh.benchinfo import machine  # noqa: E402
 from verimesh.crypto.merkle import blob_root  # noqa: E402
 from verimesh.node.config import IdlePolicy, ResourceCaps  # noqa: E402
 from verimesh.node.idle import IdleMonitor  # noqa: E402
@@ -249,18 +249,6 @@ def measure_owner(payload: dict[str, Any], rounds: int, timeout: float) -> dict[
     for worker in workers.values():
         worker.close()
     return {"iterations": iterations, "ratios": ratios, "jobs": jobs}
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def _s(value: float | None, timeout: float) -> str:

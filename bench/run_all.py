@@ -12,11 +12,12 @@ concatenates the parts into ``docs/benchmarks.md`` so readers find every figure 
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from verimesh.benchinfo import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -29,20 +30,6 @@ other machines). Re-run everything with `make bench` (installs the CPU build of 
 float baselines, then runs `bench/run_all.py`); each section names its own command.
 
 """
-
-
-def machine() -> str:
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    import os
-
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def run_benches() -> list[tuple[str, int, float]]:

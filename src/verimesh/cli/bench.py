@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from verimesh.benchinfo import machine_facts
+
 app = typer.Typer(help="Benchmarks of this machine (need the `bench` extra: torch).", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def machine() -> dict[str, object]:
-    """What the numbers were measured on (printed with every result)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 @app.command("runtime")
@@ -56,9 +45,9 @@ def runtime(
             console.print(f"running {name} ...")
         rows.append(BENCH_CASES[name](threads))
     if as_json:
-        typer.echo(json.dumps({"machine": machine(), "results": rows}, indent=2))
+        typer.echo(json.dumps({"machine": machine_facts(), "results": rows}, indent=2))
         return
-    table = Table(title=f"exact runtime vs torch fp32, {threads} threads - {machine()['cpu']}")
+    table = Table(title=f"exact runtime vs torch fp32, {threads} threads - {machine_facts()['cpu']}")
     for col in ("model", "task", "exact_s", "torch_s", "ratio", "trace_overhead", "peak RSS MB exact/torch"):
         table.add_column(col, overflow="fold")
     for r in rows:
