@@ -10,26 +10,40 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
 (b) Dispute cost on real traces (tiny decoder "tiny-shakespeare", MiniLM "minilm"): moves
     of the bisection, referee CPU time for the one-op recompute vs CPU time of the whole
     job, and (decoder) the replay a referee needs for a skipped layer; gas of a whole
-    dispute from JobMarket.dispute_move measured on titanoboa (tests/contracts helpers).
+    dispute with the DisputeCommittee (challenge, the bisection's moves, refer_dispute,
+    request_committee, draw_committee, submit_verdict) on a deploy_network deployment on
+    the in-process EVM, played by the nodes' own DisputePlayer and ruling.
 (c) Honest-case verification overhead per mode: CPU-seconds verifying / computing.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from verimesh.benchinfo import machine
+from verimesh.chain.accounts import Signer, dev_signer
+from verimesh.chain.backends.base import Receipt
+from verimesh.chain.backends.boa import BoaBackend
+from verimesh.chain.client import Network
+from verimesh.chain.deploy import deploy_network, fund_accounts
+from verimesh.chain.job_market import JobState, Mode, Turn, commitment
+from verimesh.chain.lifecycle import CAPABILITIES, VMT, WINDOW, register_providers
+from verimesh.chain.registry import Role
+from verimesh.crypto.merkle import blob_root
 from verimesh.models.api import load_model
+from verimesh.node.dispute import DisputePlayer, replay_game
+from verimesh.node.evidence import PostedJob, rule, verdict_of
+from verimesh.node.jobs import hex_root
 from verimesh.runtime import ExecutionContext
 from verimesh.runtime.tensor import tensor_hash
 from verimesh.runtime.trace import recompute
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, play
+from verimesh.verify.committee import GUILTY_DEFENDER, aggregate, sign_verdict
 from verimesh.verify.economics import BondRule, detection_probability, expected_cheat_profit
 from verimesh.verify.referee import decide
 from verimesh.verify.replay import JobRun
@@ -48,6 +62,10 @@ BOND = BondRule(min_bond=10.0, multiplier_bps=20_000).bond(PRICE)
 AUDIT_FEE = PRICE
 BOUNTY, REQUESTER_SHARE = 0.5, 0.3
 STAKE, MIN_STAKE = 200.0, 100.0
+# The disputed job's committee: drawn from this many staked validators (size and threshold
+# are deploy_network's defaults, NetworkParams.committee_size / committee_threshold).
+DISPUTE_VALIDATORS = 7
+COMMITTEE_TXS = ("refer_dispute", "request_committee", "draw_committee", "submit_verdict")
 
 
 def simulate(p: float, trials: int, jobs: int = 1000, providers: int = 10, cheaters: int = 1,
@@ -133,6 +151,8 @@ def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
         rounds.append(dispute.rounds)
         fractions.append(seconds / 20 / job_cpu)
         ops.append(record.op)
+        if dispute.rounds == max(rounds):
+            longest = cheat
     return {
         "ops": honest.op_count,
         "steps": len(honest.steps),
@@ -142,6 +162,8 @@ def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
         "referee_fraction_max": max(fractions),
         "referee_fraction_mean": float(np.mean(fractions)),
         "ops_checked": ", ".join(sorted(set(ops))),
+        "honest": honest,
+        "longest": longest,  # the cheat trace whose bisection took the most moves
     }
 
 
@@ -157,37 +179,102 @@ def replay_cost(job: JobRun) -> dict[str, float]:
     return {"rounds": dispute.rounds, "fraction": seconds / job_cpu, "at": f"{ruling.step}/{ruling.index}"}
 
 
-def dispute_gas(moves: int) -> dict[str, float]:
-    """Gas of challenge + ``moves`` dispute moves + resolve_dispute, as real transactions."""
-    sys.path.insert(0, str(ROOT / "tests" / "contracts"))
-    import boa
-    from contract_world import deploy, tx_gas
+class MeteredBackend(BoaBackend):
+    """The in-process EVM, keeping (function, gas used) of every transaction it mines."""
 
-    with boa.swap_env(boa.Env()):
-        world = deploy(providers=3, validators=1)
-        m = world.market
-        gas_moves = []
-        for _ in range(2):  # the second job is the steady state (warm accounts)
-            job_id = world.post()
-            (provider,) = m.assigned(job_id)
-            world.commit_reveal_all(job_id)
-            with boa.env.prank(world.challenger):
-                challenge = tx_gas(m, lambda job_id=job_id: m.challenge(job_id, 0))
-            gas_moves = []
-            for i in range(moves):
-                who = provider if i % 2 == 0 else world.challenger
-                data = (i + 1).to_bytes(32, "big")
-                with boa.env.prank(who):
-                    gas_moves.append(tx_gas(m, lambda job_id=job_id, data=data: m.dispute_move(job_id, data)))
-            with boa.env.prank(world.owner):
-                resolve = tx_gas(m, lambda job_id=job_id: m.resolve_dispute(job_id, True))
+    def __init__(self) -> None:
+        super().__init__()
+        self.gas: list[tuple[str, int]] = []
+
+    def transact(self, sender: Signer, to: str, data: bytes, value: int = 0, gas: int | None = None,
+                 function: str | None = None) -> Receipt:
+        receipt = super().transact(sender, to, data, value, gas, function)
+        self.gas.append((function or "?", receipt.gas_used))
+        return receipt
+
+
+def dispute_world() -> tuple[MeteredBackend, Network, dict]:
+    """A deployment as ``verimesh devnet up`` makes it (the DisputeCommittee is JobMarket's
+    referee) with a requester, a provider, an outside challenger and 7 staked validators."""
+    backend = MeteredBackend()
+    deployer = dev_signer(0)
+    net = deploy_network(backend, deployer)
+    requester, provider, challenger = dev_signer(1), dev_signer(2), dev_signer(3)
+    validators = [dev_signer(i) for i in range(4, 4 + DISPUTE_VALIDATORS)]
+    everyone = [requester, provider, challenger, *validators]
+    fund_accounts(net, deployer, [a.address for a in everyone], 10_000 * VMT)
+    register_providers(net, [provider], 200 * VMT, 2 * VMT)
+    for v in validators:
+        net.token.approve(net.registry.address, 200 * VMT, signer=v)
+        net.registry.register(Role.VALIDATOR, 200 * VMT, "http://127.0.0.1:9100", CAPABILITIES, 0, signer=v)
+    for account in (requester, challenger):
+        net.token.approve(net.job_market.address, 10_000 * VMT, signer=account)
+    people = {"requester": requester, "provider": provider, "challenger": challenger, "validators": validators}
+    return backend, net, people
+
+
+def one_dispute(backend: MeteredBackend, net: Network, people: dict, cheat, honest) -> list[tuple[str, int]]:
+    """An audit(0) job whose provider committed ``cheat``, challenged from outside by a holder
+    of ``honest``; both sides play the bisection with the nodes' DisputePlayer, the committee
+    members rule as node.evidence does and 3 of the 5 drawn sign; returns the dispute's
+    transactions from the challenge on, each with its gas."""
+    jm, committee = net.job_market, net.committee
+    requester, provider, challenger = people["requester"], people["provider"], people["challenger"]
+    spec, model, data = (blob_root(b"bench_verify %s" % x) for x in (b"spec", b"model", b"input"))
+    posted = jm.post_job(spec, model, data, Mode.AUDIT, 0, int(PRICE * VMT), WINDOW, WINDOW, WINDOW,
+                         signer=requester)
+    job_id, output_root, salt = posted.job_id, blob_root(b"the provider's output"), bytes(32)
+    jm.commit(job_id, commitment(job_id, provider.address, output_root, cheat.root, salt), signer=provider)
+    jm.reveal(job_id, output_root, cheat.root, salt, signer=provider)
+    first = len(backend.gas)
+    jm.challenge(job_id, 0, signer=challenger)
+    clock = backend.timestamp
+    players = [DisputePlayer(jm.as_signer(who), job_id, trace, clock=clock)
+               for who, trace in ((provider, cheat), (challenger, honest))]
+    for _ in range(200):  # until the party due to move after the leaf refers the game
+        statuses = [p.tick() for p in players]
+        if jm.disputes(job_id).turn == Turn.REFEREE:
+            break
+    assert all(s.phase == "over" for s in statuses), statuses
+    state = replay_game(jm, job_id)
+    posted_job = PostedJob(spec_hash=hex_root(spec), model_root=hex_root(model), input_root=hex_root(data))
+    ruling = rule(state, (players[0].evidence_json(), players[1].evidence_json()), posted_job)
+    assert ruling.guilty_code == GUILTY_DEFENDER, ruling
+    committee.request_committee(job_id, signer=requester)
+    drawn = committee.draw_committee(job_id, signer=requester)
+    keys = {v.address: v for v in people["validators"]}
+    verdict = verdict_of(ruling, job_id, drawn.dispute_round)
+    signatures = [sign_verdict(keys[m], verdict, committee.domain(), drawn.deadline)
+                  for m in drawn.members[:drawn.threshold]]
+    tx = committee.submit_verdict(aggregate(verdict, drawn.deadline, signatures), signer=requester)
+    assert tx.event("DisputeResolved", jm.address)["winner"] == challenger.address
+    assert jm.jobs(job_id).state == JobState.FINALIZED
+    return backend.gas[first:]
+
+
+def dispute_gas(cheat, honest) -> dict[str, float]:
+    """Gas of a whole dispute with the committee, as real transactions on a deployment of the
+    package (``deploy_network``); the second of two disputes is measured (warm accounts, as on
+    a live market)."""
+    backend, net, people = dispute_world()
+    one_dispute(backend, net, people, cheat, honest)
+    txs = one_dispute(backend, net, people, cheat, honest)
+    by_function: dict[str, list[int]] = {}
+    for function, gas in txs:
+        by_function.setdefault(function, []).append(gas)
+    moves = by_function["dispute_move"]
+    committee = sum(sum(by_function[f]) for f in COMMITTEE_TXS)
     return {
-        "challenge": challenge,
-        "move_mean": float(np.mean(gas_moves)),
-        "move_first": gas_moves[0],
-        "moves": moves,
-        "resolve": resolve,
-        "total": challenge + sum(gas_moves) + resolve,
+        "challenge": by_function["challenge"][0],
+        "moves": len(moves),
+        "move_first": moves[0],
+        "move_mean": float(np.mean(moves)),
+        "moves_total": sum(moves),
+        **{f: by_function[f][0] for f in COMMITTEE_TXS},
+        "committee": committee,
+        "members": net.committee.committee_size(),
+        "threshold": net.committee.threshold(),
+        "total": sum(gas for _, gas in txs),
     }
 
 
@@ -261,12 +348,25 @@ def main() -> None:
         f"program up to that op: {100 * rc['fraction']:.1f}% of the job's CPU (instruction disputes need the "
         "program, not one op).")
     out()
-    moves = max(r["rounds_max"] for r in results.values())
-    g = dispute_gas(moves)
-    out(f"Gas on titanoboa (JobMarket.vy, tx_gas = intrinsic + execution - capped refund, steady state): "
-        f"challenge {g['challenge']:,}, dispute_move {g['move_first']:,} first / {g['move_mean']:,.0f} mean, "
-        f"resolve_dispute {g['resolve']:,}; whole dispute with {moves} moves: **{g['total']:,} gas** "
-        "(plus the job's own post/commit/reveal).")
+    longest = max(results.values(), key=lambda r: r["rounds_max"])
+    g = dispute_gas(longest["longest"], longest["honest"])
+    out(f"Gas of a whole dispute with the committee (JobMarket's referee in every deployment), as real "
+        f"transactions on the in-process EVM (`deploy_network` on `BoaBackend`: receipt gas = intrinsic + "
+        f"execution - capped refund), the second of two disputes (warm accounts): the longest game "
+        f"above ({g['moves']} moves), an outside challenger, both sides played by the nodes' `DisputePlayer`, the members' ruling "
+        f"as `node.evidence.rule` makes it, {g['threshold']} of {g['members']} drawn members signing.")
+    out()
+    out("| transaction | gas |")
+    out("|---|---:|")
+    out(f"| challenge | {g['challenge']:,} |")
+    out(f"| dispute_move x{g['moves']} ({g['move_first']:,} first, {g['move_mean']:,.0f} mean) "
+        f"| {g['moves_total']:,} |")
+    for function in COMMITTEE_TXS:
+        out(f"| {function} | {g[function]:,} |")
+    out(f"| committee part (refer + request + draw + verdict) | {g['committee']:,} |")
+    out(f"| **whole dispute** | **{g['total']:,}** |")
+    out()
+    out("Not counted: the job's own post/commit/reveal, approvals.")
     out()
     out("## (c) Honest-case verification overhead (CPU-seconds verifying / computing)")
     out()
