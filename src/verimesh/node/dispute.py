@@ -140,32 +140,38 @@ class GameReader:
             )
         }
 
-    def _poll(self) -> None:
+    def _poll(self) -> int:
+        """Read this job's events up to the chain's head; returns that head."""
         head = self.jm.backend.block_number()
-        if self._next > head:
-            return
-        for event in self.jm.get_all_events(self._next, head):
-            if event.name in self._events and event["job_id"] == self.job_id:
-                self._events[event.name].append(dict(event.args))
-        self._next = head + 1
+        if self._next <= head:
+            for event in self.jm.get_all_events(self._next, head):
+                if event.name in self._events and event["job_id"] == self.job_id:
+                    self._events[event.name].append(dict(event.args))
+            self._next = head + 1
+        return head
+
+    def _snapshot(self) -> tuple[Any, ChainDispute]:
+        """The job and dispute records and the events, all as of ONE block: the records are
+        read between two looks at the head, and kept only if no block came in between (then
+        the events read up to that head describe the very state read). A transaction that
+        lands meanwhile (the other side's move, a referral, the verdict) costs one more read."""
+        for _ in range(20):
+            head = self.jm.backend.block_number()
+            job = self.jm.jobs(self.job_id)
+            chain = self.jm.disputes(self.job_id)
+            if self._poll() == head:
+                return job, chain
+        raise DisputePlayerError(
+            f"job {self.job_id}: new blocks kept coming while the dispute was read; retry"
+        )
 
     def read(self) -> GameState:
-        self._poll()
-        job = self.jm.jobs(self.job_id)
+        job, chain = self._snapshot()
         if job.state == JobState.NONE:
             raise DisputePlayerError(f"job {self.job_id} does not exist on this JobMarket")
         if not self._events["Challenged"]:
             raise DisputePlayerError(
                 f"job {self.job_id} was never disputed (state {job.state.name}); nothing to play"
-            )
-        for _ in range(20):  # a move may land between our reads: take a consistent snapshot
-            chain = self.jm.disputes(self.job_id)
-            self._poll()  # events up to a head at or after the record just read
-            if len(self._events["DisputeMove"]) == chain.round:
-                break
-        else:
-            raise DisputePlayerError(
-                f"job {self.job_id}: the dispute kept moving while it was read; retry"
             )
         defender = self.jm.replica(self.job_id, chain.defender_replica).provider
         revealed = {
