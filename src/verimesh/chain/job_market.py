@@ -11,6 +11,17 @@ from pydantic import BaseModel
 from verimesh.chain.accounts import Signer
 from verimesh.chain.contract import ContractClient, Tx, checksum
 
+# Gas limit of every reveal, instead of an estimate. The last replica's reveal also closes
+# the reveal phase: it compares the replicas' digests and opens a dispute on a mismatch, or
+# in audit mode scans the validator list to draw the auditor. Replicas reveal concurrently,
+# so a node's estimate is taken before the others' reveals land and can miss that work
+# (replicate(2) with a mismatch: estimated as a 41k reveal, 146k used: out of gas, and a
+# retry that may come after the reveal deadline). Every loop on that path is bounded
+# (8 replicas, a 32-entry validator scan), so one limit covers every case: the worst measured
+# is 317k (audit, 31 validators skipped before the drawn one; tests/chain/test_reveal_gas.py
+# keeps the margin). A transaction pays for the gas it uses, not for its limit.
+REVEAL_GAS = 400_000
+
 
 class Mode(IntEnum):
     AUDIT = 0  # mode_param = audit probability in bps; one provider
@@ -233,9 +244,18 @@ class JobMarketClient(ContractClient):
         return self.transact("commit", job_id, commitment, signer=signer)
 
     def reveal(
-        self, job_id: int, output_root: bytes, trace_root: bytes, salt: bytes, *, signer: Signer | None = None
+        self,
+        job_id: int,
+        output_root: bytes,
+        trace_root: bytes,
+        salt: bytes,
+        *,
+        signer: Signer | None = None,
+        gas: int = REVEAL_GAS,
     ) -> Tx:
-        return self.transact("reveal", job_id, output_root, trace_root, salt, signer=signer)
+        """Open this provider's commitment. Sent with the fixed ``REVEAL_GAS`` limit, so it
+        goes through whether or not the other replicas' reveals land first."""
+        return self.transact("reveal", job_id, output_root, trace_root, salt, signer=signer, gas=gas)
 
     def audit_report(
         self, job_id: int, output_root: bytes, trace_root: bytes, *, signer: Signer | None = None
