@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from verimesh.benchinfo import cpu_name
 from verimesh.node.config import ResourceCaps
 from verimesh.node.worker import Worker, WorkerError
 
@@ -59,16 +60,6 @@ class SelfBench(BaseModel):
         if self.model is not None:
             figures["tiny_decoder_tokens_per_second"] = self.model["tokens_per_second"]
         return figures
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cache_key(caps: ResourceCaps) -> str:
