@@ -10,6 +10,7 @@ import pytest
 from contract_world import load
 
 from verimesh.chain.op_check_spec import (
+    MAX_DATA,
     MAX_ELEMENTS,
     MAX_INPUTS,
     MAX_PARAMS,
@@ -30,7 +31,9 @@ def op_check():
     return load("OpCheck.vy")
 
 
-def _random(rng: np.random.Generator, dtype: str, shape: tuple[int, ...], bound: int | None = None) -> np.ndarray:
+def _random(
+    rng: np.random.Generator, dtype: str, shape: tuple[int, ...], bound: int | None = None
+) -> np.ndarray:
     info = np.iinfo(dtype)
     lo, hi = int(info.min), int(info.max)
     if bound is not None:
@@ -38,7 +41,9 @@ def _random(rng: np.random.Generator, dtype: str, shape: tuple[int, ...], bound:
     return rng.integers(lo, hi, size=shape, endpoint=True, dtype=dtype)
 
 
-def _recompute(op_check, op: str, params: dict, inputs: list[np.ndarray]) -> tuple[list[bytes], bytes]:
+def _recompute(
+    op_check, op: str, params: dict, inputs: list[np.ndarray]
+) -> tuple[list[bytes], bytes]:
     hashes, out = op_check.recompute(op, canonical_params(params), [tensor_arg(t) for t in inputs])
     return list(hashes), out
 
@@ -62,8 +67,8 @@ def test_tensor_hash_equals_the_runtime(op_check, dtype: str, shape: tuple[int, 
 
 
 def test_the_largest_tensor_is_hashed_and_one_more_element_is_refused(op_check) -> None:
-    arr = np.arange(MAX_ELEMENTS, dtype=np.int64)
-    assert op_check.tensor_hash(*tensor_arg(arr)) == tensor_hash(arr)
+    for arr in (np.arange(MAX_ELEMENTS, dtype=np.int32), np.arange(MAX_DATA // 8, dtype=np.int64)):
+        assert op_check.tensor_hash(*tensor_arg(arr)) == tensor_hash(arr)
     with boa.reverts("op_check: tensor too large to check on chain"):
         op_check.tensor_hash("int8", [MAX_ELEMENTS + 1], b"\x00" * (MAX_ELEMENTS + 1))
     with boa.reverts("op_check: tensor too large to check on chain"):
@@ -90,7 +95,9 @@ def test_malformed_tensors_are_refused(op_check) -> None:
 @pytest.mark.parametrize("seed", range(10))
 def test_requantize_equals_the_runtime_reference(op_check, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    shape = [(8,), (4, 16), (2, 3, 5), (MAX_ELEMENTS,), (1,), (16, 16), (), (3, 1), (0,), (2, 0)][seed]
+    shape = [(8,), (4, 16), (2, 3, 5), (MAX_ELEMENTS,), (1,), (16, 16), (), (3, 1), (0,), (2, 0)][
+        seed
+    ]
     acc_dtype = DTYPES[seed % len(DTYPES)]
     acc = _random(rng, acc_dtype, shape, bound=2**47 - 1)
     channels = shape[-1] if shape else 1
@@ -104,7 +111,9 @@ def test_requantize_equals_the_runtime_reference(op_check, seed: int) -> None:
 
 @pytest.mark.parametrize("out_dtype", DTYPES)
 def test_requantize_saturates_into_every_out_dtype(op_check, out_dtype: str) -> None:
-    acc = np.array([-(2**47) + 1, -70000, -129, -1, 0, 1, 127, 128, 255, 256, 70000, 2**47 - 1], dtype=np.int64)
+    acc = np.array(
+        [-(2**47) + 1, -70000, -129, -1, 0, 1, 127, 128, 255, 256, 70000, 2**47 - 1], dtype=np.int64
+    )
     m, s = np.array(1 << 30, dtype=np.int32), np.array(30, dtype=np.int32)
     _expect_runtime(op_check, "requantize", {"out_dtype": out_dtype}, [acc, m, s])
 
@@ -112,7 +121,7 @@ def test_requantize_saturates_into_every_out_dtype(op_check, out_dtype: str) -> 
 def test_requantize_rounds_half_up(op_check) -> None:
     acc = np.array([-3, -2, -1, 1, 2, 3], dtype=np.int32)  # x / 2: -1.5 -> -1, 1.5 -> 2
     m, s = np.array(1 << 16, dtype=np.int32), np.array(17, dtype=np.int32)
-    hashes, out = _recompute(op_check, "requantize", {}, [acc, m, s])
+    _hashes, out = _recompute(op_check, "requantize", {}, [acc, m, s])
     assert out == tensor_hash(np.array([-1, -1, 0, 1, 1, 2], dtype=np.int8))
 
 
@@ -132,7 +141,9 @@ def test_a_requantize_leaf_of_a_trace_is_recomputed(op_check) -> None:
     ctx.call("requantize", acc, m, np.array(40, dtype=np.int32), out_dtype="int16")
     (record,) = ctx.trace.records()
     assert checkable(record)
-    hashes, out = op_check.recompute(record.op, record.params_json, [tensor_arg(t) for t in record.inputs])
+    hashes, out = op_check.recompute(
+        record.op, record.params_json, [tensor_arg(t) for t in record.inputs]
+    )
     assert tuple(hashes) == record.input_hashes
     assert out == record.output_hash
 
@@ -144,9 +155,9 @@ def test_requantize_refuses_what_the_runtime_refuses(op_check) -> None:
     def call(inputs: list[np.ndarray], params: bytes = b"{}") -> None:
         op_check.recompute("requantize", params, [tensor_arg(t) for t in inputs])
 
-    with boa.reverts("op_check: requantize takes 3 inputs"):
+    with boa.reverts("op_check: wrong number of inputs for the op"):
         call([acc, m])
-    with boa.reverts("op_check: requantize takes 3 inputs"):
+    with boa.reverts("op_check: wrong number of inputs for the op"):
         call([acc, m, s, s])
     with boa.reverts("op_check: multiplier and shift must have shape () or (channels,)"):
         call([acc, np.full((2,), 1, dtype=np.int32), s])
@@ -181,47 +192,407 @@ def test_requantize_refuses_what_the_runtime_refuses(op_check) -> None:
             get_op("requantize").reference(bad, {})
 
 
+# --- mul and add ----------------------------------------------------------------------------
+
+# (a shape, b shape): equal, broadcast both ways, a scalar, a missing leading axis
+BROADCASTS = [
+    ((4, 8), (4, 8)),
+    ((1, 8), (4, 1)),
+    ((8,), (3, 8)),
+    ((), (5,)),
+    ((2, 3, 4), (4,)),
+    ((1, 128), (1, 1)),
+    ((0, 3), (1, 3)),
+]
+
+
+@pytest.mark.parametrize("seed", range(len(BROADCASTS) * 2))
+def test_mul_equals_the_runtime_reference(op_check, seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    a_shape, b_shape = BROADCASTS[seed % len(BROADCASTS)]
+    kinds = ["int16", "int8", "uint8"]
+    a = _random(rng, kinds[seed % 3], a_shape)
+    b = _random(rng, kinds[(seed // 3) % 3], b_shape)
+    channels = (
+        np.broadcast_shapes(a_shape, b_shape)[-1] if np.broadcast_shapes(a_shape, b_shape) else 1
+    )
+    m = rng.integers(0, 2**31 - 1, size=(channels,) if seed % 2 else (), dtype=np.int32)
+    s = rng.integers(
+        17, 40, size=(channels,) if seed % 4 < 2 else (), endpoint=True, dtype=np.int32
+    )
+    params = [{}, {"out_dtype": DTYPES[seed % len(DTYPES)]}][seed % 2]
+    _expect_runtime(op_check, "mul", params, [a, b, m, s])
+
+
+@pytest.mark.parametrize("seed", range(len(BROADCASTS) * 2))
+def test_add_equals_the_runtime_reference(op_check, seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    a_shape, b_shape = BROADCASTS[seed % len(BROADCASTS)]
+    kinds = ["int32", "int16", "int8", "uint8"]
+    a = _random(rng, kinds[seed % 4], a_shape)
+    b = _random(rng, kinds[(seed // 4) % 4], b_shape)
+    out_shape = np.broadcast_shapes(a_shape, b_shape)
+    channels = out_shape[-1] if out_shape else 1
+    ma = rng.integers(0, 2**31 - 1, size=(channels,) if seed % 2 else (), dtype=np.int32)
+    mb = rng.integers(0, 2**31 - 1, size=(channels,) if seed % 3 == 0 else (), dtype=np.int32)
+    s = rng.integers(
+        17, 62, size=(channels,) if seed % 4 < 2 else (), endpoint=True, dtype=np.int32
+    )
+    params = [{}, {"out_dtype": DTYPES[seed % len(DTYPES)]}][seed % 2]
+    _expect_runtime(op_check, "add", params, [a, b, ma, mb, s])
+
+
+def test_mul_and_add_refuse_what_the_runtime_refuses(op_check) -> None:
+    a = np.arange(8, dtype=np.int8).reshape(2, 4)
+    m, s = np.array(1 << 30, dtype=np.int32), np.array(30, dtype=np.int32)
+    cases = [
+        ("mul", [a, a, m], "op_check: wrong number of inputs for the op"),
+        ("mul", [a.astype(np.int32), a, m, s], "op_check: input dtype not accepted by the op"),
+        ("mul", [a, a.astype(np.int64), m, s], "op_check: input dtype not accepted by the op"),
+        ("mul", [a, np.zeros((3, 4), dtype=np.int8), m, s], "op_check: shapes do not broadcast"),
+        (
+            "mul",
+            [a, a, np.zeros((2,), dtype=np.int32), s],
+            "op_check: multiplier and shift must have shape () or (channels,)",
+        ),
+        ("mul", [a, a, m, s.astype(np.int64)], "op_check: multiplier and shift must be int32"),
+        ("mul", [a, a, np.array(-1, dtype=np.int32), s], "op_check: multiplier must be >= 0"),
+        ("mul", [a, a, m, np.array(63, dtype=np.int32)], "op_check: shift must be in [17, 62]"),
+        ("add", [a, a, m, m], "op_check: wrong number of inputs for the op"),
+        ("add", [a.astype(np.int64), a, m, m, s], "op_check: input dtype not accepted by the op"),
+        ("add", [a, np.zeros((3,), dtype=np.int8), m, m, s], "op_check: shapes do not broadcast"),
+        (
+            "add",
+            [a, a, m, np.zeros((4, 1), dtype=np.int32), s],
+            "op_check: multiplier and shift must have shape () or (channels,)",
+        ),
+        ("add", [a, a, m.astype(np.int16), m, s], "op_check: multiplier and shift must be int32"),
+        ("add", [a, a, m, np.array(-5, dtype=np.int32), s], "op_check: multiplier must be >= 0"),
+        ("add", [a, a, m, m, np.array(16, dtype=np.int32)], "op_check: shift must be in [17, 62]"),
+    ]
+    for op, inputs, reason in cases:
+        with pytest.raises(ValueError):
+            get_op(op).reference(inputs, {})
+        with boa.reverts(reason):
+            op_check.recompute(op, b"{}", [tensor_arg(t) for t in inputs])
+    for params in (b'{"out_dtype":"int4"}', b'{"shift":3}', b'{"out_dtype":"int8"} '):
+        with boa.reverts("op_check: unsupported params"):
+            op_check.recompute("add", params, [tensor_arg(t) for t in (a, a, m, m, s)])
+
+
+# --- argmax ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", [(1,), (7,), (3, 7), (2, 2, 4), (1, 85), (MAX_ELEMENTS, 1), (0, 5)]
+)
+def test_argmax_equals_the_runtime_reference(op_check, dtype: str, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(shape) * 11 + sum(shape))
+    x = _random(rng, dtype, shape, bound=3)  # few distinct values: ties, first index wins
+    x = x[: MAX_DATA // x.itemsize]  # the largest int64 input is smaller
+    _expect_runtime(op_check, "argmax", {}, [x])
+
+
+def test_argmax_refuses_what_the_runtime_refuses(op_check) -> None:
+    for x in (np.array(3, dtype=np.int8), np.zeros((2, 0), dtype=np.int8)):
+        with pytest.raises(ValueError):
+            get_op("argmax").reference([x], {})
+        with boa.reverts("op_check: argmax needs a non-empty last axis"):
+            op_check.recompute("argmax", b"{}", [tensor_arg(x)])
+    x = np.arange(4, dtype=np.int8)
+    with boa.reverts("op_check: unsupported params"):
+        op_check.recompute("argmax", b'{"axis":0}', [tensor_arg(x)])
+    with boa.reverts("op_check: wrong number of inputs for the op"):
+        op_check.recompute("argmax", b"{}", [tensor_arg(x), tensor_arg(x)])
+
+
+# --- reshape and slice ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "target"),
+    [
+        ((3, 7), [7, -1]),
+        ((3, 7), [21]),
+        ((3, 7), [1, 3, 1, 7]),
+        ((3, 7), [-1]),
+        ((1,), []),
+        ((), [1, 1]),
+        ((2, 0), [0, 7]),
+        ((2, 0), [-1, 3]),
+        ((4, 128), [1, 4, 2, 64]),
+        ((2, 3, 4), [4, -1, 2]),
+    ],
+)
+def test_reshape_equals_the_runtime_reference(
+    op_check, shape: tuple[int, ...], target: list[int]
+) -> None:
+    x = _random(np.random.default_rng(len(target)), "int16", shape)
+    _expect_runtime(op_check, "reshape", {"shape": target}, [x])
+
+
+@pytest.mark.parametrize("target", [[5, -1], [-1, -1], [2, 10], [0, -1], [22]])
+def test_reshape_refuses_what_numpy_refuses(op_check, target: list[int]) -> None:
+    x = np.zeros((3, 7), dtype=np.int8)
+    with pytest.raises(ValueError):
+        get_op("reshape").reference([x], {"shape": target})
+    with boa.reverts():
+        op_check.recompute("reshape", canonical_params({"shape": target}), [tensor_arg(x)])
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "start", "stop"),
+    [
+        ((3, 7), 1, 2, 5),
+        ((3, 7), -2, 1, 3),
+        ((3, 7), 0, 0, 0),
+        ((3, 7), 1, 7, 7),
+        ((2, 3, 4), 1, 1, 3),
+        ((2, 3, 4), 2, 1, 3),
+        ((2, 3, 4), -1, 0, 4),
+        ((1, MAX_ELEMENTS), 1, 200, MAX_ELEMENTS),
+        ((6, 64), 0, 5, 6),
+        ((1, 3, 4), 1, 0, 2),
+        ((2, 0, 3), 2, 1, 2),
+        ((5,), 0, 1, 4),
+    ],
+)
+def test_slice_equals_the_runtime_reference(
+    op_check, shape: tuple[int, ...], axis: int, start: int, stop: int
+) -> None:
+    rng = np.random.default_rng(sum(shape) + start)
+    for dtype in ("int8", "int64") if np.prod(shape) <= 256 else ("int8", "int16"):
+        x = _random(rng, dtype, shape)
+        _expect_runtime(op_check, "slice", {"axis": axis, "start": start, "stop": stop}, [x])
+
+
+def test_slice_refuses_what_the_runtime_refuses(op_check) -> None:
+    x = np.zeros((3, 7), dtype=np.int8)
+    for params, reason in [
+        ({"axis": 2, "start": 0, "stop": 1}, "op_check: axis out of range"),
+        ({"axis": -3, "start": 0, "stop": 1}, "op_check: axis out of range"),
+        (
+            {"axis": 1, "start": 3, "stop": 2},
+            "op_check: slice needs 0 <= start <= stop <= the axis size",
+        ),
+        (
+            {"axis": 1, "start": -1, "stop": 2},
+            "op_check: slice needs 0 <= start <= stop <= the axis size",
+        ),
+        (
+            {"axis": 1, "start": 0, "stop": 8},
+            "op_check: slice needs 0 <= start <= stop <= the axis size",
+        ),
+        ({"axis": 1, "start": 0}, "op_check: unsupported params"),
+        ({"axis": 1, "start": 0, "stop": 1, "step": 1}, "op_check: unsupported params"),
+        ({"axis": True, "start": 0, "stop": 1}, "op_check: unsupported params"),
+    ]:
+        with pytest.raises(ValueError):
+            get_op("slice").reference([x], params)
+        with boa.reverts(reason):
+            op_check.recompute("slice", canonical_params(params), [tensor_arg(x)])
+    with boa.reverts("op_check: axis out of range"):
+        op_check.recompute(
+            "slice",
+            canonical_params({"axis": 0, "start": 0, "stop": 0}),
+            [tensor_arg(np.array(1, dtype=np.int8))],
+        )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        b'{"axis":01,"start":0,"stop":1}',
+        b'{"axis":-0,"start":0,"stop":1}',
+        b'{"axis":1,"start":0,"stop":1 }',
+        b'{"axis": 1,"start":0,"stop":1}',
+        b'{"start":0,"axis":1,"stop":1}',
+        b'{"axis":1,"start":0,"stop":1',
+        b'{"axis":1,"start":0,"stop":1}}',
+        b'{"axis":1,"start":0,"stop":1000000000000000000000}',
+        b'{"axis":-,"start":0,"stop":1}',
+    ],
+)
+def test_params_other_than_the_canonical_json_are_refused(op_check, params: bytes) -> None:
+    """A leaf commits to canonical params bytes; any other spelling of them is refused, so
+    the contract never recomputes with params other than those the bytes say."""
+    with boa.reverts("op_check: unsupported params"):
+        op_check.recompute("slice", params, [tensor_arg(np.zeros((3, 7), dtype=np.int8))])
+    for target in (
+        b'{"shape":[21,]}',
+        b'{"shape":[,21]}',
+        b'{"shape":[021]}',
+        b'{"shape":21}',
+        b'{"shape":[21]',
+    ):
+        with boa.reverts("op_check: unsupported params"):
+            op_check.recompute("reshape", target, [tensor_arg(np.zeros((3, 7), dtype=np.int8))])
+
+
+# --- real trace leaves ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_trace(tmp_path_factory):
+    """Every op of a 4-token generation of the shipped tiny decoder, input tensors kept."""
+    from verimesh.models.api import load_model
+    from verimesh.models.store import ModelStore
+    from verimesh.verify.replay import JobRun
+
+    store = ModelStore(tmp_path_factory.mktemp("op-check-home") / "models")
+    model = load_model("tiny-shakespeare", store=store)
+    ctx = ExecutionContext(keep_tensors=True)
+    JobRun(model, "generate", "ROMEO:", {"max_tokens": 4}).run(ctx)
+    return ctx.trace.records()
+
+
+def test_the_tiny_decoder_has_checkable_leaves_of_every_supported_op(tiny_trace) -> None:
+    ops = {r.op for r in tiny_trace if checkable(r)}
+    assert ops == SUPPORTED_OPS - {"requantize"}  # the tiny decoder requantizes inside linear_rows
+    assert not any(checkable(r) for r in tiny_trace if r.op not in SUPPORTED_OPS)
+
+
+@pytest.mark.parametrize("op", sorted(SUPPORTED_OPS - {"requantize"}))
+def test_real_leaves_are_recomputed_on_chain(op_check, tiny_trace, op: str) -> None:
+    """A leaf's committed input hashes and output hash are what the contract computes, for
+    the first, a middle and the last checkable leaf of each op."""
+    leaves = [r for r in tiny_trace if r.op == op and checkable(r)]
+    for record in sorted({0, len(leaves) // 2, len(leaves) - 1}):
+        leaf = leaves[record]
+        hashes, out = op_check.recompute(
+            leaf.op, leaf.params_json, [tensor_arg(t) for t in leaf.inputs]
+        )
+        assert tuple(hashes) == leaf.input_hashes
+        assert out == leaf.output_hash
+
+
+def test_a_leaf_that_lies_about_its_output_is_caught(op_check, tiny_trace) -> None:
+    """The last argmax of a generation with another token claimed: the recomputed hash differs."""
+    leaf = [r for r in tiny_trace if r.op == "argmax"][-1]
+    honest = get_op("argmax").reference(leaf.inputs, leaf.params)
+    claimed = tensor_hash((honest + 1) % leaf.inputs[0].shape[-1])
+    _hashes, out = op_check.recompute(
+        leaf.op, leaf.params_json, [tensor_arg(t) for t in leaf.inputs]
+    )
+    assert out == leaf.output_hash != claimed
+
+
 # --- the op set and the Python spec ---------------------------------------------------------
 
 
-def _example(op: str) -> tuple[dict, list[np.ndarray]]:
-    """A small valid call of each supported op."""
-    examples = {
-        "requantize": ({"out_dtype": "int8"}, [np.arange(-4, 4, dtype=np.int64), np.array(1 << 30, dtype=np.int32),
-                                               np.array(28, dtype=np.int32)]),
-    }
-    return examples[op]
+def _i32(value: int, shape: tuple[int, ...] = ()) -> np.ndarray:
+    return np.full(shape, value, dtype=np.int32)
+
+
+# A small valid call of each supported op.
+EXAMPLES: dict[str, tuple[dict, list[np.ndarray]]] = {
+    "add": (
+        {"out_dtype": "int32"},
+        [
+            np.arange(8, dtype=np.int32),
+            np.arange(8, dtype=np.int16),
+            _i32(1 << 30),
+            _i32(1 << 29),
+            _i32(30),
+        ],
+    ),
+    "argmax": ({}, [np.array([[3, 9, 9], [1, 0, -4]], dtype=np.int16)]),
+    "mul": (
+        {},
+        [np.arange(-4, 4, dtype=np.int8), np.arange(8, dtype=np.int16), _i32(1 << 30), _i32(20)],
+    ),
+    "requantize": (
+        {"out_dtype": "int8"},
+        [np.arange(-4, 4, dtype=np.int64), _i32(1 << 30), _i32(28)],
+    ),
+    "reshape": ({"shape": [2, -1]}, [np.arange(8, dtype=np.int8)]),
+    "slice": ({"axis": 0, "start": 1, "stop": 3}, [np.arange(8, dtype=np.int8)]),
+}
 
 
 @pytest.mark.parametrize("op", sorted(SUPPORTED_OPS))
 def test_every_op_of_the_spec_is_recomputed_by_the_contract(op_check, op: str) -> None:
-    params, inputs = _example(op)
+    params, inputs = EXAMPLES[op]
     assert len(inputs) <= MAX_INPUTS
     _expect_runtime(op_check, op, params, inputs)
-    record = OpRecord(0, 0, op, params, tuple(tensor_hash(t) for t in inputs), b"\x00" * 32, inputs=tuple(inputs))
+    record = OpRecord(
+        0, 0, op, params, tuple(tensor_hash(t) for t in inputs), b"\x00" * 32, inputs=tuple(inputs)
+    )
     assert checkable(record)
 
 
-@pytest.mark.parametrize("op", ["attention", "linear", "matmul", "no_such_op"])
+@pytest.mark.parametrize(
+    "op", ["attention", "concat", "embedding", "linear", "matmul", "no_such_op", "rope"]
+)
 def test_an_op_outside_the_spec_is_refused(op_check, op: str) -> None:
     assert op not in SUPPORTED_OPS
     with boa.reverts("op_check: unsupported op"):
         op_check.recompute(op, b"{}", [tensor_arg(np.arange(4, dtype=np.int8))])
-    record = OpRecord(0, 0, op, {}, (tensor_hash(np.arange(4, dtype=np.int8)),), b"\x00" * 32,
-                      inputs=(np.arange(4, dtype=np.int8),))
+    record = OpRecord(
+        0,
+        0,
+        op,
+        {},
+        (tensor_hash(np.arange(4, dtype=np.int8)),),
+        b"\x00" * 32,
+        inputs=(np.arange(4, dtype=np.int8),),
+    )
     assert not checkable(record)
 
 
-def test_checkable_needs_the_inputs_and_small_tensors() -> None:
-    params, inputs = _example("requantize")
-    hashes = tuple(tensor_hash(t) for t in inputs)
-    assert not checkable(OpRecord(0, 0, "requantize", params, hashes, b"\x00" * 32))  # no tensors kept
-    big = [np.zeros(MAX_ELEMENTS + 1, dtype=np.int64), *inputs[1:]]
-    assert not checkable(OpRecord(0, 0, "requantize", params, hashes, b"\x00" * 32, inputs=tuple(big)))
-    largest = [np.zeros(MAX_ELEMENTS, dtype=np.int64), *inputs[1:]]
-    assert checkable(OpRecord(0, 0, "requantize", params, hashes, b"\x00" * 32, inputs=tuple(largest)))
+def _record(op: str, params: dict, inputs: list[np.ndarray], keep: bool = True) -> OpRecord:
+    return OpRecord(
+        0,
+        0,
+        op,
+        params,
+        tuple(tensor_hash(t) for t in inputs),
+        b"\x00" * 32,
+        inputs=tuple(inputs) if keep else None,
+    )
+
+
+def test_checkable_is_what_the_contract_accepts(op_check) -> None:
+    params, inputs = EXAMPLES["requantize"]
+    assert not checkable(_record("requantize", params, inputs, keep=False))  # no tensors kept
+    too_many = np.zeros(MAX_ELEMENTS + 1, dtype=np.int8)
+    too_long = np.zeros(MAX_DATA // 8 + 1, dtype=np.int64)
+    largest = [np.zeros(MAX_ELEMENTS, dtype=np.int32), *inputs[1:]]
+    assert checkable(_record("requantize", params, largest))
+    op_check.recompute("requantize", canonical_params(params), [tensor_arg(t) for t in largest])
+    for big in (too_many, too_long):
+        record = _record("requantize", params, [big, *inputs[1:]])
+        assert not checkable(record)
+        with boa.reverts():
+            op_check.recompute(
+                "requantize", canonical_params(params), [tensor_arg(t) for t in record.inputs]
+            )
+    # an output above the bound (argmax's int64 output never is; a broadcast can be)
+    wide = [
+        np.zeros((MAX_ELEMENTS // 2, 1), dtype=np.int8),
+        np.zeros((1, 4), dtype=np.int8),
+        _i32(1 << 30),
+        _i32(20),
+    ]
+    assert not checkable(_record("mul", {}, wide))
+    with boa.reverts("op_check: tensor too large to check on chain"):
+        op_check.recompute("mul", b"{}", [tensor_arg(t) for t in wide])
+    # inputs the runtime refuses are not checkable (the contract reverts on them)
+    assert not checkable(_record("requantize", params, [inputs[0], _i32(-1), inputs[2]]))
+    assert not checkable(_record("requantize", {"out_dtype": "int8", "x": 1}, inputs))
+    # numpy takes any negative dim as the unknown one; the contract only -1, as the models write it
+    x = np.zeros((3, 7), dtype=np.int8)
+    assert get_op("reshape").reference([x], {"shape": [-2, 21]}).shape == (1, 21)
+    assert not checkable(_record("reshape", {"shape": [-2, 21]}, [x]))
+    with boa.reverts("op_check: cannot reshape"):
+        op_check.recompute("reshape", b'{"shape":[-2,21]}', [tensor_arg(x)])
+    # an output of 9 dimensions: numpy's reshape makes it, the runtime's context refuses it
+    assert not checkable(_record("reshape", {"shape": [1] * 8 + [21]}, [x]))
+    with boa.reverts("op_check: unsupported params"):
+        op_check.recompute("reshape", canonical_params({"shape": [1] * 8 + [21]}), [tensor_arg(x)])
     empty = [np.zeros((0, MAX_ELEMENTS + 1), dtype=np.int64), *inputs[1:]]
-    assert not checkable(OpRecord(0, 0, "requantize", params, hashes, b"\x00" * 32, inputs=tuple(empty)))
+    assert not checkable(_record("requantize", params, empty))
 
 
 def test_tensor_arg_is_the_canonical_data() -> None:
@@ -234,17 +605,39 @@ def test_tensor_arg_is_the_canonical_data() -> None:
 # --- gas ------------------------------------------------------------------------------------
 
 
+def _gas_cases(n: int) -> dict[str, tuple[dict, list[np.ndarray]]]:
+    """One call of each op whose largest tensor has n elements (n <= MAX_ELEMENTS)."""
+    rng = np.random.default_rng(n)
+    x16 = _random(rng, "int16", (1, n))
+    x32 = _random(rng, "int32", (1, n))
+    half = max(n // 2, 1)
+    return {
+        "add": (
+            {"out_dtype": "int32"},
+            [x32, x32[:, ::-1].copy(), _i32(1 << 30), _i32(1 << 29), _i32(31)],
+        ),
+        "argmax": ({}, [x16]),
+        "mul": ({"out_dtype": "int16"}, [x16, x16[:, ::-1].copy(), _i32(1 << 30), _i32(40)]),
+        "requantize": ({}, [x32, _i32(1 << 30), _i32(40)]),
+        "reshape": ({"shape": [n, -1]}, [x16]),
+        "slice": ({"axis": 1, "start": 0, "stop": half}, [x16.reshape(2, -1) if n > 1 else x16]),
+    }
+
+
 @pytest.mark.ignore_isolation
 def test_gas_of_an_on_chain_recompute() -> None:
-    """Recorded in docs/verification.md: gas of `recompute` as a transaction, by op and size."""
+    """Recorded in docs/verification.md: gas of `recompute` as a transaction, by op and by
+    the elements of its largest tensor; every op stays below 2M gas at the bound."""
     from contract_world import tx_gas
 
     with boa.swap_env(boa.Env()):
         c = load("OpCheck.vy")
-        gas = {}
-        for n in (16, 64, MAX_ELEMENTS):
-            acc = np.arange(-n // 2, n // 2, dtype=np.int32) * 1000
-            args = [tensor_arg(t) for t in (acc, np.array(1 << 20, dtype=np.int32), np.array(24, dtype=np.int32))]
-            gas[n] = tx_gas(c, lambda args=args: c.recompute("requantize", b'{"out_dtype":"int8"}', args))
-        print("\nrequantize gas by elements:", gas)
-        assert gas[MAX_ELEMENTS] < 2_000_000, gas
+        gas: dict[str, dict[int, int]] = {}
+        for n in (16, 128, MAX_ELEMENTS):
+            for op, (params, inputs) in _gas_cases(n).items():
+                args = [tensor_arg(t) for t in inputs]
+                gas.setdefault(op, {})[n] = tx_gas(
+                    c, lambda op=op, p=params, a=args: c.recompute(op, canonical_params(p), a)
+                )
+        print("\nrecompute gas by op and elements:", gas)
+        assert all(by_size[MAX_ELEMENTS] < 2_000_000 for by_size in gas.values()), gas

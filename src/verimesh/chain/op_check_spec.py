@@ -16,19 +16,23 @@ import math
 
 import numpy as np
 
+from ..runtime.registry import get_op
 from ..runtime.tensor import ALLOWED_DTYPES, MAX_NDIM, canonical_bytes, dtype_name
 from ..runtime.trace import OpRecord
 
 # The ops OpCheck.recompute implements (its `op` argument, the trace leaf's op name).
-SUPPORTED_OPS: frozenset[str] = frozenset({"requantize"})
+SUPPORTED_OPS: frozenset[str] = frozenset(
+    {"add", "argmax", "mul", "requantize", "reshape", "slice"}
+)
 # OpCheck.vy `_MAX_ELEMENTS`: most elements of any input or output tensor.
-MAX_ELEMENTS = 256
-# OpCheck.vy `_MAX_DATA`: most data bytes of a tensor (int64 x MAX_ELEMENTS).
-MAX_DATA = 8 * MAX_ELEMENTS
+MAX_ELEMENTS = 512
+# OpCheck.vy `_MAX_DATA`: most data bytes of an input tensor (so int64 inputs hold at most
+# 256 elements).
+MAX_DATA = 2048
 # OpCheck.vy `_MAX_PARAMS`: most bytes of the canonical params JSON.
 MAX_PARAMS = 128
-# OpCheck.vy `_MAX_INPUTS`: most input tensors of one op.
-MAX_INPUTS = 4
+# OpCheck.vy `_MAX_INPUTS`: most input tensors of one op (add takes 5).
+MAX_INPUTS = 5
 
 
 def tensor_arg(t: np.ndarray) -> tuple[str, list[int], bytes]:
@@ -41,33 +45,40 @@ def tensor_arg(t: np.ndarray) -> tuple[str, list[int], bytes]:
     return name, [int(d) for d in arr.shape], header[len(header) - arr.nbytes :]
 
 
-def _output_elements(record: OpRecord) -> int:
-    """Elements of the op's output (an upper bound where the exact count needs the op)."""
-    inputs = record.inputs or ()
-    if record.op == "requantize" and len(inputs) == 3:
-        try:
-            return math.prod(np.broadcast_shapes(*(t.shape for t in inputs)))
-        except ValueError:
-            return 0  # the runtime refuses it; the contract reverts
-    return max((t.size for t in inputs), default=0)
+def _within(shape: tuple[int, ...]) -> bool:
+    return (
+        len(shape) <= MAX_NDIM
+        and math.prod(shape) <= MAX_ELEMENTS
+        and all(d <= MAX_ELEMENTS for d in shape)
+    )
 
 
 def checkable(record: OpRecord) -> bool:
     """True iff OpCheck.recompute can recompute ``record``'s op within its bounds.
 
     Needs the record's input tensors (``ExecutionContext(keep_tensors=True)``), a supported
-    op, at most MAX_INPUTS inputs of allowed dtypes, each tensor (inputs and output) of at
-    most MAX_ELEMENTS elements and MAX_NDIM dimensions, and params JSON of at most
-    MAX_PARAMS bytes. It does not run the op: inputs the runtime itself refuses still make
-    the contract revert.
+    op, at most MAX_INPUTS inputs of allowed dtypes, each of at most MAX_ELEMENTS elements
+    (every dim too) and MAX_DATA bytes, params JSON of at most MAX_PARAMS bytes, and an
+    output of at most MAX_ELEMENTS elements. The op itself is run (cheap at these sizes) for
+    the output's shape: inputs or params the runtime refuses make the contract revert too,
+    so they are not checkable.
     """
-    if record.inputs is None or record.op not in SUPPORTED_OPS:
+    inputs = record.inputs
+    if inputs is None or record.op not in SUPPORTED_OPS:
         return False
-    if len(record.inputs) > MAX_INPUTS or len(record.params_json) > MAX_PARAMS:
+    if len(inputs) > MAX_INPUTS or len(record.params_json) > MAX_PARAMS:
         return False
-    for t in record.inputs:
+    for t in inputs:
         if not isinstance(t, np.ndarray) or dtype_name(t) not in ALLOWED_DTYPES:
             return False
-        if t.ndim > MAX_NDIM or t.size > MAX_ELEMENTS or any(d > MAX_ELEMENTS for d in t.shape):
+        if not _within(t.shape) or t.nbytes > MAX_DATA:
             return False
-    return _output_elements(record) <= MAX_ELEMENTS
+    if record.op == "reshape" and any(
+        isinstance(d, int) and d < -1 for d in record.params.get("shape", ())
+    ):
+        return False  # numpy takes any negative dim as the unknown one; OpCheck only -1
+    try:
+        out = get_op(record.op).fast(inputs, record.params)
+    except (ValueError, TypeError, IndexError):  # OpError, TensorError, FixedPointError
+        return False
+    return _within(out.shape)

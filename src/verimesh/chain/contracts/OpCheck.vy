@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma optimize codesize
 """
 @title verimesh OpCheck (small integer ops recomputed on chain)
 @custom:contract-name OpCheck
@@ -10,35 +11,53 @@
         runtime's op must produce from them, so a contract can compare it with the output
         hash a trace leaf commits to: no committee needed for such an op. `params` is the
         op's canonical params JSON exactly as the leaf commits to it
-        (verimesh.runtime.trace.canonical_params); the contract rebuilds the canonical
-        JSON of the typed params it understands and requires byte equality, so a leaf
-        cannot claim params other than the ones recomputed here.
-        Ops (bit for bit verimesh.runtime.ops, reference path):
-        - requantize(acc, multiplier, shift) = clip(round_half_up(acc * m / 2^shift)),
-          multiplier and shift int32 of shape () or (channels,), params {} or
-          {"out_dtype": ...} (default int8).
+        (verimesh.runtime.trace.canonical_params: sorted keys, no spaces); the contract
+        parses only the canonical form of the typed params each op takes (no leading
+        zeros, no "-0", no spaces, known keys in sorted order), so the params it recomputes
+        with are exactly the ones the leaf commits to.
+        Ops, bit for bit the reference path of verimesh.runtime.ops:
+        - requantize(acc, m, shift): clip((acc * m + 2^(shift - 1)) >> shift) into
+          out_dtype (default int8); m, shift int32 of shape () or (channels,).
+        - mul(a, b, m, shift): requantize(a * b, m, shift), a and b broadcast (default
+          int8).
+        - add(a, b, m_a, m_b, shift): clip((a * m_a + b * m_b + 2^(shift - 1)) >> shift),
+          a and b broadcast (default int16).
+        - argmax(x): first index of the largest value of each last-axis row, as int64.
+        - reshape(x) {shape} and slice(x) {axis, start, stop}: numpy's semantics.
         Stateless: pure functions only.
 @custom:security
-        - Bounds: at most `_MAX_ELEMENTS` elements per tensor, 8 dimensions, 4 inputs; the
-          data length must be exactly elements x dtype size, so a truncated or padded
-          tensor is refused, never silently reinterpreted.
-        - The same input checks as the runtime (dtypes, shapes, multiplier >= 0, shift in
-          [17, 62], |acc| < 2^47 ...); inputs the runtime would refuse revert here, so the
-          contract never computes an output for a leaf an honest runtime cannot produce.
+        - Bounds: at most `_MAX_ELEMENTS` elements and `_MAX_DATA` bytes per input tensor,
+          `_MAX_ELEMENTS` elements per output, 8 dimensions, `_MAX_INPUTS` inputs; the data
+          length must be exactly elements x dtype size, so a truncated or padded tensor is
+          refused, never silently reinterpreted.
+        - The same input checks as the runtime (dtypes, shapes, params, multiplier >= 0,
+          shift in [17, 62], |acc| < 2^47 ...): inputs or params the runtime would refuse
+          revert here, so the contract never computes an output for a leaf an honest
+          runtime cannot produce. Arithmetic is in int256, exact for every value the
+          checks admit (|a * m| < 2^79); `unsafe_*` only where the bound is stated.
 """
 
-# Most elements a tensor may have here (gas: docs/verification.md).
-_MAX_ELEMENTS: constant(uint256) = 256
-# int64 x _MAX_ELEMENTS bytes.
-_MAX_DATA: constant(uint256) = 8 * _MAX_ELEMENTS
+# Most elements of any tensor here, input or output (gas: docs/verification.md).
+_MAX_ELEMENTS: constant(uint256) = 512
+# Most data bytes of an input tensor: 512 elements of up to 4 bytes, 256 int64 elements.
+_MAX_DATA: constant(uint256) = 2048
 _MAX_WORDS: constant(uint256) = _MAX_DATA // 32
+# Output data: up to _MAX_ELEMENTS int64 elements (e.g. argmax).
+_MAX_OUT_WORDS: constant(uint256) = _MAX_ELEMENTS // 4
 _MAX_NDIM: constant(uint256) = 8
-_MAX_INPUTS: constant(uint256) = 4
+# add takes 5 inputs (a, b, m_a, m_b, shift).
+_MAX_INPUTS: constant(uint256) = 5
 _MAX_PARAMS: constant(uint256) = 128
 # The runtime's requantize bounds (verimesh.runtime.fixed).
 _MIN_SHIFT: constant(int256) = 17
 _MAX_SHIFT: constant(int256) = 62
 _ACC_LIMIT: constant(int256) = 2**47
+# Dtype codes (`_code`) and sets of them (bit `code`), as the ops' input checks name them.
+_INT8: constant(uint256) = 1 << 1
+_INT16: constant(uint256) = 1 << 2
+_INT32: constant(uint256) = 1 << 3
+_INT64: constant(uint256) = 1 << 4
+_UINT8: constant(uint256) = 1 << 5
 # Byte-swap masks: every other byte, 2-byte pair, 4-byte and 8-byte group of a word.
 _M8: constant(uint256) = 450552876409790643671482431940419874915447411150352389258589821042463539455
 _M16: constant(uint256) = 1766820105243087041267848467410591083712559083657179364930612997358944255
@@ -69,7 +88,17 @@ def recompute(
         hashes.append(self._hash(t))  # also checks dtype, shape and data length
     out: bytes32 = empty(bytes32)
     if op == "requantize":
-        out = self._requantize(params, inputs)
+        out = self._rescale_op(params, inputs, False)
+    elif op == "mul":
+        out = self._rescale_op(params, inputs, True)
+    elif op == "add":
+        out = self._add(params, inputs)
+    elif op == "argmax":
+        out = self._argmax(params, inputs)
+    elif op == "reshape":
+        out = self._reshape(params, inputs)
+    elif op == "slice":
+        out = self._slice(params, inputs)
     else:
         raise "op_check: unsupported op"
     return hashes, out
@@ -88,57 +117,435 @@ def tensor_hash(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], data: Byte
     return self._hash(Tensor(dtype=dtype, dims=dims, data=data))
 
 
-# --- ops ------------------------------------------------------------------------------------
+# --- arithmetic ops -------------------------------------------------------------------------
 
 
 @internal
 @pure
-def _requantize(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+def _rescale_op(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS], is_mul: bool) -> bytes32:
     """
-    @dev requantize(acc, m, shift): clip((acc * m + 2^(shift - 1)) >> shift) into
-         out_dtype, m and shift broadcast on the last axis (runtime ops/linear.py, fixed.py).
+    @dev requantize(acc, m, shift), or mul(a, b, m, shift) = requantize(a * b, m, shift)
+         (runtime ops/linear.py, fixed.requantize_reference): clip((acc * m +
+         2^(shift - 1)) >> shift) into out_dtype; m and shift int32 of shape () or
+         (channels,), broadcast with acc like numpy.
     @param params {} or {"out_dtype": <dtype>} (default int8).
-    @param inputs acc (any dtype), multiplier and shift (int32, shape () or (channels,)).
+    @param inputs requantize: acc (any dtype), m, shift; mul: a, b (int8, int16 or uint8,
+           broadcast), m, shift.
+    @param is_mul Whether the op is mul.
     @return The output's canonical hash.
     """
-    assert len(inputs) == 3, "op_check: requantize takes 3 inputs"
+    n: uint256 = 3
+    if is_mul:
+        n = 4
+    self._arity(len(inputs), n)
     out_dtype: String[5] = self._out_dtype(params, "int8")
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
-    channels: uint256 = 1
-    if len(dims) > 0:
-        channels = dims[len(dims) - 1]
-    self._check_channelwise(inputs[1].dims, channels)
-    self._check_channelwise(inputs[2].dims, channels)
-    assert inputs[1].dtype == "int32" and inputs[2].dtype == "int32", (
-        "op_check: multiplier and shift must be int32"
+    if is_mul:
+        self._need(inputs[0].dtype, _INT8 | _INT16 | _UINT8)
+        self._need(inputs[1].dtype, _INT8 | _INT16 | _UINT8)
+        dims = self._broadcast(dims, inputs[1].dims)
+    channels: uint256 = self._last(dims)
+    m: Tensor = inputs[n - 2]
+    s: Tensor = inputs[n - 1]
+    self._check_multiplier(m, s, channels)
+    out_dims: DynArray[uint256, _MAX_NDIM] = self._broadcast(self._broadcast(dims, m.dims), s.dims)
+    acc: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[0], out_dims)
+    if is_mul:
+        b: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[1], out_dims)
+        for i: uint256 in range(_MAX_ELEMENTS):
+            if i == len(acc):
+                break
+            acc[i] = unsafe_mul(acc[i], b[i])  # |a|, |b| <= 2^15
+    ms: DynArray[int256, _MAX_ELEMENTS] = self._values(m)
+    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(s)
+    self._check_ranges(ms, shifts)
+    lo: int256 = 0
+    hi: int256 = 0
+    lo, hi = self._range(self._code(out_dtype))
+    mv: int256 = 0
+    sh: uint256 = 0
+    c: uint256 = 0
+    for i: uint256 in range(_MAX_ELEMENTS):
+        if i == len(acc):
+            break
+        if i == 0 or len(ms) > 1:
+            mv = ms[c]
+        if i == 0 or len(shifts) > 1:
+            sh = convert(shifts[c], uint256)
+        a: int256 = acc[i]
+        assert a < _ACC_LIMIT and a > -_ACC_LIMIT, "op_check: accumulator magnitude is >= 2^47"
+        # |acc| < 2^47, 0 <= m < 2^31, 17 <= shift <= 62: |acc * m| + 2^61 < 2^255
+        q: int256 = unsafe_add(unsafe_mul(a, mv), 1 << unsafe_sub(sh, 1)) >> sh
+        if q > hi:
+            q = hi
+        elif q < lo:
+            q = lo
+        acc[i] = q
+        c = unsafe_add(c, 1)
+        if c == channels:
+            c = 0
+    return self._output_hash(out_dtype, out_dims, acc)
+
+
+@internal
+@pure
+def _add(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev add(a, b, m_a, m_b, shift) = clip((a * m_a + b * m_b + 2^(shift - 1)) >> shift)
+         into out_dtype (runtime ops/linear.py add_ref), everything broadcast like numpy.
+    @param params {} or {"out_dtype": <dtype>} (default int16).
+    @param inputs a, b (int8, int16, int32 or uint8), m_a, m_b, shift (int32, shape () or
+           (channels,)).
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 5)
+    out_dtype: String[5] = self._out_dtype(params, "int16")
+    self._need(inputs[0].dtype, _INT8 | _INT16 | _INT32 | _UINT8)
+    self._need(inputs[1].dtype, _INT8 | _INT16 | _INT32 | _UINT8)
+    out_dims: DynArray[uint256, _MAX_NDIM] = self._broadcast(inputs[0].dims, inputs[1].dims)
+    channels: uint256 = self._last(out_dims)
+    self._check_multiplier(inputs[2], inputs[4], channels)
+    self._check_multiplier(inputs[3], inputs[4], channels)
+    for i: uint256 in range(2, 5):
+        out_dims = self._broadcast(out_dims, inputs[i].dims)
+    a: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[0], out_dims)
+    b: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[1], out_dims)
+    ma: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[2])
+    mb: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[3])
+    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[4])
+    self._check_ranges(ma, shifts)
+    self._check_ranges(mb, shifts)
+    lo: int256 = 0
+    hi: int256 = 0
+    lo, hi = self._range(self._code(out_dtype))
+    mva: int256 = 0
+    mvb: int256 = 0
+    sh: uint256 = 0
+    c: uint256 = 0
+    for i: uint256 in range(_MAX_ELEMENTS):
+        if i == len(a):
+            break
+        if i == 0 or len(ma) > 1:
+            mva = ma[c]
+        if i == 0 or len(mb) > 1:
+            mvb = mb[c]
+        if i == 0 or len(shifts) > 1:
+            sh = convert(shifts[c], uint256)
+        # |a|, |b| < 2^31 and 0 <= m < 2^31: every term below 2^63
+        q: int256 = unsafe_add(unsafe_add(unsafe_mul(a[i], mva), unsafe_mul(b[i], mvb)), 1 << unsafe_sub(sh, 1)) >> sh
+        if q > hi:
+            q = hi
+        elif q < lo:
+            q = lo
+        a[i] = q
+        c = unsafe_add(c, 1)
+        if c == channels:
+            c = 0
+    return self._output_hash(out_dtype, out_dims, a)
+
+
+@internal
+@pure
+def _argmax(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev argmax(x): index of the largest value of each last-axis row, the first one on a
+         tie, as int64 of shape x.shape[:-1] (runtime ops/sampling.py).
+    @param params {}.
+    @param inputs x (any dtype, a non-empty last axis).
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 1)
+    assert params == b"{}", "op_check: unsupported params"
+    dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
+    assert len(dims) > 0 and dims[len(dims) - 1] > 0, "op_check: argmax needs a non-empty last axis"
+    width: uint256 = dims.pop()
+    x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
+    out: DynArray[int256, _MAX_ELEMENTS] = []
+    best: int256 = 0
+    at: uint256 = 0
+    j: uint256 = 0
+    for i: uint256 in range(_MAX_ELEMENTS):
+        if i == len(x):
+            break
+        if j == 0 or x[i] > best:
+            best = x[i]
+            at = j
+        j = self._next(j, width)
+        if j == 0:
+            out.append(convert(at, int256))
+    return self._output_hash("int64", dims, out)
+
+
+# --- data movement ops ----------------------------------------------------------------------
+
+
+@internal
+@pure
+def _reshape(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev reshape(x) {"shape": [...]}: numpy's x.reshape(shape), at most one -1 (runtime
+         ops/shape.py). The data is unchanged, only the header.
+    @param params {"shape":[d0,d1,...]}.
+    @param inputs x.
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 1)
+    shape: DynArray[int256, _MAX_NDIM] = []
+    pos: uint256 = 0
+    shape, pos = self._int_list(params, self._lit(params, 0, b'{"shape":'))
+    self._end(params, self._lit(params, pos, b"}"))
+    count: uint256 = self._count(inputs[0].dims)
+    known: uint256 = 1
+    free: uint256 = _MAX_NDIM  # the axis of the -1, if any
+    dims: DynArray[uint256, _MAX_NDIM] = []
+    for i: uint256 in range(_MAX_NDIM):
+        if i == len(shape):
+            break
+        d: uint256 = 0
+        if shape[i] == -1:
+            assert free == _MAX_NDIM, "op_check: cannot reshape"
+            free = i
+        else:
+            assert shape[i] >= 0 and shape[i] <= convert(_MAX_ELEMENTS, int256), "op_check: cannot reshape"
+            d = convert(shape[i], uint256)
+            known *= d
+        dims.append(d)
+    if free < _MAX_NDIM:
+        assert known > 0 and count % known == 0, "op_check: cannot reshape"
+        dims[free] = count // known
+    assert self._count(dims) == count, "op_check: cannot reshape"
+    return sha256(concat(self._header(inputs[0].dtype, dims), inputs[0].data))
+
+
+@internal
+@pure
+def _slice(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev slice(x) {"axis", "start", "stop"}: x[..., start:stop, ...] along axis (runtime
+         ops/shape.py), axis in [-ndim, ndim), 0 <= start <= stop <= x.shape[axis].
+    @param params {"axis":a,"start":s,"stop":e}.
+    @param inputs x.
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 1)
+    dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
+    axis_value: int256 = 0
+    start: int256 = 0
+    stop: int256 = 0
+    pos: uint256 = 0
+    axis_value, pos = self._int(params, self._lit(params, 0, b'{"axis":'))
+    start, pos = self._int(params, self._lit(params, pos, b',"start":'))
+    stop, pos = self._int(params, self._lit(params, pos, b',"stop":'))
+    self._end(params, self._lit(params, pos, b"}"))
+    n: int256 = convert(len(dims), int256)
+    assert axis_value >= -n and axis_value < n, "op_check: axis out of range"
+    axis: uint256 = convert((axis_value + n) % n, uint256)
+    assert start >= 0 and start <= stop and stop <= convert(dims[axis], int256), (
+        "op_check: slice needs 0 <= start <= stop <= the axis size"
     )
-    acc: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
-    ms: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[1])
-    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[2])
+    strides: uint256[_MAX_NDIM] = self._strides(dims)
+    first: uint256 = convert(start, uint256) * strides[axis]
+    dims[axis] = convert(stop - start, uint256)
+    code: uint256 = self._code(inputs[0].dtype)
+    if axis == 0 or self._count(inputs[0].dims) == strides[axis] * inputs[0].dims[axis]:
+        # everything before the axis has size 1: one contiguous run of the data
+        size: uint256 = self._size(code)
+        run: uint256 = dims[axis] * strides[axis] * size
+        return sha256(concat(self._header(inputs[0].dtype, dims), slice(inputs[0].data, first * size, run)))
+    out: DynArray[int256, _MAX_ELEMENTS] = self._gather(self._values(inputs[0]), dims, strides, first)
+    return self._output_hash(inputs[0].dtype, dims, out)
+
+
+# --- shared checks and arithmetic -----------------------------------------------------------
+
+
+@internal
+@pure
+def _arity(given: uint256, wanted: uint256):
+    """
+    @dev Requires the op's number of inputs.
+    @param given How many inputs were passed.
+    @param wanted How many the op takes.
+    """
+    assert given == wanted, "op_check: wrong number of inputs for the op"
+
+
+@internal
+@pure
+def _need(dtype: String[5], allowed: uint256):
+    """
+    @dev Requires an input dtype among those an op accepts.
+    @param dtype The input's dtype name.
+    @param allowed The accepted dtypes (bits `_INT8` ...).
+    """
+    assert (1 << self._code(dtype)) & allowed != 0, "op_check: input dtype not accepted by the op"
+
+
+@internal
+@pure
+def _check_multiplier(m: Tensor, s: Tensor, channels: uint256):
+    """
+    @dev The runtime's checks of a multiplier and shift pair: int32, shape () or (channels,).
+    @param m The multiplier.
+    @param s The shift.
+    @param channels The size of the last axis.
+    """
+    assert m.dtype == "int32" and s.dtype == "int32", "op_check: multiplier and shift must be int32"
+    for dims: DynArray[uint256, _MAX_NDIM] in [m.dims, s.dims]:
+        assert len(dims) == 0 or (len(dims) == 1 and dims[0] == channels), (
+            "op_check: multiplier and shift must have shape () or (channels,)"
+        )
+
+
+@internal
+@pure
+def _check_ranges(ms: DynArray[int256, _MAX_ELEMENTS], shifts: DynArray[int256, _MAX_ELEMENTS]):
+    """
+    @dev The runtime's value checks of a multiplier and shift: m >= 0, shift in [17, 62].
+    @param ms The multiplier values.
+    @param shifts The shift values.
+    """
     for m: int256 in ms:
         assert m >= 0, "op_check: multiplier must be >= 0"
     for s: int256 in shifts:
         assert s >= _MIN_SHIFT and s <= _MAX_SHIFT, "op_check: shift must be in [17, 62]"
-    if len(dims) == 0 and (len(inputs[1].dims) == 1 or len(inputs[2].dims) == 1):
-        dims = [1]  # numpy broadcasting: a scalar acc with (1,) multiplier or shift
-    lo: int256 = 0
-    hi: int256 = 0
-    lo, hi = self._range(out_dtype)
+
+
+@internal
+@pure
+def _next(i: uint256, n: uint256) -> uint256:
+    """
+    @dev The next index of a cyclic counter: i + 1, back to 0 at n.
+    @param i The index.
+    @param n The cycle length.
+    @return (i + 1) % n.
+    """
+    j: uint256 = unsafe_add(i, 1)
+    if j == n:
+        return 0
+    return j
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+@internal
+@pure
+def _last(dims: DynArray[uint256, _MAX_NDIM]) -> uint256:
+    """
+    @dev The channel count of a shape: its last dim, 1 for a scalar.
+    @param dims The shape.
+    @return The size of the last axis.
+    """
+    if len(dims) == 0:
+        return 1
+    return dims[len(dims) - 1]
+
+
+@internal
+@pure
+def _broadcast(a: DynArray[uint256, _MAX_NDIM], b: DynArray[uint256, _MAX_NDIM]) -> DynArray[uint256, _MAX_NDIM]:
+    """
+    @dev numpy's broadcast_shapes(a, b), within the element bound.
+    @param a A shape.
+    @param b A shape.
+    @return The broadcast shape.
+    """
+    n: uint256 = max(len(a), len(b))
+    out: DynArray[uint256, _MAX_NDIM] = []
+    for i: uint256 in range(_MAX_NDIM):
+        if i == n:
+            break
+        da: uint256 = 1
+        db: uint256 = 1
+        if i + len(a) >= n:
+            da = a[i + len(a) - n]
+        if i + len(b) >= n:
+            db = b[i + len(b) - n]
+        if da == 1:
+            da = db
+        assert db == da or db == 1, "op_check: shapes do not broadcast"
+        out.append(da)
+    self._count(out)
+    return out
+
+
+@internal
+@pure
+def _expand(t: Tensor, out_dims: DynArray[uint256, _MAX_NDIM]) -> DynArray[int256, _MAX_ELEMENTS]:
+    """
+    @dev The values of a tensor broadcast to out_dims (numpy rules, dims right-aligned).
+    @param t The tensor.
+    @param out_dims The broadcast shape (from `_broadcast`).
+    @return The broadcast values, C order.
+    """
+    x: DynArray[int256, _MAX_ELEMENTS] = self._values(t)
+    if len(x) == self._count(out_dims) and len(t.dims) == len(out_dims):
+        return x  # same count and ndim under broadcasting: the same shape
+    strides: uint256[_MAX_NDIM] = self._strides(t.dims)
+    out_strides: uint256[_MAX_NDIM] = empty(uint256[_MAX_NDIM])
+    offset: uint256 = len(out_dims) - len(t.dims)
+    for i: uint256 in range(_MAX_NDIM):
+        if i == len(t.dims):
+            break
+        if t.dims[i] != 1:
+            out_strides[i + offset] = strides[i]
+    return self._gather(x, out_dims, out_strides, 0)
+
+
+@internal
+@pure
+def _strides(dims: DynArray[uint256, _MAX_NDIM]) -> uint256[_MAX_NDIM]:
+    """
+    @dev C-order element strides of a shape.
+    @param dims The shape.
+    @return The stride of each axis (in elements).
+    """
+    strides: uint256[_MAX_NDIM] = empty(uint256[_MAX_NDIM])
+    step: uint256 = 1
+    for r: uint256 in range(_MAX_NDIM):
+        if r == len(dims):
+            break
+        i: uint256 = len(dims) - 1 - r
+        strides[i] = step
+        step *= dims[i]
+    return strides
+
+
+@internal
+@pure
+def _gather(
+    x: DynArray[int256, _MAX_ELEMENTS], out_dims: DynArray[uint256, _MAX_NDIM], strides: uint256[_MAX_NDIM], base: uint256
+) -> DynArray[int256, _MAX_ELEMENTS]:
+    """
+    @dev out[idx] = x[base + sum(idx[k] * strides[k])] for every index of out_dims, C order
+         (an odometer over the output index).
+    @param x The source values.
+    @param out_dims The output shape.
+    @param strides The source stride of each output axis (0 to repeat).
+    @param base The source index of out[0, ..., 0].
+    @return The output values.
+    """
+    count: uint256 = self._count(out_dims)
+    nd: uint256 = len(out_dims)
+    idx: uint256[_MAX_NDIM] = empty(uint256[_MAX_NDIM])
+    src: uint256 = base
     out: DynArray[int256, _MAX_ELEMENTS] = []
     for i: uint256 in range(_MAX_ELEMENTS):
-        if i == len(acc):
+        if i == count:
             break
-        a: int256 = acc[i]
-        assert a < _ACC_LIMIT and a > -_ACC_LIMIT, "op_check: accumulator magnitude is >= 2^47"
-        m: int256 = ms[0]
-        if len(ms) > 1:
-            m = ms[i % channels]
-        s: int256 = shifts[0]
-        if len(shifts) > 1:
-            s = shifts[i % channels]
-        q: int256 = (a * m + (1 << convert(s - 1, uint256))) >> convert(s, uint256)
-        out.append(max(lo, min(hi, q)))
-    return self._output_hash(out_dtype, dims, out)
+        out.append(x[src])
+        for r: uint256 in range(_MAX_NDIM):
+            if r == nd:
+                break
+            k: uint256 = nd - 1 - r
+            idx[k] += 1
+            src += strides[k]
+            if idx[k] < out_dims[k]:
+                break
+            src -= strides[k] * out_dims[k]
+            idx[k] = 0
+    return out
 
 
 # --- params ---------------------------------------------------------------------------------
@@ -161,20 +568,102 @@ def _out_dtype(params: Bytes[_MAX_PARAMS], fallback: String[5]) -> String[5]:
     raise "op_check: unsupported params"
 
 
-# --- tensors --------------------------------------------------------------------------------
+@internal
+@pure
+def _lit(params: Bytes[_MAX_PARAMS], pos: uint256, lit: Bytes[16]) -> uint256:
+    """
+    @dev Requires the literal bytes `lit` at `pos` of the params.
+    @param params The params JSON.
+    @param pos Where `lit` must start.
+    @param lit The expected bytes.
+    @return The position after them.
+    """
+    end: uint256 = pos + len(lit)
+    assert end <= len(params), "op_check: unsupported params"
+    assert slice(params, pos, len(lit)) == lit, "op_check: unsupported params"
+    return end
 
 
 @internal
 @pure
-def _check_channelwise(dims: DynArray[uint256, _MAX_NDIM], channels: uint256):
+def _end(params: Bytes[_MAX_PARAMS], pos: uint256):
     """
-    @dev Requires a per-tensor or per-channel shape: () or (channels,).
-    @param dims The shape of the multiplier or shift.
-    @param channels The size of the last axis.
+    @dev Requires the params to end at `pos`.
+    @param params The params JSON.
+    @param pos The position after the last byte parsed.
     """
-    assert len(dims) == 0 or (len(dims) == 1 and dims[0] == channels), (
-        "op_check: multiplier and shift must have shape () or (channels,)"
-    )
+    assert pos == len(params), "op_check: unsupported params"
+
+
+@internal
+@pure
+def _char(params: Bytes[_MAX_PARAMS], pos: uint256) -> uint256:
+    """
+    @dev The byte at `pos`, or 256 past the end.
+    @param params The params JSON.
+    @param pos The position.
+    @return The byte value.
+    """
+    if pos >= len(params):
+        return 256
+    return convert(slice(params, pos, 1), uint256)
+
+
+@internal
+@pure
+def _int(params: Bytes[_MAX_PARAMS], pos: uint256) -> (int256, uint256):
+    """
+    @dev A canonical JSON integer at `pos` (as Python's json writes an int): an optional
+         "-", then "0" or a nonzero digit and up to 17 more digits; never "-0".
+    @param params The params JSON.
+    @param pos Where the integer starts.
+    @return Its value and the position after it.
+    """
+    p: uint256 = pos
+    negative: bool = self._char(params, p) == 45  # "-"
+    if negative:
+        p += 1
+    start: uint256 = p
+    value: uint256 = 0
+    for i: uint256 in range(18):
+        c: uint256 = self._char(params, p)
+        if c < 48 or c > 57:
+            break
+        value = value * 10 + c - 48
+        p += 1
+    assert p > start and (p == start + 1 or self._char(params, start) != 48), "op_check: unsupported params"
+    if negative:
+        assert value > 0, "op_check: unsupported params"
+        return -convert(value, int256), p
+    return convert(value, int256), p
+
+
+@internal
+@pure
+def _int_list(params: Bytes[_MAX_PARAMS], pos: uint256) -> (DynArray[int256, _MAX_NDIM], uint256):
+    """
+    @dev A canonical JSON list of at most 8 integers at `pos`: "[]" or "[a,b,...]".
+    @param params The params JSON.
+    @param pos Where the list starts.
+    @return Its values and the position after it.
+    """
+    p: uint256 = self._lit(params, pos, b"[")
+    out: DynArray[int256, _MAX_NDIM] = []
+    if self._char(params, p) == 93:  # "]"
+        return out, p + 1
+    for i: uint256 in range(_MAX_NDIM):
+        v: int256 = 0
+        v, p = self._int(params, p)
+        out.append(v)
+        c: uint256 = self._char(params, p)
+        p += 1
+        if c == 93:  # "]"
+            return out, p
+        assert c == 44, "op_check: unsupported params"  # ","
+    raise "op_check: unsupported params"
+
+
+# --- tensors --------------------------------------------------------------------------------
 
 
 @internal
@@ -186,36 +675,8 @@ def _hash(t: Tensor) -> bytes32:
     @return sha256 of the canonical bytes.
     """
     count: uint256 = self._count(t.dims)
-    assert len(t.data) == count * self._size(t.dtype), "op_check: data length does not match the shape"
+    assert len(t.data) == count * self._size(self._code(t.dtype)), "op_check: data length does not match the shape"
     return sha256(concat(self._header(t.dtype, t.dims), t.data))
-
-
-@internal
-@pure
-def _output_hash(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], values: DynArray[int256, _MAX_ELEMENTS]) -> bytes32:
-    """
-    @dev The canonical hash of an op's output given by its values (each within the dtype).
-    @param dtype The output dtype.
-    @param dims The output shape (its element count is len(values)).
-    @param values The elements, C order.
-    @return sha256 of the canonical bytes.
-    """
-    size: uint256 = self._size(dtype)
-    bits: uint256 = 8 * size
-    per_word: uint256 = 32 // size
-    mask: int256 = convert((1 << bits) - 1, int256)
-    words: uint256[_MAX_WORDS] = empty(uint256[_MAX_WORDS])
-    word: uint256 = 0
-    n: uint256 = len(values)
-    for i: uint256 in range(_MAX_ELEMENTS):
-        if i == n:
-            break
-        j: uint256 = i % per_word
-        word |= convert(values[i] & mask, uint256) << (bits * j)  # two's complement
-        if j == per_word - 1 or i == n - 1:
-            words[i // per_word] = self._swap(word)
-            word = 0
-    return sha256(concat(self._header(dtype, dims), slice(abi_encode(words), 0, n * size)))
 
 
 @internal
@@ -223,34 +684,69 @@ def _output_hash(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], values: D
 def _values(t: Tensor) -> DynArray[int256, _MAX_ELEMENTS]:
     """
     @dev The elements of a tensor whose data length `_hash` has checked, as integers.
-         One 32-byte word is read and byte-swapped at a time; each element is then one
-         shift and mask of it (little endian within the word).
+         One 32-byte word is read and byte-swapped at a time, so each element is one mask
+         and shift of it (little endian); the sign comes from (raw ^ half) - half.
     @param t The tensor.
     @return Its elements, C order.
     """
-    size: uint256 = self._size(t.dtype)
-    bits: uint256 = 8 * size
-    per_word: uint256 = 32 // size
+    code: uint256 = self._code(t.dtype)
+    size: uint256 = self._size(code)
+    bits: uint256 = unsafe_mul(size, 8)
+    per_word: uint256 = unsafe_div(32, size)
     mask: uint256 = (1 << bits) - 1
-    half: uint256 = 1 << (bits - 1)
-    full: int256 = convert(1 << bits, int256)
-    signed: bool = t.dtype != "uint8"
-    count: uint256 = len(t.data) // size
+    half: uint256 = 0
+    if code != 5:  # signed
+        half = 1 << unsafe_sub(bits, 1)
+    half_value: int256 = convert(half, int256)
+    count: uint256 = unsafe_div(len(t.data), size)
     padded: Bytes[_MAX_DATA + 32] = concat(t.data, empty(bytes32))
     out: DynArray[int256, _MAX_ELEMENTS] = []
-    word: uint256 = 0
-    for i: uint256 in range(_MAX_ELEMENTS):
-        if i == count:
+    k: uint256 = 0
+    for w: uint256 in range(_MAX_WORDS):
+        if k == count:
             break
-        j: uint256 = i % per_word
-        if j == 0:
-            word = self._swap(convert(extract32(padded, i * size), uint256))
-        raw: uint256 = (word >> (bits * j)) & mask
-        if signed and raw >= half:
-            out.append(convert(raw, int256) - full)
-        else:
-            out.append(convert(raw, int256))
+        word: uint256 = self._swap(convert(extract32(padded, unsafe_mul(w, 32)), uint256))
+        for j: uint256 in range(32):
+            if j == per_word or k == count:
+                break
+            out.append(unsafe_sub(convert((word & mask) ^ half, int256), half_value))  # < 2^64
+            word = word >> bits
+            k = unsafe_add(k, 1)
     return out
+
+
+@internal
+@pure
+def _output_hash(
+    dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], values: DynArray[int256, _MAX_ELEMENTS]
+) -> bytes32:
+    """
+    @dev The canonical hash of an op's output given by its values (each within the dtype).
+    @param dtype The output dtype.
+    @param dims The output shape (its element count is len(values)).
+    @param values The elements, C order.
+    @return sha256 of the canonical bytes.
+    """
+    size: uint256 = self._size(self._code(dtype))
+    bits: uint256 = unsafe_mul(size, 8)
+    per_word: uint256 = unsafe_div(32, size)
+    mask: int256 = convert((1 << bits) - 1, int256)
+    words: uint256[_MAX_OUT_WORDS] = empty(uint256[_MAX_OUT_WORDS])
+    n: uint256 = len(values)
+    k: uint256 = 0
+    for w: uint256 in range(_MAX_OUT_WORDS):
+        if k == n:
+            break
+        word: uint256 = 0
+        at: uint256 = 0
+        for j: uint256 in range(32):
+            if j == per_word or k == n:
+                break
+            word |= convert(values[k] & mask, uint256) << at  # two's complement
+            at = unsafe_add(at, bits)
+            k = unsafe_add(k, 1)
+        words[w] = self._swap(word)
+    return sha256(concat(self._header(dtype, dims), slice(abi_encode(words), 0, n * size)))
 
 
 @internal
@@ -272,7 +768,7 @@ def _swap(x: uint256) -> uint256:
 @pure
 def _count(dims: DynArray[uint256, _MAX_NDIM]) -> uint256:
     """
-    @dev Number of elements of a shape, bounded by `_MAX_ELEMENTS`.
+    @dev Number of elements of a shape, bounded by `_MAX_ELEMENTS` (each dim too).
     @param dims The shape.
     @return The product of the dims (1 for a scalar).
     """
@@ -286,35 +782,49 @@ def _count(dims: DynArray[uint256, _MAX_NDIM]) -> uint256:
 
 @internal
 @pure
-def _size(dtype: String[5]) -> uint256:
+def _code(dtype: String[5]) -> uint256:
     """
-    @dev Bytes per element of an allowed dtype.
+    @dev The code of an allowed dtype: 1 int8, 2 int16, 3 int32, 4 int64, 5 uint8.
     @param dtype The dtype name.
-    @return 1, 2, 4 or 8.
+    @return Its code.
     """
-    if dtype == "int8" or dtype == "uint8":
+    if dtype == "int8":
         return 1
     if dtype == "int16":
         return 2
     if dtype == "int32":
-        return 4
+        return 3
     if dtype == "int64":
-        return 8
+        return 4
+    if dtype == "uint8":
+        return 5
     raise "op_check: dtype must be int8, int16, int32, int64 or uint8"
 
 
 @internal
 @pure
-def _range(dtype: String[5]) -> (int256, int256):
+def _size(code: uint256) -> uint256:
     """
-    @dev The smallest and largest value of an allowed dtype.
-    @param dtype The dtype name.
+    @dev Bytes per element of a dtype.
+    @param code The dtype's code.
+    @return 1, 2, 4 or 8.
+    """
+    if code == 5:
+        return 1
+    return 1 << (code - 1)
+
+
+@internal
+@pure
+def _range(code: uint256) -> (int256, int256):
+    """
+    @dev The smallest and largest value of a dtype.
+    @param code The dtype's code.
     @return (min, max).
     """
-    if dtype == "uint8":
+    if code == 5:
         return 0, 255
-    bits: uint256 = 8 * self._size(dtype)
-    top: int256 = convert(1 << (bits - 1), int256)
+    top: int256 = convert(1 << (8 * self._size(code) - 1), int256)
     return -top, top - 1
 
 
