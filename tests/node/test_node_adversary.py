@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from verimesh.chain.op_check_spec import checkable
 from verimesh.node.execute import InProcessExecutor, WorkerExecutor, job_trace
 from verimesh.node.jobs import make_spec
 from verimesh.runtime import verify_record
@@ -52,6 +53,7 @@ def _inconsistent_leaves(trace: Trace) -> list[tuple[int, int]]:
 # behaviour -> ops whose output is a lie (None: the ops are right, the PROGRAM is not the job's)
 TAMPERED_OPS = {
     Behaviour.ONE_BAD_OP: 1,
+    Behaviour.ONE_BAD_SMALL_OP: 1,
     Behaviour.WRONG_OUTPUT: PARAMS["max_tokens"],  # the chosen token of every step
     Behaviour.MODEL_SWAP: 0,
     Behaviour.SKIP_LAYERS: 0,
@@ -70,9 +72,12 @@ def test_cheat_computes_a_consistent_lie(job, honest, behaviour: Behaviour) -> N
     assert len(_inconsistent_leaves(trace)) == TAMPERED_OPS[behaviour]
     first = next(i for i, (a, b) in enumerate(zip(good_trace.records(), trace.records(), strict=False))
                  if a.leaf_hash() != b.leaf_hash())  # fmt: skip
-    if behaviour is Behaviour.ONE_BAD_OP:  # in the middle of the job, at the only lie
-        assert first == good_trace.op_count // 2
-        assert _inconsistent_leaves(trace) == [trace.position(first)]
+    if behaviour in (Behaviour.ONE_BAD_OP, Behaviour.ONE_BAD_SMALL_OP):  # the only lie, from the middle on:
+        small = behaviour is Behaviour.ONE_BAD_SMALL_OP  # at the first op the EVM can (or cannot) recompute
+        middle = good_trace.op_count // 2
+        assert first >= middle and _inconsistent_leaves(trace) == [trace.position(first)]
+        assert checkable(trace.leaf(*trace.position(first))) is small
+        assert all(checkable(r) is not small for r in good_trace.records()[middle:first])
     if behaviour is Behaviour.WRONG_OUTPUT:  # the answer itself is another one
         assert cheat.output_root != good.output_root and cheat.output != good.output
 
@@ -115,7 +120,7 @@ def test_results_agree_across_configurations(job, honest, behaviour: Behaviour) 
     reproduce its own lie for its dispute evidence.)"""
     from verimesh.models.api import load_model
     from verimesh.node.config import ResourceCaps
-    from verimesh.verify.adversary import TamperContext, flip_low_bit
+    from verimesh.verify.adversary import OneBadOpContext
     from verimesh.verify.replay import JobRun
 
     spec, data = job
@@ -132,7 +137,7 @@ def test_results_agree_across_configurations(job, honest, behaviour: Behaviour) 
 
         ctx = ExecutionContext(path="reference")
     else:
-        ctx = TamperContext(flip_low_bit(honest[1].op_count // 2), path="reference")
+        ctx = OneBadOpContext(honest[1].op_count // 2, small=False, path="reference")
     assert run.trace(ctx).root == expected.trace_root
 
 

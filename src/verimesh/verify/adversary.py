@@ -41,7 +41,12 @@ class Behaviour(StrEnum):
     SKIP_LAYERS = "skip-layers"  # the job's model without its last layer
     LOWER_PRECISION = "lower-precision"  # one requantization shift raised: low bits dropped
     RANDOM_OUTPUT = "random-output"  # computes nothing: random output, fabricated trace
-    ONE_BAD_OP = "one-bad-op"  # one bit of one op in the middle of the job flipped
+    # one bit of one op in the middle of the job flipped: the first op from the middle that the
+    # EVM cannot recompute itself, so a committee recomputes it
+    ONE_BAD_OP = "one-bad-op"
+    # the same at the first op from the middle that the EVM can recompute
+    # (chain.op_check_spec.checkable): its dispute ends with an on-chain op proof
+    ONE_BAD_SMALL_OP = "one-bad-small-op"
     # -- providers: protocol cheats (node daemon) --
     COPY_REPLICA = "copy-replica"  # computes nothing, tries to reveal another replica's roots
     WITHHOLD_REVEAL = "withhold-reveal"  # commits, then never reveals
@@ -79,6 +84,7 @@ _COMPUTE_CHEATS = frozenset(
         Behaviour.LOWER_PRECISION,
         Behaviour.RANDOM_OUTPUT,
         Behaviour.ONE_BAD_OP,
+        Behaviour.ONE_BAD_SMALL_OP,
     }
 )
 PROVIDER_BEHAVIOURS = _COMPUTE_CHEATS | {Behaviour.COPY_REPLICA, Behaviour.WITHHOLD_REVEAL}
@@ -132,6 +138,30 @@ class WrongOpContext(TamperContext):
     def __init__(self, target: int, keep_tensors: bool = True) -> None:
         super().__init__(flip_low_bit(target), keep_tensors=keep_tensors)
         self.target = target
+
+
+class OneBadOpContext(TamperContext):
+    """One flipped bit at the first op from ``start`` on that the EVM can (``small``) or
+    cannot recompute itself (``chain.op_check_spec.checkable`` of the op's record and
+    inputs): the lie of ``one-bad-small-op``, convicted by an on-chain proof, or of
+    ``one-bad-op``, which takes a committee."""
+
+    def __init__(self, start: int, *, small: bool, keep_tensors: bool = False, path: str = "fast") -> None:
+        super().__init__(self._flip_first, keep_tensors=keep_tensors, path=path)
+        self.start = start
+        self.small = small
+        self.flipped: int | None = None  # global index of the tampered op, once chosen
+
+    def _flip_first(self, index: int, op: str, inputs: tuple[np.ndarray, ...], out: np.ndarray) -> np.ndarray | None:
+        from ..chain.op_check_spec import checkable
+
+        if self.flipped is not None or index < self.start:
+            return None
+        assert self.trace is not None
+        if checkable(replace(self.trace.steps[-1][-1], inputs=inputs)) is not self.small:
+            return None
+        self.flipped = index
+        return flip_low_bit(index)(index, op, inputs, out)
 
 
 def other_answer(targets: frozenset[int]) -> Tamper:
@@ -272,7 +302,12 @@ def _plain(_count: list[int] | None, keep: bool) -> ExecutionContext:
 
 def _one_bad_op(count: list[int] | None, keep: bool) -> ExecutionContext:
     assert count is not None
-    return TamperContext(flip_low_bit(sum(count) // 2), keep_tensors=keep)
+    return OneBadOpContext(sum(count) // 2, small=False, keep_tensors=keep)
+
+
+def _one_bad_small_op(count: list[int] | None, keep: bool) -> ExecutionContext:
+    assert count is not None
+    return OneBadOpContext(sum(count) // 2, small=True, keep_tensors=keep)
 
 
 def _wrong_output(count: list[int] | None, keep: bool) -> ExecutionContext:
@@ -287,6 +322,8 @@ def plan(behaviour: Behaviour, model: LoadedModel) -> CheatPlan:
         raise ValueError("random-output computes nothing: use random_output()")
     if behaviour is Behaviour.ONE_BAD_OP:
         return CheatPlan(model, True, _one_bad_op)
+    if behaviour is Behaviour.ONE_BAD_SMALL_OP:
+        return CheatPlan(model, True, _one_bad_small_op)
     if behaviour is Behaviour.WRONG_OUTPUT:
         return CheatPlan(model, True, _wrong_output)
     tampered = {
