@@ -163,9 +163,9 @@ def test_requantize_refuses_what_the_runtime_refuses(op_check) -> None:
         call([acc, np.full((2,), 1, dtype=np.int32), s])
     with boa.reverts("op_check: multiplier and shift must have shape () or (channels,)"):
         call([acc, m, np.full((1, 4), 20, dtype=np.int32)])
-    with boa.reverts("op_check: multiplier and shift must be int32"):
+    with boa.reverts("op_check: input dtype not accepted by the op"):
         call([acc, m.astype(np.int64), s])
-    with boa.reverts("op_check: multiplier and shift must be int32"):
+    with boa.reverts("op_check: input dtype not accepted by the op"):
         call([acc, m, s.astype(np.int16)])
     with boa.reverts("op_check: multiplier must be >= 0"):
         call([acc, np.array(-1, dtype=np.int32), s])
@@ -178,13 +178,15 @@ def test_requantize_refuses_what_the_runtime_refuses(op_check) -> None:
             call([np.array([0, big], dtype=np.int64), m, s])
     for params in (
         b'{"out_dtype": "int8"}',  # not canonical (a space)
-        b'{"out_dtype":"float"}',
         b'{"out_dtype":"int8","x":1}',  # the runtime refuses unknown params
         b'{"shift":20}',
         b"",
         b"{" + b" " * (MAX_PARAMS - 2) + b"}",
     ):
         with boa.reverts("op_check: unsupported params"):
+            call([acc, m, s], params)
+    for params in (b'{"out_dtype":"float"}', b'{"out_dtype":"int4"}', b'{"out_dtype":"Int8"}'):
+        with boa.reverts("op_check: dtype must be int8, int16, int32, int64 or uint8"):
             call([acc, m, s], params)
     # each refusal above is a refusal of the runtime as well
     for bad in ([acc, m.astype(np.int64), s], [acc, np.array(-1, dtype=np.int32), s]):
@@ -255,7 +257,7 @@ def test_mul_and_add_refuse_what_the_runtime_refuses(op_check) -> None:
             [a, a, np.zeros((2,), dtype=np.int32), s],
             "op_check: multiplier and shift must have shape () or (channels,)",
         ),
-        ("mul", [a, a, m, s.astype(np.int64)], "op_check: multiplier and shift must be int32"),
+        ("mul", [a, a, m, s.astype(np.int64)], "op_check: input dtype not accepted by the op"),
         ("mul", [a, a, np.array(-1, dtype=np.int32), s], "op_check: multiplier must be >= 0"),
         ("mul", [a, a, m, np.array(63, dtype=np.int32)], "op_check: shift must be in [17, 62]"),
         ("add", [a, a, m, m], "op_check: wrong number of inputs for the op"),
@@ -266,7 +268,7 @@ def test_mul_and_add_refuse_what_the_runtime_refuses(op_check) -> None:
             [a, a, m, np.zeros((4, 1), dtype=np.int32), s],
             "op_check: multiplier and shift must have shape () or (channels,)",
         ),
-        ("add", [a, a, m.astype(np.int16), m, s], "op_check: multiplier and shift must be int32"),
+        ("add", [a, a, m.astype(np.int16), m, s], "op_check: input dtype not accepted by the op"),
         ("add", [a, a, m, np.array(-5, dtype=np.int32), s], "op_check: multiplier must be >= 0"),
         ("add", [a, a, m, m, np.array(16, dtype=np.int32)], "op_check: shift must be in [17, 62]"),
     ]
@@ -275,7 +277,7 @@ def test_mul_and_add_refuse_what_the_runtime_refuses(op_check) -> None:
             get_op(op).reference(inputs, {})
         with boa.reverts(reason):
             op_check.recompute(op, b"{}", [tensor_arg(t) for t in inputs])
-    for params in (b'{"out_dtype":"int4"}', b'{"shift":3}', b'{"out_dtype":"int8"} '):
+    for params in (b'{"out_dtype":"int8', b'{"shift":3}', b'{"out_dtype":"int8"} '):
         with boa.reverts("op_check: unsupported params"):
             op_check.recompute("add", params, [tensor_arg(t) for t in (a, a, m, m, s)])
 
@@ -430,6 +432,83 @@ def test_params_other_than_the_canonical_json_are_refused(op_check, params: byte
             op_check.recompute("reshape", target, [tensor_arg(np.zeros((3, 7), dtype=np.int8))])
 
 
+# --- rmsnorm --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rmsnorm_equals_the_runtime_reference(op_check, seed: int) -> None:
+    """Random rows, including tiny ones (V < 2^17: the rsqrt's left-shift branch) and
+    large ones (the variance near its 2^62 bound)."""
+    rng = np.random.default_rng(300 + seed)
+    shape = [(1, 128), (3, 16), (5,), (2, 2, 8), (1, 1), (4, 32)][seed % 6]
+    dtype = ["int8", "int16", "int32"][seed % 3]
+    width = shape[-1]
+    bound = [3, 200, 2**13, 2**24][seed % 4]
+    x = _random(rng, dtype, shape, bound=bound)
+    eps = int(rng.integers(1, [2, 1000, 2**40, 2**59][seed // 3 % 4]))
+    if width * int(np.abs(x.astype(np.int64)).max()) ** 2 + eps >= 2**62:
+        eps = 1
+    gamma = rng.integers(-(2**31), 2**31 - 1, size=(width,), dtype=np.int32)
+    params = {"eps": eps, "shift": int(rng.integers(1, 62, endpoint=True))}
+    if seed % 2:
+        params["out_dtype"] = DTYPES[seed % len(DTYPES)]
+    _expect_runtime(op_check, "rmsnorm", params, [x, gamma])
+
+
+def test_rmsnorm_refuses_what_the_runtime_refuses(op_check) -> None:
+    x = np.arange(-8, 8, dtype=np.int16).reshape(2, 8)
+    gamma = np.full((8,), 1 << 20, dtype=np.int32)
+    ok = {"eps": 1, "shift": 20}
+    cases = [
+        (
+            [x, gamma],
+            {"eps": 0, "shift": 20},
+            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+        ),
+        (
+            [x, gamma],
+            {"eps": 2**60, "shift": 20},
+            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+        ),
+        (
+            [x, gamma],
+            {"eps": 1, "shift": 0},
+            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+        ),
+        (
+            [x, gamma],
+            {"eps": 1, "shift": 63},
+            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+        ),
+        ([x, gamma], {"eps": 1}, "op_check: unsupported params"),
+        ([x, gamma], {"shift": 20}, "op_check: unsupported params"),
+        ([x, gamma], {"eps": 1, "shift": 20, "x": 0}, "op_check: unsupported params"),
+        ([x, gamma], {"eps": True, "shift": 20}, "op_check: unsupported params"),
+        ([x.astype(np.int64), gamma], ok, "op_check: input dtype not accepted by the op"),
+        ([x.astype(np.uint8), gamma], ok, "op_check: input dtype not accepted by the op"),
+        ([x, gamma.astype(np.int16)], ok, "op_check: rmsnorm shapes do not fit"),
+        ([x, gamma[:4]], ok, "op_check: rmsnorm shapes do not fit"),
+        ([x[0, 0], gamma[:1]], ok, "op_check: rmsnorm shapes do not fit"),
+        ([x[:, :0], gamma[:0]], ok, "op_check: rmsnorm shapes do not fit"),
+        (
+            [x, gamma],
+            ok | {"out_dtype": "int4"},
+            "op_check: dtype must be int8, int16, int32, int64 or uint8",
+        ),
+        ([x], ok, "op_check: wrong number of inputs for the op"),
+        (
+            [np.full((1, 16), 2**30, dtype=np.int32), np.zeros(16, dtype=np.int32)],
+            ok,
+            "op_check: rmsnorm inputs too large for exact int64 variance",
+        ),
+    ]
+    for inputs, params, reason in cases:
+        with pytest.raises((ValueError, TypeError)):
+            get_op("rmsnorm").reference(inputs, params)
+        with boa.reverts(reason):
+            op_check.recompute("rmsnorm", canonical_params(params), [tensor_arg(t) for t in inputs])
+
+
 # --- real trace leaves ----------------------------------------------------------------------
 
 
@@ -507,6 +586,10 @@ EXAMPLES: dict[str, tuple[dict, list[np.ndarray]]] = {
         [np.arange(-4, 4, dtype=np.int64), _i32(1 << 30), _i32(28)],
     ),
     "reshape": ({"shape": [2, -1]}, [np.arange(8, dtype=np.int8)]),
+    "rmsnorm": (
+        {"eps": 5629499534, "out_dtype": "int32", "shift": 26},
+        [np.arange(-64, 64, dtype=np.int32).reshape(1, 128), _i32(1 << 20, (128,))],
+    ),
     "slice": ({"axis": 0, "start": 1, "stop": 3}, [np.arange(8, dtype=np.int8)]),
 }
 
@@ -523,7 +606,7 @@ def test_every_op_of_the_spec_is_recomputed_by_the_contract(op_check, op: str) -
 
 
 @pytest.mark.parametrize(
-    "op", ["attention", "concat", "embedding", "linear", "matmul", "no_such_op", "rope"]
+    "op", ["attention", "concat", "embedding", "layernorm", "linear", "no_such_op", "rope"]
 )
 def test_an_op_outside_the_spec_is_refused(op_check, op: str) -> None:
     assert op not in SUPPORTED_OPS
@@ -620,6 +703,10 @@ def _gas_cases(n: int) -> dict[str, tuple[dict, list[np.ndarray]]]:
         "mul": ({"out_dtype": "int16"}, [x16, x16[:, ::-1].copy(), _i32(1 << 30), _i32(40)]),
         "requantize": ({}, [x32, _i32(1 << 30), _i32(40)]),
         "reshape": ({"shape": [n, -1]}, [x16]),
+        "rmsnorm": (
+            {"eps": 5629499534, "out_dtype": "int32", "shift": 26},
+            [_random(rng, "int32", (1, n), bound=2**20), _i32(1 << 20, (n,))],
+        ),
         "slice": ({"axis": 1, "start": 0, "stop": half}, [x16.reshape(2, -1) if n > 1 else x16]),
     }
 

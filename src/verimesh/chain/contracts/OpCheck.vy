@@ -24,6 +24,8 @@
           a and b broadcast (default int16).
         - argmax(x): first index of the largest value of each last-axis row, as int64.
         - reshape(x) {shape} and slice(x) {axis, start, stop}: numpy's semantics.
+        - rmsnorm(x, gamma) {eps, shift, out_dtype}: the exact integer rmsnorm (isqrt spec
+          of verimesh.runtime.fixed.scaled_rsqrt_mul_reference).
         Stateless: pure functions only.
 @custom:security
         - Bounds: at most `_MAX_ELEMENTS` elements and `_MAX_DATA` bytes per input tensor,
@@ -58,6 +60,10 @@ _INT16: constant(uint256) = 1 << 2
 _INT32: constant(uint256) = 1 << 3
 _INT64: constant(uint256) = 1 << 4
 _UINT8: constant(uint256) = 1 << 5
+# The rescaling ops of `_arith` (their input count is 3 + kind).
+_REQUANTIZE: constant(uint256) = 0
+_MUL: constant(uint256) = 1
+_ADD: constant(uint256) = 2
 # Byte-swap masks: every other byte, 2-byte pair, 4-byte and 8-byte group of a word.
 _M8: constant(uint256) = 450552876409790643671482431940419874915447411150352389258589821042463539455
 _M16: constant(uint256) = 1766820105243087041267848467410591083712559083657179364930612997358944255
@@ -88,17 +94,19 @@ def recompute(
         hashes.append(self._hash(t))  # also checks dtype, shape and data length
     out: bytes32 = empty(bytes32)
     if op == "requantize":
-        out = self._rescale_op(params, inputs, False)
+        out = self._arith(params, inputs, _REQUANTIZE)
     elif op == "mul":
-        out = self._rescale_op(params, inputs, True)
+        out = self._arith(params, inputs, _MUL)
     elif op == "add":
-        out = self._add(params, inputs)
+        out = self._arith(params, inputs, _ADD)
     elif op == "argmax":
         out = self._argmax(params, inputs)
     elif op == "reshape":
         out = self._reshape(params, inputs)
     elif op == "slice":
         out = self._slice(params, inputs)
+    elif op == "rmsnorm":
+        out = self._rmsnorm(params, inputs)
     else:
         raise "op_check: unsupported op"
     return hashes, out
@@ -117,52 +125,65 @@ def tensor_hash(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], data: Byte
     return self._hash(Tensor(dtype=dtype, dims=dims, data=data))
 
 
-# --- arithmetic ops -------------------------------------------------------------------------
+# --- arithmetic ops -----------------------------------------------------------------------
 
 
 @internal
 @pure
-def _rescale_op(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS], is_mul: bool) -> bytes32:
+def _arith(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS], kind: uint256) -> bytes32:
     """
-    @dev requantize(acc, m, shift), or mul(a, b, m, shift) = requantize(a * b, m, shift)
-         (runtime ops/linear.py, fixed.requantize_reference): clip((acc * m +
-         2^(shift - 1)) >> shift) into out_dtype; m and shift int32 of shape () or
-         (channels,), broadcast with acc like numpy.
-    @param params {} or {"out_dtype": <dtype>} (default int8).
-    @param inputs requantize: acc (any dtype), m, shift; mul: a, b (int8, int16 or uint8,
-           broadcast), m, shift.
-    @param is_mul Whether the op is mul.
+    @dev The rescaling ops of runtime ops/linear.py (reference path), everything broadcast
+         like numpy, m and shift int32 of shape () or (channels,), channels the last axis:
+         - `_REQUANTIZE` (acc, m, shift): clip((acc * m + 2^(shift - 1)) >> shift), acc of
+           any dtype with |acc| < 2^47 (fixed.requantize_reference), default int8;
+         - `_MUL` (a, b, m, shift): the same with acc = a * b, a and b int8, int16 or uint8,
+           default int8;
+         - `_ADD` (a, b, m_a, m_b, shift): clip((a * m_a + b * m_b + 2^(shift - 1)) >>
+           shift), a and b int8, int16, int32 or uint8, default int16.
+    @param params {} or {"out_dtype": <dtype>}.
+    @param inputs The op's inputs, as above.
+    @param kind `_REQUANTIZE`, `_MUL` or `_ADD`.
     @return The output's canonical hash.
     """
-    n: uint256 = 3
-    if is_mul:
-        n = 4
+    n: uint256 = 3 + kind  # inputs: 3, 4, 5
     self._arity(len(inputs), n)
-    out_dtype: String[5] = self._out_dtype(params, "int8")
+    fallback: String[5] = "int8"
+    if kind == _ADD:
+        fallback = "int16"
+    out_dtype: String[5] = self._out_dtype(params, fallback)
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
-    if is_mul:
-        self._need(inputs[0].dtype, _INT8 | _INT16 | _UINT8)
-        self._need(inputs[1].dtype, _INT8 | _INT16 | _UINT8)
+    first_m: uint256 = 1  # the first multiplier input
+    if kind != _REQUANTIZE:
+        first_m = 2
+        allowed: uint256 = _INT8 | _INT16 | _UINT8
+        if kind == _ADD:
+            allowed |= _INT32
+        self._need(inputs[0].dtype, allowed)
+        self._need(inputs[1].dtype, allowed)
         dims = self._broadcast(dims, inputs[1].dims)
     channels: uint256 = self._last(dims)
-    m: Tensor = inputs[n - 2]
-    s: Tensor = inputs[n - 1]
-    self._check_multiplier(m, s, channels)
-    out_dims: DynArray[uint256, _MAX_NDIM] = self._broadcast(self._broadcast(dims, m.dims), s.dims)
-    acc: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[0], out_dims)
-    if is_mul:
-        b: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[1], out_dims)
-        for i: uint256 in range(_MAX_ELEMENTS):
-            if i == len(acc):
-                break
-            acc[i] = unsafe_mul(acc[i], b[i])  # |a|, |b| <= 2^15
-    ms: DynArray[int256, _MAX_ELEMENTS] = self._values(m)
-    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(s)
+    for i: uint256 in range(1, _MAX_INPUTS):
+        if i == n:
+            break
+        if i >= first_m:  # the multipliers and the shift
+            self._check_multiplier(inputs[i], inputs[n - 1], channels)
+            dims = self._broadcast(dims, inputs[i].dims)
+    acc: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[0], dims)
+    b: DynArray[int256, _MAX_ELEMENTS] = []
+    ma: DynArray[int256, _MAX_ELEMENTS] = []
+    if kind != _REQUANTIZE:
+        b = self._expand(inputs[1], dims)
+    if kind == _ADD:
+        ma = self._values(inputs[2])
+    ms: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[n - 2])
+    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[n - 1])
     self._check_ranges(ms, shifts)
+    self._check_ranges(ma, shifts)
     lo: int256 = 0
     hi: int256 = 0
     lo, hi = self._range(self._code(out_dtype))
     mv: int256 = 0
+    mva: int256 = 0
     sh: uint256 = 0
     c: uint256 = 0
     for i: uint256 in range(_MAX_ELEMENTS):
@@ -173,9 +194,19 @@ def _rescale_op(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS
         if i == 0 or len(shifts) > 1:
             sh = convert(shifts[c], uint256)
         a: int256 = acc[i]
-        assert a < _ACC_LIMIT and a > -_ACC_LIMIT, "op_check: accumulator magnitude is >= 2^47"
-        # |acc| < 2^47, 0 <= m < 2^31, 17 <= shift <= 62: |acc * m| + 2^61 < 2^255
-        q: int256 = unsafe_add(unsafe_mul(a, mv), 1 << unsafe_sub(sh, 1)) >> sh
+        t: int256 = 0
+        if kind == _ADD:
+            if i == 0 or len(ma) > 1:
+                mva = ma[c]
+            # |a|, |b| < 2^31 and 0 <= m < 2^31: every term below 2^63
+            t = unsafe_add(unsafe_mul(a, mva), unsafe_mul(b[i], mv))
+        else:
+            if kind == _MUL:
+                a = unsafe_mul(a, b[i])  # |a|, |b| <= 2^15
+            assert a < _ACC_LIMIT and a > -_ACC_LIMIT, "op_check: accumulator magnitude is >= 2^47"
+            t = unsafe_mul(a, mv)  # |acc| < 2^47, 0 <= m < 2^31
+        # 17 <= shift <= 62: |t| + 2^61 < 2^255
+        q: int256 = unsafe_add(t, 1 << unsafe_sub(sh, 1)) >> sh
         if q > hi:
             q = hi
         elif q < lo:
@@ -184,64 +215,7 @@ def _rescale_op(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS
         c = unsafe_add(c, 1)
         if c == channels:
             c = 0
-    return self._output_hash(out_dtype, out_dims, acc)
-
-
-@internal
-@pure
-def _add(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
-    """
-    @dev add(a, b, m_a, m_b, shift) = clip((a * m_a + b * m_b + 2^(shift - 1)) >> shift)
-         into out_dtype (runtime ops/linear.py add_ref), everything broadcast like numpy.
-    @param params {} or {"out_dtype": <dtype>} (default int16).
-    @param inputs a, b (int8, int16, int32 or uint8), m_a, m_b, shift (int32, shape () or
-           (channels,)).
-    @return The output's canonical hash.
-    """
-    self._arity(len(inputs), 5)
-    out_dtype: String[5] = self._out_dtype(params, "int16")
-    self._need(inputs[0].dtype, _INT8 | _INT16 | _INT32 | _UINT8)
-    self._need(inputs[1].dtype, _INT8 | _INT16 | _INT32 | _UINT8)
-    out_dims: DynArray[uint256, _MAX_NDIM] = self._broadcast(inputs[0].dims, inputs[1].dims)
-    channels: uint256 = self._last(out_dims)
-    self._check_multiplier(inputs[2], inputs[4], channels)
-    self._check_multiplier(inputs[3], inputs[4], channels)
-    for i: uint256 in range(2, 5):
-        out_dims = self._broadcast(out_dims, inputs[i].dims)
-    a: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[0], out_dims)
-    b: DynArray[int256, _MAX_ELEMENTS] = self._expand(inputs[1], out_dims)
-    ma: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[2])
-    mb: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[3])
-    shifts: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[4])
-    self._check_ranges(ma, shifts)
-    self._check_ranges(mb, shifts)
-    lo: int256 = 0
-    hi: int256 = 0
-    lo, hi = self._range(self._code(out_dtype))
-    mva: int256 = 0
-    mvb: int256 = 0
-    sh: uint256 = 0
-    c: uint256 = 0
-    for i: uint256 in range(_MAX_ELEMENTS):
-        if i == len(a):
-            break
-        if i == 0 or len(ma) > 1:
-            mva = ma[c]
-        if i == 0 or len(mb) > 1:
-            mvb = mb[c]
-        if i == 0 or len(shifts) > 1:
-            sh = convert(shifts[c], uint256)
-        # |a|, |b| < 2^31 and 0 <= m < 2^31: every term below 2^63
-        q: int256 = unsafe_add(unsafe_add(unsafe_mul(a[i], mva), unsafe_mul(b[i], mvb)), 1 << unsafe_sub(sh, 1)) >> sh
-        if q > hi:
-            q = hi
-        elif q < lo:
-            q = lo
-        a[i] = q
-        c = unsafe_add(c, 1)
-        if c == channels:
-            c = 0
-    return self._output_hash(out_dtype, out_dims, a)
+    return self._output_hash(out_dtype, dims, acc)
 
 
 @internal
@@ -276,7 +250,7 @@ def _argmax(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -
     return self._output_hash("int64", dims, out)
 
 
-# --- data movement ops ----------------------------------------------------------------------
+# --- data movement ops --------------------------------------------------------------------
 
 
 @internal
@@ -356,7 +330,96 @@ def _slice(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) ->
     return self._output_hash(inputs[0].dtype, dims, out)
 
 
-# --- shared checks and arithmetic -----------------------------------------------------------
+# --- normalisation ops --------------------------------------------------------------------
+
+
+@internal
+@pure
+def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev rmsnorm(x, gamma) {eps, shift, out_dtype} (runtime ops/norm.py, reference path):
+         per last-axis row, V = sum(x^2) + eps, u = round(x * 2^24 / sqrt(V)) by the exact
+         integer spec of fixed.scaled_rsqrt_mul_reference, out = clip(round(u * gamma /
+         2^shift)).
+    @param params {"eps":e[,"out_dtype":d],"shift":s}, 1 <= eps < 2^60, 1 <= shift <= 62.
+    @param inputs x (int8, int16 or int32, a non-empty last axis), gamma (int32, (D,)).
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 2)
+    eps: int256 = 0
+    shift_bits: int256 = 0
+    out_dtype: String[5] = "int8"
+    pos: uint256 = self._key(params, 1, True, b'"eps":')
+    assert pos != 0 and self._char(params, 0) == 123, "op_check: unsupported params"  # "{"
+    eps, pos = self._int(params, pos)
+    p: uint256 = self._key(params, pos, False, b'"out_dtype":')
+    if p != 0:
+        out_dtype, pos = self._dtype_at(params, p)
+    p = self._key(params, pos, False, b'"shift":')
+    assert p != 0, "op_check: unsupported params"
+    shift_bits, pos = self._int(params, p)
+    self._end(params, self._lit(params, pos, b"}"))
+    assert eps >= 1 and eps < 2**60 and shift_bits >= 1 and shift_bits <= 62, (
+        "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62"
+    )
+    self._need(inputs[0].dtype, _INT8 | _INT16 | _INT32)
+    dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
+    width: uint256 = self._last(dims)
+    # x [..., D] with D > 0, gamma int32 [D]
+    assert (
+        len(dims) > 0
+        and width > 0
+        and inputs[1].dtype == "int32"
+        and len(inputs[1].dims) == 1
+        and inputs[1].dims[0] == width
+    ), "op_check: rmsnorm shapes do not fit"
+    x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
+    gamma: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[1])
+    lo: int256 = 0
+    hi: int256 = 0
+    lo, hi = self._range(self._code(out_dtype))
+    sh: uint256 = convert(shift_bits, uint256)
+    for r: uint256 in range(_MAX_ELEMENTS):
+        base: uint256 = r * width
+        if base == len(x):
+            break
+        peak: int256 = 0
+        v: int256 = eps
+        for j: uint256 in range(_MAX_ELEMENTS):
+            if j == width:
+                break
+            xj: int256 = x[base + j]
+            peak = max(peak, abs(xj))
+            v += xj * xj
+        assert convert(width, int256) * peak * peak + eps < 2**62, (
+            "op_check: rmsnorm inputs too large for exact int64 variance"
+        )
+        # k = floor((bit_length(V) - 29) / 2); V' = V / 4^k in [2^28, 2^30); inv = isqrt(2^60 // V')
+        k: int256 = convert(self._bit_length(convert(v, uint256)), int256) - 29
+        if k < 0:
+            k -= 1
+        k = k // 2  # floor: rounds towards zero, hence the -1 above for negatives
+        v_norm: uint256 = convert(v, uint256)
+        if k >= 0:
+            v_norm = v_norm >> convert(2 * k, uint256)
+        else:
+            v_norm = v_norm << convert(-2 * k, uint256)
+        inv: int256 = convert(isqrt((1 << 60) // v_norm), int256)
+        e: int256 = 30 + k - 24
+        for j: uint256 in range(_MAX_ELEMENTS):
+            if j == width:
+                break
+            u: int256 = x[base + j] * inv
+            if e > 0:
+                u = (u + (1 << convert(e - 1, uint256))) >> convert(e, uint256)
+            else:
+                u = u << convert(-e, uint256)
+            q: int256 = (u * gamma[j] + (1 << (sh - 1))) >> sh
+            x[base + j] = max(lo, min(hi, q))
+    return self._output_hash(out_dtype, dims, x)
+
+
+# --- shared checks and arithmetic ---------------------------------------------------------
 
 
 @internal
@@ -390,7 +453,8 @@ def _check_multiplier(m: Tensor, s: Tensor, channels: uint256):
     @param s The shift.
     @param channels The size of the last axis.
     """
-    assert m.dtype == "int32" and s.dtype == "int32", "op_check: multiplier and shift must be int32"
+    self._need(m.dtype, _INT32)
+    self._need(s.dtype, _INT32)
     for dims: DynArray[uint256, _MAX_NDIM] in [m.dims, s.dims]:
         assert len(dims) == 0 or (len(dims) == 1 and dims[0] == channels), (
             "op_check: multiplier and shift must have shape () or (channels,)"
@@ -426,7 +490,26 @@ def _next(i: uint256, n: uint256) -> uint256:
     return j
 
 
-# --- shapes ---------------------------------------------------------------------------------
+@internal
+@pure
+def _bit_length(v: uint256) -> uint256:
+    """
+    @dev Python's int.bit_length of a number below 2^64.
+    @param v The number.
+    @return The number of bits needed to write it (0 for 0).
+    """
+    n: uint256 = 0
+    x: uint256 = v
+    for s: uint256 in [32, 16, 8, 4, 2, 1]:
+        if x >> s != 0:
+            x = x >> s
+            n += s
+    if x != 0:
+        n += 1
+    return n
+
+
+# --- shapes -------------------------------------------------------------------------------
 
 
 @internal
@@ -548,7 +631,7 @@ def _gather(
     return out
 
 
-# --- params ---------------------------------------------------------------------------------
+# --- params -------------------------------------------------------------------------------
 
 
 @internal
@@ -560,12 +643,67 @@ def _out_dtype(params: Bytes[_MAX_PARAMS], fallback: String[5]) -> String[5]:
     @param fallback The op's default out_dtype.
     @return The dtype name.
     """
-    if params == b"{}":
-        return fallback
-    for d: String[5] in ["int8", "int16", "int32", "int64", "uint8"]:
-        if params == concat(b'{"out_dtype":"', convert(d, Bytes[5]), b'"}'):
-            return d
-    raise "op_check: unsupported params"
+    out: String[5] = fallback
+    pos: uint256 = self._lit(params, 0, b"{")
+    p: uint256 = self._key(params, pos, True, b'"out_dtype":')
+    if p != 0:
+        out, pos = self._dtype_at(params, p)
+    self._end(params, self._lit(params, pos, b"}"))
+    return out
+
+
+@internal
+@pure
+def _at(params: Bytes[_MAX_PARAMS], pos: uint256, lit: Bytes[16]) -> bool:
+    """
+    @dev Whether the literal bytes `lit` are at `pos` of the params.
+    @param params The params JSON.
+    @param pos Where `lit` would start.
+    @param lit The bytes.
+    @return True if they are there.
+    """
+    if pos + len(lit) > len(params):
+        return False
+    return slice(params, pos, len(lit)) == lit
+
+
+@internal
+@pure
+def _key(params: Bytes[_MAX_PARAMS], pos: uint256, first: bool, key: Bytes[16]) -> uint256:
+    """
+    @dev Where the value of an optional key starts, if the key comes next in the object.
+    @param params The params JSON.
+    @param pos The position after "{" or after the previous value.
+    @param first Whether no key came before (else a "," must precede the key).
+    @param key The quoted key and its colon, e.g. '"eps":'.
+    @return The position after the key, or 0 if the key is not next.
+    """
+    p: uint256 = pos
+    if not first:
+        if not self._at(params, p, b","):
+            return 0
+        p += 1
+    if self._at(params, p, key):
+        return p + len(key)
+    return 0
+
+
+@internal
+@pure
+def _dtype_at(params: Bytes[_MAX_PARAMS], pos: uint256) -> (String[5], uint256):
+    """
+    @dev A quoted dtype name at `pos` of the params.
+    @param params The params JSON.
+    @param pos Where the opening quote is.
+    @return The dtype name and the position after the closing quote.
+    """
+    n: uint256 = 4
+    if self._char(params, pos + 5) != 34:  # '"': "int8" is the one 4-letter name
+        n = 5
+    assert self._char(params, pos) == 34 and self._char(params, pos + n + 1) == 34, "op_check: unsupported params"
+    name: String[5] = convert(slice(params, pos + 1, n), String[5])
+    self._code(name)  # an allowed dtype
+    return name, pos + n + 2
 
 
 @internal
@@ -614,7 +752,7 @@ def _char(params: Bytes[_MAX_PARAMS], pos: uint256) -> uint256:
 def _int(params: Bytes[_MAX_PARAMS], pos: uint256) -> (int256, uint256):
     """
     @dev A canonical JSON integer at `pos` (as Python's json writes an int): an optional
-         "-", then "0" or a nonzero digit and up to 17 more digits; never "-0".
+         "-", then "0" or a nonzero digit and up to 18 more digits; never "-0".
     @param params The params JSON.
     @param pos Where the integer starts.
     @return Its value and the position after it.
@@ -625,7 +763,7 @@ def _int(params: Bytes[_MAX_PARAMS], pos: uint256) -> (int256, uint256):
         p += 1
     start: uint256 = p
     value: uint256 = 0
-    for i: uint256 in range(18):
+    for i: uint256 in range(19):
         c: uint256 = self._char(params, p)
         if c < 48 or c > 57:
             break
@@ -663,7 +801,7 @@ def _int_list(params: Bytes[_MAX_PARAMS], pos: uint256) -> (DynArray[int256, _MA
     raise "op_check: unsupported params"
 
 
-# --- tensors --------------------------------------------------------------------------------
+# --- tensors ------------------------------------------------------------------------------
 
 
 @internal
