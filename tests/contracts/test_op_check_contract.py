@@ -463,22 +463,22 @@ def test_rmsnorm_refuses_what_the_runtime_refuses(op_check) -> None:
         (
             [x, gamma],
             {"eps": 0, "shift": 20},
-            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+            "op_check: unsupported params",
         ),
         (
             [x, gamma],
             {"eps": 2**60, "shift": 20},
-            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+            "op_check: unsupported params",
         ),
         (
             [x, gamma],
             {"eps": 1, "shift": 0},
-            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+            "op_check: unsupported params",
         ),
         (
             [x, gamma],
             {"eps": 1, "shift": 63},
-            "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62",
+            "op_check: unsupported params",
         ),
         ([x, gamma], {"eps": 1}, "op_check: unsupported params"),
         ([x, gamma], {"shift": 20}, "op_check: unsupported params"),
@@ -499,7 +499,7 @@ def test_rmsnorm_refuses_what_the_runtime_refuses(op_check) -> None:
         (
             [np.full((1, 16), 2**30, dtype=np.int32), np.zeros(16, dtype=np.int32)],
             ok,
-            "op_check: rmsnorm inputs too large for exact int64 variance",
+            "op_check: rmsnorm variance is >= 2^62",
         ),
     ]
     for inputs, params, reason in cases:
@@ -507,6 +507,91 @@ def test_rmsnorm_refuses_what_the_runtime_refuses(op_check) -> None:
             get_op("rmsnorm").reference(inputs, params)
         with boa.reverts(reason):
             op_check.recompute("rmsnorm", canonical_params(params), [tensor_arg(t) for t in inputs])
+
+
+# --- rope -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rope_equals_the_runtime_reference(op_check, seed: int) -> None:
+    rng = np.random.default_rng(400 + seed)
+    shape = [(1, 2, 1, 32), (2, 3, 4, 8), (5, 6), (1, 4), (3, 1, 2), (2, 0, 4)][seed % 6]
+    x = _random(rng, ["int16", "int8"][seed % 2], shape)
+    max_pos = int(rng.integers(1, 9))
+    half = shape[-1] // 2
+    frac = int(rng.integers(1, 30, endpoint=True))
+    table = ["int32", "int16"][seed // 2 % 2]
+    bound = min(1 << frac, int(np.iinfo(table).max))
+    cos = _random(rng, table, (max_pos, half), bound=bound)
+    sin = _random(
+        rng, ["int16", "int32"][seed // 3 % 2], (max_pos, half), bound=min(bound, 2**15 - 1)
+    )
+    positions = rng.integers(0, max_pos, size=(shape[-2],)).astype(
+        ["int32", "int64"][seed // 4 % 2]
+    )
+    params = [
+        {},
+        {"frac_bits": frac},
+        {"style": "interleaved"},
+        {"out_dtype": DTYPES[seed % 5], "style": "half"},
+        {"frac_bits": frac, "out_dtype": "int8", "style": "interleaved"},
+        {"frac_bits": frac, "style": "half"},
+    ][seed % 6]
+    _expect_runtime(op_check, "rope", params, [x, cos, sin, positions])
+
+
+def test_rope_refuses_what_the_runtime_refuses(op_check) -> None:
+    x = np.arange(16, dtype=np.int16).reshape(2, 8)
+    cos = np.full((3, 4), 1 << 13, dtype=np.int32)
+    sin = np.full((3, 4), 1 << 12, dtype=np.int32)
+    positions = np.array([0, 2], dtype=np.int32)
+    shapes = "op_check: rope shapes do not fit"
+    dtype = "op_check: input dtype not accepted by the op"
+    cases = [
+        ([x, cos, sin], {}, "op_check: wrong number of inputs for the op"),
+        ([x.astype(np.int32), cos, sin, positions], {}, dtype),
+        ([x, cos.astype(np.int8), sin, positions], {}, dtype),
+        ([x, cos, sin.astype(np.int64), positions], {}, dtype),
+        ([x, cos, sin, positions.astype(np.int16)], {}, dtype),
+        ([x[:, :7], cos, sin, positions], {}, shapes),
+        ([x[0], cos, sin, positions[:1]], {}, shapes),
+        ([x, cos[:, :3], sin[:, :3], positions], {}, shapes),
+        ([x, cos, sin[:2], positions], {}, shapes),
+        ([x, cos[0], sin[0], positions], {}, shapes),
+        ([x, cos, sin, positions[:1]], {}, shapes),
+        (
+            [x, cos, sin, np.array([0, 3], dtype=np.int32)],
+            {},
+            "op_check: rope positions must be in [0, max_pos)",
+        ),
+        (
+            [x, cos, sin, np.array([-1, 0], dtype=np.int64)],
+            {},
+            "op_check: rope positions must be in [0, max_pos)",
+        ),
+        ([x, cos, sin, positions], {"frac_bits": 0}, "op_check: unsupported params"),
+        ([x, cos, sin, positions], {"frac_bits": 31}, "op_check: unsupported params"),
+        ([x, cos, sin, positions], {"style": "full"}, "op_check: unsupported params"),
+        (
+            [x, cos, sin, positions],
+            {"style": "half", "theta": 10000},
+            "op_check: unsupported params",
+        ),
+        ([x, cos, sin, positions], {"frac_bits": True}, "op_check: unsupported params"),
+    ]
+    for inputs, params, reason in cases:
+        with pytest.raises((ValueError, TypeError)):
+            get_op("rope").reference(inputs, params)
+        with boa.reverts(reason):
+            op_check.recompute("rope", canonical_params(params), [tensor_arg(t) for t in inputs])
+    for params in (
+        b'{"style":"half","frac_bits":14}',
+        b'{"frac_bits":14,}',
+        b'{,"style":"half"}',
+        b"{ }",
+    ):
+        with boa.reverts("op_check: unsupported params"):
+            op_check.recompute("rope", params, [tensor_arg(t) for t in (x, cos, sin, positions)])
 
 
 # --- real trace leaves ----------------------------------------------------------------------
@@ -590,6 +675,15 @@ EXAMPLES: dict[str, tuple[dict, list[np.ndarray]]] = {
         {"eps": 5629499534, "out_dtype": "int32", "shift": 26},
         [np.arange(-64, 64, dtype=np.int32).reshape(1, 128), _i32(1 << 20, (128,))],
     ),
+    "rope": (
+        {"frac_bits": 14, "style": "interleaved"},
+        [
+            np.arange(64, dtype=np.int16).reshape(1, 2, 1, 32),
+            _i32(1 << 13, (1, 16)),
+            _i32(1 << 12, (1, 16)),
+            _i32(0, (1,)),
+        ],
+    ),
     "slice": ({"axis": 0, "start": 1, "stop": 3}, [np.arange(8, dtype=np.int8)]),
 }
 
@@ -606,7 +700,7 @@ def test_every_op_of_the_spec_is_recomputed_by_the_contract(op_check, op: str) -
 
 
 @pytest.mark.parametrize(
-    "op", ["attention", "concat", "embedding", "layernorm", "linear", "no_such_op", "rope"]
+    "op", ["attention", "concat", "embedding", "layernorm", "linear", "no_such_op", "transpose"]
 )
 def test_an_op_outside_the_spec_is_refused(op_check, op: str) -> None:
     assert op not in SUPPORTED_OPS
@@ -708,6 +802,15 @@ def _gas_cases(n: int) -> dict[str, tuple[dict, list[np.ndarray]]]:
             [_random(rng, "int32", (1, n), bound=2**20), _i32(1 << 20, (n,))],
         ),
         "slice": ({"axis": 1, "start": 0, "stop": half}, [x16.reshape(2, -1) if n > 1 else x16]),
+        "rope": (
+            {"frac_bits": 14, "style": "interleaved"},
+            [
+                x16.reshape(1, 1, n),
+                _i32(1 << 13, (1, n // 2)),
+                _i32(1 << 12, (1, n // 2)),
+                _i32(0, (1,)),
+            ],
+        ),
     }
 
 

@@ -22,7 +22,7 @@ from ..runtime.trace import OpRecord
 
 # The ops OpCheck.recompute implements (its `op` argument, the trace leaf's op name).
 SUPPORTED_OPS: frozenset[str] = frozenset(
-    {"add", "argmax", "mul", "requantize", "reshape", "rmsnorm", "slice"}
+    {"add", "argmax", "mul", "requantize", "reshape", "rmsnorm", "rope", "slice"}
 )
 # OpCheck.vy `_MAX_ELEMENTS`: most elements of any input or output tensor.
 MAX_ELEMENTS = 512

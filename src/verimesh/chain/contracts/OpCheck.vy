@@ -107,6 +107,8 @@ def recompute(
         out = self._slice(params, inputs)
     elif op == "rmsnorm":
         out = self._rmsnorm(params, inputs)
+    elif op == "rope":
+        out = self._rope(params, inputs)
     else:
         raise "op_check: unsupported op"
     return hashes, out
@@ -229,7 +231,7 @@ def _argmax(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -
     @return The output's canonical hash.
     """
     self._arity(len(inputs), 1)
-    assert params == b"{}", "op_check: unsupported params"
+    self._params_ok(params == b"{}")
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
     assert len(dims) > 0 and dims[len(dims) - 1] > 0, "op_check: argmax needs a non-empty last axis"
     width: uint256 = dims.pop()
@@ -267,27 +269,27 @@ def _reshape(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
     shape: DynArray[int256, _MAX_NDIM] = []
     pos: uint256 = 0
     shape, pos = self._int_list(params, self._lit(params, 0, b'{"shape":'))
-    self._end(params, self._lit(params, pos, b"}"))
+    self._close(params, pos)
     count: uint256 = self._count(inputs[0].dims)
     known: uint256 = 1
     free: uint256 = _MAX_NDIM  # the axis of the -1, if any
+    ok: bool = True
     dims: DynArray[uint256, _MAX_NDIM] = []
     for i: uint256 in range(_MAX_NDIM):
         if i == len(shape):
             break
         d: uint256 = 0
-        if shape[i] == -1:
-            assert free == _MAX_NDIM, "op_check: cannot reshape"
+        if shape[i] == -1 and free == _MAX_NDIM:
             free = i
-        else:
-            assert shape[i] >= 0 and shape[i] <= convert(_MAX_ELEMENTS, int256), "op_check: cannot reshape"
+        elif shape[i] >= 0 and shape[i] <= convert(_MAX_ELEMENTS, int256):
             d = convert(shape[i], uint256)
             known *= d
+        else:
+            ok = False  # a second -1, another negative, or a dim above the bound
         dims.append(d)
-    if free < _MAX_NDIM:
-        assert known > 0 and count % known == 0, "op_check: cannot reshape"
+    if free < _MAX_NDIM and known > 0:
         dims[free] = count // known
-    assert self._count(dims) == count, "op_check: cannot reshape"
+    assert ok and (free == _MAX_NDIM or known > 0) and self._count(dims) == count, "op_check: cannot reshape"
     return sha256(concat(self._header(inputs[0].dtype, dims), inputs[0].data))
 
 
@@ -310,7 +312,7 @@ def _slice(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) ->
     axis_value, pos = self._int(params, self._lit(params, 0, b'{"axis":'))
     start, pos = self._int(params, self._lit(params, pos, b',"start":'))
     stop, pos = self._int(params, self._lit(params, pos, b',"stop":'))
-    self._end(params, self._lit(params, pos, b"}"))
+    self._close(params, pos)
     n: int256 = convert(len(dims), int256)
     assert axis_value >= -n and axis_value < n, "op_check: axis out of range"
     axis: uint256 = convert((axis_value + n) % n, uint256)
@@ -350,18 +352,16 @@ def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
     shift_bits: int256 = 0
     out_dtype: String[5] = "int8"
     pos: uint256 = self._key(params, 1, True, b'"eps":')
-    assert pos != 0 and self._char(params, 0) == 123, "op_check: unsupported params"  # "{"
+    self._params_ok(pos != 0 and self._char(params, 0) == 123)  # "{"
     eps, pos = self._int(params, pos)
     p: uint256 = self._key(params, pos, False, b'"out_dtype":')
     if p != 0:
         out_dtype, pos = self._dtype_at(params, p)
     p = self._key(params, pos, False, b'"shift":')
-    assert p != 0, "op_check: unsupported params"
+    self._params_ok(p != 0)
     shift_bits, pos = self._int(params, p)
-    self._end(params, self._lit(params, pos, b"}"))
-    assert eps >= 1 and eps < 2**60 and shift_bits >= 1 and shift_bits <= 62, (
-        "op_check: rmsnorm needs 1 <= eps < 2^60 and 1 <= shift <= 62"
-    )
+    self._close(params, pos)
+    self._params_ok(eps >= 1 and eps < 2**60 and shift_bits >= 1 and shift_bits <= 62)
     self._need(inputs[0].dtype, _INT8 | _INT16 | _INT32)
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
     width: uint256 = self._last(dims)
@@ -392,7 +392,7 @@ def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
             peak = max(peak, abs(xj))
             v += xj * xj
         assert convert(width, int256) * peak * peak + eps < 2**62, (
-            "op_check: rmsnorm inputs too large for exact int64 variance"
+            "op_check: rmsnorm variance is >= 2^62"
         )
         # k = floor((bit_length(V) - 29) / 2); V' = V / 4^k in [2^28, 2^30); inv = isqrt(2^60 // V')
         k: int256 = convert(self._bit_length(convert(v, uint256)), int256) - 29
@@ -416,6 +416,107 @@ def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
                 u = u << convert(-e, uint256)
             q: int256 = (u * gamma[j] + (1 << (sh - 1))) >> sh
             x[base + j] = max(lo, min(hi, q))
+    return self._output_hash(out_dtype, dims, x)
+
+
+@internal
+@pure
+def _rope(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> bytes32:
+    """
+    @dev rope(x, cos, sin, positions) {frac_bits, out_dtype, style} (runtime
+         ops/attention.py, reference path): each pair (a, b) of a row at position p turns
+         into clip(round((x_a c - x_b s) / 2^f)), clip(round((x_b c + x_a s) / 2^f)) with
+         c, s = cos[p, i], sin[p, i]; pairs (i, i + D/2) for style "half", (2i, 2i + 1) for
+         "interleaved".
+    @param params Any of "frac_bits" (1..30, default 14), "out_dtype" (default int16),
+           "style" ("half" default, or "interleaved").
+    @param inputs x (int8 or int16, [..., T, D], D even), cos and sin (int16 or int32,
+           [max_pos, D/2]), positions (int32 or int64, [T], each in [0, max_pos)).
+    @return The output's canonical hash.
+    """
+    self._arity(len(inputs), 4)
+    frac: int256 = 14
+    out_dtype: String[5] = "int16"
+    interleaved: bool = False
+    pos: uint256 = self._lit(params, 0, b"{")
+    first: bool = True
+    p: uint256 = self._key(params, pos, first, b'"frac_bits":')
+    if p != 0:
+        frac, pos = self._int(params, p)
+        first = False
+    p = self._key(params, pos, first, b'"out_dtype":')
+    if p != 0:
+        out_dtype, pos = self._dtype_at(params, p)
+        first = False
+    p = self._key(params, pos, first, b'"style":')
+    if p != 0:
+        pos = p + 6
+        if self._at(params, p, b'"interleaved"'):
+            interleaved = True
+            pos = p + 13
+        else:
+            pos = self._lit(params, p, b'"half"')
+    self._close(params, pos)
+    self._params_ok(frac >= 1 and frac <= 30)
+    self._need(inputs[0].dtype, _INT8 | _INT16)
+    self._need(inputs[1].dtype, _INT16 | _INT32)
+    self._need(inputs[2].dtype, _INT16 | _INT32)
+    self._need(inputs[3].dtype, _INT32 | _INT64)
+    dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
+    n: uint256 = len(dims)
+    half: uint256 = 0
+    rows: uint256 = 0
+    if n >= 2:
+        half = dims[n - 1] // 2
+        rows = dims[n - 2]
+    table: DynArray[uint256, _MAX_NDIM] = inputs[1].dims
+    sin_dims: DynArray[uint256, _MAX_NDIM] = inputs[2].dims
+    # x [..., T, D] with D even, cos and sin [max_pos, D / 2], positions [T]
+    assert (
+        n >= 2
+        and dims[n - 1] == 2 * half
+        and len(table) == 2
+        and table[1] == half
+        and len(sin_dims) == 2
+        and sin_dims[0] == table[0]
+        and sin_dims[1] == half
+        and len(inputs[3].dims) == 1
+        and inputs[3].dims[0] == rows
+    ), "op_check: rope shapes do not fit"
+    positions: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[3])
+    for t: int256 in positions:
+        assert t >= 0 and t < convert(table[0], int256), "op_check: rope positions must be in [0, max_pos)"
+    x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
+    cos: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[1])
+    sin: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[2])
+    lo: int256 = 0
+    hi: int256 = 0
+    lo, hi = self._range(self._code(out_dtype))
+    f: uint256 = convert(frac, uint256)
+    unit: int256 = 1 << (f - 1)
+    t: uint256 = 0
+    for r: uint256 in range(_MAX_ELEMENTS):
+        start: uint256 = r * 2 * half
+        if start >= len(x) or half == 0:
+            break
+        at: uint256 = convert(positions[t], uint256) * half
+        for i: uint256 in range(_MAX_ELEMENTS):
+            if i == half:
+                break
+            a: uint256 = start + i
+            b: uint256 = a + half
+            if interleaved:
+                a = start + 2 * i
+                b = a + 1
+            xa: int256 = x[a]
+            xb: int256 = x[b]
+            c: int256 = cos[at + i]
+            s: int256 = sin[at + i]
+            x[a] = max(lo, min(hi, (xa * c - xb * s + unit) >> f))
+            x[b] = max(lo, min(hi, (xb * c + xa * s + unit) >> f))
+        t += 1
+        if t == rows:
+            t = 0
     return self._output_hash(out_dtype, dims, x)
 
 
@@ -648,8 +749,18 @@ def _out_dtype(params: Bytes[_MAX_PARAMS], fallback: String[5]) -> String[5]:
     p: uint256 = self._key(params, pos, True, b'"out_dtype":')
     if p != 0:
         out, pos = self._dtype_at(params, p)
-    self._end(params, self._lit(params, pos, b"}"))
+    self._close(params, pos)
     return out
+
+
+@internal
+@pure
+def _params_ok(ok: bool):
+    """
+    @dev Requires params in the canonical form the op takes (the one place that says so).
+    @param ok Whether they are.
+    """
+    assert ok, "op_check: unsupported params"
 
 
 @internal
@@ -700,7 +811,7 @@ def _dtype_at(params: Bytes[_MAX_PARAMS], pos: uint256) -> (String[5], uint256):
     n: uint256 = 4
     if self._char(params, pos + 5) != 34:  # '"': "int8" is the one 4-letter name
         n = 5
-    assert self._char(params, pos) == 34 and self._char(params, pos + n + 1) == 34, "op_check: unsupported params"
+    self._params_ok(self._char(params, pos) == 34 and self._char(params, pos + n + 1) == 34)
     name: String[5] = convert(slice(params, pos + 1, n), String[5])
     self._code(name)  # an allowed dtype
     return name, pos + n + 2
@@ -716,21 +827,19 @@ def _lit(params: Bytes[_MAX_PARAMS], pos: uint256, lit: Bytes[16]) -> uint256:
     @param lit The expected bytes.
     @return The position after them.
     """
-    end: uint256 = pos + len(lit)
-    assert end <= len(params), "op_check: unsupported params"
-    assert slice(params, pos, len(lit)) == lit, "op_check: unsupported params"
-    return end
+    self._params_ok(self._at(params, pos, lit))
+    return pos + len(lit)
 
 
 @internal
 @pure
-def _end(params: Bytes[_MAX_PARAMS], pos: uint256):
+def _close(params: Bytes[_MAX_PARAMS], pos: uint256):
     """
-    @dev Requires the params to end at `pos`.
+    @dev Requires the params to end with the "}" at `pos`.
     @param params The params JSON.
-    @param pos The position after the last byte parsed.
+    @param pos The position after the last value parsed.
     """
-    assert pos == len(params), "op_check: unsupported params"
+    self._params_ok(pos + 1 == len(params) and self._char(params, pos) == 125)  # "}"
 
 
 @internal
@@ -769,9 +878,9 @@ def _int(params: Bytes[_MAX_PARAMS], pos: uint256) -> (int256, uint256):
             break
         value = value * 10 + c - 48
         p += 1
-    assert p > start and (p == start + 1 or self._char(params, start) != 48), "op_check: unsupported params"
+    self._params_ok(p > start and (p == start + 1 or self._char(params, start) != 48))
     if negative:
-        assert value > 0, "op_check: unsupported params"
+        self._params_ok(value > 0)
         return -convert(value, int256), p
     return convert(value, int256), p
 
@@ -797,8 +906,9 @@ def _int_list(params: Bytes[_MAX_PARAMS], pos: uint256) -> (DynArray[int256, _MA
         p += 1
         if c == 93:  # "]"
             return out, p
-        assert c == 44, "op_check: unsupported params"  # ","
-    raise "op_check: unsupported params"
+        self._params_ok(c == 44)  # ","
+    self._params_ok(False)
+    return out, p
 
 
 # --- tensors ------------------------------------------------------------------------------
@@ -911,10 +1021,13 @@ def _count(dims: DynArray[uint256, _MAX_NDIM]) -> uint256:
     @return The product of the dims (1 for a scalar).
     """
     count: uint256 = 1
+    small: bool = True
     for d: uint256 in dims:
-        assert d <= _MAX_ELEMENTS, "op_check: tensor too large to check on chain"
-        count *= d
-    assert count <= _MAX_ELEMENTS, "op_check: tensor too large to check on chain"
+        if d > _MAX_ELEMENTS:
+            small = False
+        else:
+            count *= d  # at most 8 factors of at most _MAX_ELEMENTS: no overflow
+    assert small and count <= _MAX_ELEMENTS, "op_check: tensor too large to check on chain"
     return count
 
 
@@ -971,6 +1084,7 @@ def _range(code: uint256) -> (int256, int256):
 def _header(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM]) -> Bytes[80]:
     """
     @dev The canonical header: dtype name || 0x00 || ndim (u8) || dims (u64 big endian).
+         Every shape reaching it has passed `_count` (dims <= _MAX_ELEMENTS < 2^64).
     @param dtype The dtype name.
     @param dims The shape.
     @return The header bytes.
@@ -979,7 +1093,6 @@ def _header(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM]) -> Bytes[80]:
     for i: uint256 in range(_MAX_NDIM):
         if i == len(dims):
             break
-        assert dims[i] < 2**64, "op_check: dimension above 2**64 - 1"
         words[i // 4] |= dims[i] << (64 * (3 - i % 4))
     packed: Bytes[64] = concat(convert(words[0], bytes32), convert(words[1], bytes32))
     return concat(
