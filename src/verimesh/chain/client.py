@@ -1,6 +1,7 @@
 """One object for the whole protocol on one chain: ``Network`` = Token + Registry + JobMarket
-(+ PaymentChannel, for per-request payments, and the DisputeCommittee, JobMarket's referee,
-in deployments that have them).
+(+ PaymentChannel, for per-request payments, the DisputeCommittee, JobMarket's referee, and
+the OpReferee, which settles a dispute by an on-chain proof of one wrong op, in deployments
+that have them).
 
 Everything above the chain layer (node, SDK, CLI, agents) starts here:
 
@@ -23,13 +24,14 @@ from verimesh.chain.contract import ContractClient
 from verimesh.chain.deployment import Deployment
 from verimesh.chain.errors import DeploymentError
 from verimesh.chain.job_market import JobMarketClient
+from verimesh.chain.op_referee import OpRefereeClient
 from verimesh.chain.payment_channel import PaymentChannelClient
 from verimesh.chain.registry import RegistryClient
 from verimesh.chain.token import TokenClient
 
 # What ``deploy_network`` deploys. The sources digest a deployment records covers every
 # contract source, so a deployment made before PaymentChannel joined this list still matches.
-CONTRACTS = ["Token", "Registry", "JobMarket", "PaymentChannel", "DisputeCommittee"]
+CONTRACTS = ["Token", "Registry", "JobMarket", "PaymentChannel", "DisputeCommittee", "OpCheck", "OpReferee"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Network:
     payment_channel: PaymentChannelClient | None = None
     # JobMarket's referee; None for a deployment.json written before the committee existed
     committee: CommitteeClient | None = None
+    # proves one wrong op on chain (OpCheck recomputes it); None for a deployment.json
+    # written before on-chain op proofs existed
+    op_referee: OpRefereeClient | None = None
 
     def as_signer(self, signer: Signer) -> Network:
         """The same contracts, sending as ``signer``."""
@@ -52,6 +57,7 @@ class Network:
             self.job_market.as_signer(signer),
             self.payment_channel.as_signer(signer) if self.payment_channel else None,
             self.committee.as_signer(signer) if self.committee else None,
+            self.op_referee.as_signer(signer) if self.op_referee else None,
         )
 
     @property
@@ -61,6 +67,8 @@ class Network:
             clients.append(self.payment_channel)
         if self.committee is not None:
             clients.append(self.committee)
+        if self.op_referee is not None:
+            clients.append(self.op_referee)
         return clients
 
     @classmethod
@@ -102,6 +110,9 @@ class Network:
         committee = None
         if addresses.committee is not None:
             committee = CommitteeClient(backend, addresses.committee, artifacts["DisputeCommittee"].abi, signer)
+        op_referee = None
+        if addresses.op_referee is not None and committee is not None:  # it rules through the committee
+            op_referee = OpRefereeClient(backend, addresses.op_referee, artifacts["OpReferee"].abi, signer)
         return cls(
             backend,
             TokenClient(backend, addresses.token, artifacts["Token"].abi, signer),
@@ -109,4 +120,5 @@ class Network:
             JobMarketClient(backend, addresses.job_market, artifacts["JobMarket"].abi, signer),
             channel,
             committee,
+            op_referee,
         )

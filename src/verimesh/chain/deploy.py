@@ -1,5 +1,5 @@
-"""Deploy Token, Registry, JobMarket, PaymentChannel and DisputeCommittee, wire them
-together, and fund accounts.
+"""Deploy Token, Registry, JobMarket, PaymentChannel, DisputeCommittee, OpCheck and OpReferee,
+wire them together, and fund accounts.
 
 Works on any backend: the in-process EVM for tests, anvil for the devnet, a real chain for
 a real deployment (then skip the minting: a real token is not mintable by us).
@@ -16,8 +16,10 @@ from verimesh.chain.backends.base import Backend
 from verimesh.chain.client import CONTRACTS, Network
 from verimesh.chain.committee import CommitteeClient
 from verimesh.chain.compile import ArtifactSet, load_artifacts
+from verimesh.chain.contract import ContractClient
 from verimesh.chain.deployment import ContractAddresses, Deployment, DevAccount, NetworkParams
 from verimesh.chain.job_market import JobMarketClient
+from verimesh.chain.op_referee import OpRefereeClient
 from verimesh.chain.payment_channel import deploy_payment_channel
 from verimesh.chain.registry import RegistryClient
 from verimesh.chain.token import TokenClient
@@ -36,7 +38,9 @@ def deploy_network(
     referee: str | None = None,
 ) -> Network:
     """Deploy the contracts and wire them: ``Registry.set_job_market``, then the
-    DisputeCommittee becomes JobMarket's referee (``set_referee``) and the Registry's slasher.
+    DisputeCommittee becomes JobMarket's referee (``set_referee``) and the Registry's slasher,
+    and the OpReferee (with OpCheck, which recomputes small ops) the committee's op referee
+    (``set_op_referee``): a proof of one wrong op then settles a dispute without a committee.
 
     The deployer is the token's minter and the owner of Registry and JobMarket. ``referee``
     overrides the committee as JobMarket's referee (an account that decides disputes by
@@ -94,10 +98,21 @@ def deploy_network(
     )
     registry.set_slasher(committee.address)
     job_market.set_referee(referee or committee.address)
+    op_check = deploy_op_check(backend, deployer, artifacts)
+    op_referee, _ = OpRefereeClient.deploy(
+        backend, deployer, artifacts["OpReferee"], committee.address, op_check.address
+    )
+    committee.transact("set_op_referee", op_referee.address)
     channel = deploy_payment_channel(
         backend, deployer, artifacts["PaymentChannel"], token.address, params.channel_challenge_period
     )
-    return Network(backend, token, registry, job_market, channel, committee)
+    return Network(backend, token, registry, job_market, channel, committee, op_referee)
+
+
+def deploy_op_check(backend: Backend, deployer: Signer, artifacts: ArtifactSet) -> ContractClient:
+    """OpCheck: stateless, no constructor arguments, no owner."""
+    op_check, _ = ContractClient.deploy(backend, deployer, artifacts["OpCheck"])
+    return op_check
 
 
 def fund_accounts(network: Network, minter: Signer, addresses: Sequence[str], amount: int) -> None:
@@ -128,6 +143,8 @@ def describe(
             job_market=network.job_market.address,
             payment_channel=network.payment_channel.address if network.payment_channel else None,
             committee=network.committee.address if network.committee else None,
+            op_check=network.op_referee.op_check() if network.op_referee else None,
+            op_referee=network.op_referee.address if network.op_referee else None,
         ),
         params=params,
         dev_accounts=dev_accounts or [],

@@ -55,6 +55,10 @@ class ContractAddresses(BaseModel):
     payment_channel: str | None = None
     # None in deployment.json files written before the committee was JobMarket's referee
     committee: str | None = None
+    # None in deployment.json files written before on-chain op proofs: OpCheck recomputes
+    # small ops, the OpReferee settles a dispute with them (the committee's op referee)
+    op_check: str | None = None
+    op_referee: str | None = None
 
 
 class DevAccount(BaseModel):

@@ -16,7 +16,10 @@
         signature is on a verdict for the same dispute that differs from the accepted
         one is slashed through the Registry (`report_equivocation`). A committee that
         stays silent past its deadline changes nothing here: `JobMarket.dispute_timeout`
-        then annuls the dispute and refunds the requester.
+        then annuls the dispute and refunds the requester. A dispute whose accused party
+        committed a trace with one provably wrong small op ends without a committee: the
+        OpReferee (set once by the deployer, `set_op_referee`) checks the proof on chain
+        and calls `resolve_by_op_proof` (docs/op-proofs.md).
 @custom:security
         - Unsteerable draw: the seed is the hash of the block that holds the request,
           which nobody (short of the block producer) knows when sending the request; the
@@ -42,6 +45,8 @@
           `slasher`): at most `equivocation_penalty` per member and job, once; the tokens
           come here and leave in the same call (bounty to the reporter, rest burned), so
           this contract never holds tokens between calls.
+        - Only the OpReferee may call `resolve_by_op_proof`; its address is set once, by
+          the deployer, and can never change afterwards.
         - Checks, then effects (accepted verdict, slashed flag), then the external calls
           (JobMarket, Registry, token), all trusted contracts fixed at deploy.
 """
@@ -196,6 +201,16 @@ event VerdictAccepted:
     submitter: indexed(address)
 
 
+event OpRefereeSet:
+    op_referee: indexed(address)
+
+
+event ResolvedByOpProof:
+    job_id: indexed(uint256)
+    guilty: uint256
+    op_referee: indexed(address)
+
+
 event EquivocationSlashed:
     job_id: indexed(uint256)
     member: indexed(address)
@@ -215,6 +230,11 @@ threshold: public(immutable(uint256))
 equivocation_penalty: public(immutable(uint256))
 # Share of that penalty paid to whoever proved it, in bps; the rest is burned.
 reporter_bounty_bps: public(immutable(uint256))
+
+# Who may set the OpReferee, once.
+deployer: public(immutable(address))
+# The contract whose on-chain op proofs decide disputes without a committee (empty: none).
+op_referee: public(address)
 
 # job id => block whose hash seeds the draw (0 = not requested)
 request_block: public(HashMap[uint256, uint256])
@@ -264,6 +284,43 @@ def __init__(
     threshold = threshold_
     equivocation_penalty = equivocation_penalty_
     reporter_bounty_bps = reporter_bounty_bps_
+    deployer = msg.sender
+
+
+@external
+def set_op_referee(op_referee_: address):
+    """
+    @dev Names the OpReferee, the only caller of `resolve_by_op_proof`. The deployer
+         calls it once, right after deploying the OpReferee (which needs this contract's
+         address first); the address is fixed from then on.
+    @param op_referee_ The OpReferee contract.
+    """
+    assert msg.sender == deployer, "dispute_committee: caller is not the deployer"
+    assert self.op_referee == empty(address), "dispute_committee: op referee already set"
+    assert op_referee_ != empty(address), "dispute_committee: op referee is the zero address"
+    self.op_referee = op_referee_
+    log OpRefereeSet(op_referee=op_referee_)
+
+
+@external
+def resolve_by_op_proof(job_id: uint256, guilty: uint256):
+    """
+    @dev Settles a dispute the OpReferee decided on chain: it proved that the `guilty`
+         party's committed trace holds an op whose output is not what the op computes from
+         its own inputs. Allowed at any point of a DISPUTED job (during the game, in the
+         referee turn, with or without a drawn committee); JobMarket refuses any other
+         state, so a settled dispute cannot be settled twice.
+    @param job_id The disputed job.
+    @param guilty 1 defender, 2 challenger.
+    """
+    assert msg.sender == self.op_referee and msg.sender != empty(address), (
+        "dispute_committee: caller is not the op referee"
+    )
+    assert guilty == GUILTY_DEFENDER or guilty == GUILTY_CHALLENGER, (
+        "dispute_committee: guilty must be 1 or 2"
+    )
+    log ResolvedByOpProof(job_id=job_id, guilty=guilty, op_referee=msg.sender)
+    extcall job_market.resolve_dispute(job_id, guilty == GUILTY_DEFENDER)
 
 
 @external
