@@ -540,13 +540,22 @@ def test_gas_of_an_on_chain_op_proof(tiny_job) -> None:
             honest, cheat = requantize_runs([[n] * 40] * 16, target=7 * 40 + 20)
             cases[f"requantize {n} elements"] = (honest, cheat, 7 * 40 + 20)
         honest_trace = tiny_job.trace()
-        first = {}
-        for i, r in enumerate(honest_trace.records()):
+        first = {}  # each checkable op's first leaf in a decode step (one new token), else in the prompt's
+        for i, r in sorted(enumerate(honest_trace.records()), key=lambda ir: (ir[1].step == 0, ir[0])):
             if checkable(r) and r.op not in first:
                 first[r.op] = i
         for op, i in sorted(first.items()):
             cases[f"decoder {op}"] = (run(honest_trace, b"decoder"), run(tiny_job.trace(adversary.WrongOpContext(i)),
                                                                        b"decoder"), i)
+        # a 16-token job (the dispute of docs/verification.md): deeper proofs, same ops
+        long_job = JobRun(tiny_job.model, "generate", "ROMEO:", {"max_tokens": 16})
+        long_trace = long_job.trace()
+        records = long_trace.records()
+        last_argmax = max(i for i, r in enumerate(records) if r.op == "argmax")
+        middle_add = next(i for i, r in enumerate(records) if r.op == "add" and r.step == 8 and checkable(r))
+        for name, i in (("add", middle_add), ("argmax", last_argmax)):
+            cases[f"decoder 16 tokens {name}"] = (run(long_trace, b"long"),
+                                                  run(long_job.trace(adversary.WrongOpContext(i)), b"long"), i)
         gas: dict[str, tuple[int, int]] = {}  # case -> (prove_wrong_op, OpCheck.recompute alone)
         for warm in (True, False):
             for name, (honest, cheat, target) in cases.items():
@@ -554,8 +563,9 @@ def test_gas_of_an_on_chain_op_proof(tiny_job) -> None:
                 job_id, _defender, _challenger = rw.replicate_dispute(defender=cheat, challenger=honest)
                 proof = cheat.trace.proof(record.step, record.index)
                 built = WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
-                recompute = tx_gas(rw.op_check, lambda built=built: rw.op_check.recompute(
-                    record.op, record.params_json, built.inputs))
+                op, params = record.op, record.params_json
+                recompute = tx_gas(rw.op_check, lambda op=op, params=params, built=built: rw.op_check.recompute(
+                    op, params, built.inputs))
                 used = tx_gas(referee, lambda built=built: referee.prove_wrong_op(*built.args()))
                 assert rw.w.state(job_id) == FINALIZED
                 if not warm:
