@@ -93,12 +93,15 @@ def recompute(
     for t: Tensor in inputs:
         hashes.append(self._hash(t))  # also checks dtype, shape and data length
     out: bytes32 = empty(bytes32)
+    kind: uint256 = _ADD + 1  # not a rescaling op
     if op == "requantize":
-        out = self._arith(params, inputs, _REQUANTIZE)
+        kind = _REQUANTIZE
     elif op == "mul":
-        out = self._arith(params, inputs, _MUL)
+        kind = _MUL
     elif op == "add":
-        out = self._arith(params, inputs, _ADD)
+        kind = _ADD
+    if kind <= _ADD:
+        out = self._arith(params, inputs, kind)
     elif op == "argmax":
         out = self._argmax(params, inputs)
     elif op == "reshape":
@@ -112,19 +115,6 @@ def recompute(
     else:
         raise "op_check: unsupported op"
     return hashes, out
-
-
-@external
-@pure
-def tensor_hash(dtype: String[5], dims: DynArray[uint256, _MAX_NDIM], data: Bytes[_MAX_DATA]) -> bytes32:
-    """
-    @dev The runtime's canonical tensor hash of an int8/int16/int32/int64/uint8 tensor.
-    @param dtype The dtype name ("int8", ...).
-    @param dims The shape.
-    @param data The elements, C order, little endian (exactly elements x size bytes).
-    @return sha256 of the canonical bytes.
-    """
-    return self._hash(Tensor(dtype=dtype, dims=dims, data=data))
 
 
 # --- arithmetic ops -----------------------------------------------------------------------
@@ -209,11 +199,7 @@ def _arith(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS], ki
             t = unsafe_mul(a, mv)  # |acc| < 2^47, 0 <= m < 2^31
         # 17 <= shift <= 62: |t| + 2^61 < 2^255
         q: int256 = unsafe_add(t, 1 << unsafe_sub(sh, 1)) >> sh
-        if q > hi:
-            q = hi
-        elif q < lo:
-            q = lo
-        acc[i] = q
+        acc[i] = self._clip(q, lo, hi)
         c = unsafe_add(c, 1)
         if c == channels:
             c = 0
@@ -233,7 +219,7 @@ def _argmax(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -
     self._arity(len(inputs), 1)
     self._params_ok(params == b"{}")
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
-    assert len(dims) > 0 and dims[len(dims) - 1] > 0, "op_check: argmax needs a non-empty last axis"
+    self._fits(len(dims) > 0 and dims[len(dims) - 1] > 0)  # a non-empty last axis
     width: uint256 = dims.pop()
     x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
     out: DynArray[int256, _MAX_ELEMENTS] = []
@@ -289,7 +275,7 @@ def _reshape(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
         dims.append(d)
     if free < _MAX_NDIM and known > 0:
         dims[free] = count // known
-    assert ok and (free == _MAX_NDIM or known > 0) and self._count(dims) == count, "op_check: cannot reshape"
+    self._fits(ok and (free == _MAX_NDIM or known > 0) and self._count(dims) == count)
     return sha256(concat(self._header(inputs[0].dtype, dims), inputs[0].data))
 
 
@@ -314,11 +300,9 @@ def _slice(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) ->
     stop, pos = self._int(params, self._lit(params, pos, b',"stop":'))
     self._close(params, pos)
     n: int256 = convert(len(dims), int256)
-    assert axis_value >= -n and axis_value < n, "op_check: axis out of range"
+    self._fits(axis_value >= -n and axis_value < n)
     axis: uint256 = convert((axis_value + n) % n, uint256)
-    assert start >= 0 and start <= stop and stop <= convert(dims[axis], int256), (
-        "op_check: slice needs 0 <= start <= stop <= the axis size"
-    )
+    self._fits(start >= 0 and start <= stop and stop <= convert(dims[axis], int256))
     strides: uint256[_MAX_NDIM] = self._strides(dims)
     first: uint256 = convert(start, uint256) * strides[axis]
     dims[axis] = convert(stop - start, uint256)
@@ -366,13 +350,13 @@ def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
     dims: DynArray[uint256, _MAX_NDIM] = inputs[0].dims
     width: uint256 = self._last(dims)
     # x [..., D] with D > 0, gamma int32 [D]
-    assert (
+    self._fits(
         len(dims) > 0
         and width > 0
         and inputs[1].dtype == "int32"
         and len(inputs[1].dims) == 1
         and inputs[1].dims[0] == width
-    ), "op_check: rmsnorm shapes do not fit"
+    )
     x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
     gamma: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[1])
     lo: int256 = 0
@@ -415,7 +399,7 @@ def _rmsnorm(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) 
             else:
                 u = u << convert(-e, uint256)
             q: int256 = (u * gamma[j] + (1 << (sh - 1))) >> sh
-            x[base + j] = max(lo, min(hi, q))
+            x[base + j] = self._clip(q, lo, hi)
     return self._output_hash(out_dtype, dims, x)
 
 
@@ -450,7 +434,6 @@ def _rope(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> 
         first = False
     p = self._key(params, pos, first, b'"style":')
     if p != 0:
-        pos = p + 6
         if self._at(params, p, b'"interleaved"'):
             interleaved = True
             pos = p + 13
@@ -472,7 +455,7 @@ def _rope(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> 
     table: DynArray[uint256, _MAX_NDIM] = inputs[1].dims
     sin_dims: DynArray[uint256, _MAX_NDIM] = inputs[2].dims
     # x [..., T, D] with D even, cos and sin [max_pos, D / 2], positions [T]
-    assert (
+    self._fits(
         n >= 2
         and dims[n - 1] == 2 * half
         and len(table) == 2
@@ -482,10 +465,10 @@ def _rope(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> 
         and sin_dims[1] == half
         and len(inputs[3].dims) == 1
         and inputs[3].dims[0] == rows
-    ), "op_check: rope shapes do not fit"
+    )
     positions: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[3])
     for t: int256 in positions:
-        assert t >= 0 and t < convert(table[0], int256), "op_check: rope positions must be in [0, max_pos)"
+        self._fits(t >= 0 and t < convert(table[0], int256))  # positions in [0, max_pos)
     x: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[0])
     cos: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[1])
     sin: DynArray[int256, _MAX_ELEMENTS] = self._values(inputs[2])
@@ -512,8 +495,8 @@ def _rope(params: Bytes[_MAX_PARAMS], inputs: DynArray[Tensor, _MAX_INPUTS]) -> 
             xb: int256 = x[b]
             c: int256 = cos[at + i]
             s: int256 = sin[at + i]
-            x[a] = max(lo, min(hi, (xa * c - xb * s + unit) >> f))
-            x[b] = max(lo, min(hi, (xb * c + xa * s + unit) >> f))
+            x[a] = self._clip((xa * c - xb * s + unit) >> f, lo, hi)
+            x[b] = self._clip((xb * c + xa * s + unit) >> f, lo, hi)
         t += 1
         if t == rows:
             t = 0
@@ -532,6 +515,17 @@ def _arity(given: uint256, wanted: uint256):
     @param wanted How many the op takes.
     """
     assert given == wanted, "op_check: wrong number of inputs for the op"
+
+
+@internal
+@pure
+def _fits(ok: bool):
+    """
+    @dev Requires input shapes (or indices, axes, positions) that fit the op, as the
+         runtime checks them (the one place that says so).
+    @param ok Whether they do.
+    """
+    assert ok, "op_check: input shapes do not fit the op"
 
 
 @internal
@@ -557,9 +551,7 @@ def _check_multiplier(m: Tensor, s: Tensor, channels: uint256):
     self._need(m.dtype, _INT32)
     self._need(s.dtype, _INT32)
     for dims: DynArray[uint256, _MAX_NDIM] in [m.dims, s.dims]:
-        assert len(dims) == 0 or (len(dims) == 1 and dims[0] == channels), (
-            "op_check: multiplier and shift must have shape () or (channels,)"
-        )
+        self._fits(len(dims) == 0 or (len(dims) == 1 and dims[0] == channels))
 
 
 @internal
@@ -574,6 +566,19 @@ def _check_ranges(ms: DynArray[int256, _MAX_ELEMENTS], shifts: DynArray[int256, 
         assert m >= 0, "op_check: multiplier must be >= 0"
     for s: int256 in shifts:
         assert s >= _MIN_SHIFT and s <= _MAX_SHIFT, "op_check: shift must be in [17, 62]"
+
+
+@internal
+@pure
+def _clip(v: int256, lo: int256, hi: int256) -> int256:
+    """
+    @dev Saturation into [lo, hi] (fixed.clip_to: never wrap-around).
+    @param v The value.
+    @param lo The smallest value of the dtype.
+    @param hi The largest value of the dtype.
+    @return v, lo or hi.
+    """
+    return max(lo, min(hi, v))
 
 
 @internal
@@ -648,7 +653,7 @@ def _broadcast(a: DynArray[uint256, _MAX_NDIM], b: DynArray[uint256, _MAX_NDIM])
             db = b[i + len(b) - n]
         if da == 1:
             da = db
-        assert db == da or db == 1, "op_check: shapes do not broadcast"
+        self._fits(db == da or db == 1)  # numpy broadcasting
         out.append(da)
     self._count(out)
     return out
