@@ -275,6 +275,19 @@ def test_a_proof_may_come_in_the_middle_of_the_game(rw):
     assert rw.w.state(job_id) == FINALIZED
 
 
+def test_a_proof_beats_a_timeout_nobody_has_claimed_yet(rw):
+    """The honest defender missed its round deadline; before anyone calls dispute_timeout
+    (which would convict it), it proves the challenger's trace wrong."""
+    honest, cheat = requantize_runs([[8, 4]], target=1)
+    record = cheated_leaf(honest, cheat, 1)
+    job_id, defender, _challenger = rw.replicate_dispute(defender=honest, challenger=cheat)
+    boa.env.time_travel(seconds=rw.market.disputes(job_id).deadline - boa.env.evm.patch.timestamp + 1)
+    rw.prove(job_id, CHALLENGER, cheat, record, sender=defender)
+    assert rw.w.state(job_id) == FINALIZED
+    with boa.reverts("job_market: job is not disputed"):
+        rw.market.dispute_timeout(job_id)
+
+
 def test_a_proof_overtakes_a_drawn_committee_which_then_cannot_rule(rw):
     honest, cheat = requantize_runs([[8, 8]], target=1)
     record = cheated_leaf(honest, cheat, 1)
