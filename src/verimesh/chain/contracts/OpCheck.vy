@@ -26,7 +26,11 @@
         - reshape(x) {shape} and slice(x) {axis, start, stop}: numpy's semantics.
         - rmsnorm(x, gamma) {eps, shift, out_dtype}: the exact integer rmsnorm (isqrt spec
           of verimesh.runtime.fixed.scaled_rsqrt_mul_reference).
-        Stateless: pure functions only.
+        - rope(x, cos, sin, positions) {frac_bits, out_dtype, style}: rotary embedding,
+          "half" or "interleaved" pairs.
+        Stateless: pure functions only. The code is near the EIP-170 size limit and a deploy
+        costs 200 gas per byte (tests/contracts/test_op_check_contract.py keeps it within
+        the devnet's 5M gas per transaction): more ops need a second contract.
 @custom:security
         - Bounds: at most `_MAX_ELEMENTS` elements and `_MAX_DATA` bytes per input tensor,
           `_MAX_ELEMENTS` elements per output, 8 dimensions, `_MAX_INPUTS` inputs; the data
