@@ -158,6 +158,15 @@ _MASK_48: constant(uint256) = 2**48 - 1
 _BLOCKHASH_WINDOW: constant(uint256) = 256
 _MASK_160: constant(uint256) = 2**160 - 1
 
+# Packed dispute words (bit offsets), see `_dispute_head` and `_dispute_game`.
+_OFF_KIND: constant(uint256) = 160
+_OFF_CHALLENGER_REPLICA: constant(uint256) = 168
+_OFF_DEFENDER_REPLICA: constant(uint256) = 176
+_OFF_ROUND: constant(uint256) = 160
+_OFF_TURN: constant(uint256) = 168
+_OFF_DEADLINE: constant(uint256) = 176
+_OFF_CLOSED: constant(uint256) = 216
+
 
 # The decoded job record. Storage keeps it in two words (`_job_head`, `_job_status`),
 # because every storage word written costs ~20k gas; `jobs(id)` returns this view.
@@ -373,7 +382,14 @@ _job_head: HashMap[uint256, uint256]
 _job_status: HashMap[uint256, uint256]
 _replicas: HashMap[uint256, HashMap[uint256, Replica]]
 audits: public(HashMap[uint256, Audit])
-disputes: public(HashMap[uint256, Dispute])
+# A dispute in two words (`disputes(id)` decodes them; the bond is `challenge_bond` for an
+# external challenger and zero otherwise, so it is not stored):
+# challenger (low 160 bits) | kind << 160 | challenger_replica << 168 | defender_replica << 176
+_dispute_head: HashMap[uint256, uint256]
+# What a move reads and writes: the defender's address (low 160 bits) | round << 160 |
+# turn << 168 | deadline (40 bits) << 176 | closed << 216 (set when the dispute is settled,
+# so a move need not read the job).
+_dispute_game: HashMap[uint256, uint256]
 
 
 @deploy
@@ -683,23 +699,22 @@ def dispute_move(job_id: uint256, data: bytes32):
     @param job_id The disputed job.
     @param data The move's payload, logged for the other party.
     """
-    dispute: Dispute = self._mover_turn(job_id)
-    if dispute.turn == TURN_DEFENDER:
-        dispute.turn = TURN_CHALLENGER
-    else:
-        dispute.turn = TURN_DEFENDER
-    dispute.round += 1
-    if dispute.round == _MAX_DISPUTE_ROUNDS:
-        dispute.turn = TURN_REFEREE
-    dispute.deadline = block.timestamp + dispute_round_window
-    self.disputes[job_id] = dispute
+    game: uint256 = self._mover_turn(job_id)
+    turn: uint8 = TURN_DEFENDER
+    if convert((game >> _OFF_TURN) & _MASK_8, uint8) == TURN_DEFENDER:
+        turn = TURN_CHALLENGER
+    round: uint256 = ((game >> _OFF_ROUND) & _MASK_8) + 1
+    if round == _MAX_DISPUTE_ROUNDS:
+        turn = TURN_REFEREE
+    deadline: uint256 = block.timestamp + dispute_round_window
+    self._dispute_game[job_id] = self._pack_game(game & _MASK_160, round, turn, deadline)
     log DisputeMove(
         job_id=job_id,
         mover=msg.sender,
-        round=dispute.round,
+        round=round,
         data=data,
-        next_turn=dispute.turn,
-        deadline=dispute.deadline,
+        next_turn=turn,
+        deadline=deadline,
     )
 
 
@@ -713,32 +728,100 @@ def refer_dispute(job_id: uint256):
          game as it stands.
     @param job_id The disputed job.
     """
-    dispute: Dispute = self._mover_turn(job_id)
+    game: uint256 = self._mover_turn(job_id)
     deadline: uint256 = block.timestamp + dispute_round_window
-    self.disputes[job_id].turn = TURN_REFEREE
-    self.disputes[job_id].deadline = deadline
-    log DisputeReferred(job_id=job_id, by=msg.sender, round=dispute.round, deadline=deadline)
+    round: uint256 = (game >> _OFF_ROUND) & _MASK_8
+    self._dispute_game[job_id] = self._pack_game(game & _MASK_160, round, TURN_REFEREE, deadline)
+    log DisputeReferred(job_id=job_id, by=msg.sender, round=round, deadline=deadline)
 
 
 @internal
 @view
-def _mover_turn(job_id: uint256) -> Dispute:
+def _mover_turn(job_id: uint256) -> uint256:
     """
     @dev Checks that the caller is the dispute party due to move, before the deadline.
+         Reads the game word only (and the head word on the challenger's turn): the
+         closed bit stands for the job's state (a job is disputed at most once, and its
+         dispute is closed exactly when the job leaves DISPUTED).
     @param job_id The disputed job.
-    @return The dispute record.
+    @return The game word.
     """
-    assert self._load(job_id).state == STATE_DISPUTED, "job_market: job is not disputed"
-    dispute: Dispute = self.disputes[job_id]
-    assert dispute.turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
-    assert block.timestamp <= dispute.deadline, "job_market: round deadline passed"
-    if dispute.turn == TURN_DEFENDER:
-        assert msg.sender == self._replicas[job_id][dispute.defender_replica].provider, (
+    game: uint256 = self._dispute_game[job_id]
+    if game == 0:
+        # Never disputed: the same reasons `_load` and the state check give.
+        assert self._job_status[job_id] != 0, "job_market: unknown job"
+        raise "job_market: job is not disputed"
+    assert (game >> _OFF_CLOSED) & 1 == 0, "job_market: job is not disputed"
+    turn: uint8 = convert((game >> _OFF_TURN) & _MASK_8, uint8)
+    assert turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
+    assert block.timestamp <= (game >> _OFF_DEADLINE) & _MASK_40, (
+        "job_market: round deadline passed"
+    )
+    if turn == TURN_DEFENDER:
+        assert msg.sender == convert(convert(game & _MASK_160, uint160), address), (
             "job_market: not your turn"
         )
     else:
-        assert msg.sender == dispute.challenger, "job_market: not your turn"
-    return dispute
+        challenger: uint256 = self._dispute_head[job_id] & _MASK_160
+        assert msg.sender == convert(convert(challenger, uint160), address), (
+            "job_market: not your turn"
+        )
+    return game
+
+
+@internal
+@pure
+def _pack_game(defender: uint256, round: uint256, turn: uint8, deadline: uint256) -> uint256:
+    """
+    @dev Packs a dispute's game word (open: closed bit zero).
+    @param defender The defending provider's address as a number.
+    @param round Moves made so far (at most 64).
+    @param turn TURN_*.
+    @param deadline The round deadline (40-bit timestamp).
+    @return The game word.
+    """
+    return (
+        defender
+        | (round << _OFF_ROUND)
+        | (convert(turn, uint256) << _OFF_TURN)
+        | (deadline << _OFF_DEADLINE)
+    )
+
+
+@internal
+@view
+def _load_dispute(job_id: uint256) -> Dispute:
+    """
+    @dev Decodes a dispute's two words (all zero for a job never disputed).
+    @param job_id The job.
+    @return The dispute record.
+    """
+    head: uint256 = self._dispute_head[job_id]
+    game: uint256 = self._dispute_game[job_id]
+    kind: uint8 = convert((head >> _OFF_KIND) & _MASK_8, uint8)
+    bond: uint256 = 0
+    if kind == CHALLENGER_EXTERNAL and head != 0:
+        bond = challenge_bond
+    return Dispute(
+        challenger=convert(convert(head & _MASK_160, uint160), address),
+        kind=kind,
+        challenger_replica=(head >> _OFF_CHALLENGER_REPLICA) & _MASK_8,
+        defender_replica=(head >> _OFF_DEFENDER_REPLICA) & _MASK_8,
+        bond=bond,
+        round=(game >> _OFF_ROUND) & _MASK_8,
+        turn=convert((game >> _OFF_TURN) & _MASK_8, uint8),
+        deadline=(game >> _OFF_DEADLINE) & _MASK_40,
+    )
+
+
+@internal
+def _close_dispute(job_id: uint256):
+    """
+    @dev Marks a dispute settled (moves and referrals are refused from now on); the fields
+         `disputes(id)` shows are unchanged.
+    @param job_id The job.
+    """
+    self._dispute_game[job_id] = self._dispute_game[job_id] | (1 << _OFF_CLOSED)
 
 
 @external
@@ -751,7 +834,7 @@ def dispute_timeout(job_id: uint256):
     """
     job: Job = self._load(job_id)
     assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
-    dispute: Dispute = self.disputes[job_id]
+    dispute: Dispute = self._load_dispute(job_id)
     assert block.timestamp > dispute.deadline, "job_market: round deadline not reached"
     if dispute.turn == TURN_DEFENDER:
         self._resolve(job_id, job, dispute, _GUILTY_DEFENDER, REASON_TIMEOUT)
@@ -776,7 +859,7 @@ def resolve_dispute(job_id: uint256, provider_at_fault: bool):
     guilty: uint8 = _GUILTY_CHALLENGER
     if provider_at_fault:
         guilty = _GUILTY_DEFENDER
-    self._resolve(job_id, job, self.disputes[job_id], guilty, REASON_REFEREE)
+    self._resolve(job_id, job, self._load_dispute(job_id), guilty, REASON_REFEREE)
 
 
 @external
@@ -791,7 +874,7 @@ def resolve_dispute_both(job_id: uint256):
     assert msg.sender == self.referee, "job_market: caller is not the referee"
     job: Job = self._load(job_id)
     assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
-    self._resolve(job_id, job, self.disputes[job_id], _GUILTY_BOTH, REASON_BOTH_AT_FAULT)
+    self._resolve(job_id, job, self._load_dispute(job_id), _GUILTY_BOTH, REASON_BOTH_AT_FAULT)
 
 
 @external
@@ -895,6 +978,18 @@ def jobs(job_id: uint256) -> Job:
     @return The job.
     """
     return self._unpack(self._job_head[job_id], self._job_status[job_id])
+
+
+@external
+@view
+def disputes(job_id: uint256) -> Dispute:
+    """
+    @dev The decoded dispute record of a job (all zero if it was never disputed).
+    @param job_id The job.
+    @return challenger, kind, challenger_replica, defender_replica, bond, round, turn,
+            deadline.
+    """
+    return self._load_dispute(job_id)
 
 
 @external
@@ -1262,15 +1357,15 @@ def _open_dispute(
     @param bond Token bond the challenger posted (external only).
     """
     deadline: uint256 = block.timestamp + dispute_round_window
-    self.disputes[job_id] = Dispute(
-        challenger=challenger,
-        kind=kind,
-        challenger_replica=challenger_replica,
-        defender_replica=defender_replica,
-        bond=bond,
-        round=0,
-        turn=TURN_DEFENDER,
-        deadline=deadline,
+    self._dispute_head[job_id] = (
+        convert(challenger, uint256)
+        | (convert(kind, uint256) << _OFF_KIND)
+        | (challenger_replica << _OFF_CHALLENGER_REPLICA)
+        | (defender_replica << _OFF_DEFENDER_REPLICA)
+    )
+    defender: address = self._replicas[job_id][defender_replica].provider
+    self._dispute_game[job_id] = self._pack_game(
+        convert(defender, uint256), 0, TURN_DEFENDER, deadline
     )
     log Challenged(
         job_id=job_id,
@@ -1318,6 +1413,7 @@ def _resolve(job_id: uint256, job: Job, dispute: Dispute, guilty: uint8, reason:
     settled: Job = job
     settled.state = STATE_FINALIZED
     self._save(job_id, settled)
+    self._close_dispute(job_id)
     log DisputeResolved(
         job_id=job_id,
         defender_at_fault=guilty != _GUILTY_CHALLENGER,
@@ -1348,6 +1444,7 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
     settled: Job = job
     settled.state = STATE_REFUNDED
     self._save(job_id, settled)
+    self._close_dispute(job_id)
     log DisputeAnnulled(job_id=job_id)
     bond: uint256 = self._bond(job.price)
     for i: uint256 in range(_MAX_REPLICAS):
