@@ -4,16 +4,28 @@ the job, reports a different result, and the dispute is played on chain between 
 provider node and the validator daemon. The committee (or the interim referee) rules on the
 one leaf the game ends at; the cheat is slashed and the validator earns the bounty.
 
-Two cheats stand for the two ways a dispute is decided: ``wrong-output`` (same instruction,
-another output: one op recomputed) and ``model-swap`` (another program: replayed to the
-disputed op, from the job spec and input in the evidence). The other cheats are played in
-replicate mode (test_zoo_replicate.py): the game does not depend on who the opponent is.
+Three cheats stand for the three ways a dispute is decided: ``wrong-output`` (same
+instruction, another output: one op recomputed by the committee), ``model-swap`` (another
+program: replayed to the disputed op, from the job spec and input in the evidence) and
+``one-bad-small-op`` (an op the EVM recomputes itself: the validator, or another one, proves
+it wrong on chain and no committee is drawn). The other cheats are played in replicate mode
+(test_zoo_replicate.py): the game does not depend on who the opponent is.
 """
 
 from __future__ import annotations
 
 import pytest
-from zoo_world import WINDOW, ValidatorNode, Zoo, ZooNode, job_state, slashed_accounts, wait_for
+from zoo_world import (
+    WINDOW,
+    ValidatorNode,
+    Zoo,
+    ZooNode,
+    committee_drawn,
+    job_state,
+    op_proofs,
+    slashed_accounts,
+    wait_for,
+)
 
 from verimesh.chain import JobState
 from verimesh.client import JobFailed, audit
@@ -23,6 +35,9 @@ from verimesh.verify.referee import Method
 
 pytestmark = [pytest.mark.devnet, pytest.mark.slow]
 PROMPT = "ROMEO:"
+# Sampled, not greedy: wrong-output's lie is then the `sample` op, which the EVM does not
+# recompute (a greedy `argmax` over the tiny vocabulary it does: that lie is proven on chain).
+PARAMS = {"max_tokens": 3, "seed": 7}
 ZERO_ADDRESS = "0x" + "0" * 40
 
 
@@ -37,7 +52,11 @@ def validators(zoo_chain: Zoo, pool: list[ValidatorNode]):
 
 @pytest.mark.parametrize(
     ("behaviour", "method"),
-    [(Behaviour.WRONG_OUTPUT, Method.RECOMPUTE), (Behaviour.MODEL_SWAP, Method.REPLAY)],
+    [
+        (Behaviour.WRONG_OUTPUT, Method.RECOMPUTE),
+        (Behaviour.MODEL_SWAP, Method.REPLAY),
+        (Behaviour.ONE_BAD_SMALL_OP, Method.RECOMPUTE),
+    ],
     ids=lambda v: getattr(v, "value", ""),
 )
 def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, behaviour: Behaviour, method: Method) -> None:
@@ -46,7 +65,7 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
     cheater = ZooNode(zoo.state, zoo.tmp / "cheater", "dev3", behaviour)  # the only provider
     try:
         handle = zoo.client.submit(
-            model=zoo.model_root, task="generate", input=PROMPT, params={"max_tokens": 3},
+            model=zoo.model_root, task="generate", input=PROMPT, params=PARAMS,
             mode=audit(1.0), commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
         )  # fmt: skip
         wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.DISPUTED, "the audit's dispute")
@@ -56,6 +75,12 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         ruling = zoo.referee.rule(handle.job_id, {"cheat": cheater, "auditor": auditor}, handle.spec, PROMPT, handle.block)
         assert ruling.guilty == {Party.DEFENDER}, ruling.reasons  # the provider defends its result
         assert ruling.method is method
+        proofs = op_proofs(zoo.client, handle.job_id, handle.block)
+        if behaviour is Behaviour.ONE_BAD_SMALL_OP:  # settled on chain: no committee drawn
+            assert [(p["accused"], p["prover"] != cheater.address) for p in proofs] == [(1, True)]
+            assert not committee_drawn(zoo.client, handle.job_id)
+        else:
+            assert proofs == []
         assert slashed_accounts(zoo.client, handle.job_id, handle.block) == {cheater.address.lower()}
         wait_for(lambda: cheater.step(handle.job_id) == "failed", "the cheat to see its loss")
         bounty = next(e for e in jm.get_events("Slashed", handle.block) if e["job_id"] == handle.job_id)

@@ -7,6 +7,9 @@ verdict decides the job).
   one-bad-op): the replicas' results differ, the contract opens a dispute, both nodes play
   the bisection game on chain from their own traces, the referee rules on the one leaf
   they end at (one op recomputed, or the program replayed to it);
+- one-bad-small-op: the same, but the wrong op is small enough for the EVM: the honest node
+  (or a validator) proves it wrong on chain (``OpReferee.prove_wrong_op``) and no committee
+  is ever drawn;
 - copy-replica: its reveal of the honest replica's roots is refused by the contract (they
   do not open its commitment); it is slashed at the reveal deadline;
 - withhold-reveal: commits, never reveals, slashed at the reveal deadline.
@@ -18,7 +21,16 @@ import json
 
 import httpx
 import pytest
-from zoo_world import WINDOW, Zoo, ZooNode, job_state, slashed_accounts, wait_for
+from zoo_world import (
+    WINDOW,
+    Zoo,
+    ZooNode,
+    committee_drawn,
+    job_state,
+    op_proofs,
+    slashed_accounts,
+    wait_for,
+)
 
 from verimesh.chain import JobState
 from verimesh.client import replicate
@@ -36,11 +48,14 @@ CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 o
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
+    Behaviour.ONE_BAD_SMALL_OP: Method.RECOMPUTE,
     Behaviour.MODEL_SWAP: Method.REPLAY,
     Behaviour.SKIP_LAYERS: Method.REPLAY,
     Behaviour.LOWER_PRECISION: Method.REPLAY,
     Behaviour.RANDOM_OUTPUT: Method.REPLAY,
 }
+# the cheats whose wrong op the chain recomputes itself: settled by an op proof, no committee
+SETTLED_ON_CHAIN = {Behaviour.ONE_BAD_SMALL_OP}
 
 
 def _post(zoo: Zoo):
@@ -69,6 +84,13 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         cheater_party = Party.DEFENDER if defender == cheater.address else Party.CHALLENGER
         assert ruling.guilty == {cheater_party}, ruling.reasons
         assert ruling.method is COMPUTE_CHEATS[behaviour], ruling
+        proofs = op_proofs(zoo.client, handle.job_id, handle.block)
+        if behaviour in SETTLED_ON_CHAIN:  # proven by the honest node or a validator, never drawn
+            assert [p["accused"] for p in proofs] == [int(cheater_party) + 1]
+            assert proofs[0]["prover"] != cheater.address
+            assert not committee_drawn(zoo.client, handle.job_id)
+        else:  # an op too big for the EVM, or another program: the committee ruled
+            assert proofs == []
         assert job_state(zoo.client, handle.job_id) == JobState.FINALIZED
         assert slashed_accounts(zoo.client, handle.job_id, handle.block) == {cheater.address.lower()}
         # Both nodes read the verdict: the honest one is paid and done, the cheat knows it lost.

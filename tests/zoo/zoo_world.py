@@ -10,6 +10,8 @@ are drawn from real validator daemons (``ValidatorNode``, engineer B2's ``node.v
 started with the world; on a deployment with a plain referee key (the deployer) the test's
 ``Referee`` sends the verdict instead. Either way ``Referee.rule`` computes the ruling
 independently from the parties' served evidence, and checks the committee agreed with it.
+A dispute over an op small enough for the EVM is settled by an on-chain op proof instead
+(``OpReferee.prove_wrong_op``, sent by a party or a validator): ``op_proofs`` lists them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
 from verimesh.node.jobs import JobSpec
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party, PartyEvidence
-from verimesh.verify.referee import Ruling, decide
+from verimesh.verify.referee import Method, Ruling, decide
 
 DEV_PASSWORD = "verimesh-dev"
 # Seconds of the job windows (the contract's minimum): the tests move the chain's clock.
@@ -151,10 +153,20 @@ class Referee:
         game = replay_game(self.jm, job_id, from_block)
         assert game.dispute is not None and game.dispute.outcome is not None, game
         by_address = {n.address.lower(): n for n in nodes.values()}
-        evidence = {}
-        for party, address in ((Party.DEFENDER, game.defender), (Party.CHALLENGER, game.challenger)):
-            url = by_address[address.lower()].url
-            evidence[party] = wait_for(lambda url=url: self._try_evidence(url, job_id), f"{url}'s evidence", 60, 0.1)
+        evidence: dict[Party, PartyEvidence] = {}
+
+        def collected() -> Ruling | bool:
+            proven = self._proven(job_id, from_block)
+            if proven is not None:  # settled at once: the parties may have dropped their evidence
+                return proven
+            for party, address in ((Party.DEFENDER, game.defender), (Party.CHALLENGER, game.challenger)):
+                if party not in evidence and (got := self._try_evidence(by_address[address.lower()].url, job_id)):
+                    evidence[party] = got
+            return len(evidence) == 2
+
+        got = wait_for(collected, f"job {job_id}'s evidence of both parties (or an op proof)", 60, 0.1)
+        if isinstance(got, Ruling):
+            return got
         job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params))
         ruling = decide(game.dispute, evidence[Party.DEFENDER], evidence[Party.CHALLENGER], job)
         if self.referee_jm is not None and len(ruling.guilty) == 2:
@@ -163,10 +175,23 @@ class Referee:
             self.referee_jm.resolve_dispute(job_id, Party.DEFENDER in ruling.guilty)
         else:
             wait_for(lambda: self.jm.jobs(job_id).state != JobState.DISPUTED, f"the committee's verdict on job {job_id}", 120)
+            proven = self._proven(job_id, from_block)
+            if proven is not None:  # an op proof landed after we fetched the evidence
+                assert proven.guilty == ruling.guilty, (proven, ruling)
+                return ruling
             accepted = [e for e in self.client.net.committee.get_events("VerdictAccepted", from_block)
                         if e["job_id"] == job_id]  # fmt: skip
             assert [e["guilty"] for e in accepted] == [ruling.guilty_code], (accepted, ruling)
         return ruling
+
+    def _proven(self, job_id: int, from_block: int) -> Ruling | None:
+        """The ruling of an on-chain op proof that settled the job (one op recomputed by the EVM)."""
+        proofs = op_proofs(self.client, job_id, from_block)
+        if not proofs:
+            return None
+        (proof,) = proofs  # one proof settles a dispute: any other reverts
+        return Ruling(frozenset({Party(proof["accused"] - 1)}), proof["step"], proof["index"], Method.RECOMPUTE,
+                      bytes(32), (f"{proof['op']} proven wrong on chain by {proof['prover']}",), 0.0)  # fmt: skip
 
     def _try_evidence(self, url: str, job_id: int) -> PartyEvidence | None:
         try:
@@ -242,6 +267,20 @@ def slashed_accounts(client: Client, job_id: int, from_block: int) -> set[str]:
     return {
         e["account"].lower() for e in client.net.job_market.get_events("Slashed", from_block) if e["job_id"] == job_id
     }
+
+
+def op_proofs(client: Client, job_id: int, from_block: int) -> list[Any]:
+    """``WrongOpProven`` events of ``job_id``: disputes settled on chain without a committee."""
+    referee = client.net.op_referee
+    if referee is None:
+        return []
+    return [e for e in referee.get_events("WrongOpProven", from_block) if e["job_id"] == job_id]
+
+
+def committee_drawn(client: Client, job_id: int) -> bool:
+    """True if a dispute committee was ever drawn (or requested) for ``job_id``."""
+    committee = client.net.committee
+    return committee is not None and bool(committee.committee(job_id).size or committee.request_block(job_id))
 
 
 def job_state(client: Client, job_id: int) -> JobState:

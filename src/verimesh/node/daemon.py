@@ -16,7 +16,11 @@ an outside challenger did) stays at step ``revealed`` in the journal, marked as 
 its meta table, and every pass ticks B2's ``node.dispute.DisputePlayer`` for it: the node
 plays the bisection from its own trace (recomputed once, exactly) and serves its final
 evidence at ``/v1/jobs/{id}/evidence``. The player keeps no state (the game is in the chain's
-events), so after a kill the node simply builds a new one and carries on.
+events), so after a kill the node simply builds a new one and carries on. When the game ends
+at its leaf, the node fetches the other party's evidence and, if that party's op is one the
+chain can recompute and it is wrong, proves it with ``OpReferee.prove_wrong_op``: the dispute
+is settled at once, no committee needed (``node.evidence.OpProofs``, journaled in the meta
+table so that a restart neither repeats nor forgets it). Otherwise the committee rules.
 
 Adversaries (``settings.behaviour``, tests and demos only): the compute cheats run in the
 executor (``node.execute``); the protocol cheats are here: ``copy-replica`` computes nothing,
@@ -38,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from verimesh.chain import (
     ChainError,
     ContractRevert,
@@ -58,6 +64,7 @@ from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.config import IdlePolicy, ResourceCaps
+from verimesh.node.evidence import OpProofs, fetch_evidence
 from verimesh.node.execute import Execution, Executor, InProcessExecutor, WorkerExecutor
 from verimesh.node.idle import IdleMonitor
 from verimesh.node.jobs import (
@@ -76,6 +83,7 @@ from verimesh.node.worker import WorkerCancelled
 from verimesh.store.errors import UnknownBlobError
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
+from verimesh.verify.bisection import Party
 
 log = logging.getLogger("verimesh.node")
 
@@ -149,6 +157,10 @@ class NodeDaemon:
         self._players: dict[int, Any] = {}  # job id -> DisputePlayer (None: not a party of it)
         self._traces_wanted: set[int] = set()  # disputed jobs whose trace drive() must recompute
         self._dispute_traces: dict[int, Any] = {}  # job id -> our full trace (op inputs kept)
+        self.proofs = OpProofs(self.journal)  # on-chain op proofs that end disputes
+        self._evidence_wanted: dict[int, tuple[str, int]] = {}  # job -> other party's (endpoint, replica)
+        self._peer_evidence: dict[int, tuple[dict[str, Any] | None, str]] = {}  # job -> (body, why none)
+        self._http = httpx.Client(timeout=10)
         self._chain_lock = threading.RLock()  # one chain conversation at a time (nonces!)
         self._status = "starting"
         self._backoff = 0.0
@@ -471,6 +483,12 @@ class NodeDaemon:
             assert self.executor is not None
             self._dispute_traces[duty.job_id] = self.executor.trace(spec, self.store.get(spec.input_root))
             self._traces_wanted.discard(duty.job_id)
+        wanted = self._evidence_wanted.pop(duty.job_id, None)
+        if wanted is not None:  # no chain lock: the other node may be asking for ours right now
+            endpoint, replica = wanted
+            self._peer_evidence[duty.job_id] = fetch_evidence(
+                self._http, self.settings.wallet, self.domain, endpoint, duty.job_id, replica
+            )
         with self._chain_lock:
             step(duty)
 
@@ -691,12 +709,40 @@ class NodeDaemon:
             return
         except (ChainError, ConnectionError):
             raise  # the chain is down: the loop backs off
-        except Exception as exc:  # e.g. events read a block behind the dispute record: re-read next poll
+        except Exception as exc:  # a transient error (an HTTP or chain hiccup): re-read next poll
             log.info("job %d: dispute tick failed, retrying next poll: %s", duty.job_id, _one_line(exc))
             return
         if status.action:
             log.info("job %d: dispute %s as %s (round %d%s)", duty.job_id, status.action, status.party,
                      status.rounds, f", {status.phase}" if status.phase != "bisecting" else "")  # fmt: skip
+        if status.phase == "over" and self.proofs.due(duty.job_id):
+            self._try_op_proof(duty.job_id, player)
+
+    def _try_op_proof(self, job_id: int, player: Any) -> None:
+        """The game is over: if the other party's op at the leaf is provably wrong on chain,
+        prove it (``node.evidence.OpProofs``). Its evidence is fetched by ``drive`` outside
+        the chain lock, so this takes two passes of the loop."""
+        state = player.state
+        me = state.party_of(self.address)
+        fetched = self._peer_evidence.pop(job_id, None)
+        if fetched is None:
+            if self.proofs.may_ask(job_id):
+                other = (state.defender, state.challenger)[me.other]
+                member = self.network().registry.members(other)
+                if member.role == Role.NONE:  # an outside challenger: its roots are not on chain anyway
+                    self.proofs.give_up(job_id, "the other party is not a registered member")
+                    return
+                replica = (state.chain.defender_replica, state.chain.challenger_replica)[me.other]
+                self._evidence_wanted[job_id] = (member.endpoint, replica)
+                self.wake.set()
+            return
+        body, why = fetched
+        if body is None:
+            self.proofs.unanswered(job_id, why)
+            return
+        mine = player.evidence_json()
+        bodies = (mine, body) if me is Party.DEFENDER else (body, mine)
+        self.proofs.settle(self.network(), job_id, state, bodies, me)
 
     def _won_dispute(self, duty: JobDuty) -> bool:
         """After a dispute's verdict: True if our result is the one the verdict paid. The
@@ -780,6 +826,7 @@ def serve_forever(daemon: NodeDaemon, stop: threading.Event, on_ready: Callable[
     finally:
         daemon.stop_http()
         daemon.journal.close()
+        daemon._http.close()
 
 
 def _disputed(job_id: int) -> str:

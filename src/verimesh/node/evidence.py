@@ -14,6 +14,15 @@ very same ``Verdict``:
 The job itself (spec + input, for replays) comes with a party's evidence; it is used only
 after checking the spec against the chain's ``spec_hash`` and the input against its root.
 
+On-chain op proofs (``provable_wrong_op``, ``OpProofs``): when case 4 recomputes one op and
+finds exactly one party's output wrong, and the op is small enough for the EVM
+(``chain.op_check_spec.checkable``), nobody needs a committee: ``OpReferee.prove_wrong_op``
+checks that leaf under the party's committed trace root, recomputes the op and settles the
+dispute. The parties try it as soon as the game ends at its leaf, validators before they
+summon a committee and members before they sign; the first proof settles the dispute, the
+others revert harmlessly. Whatever cannot be proven (another case, a big op, a revert) goes
+to the committee as before.
+
 HTTP (FastAPI, served by ``ValidatorDaemon``):
 - ``GET  /v1/info``                           who this validator is and what it is doing.
 - ``POST /v1/jobs/{id}/evidence``             our evidence in a dispute we play (signed
@@ -27,8 +36,10 @@ committee contract's domain), so the signature routes need no envelope.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request
@@ -36,6 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from verimesh import __version__
+from verimesh.chain.errors import ContractRevert
 from verimesh.crypto.eip712 import Domain, fast_digest
 from verimesh.crypto.envelope import EnvelopeError, ecdsa_signature_checker, seal
 from verimesh.crypto.merkle import blob_root, leaf_hash
@@ -43,12 +55,16 @@ from verimesh.crypto.messages import DisputeDataRequest
 from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
-from verimesh.verify.bisection import DisputeError, Party, PartyEvidence, path_blocks
+from verimesh.verify.bisection import DisputeError, OutcomeKind, Party, PartyEvidence, path_blocks
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
+from verimesh.verify.onchain_op import WrongOp, convicts, wrong_op
 from verimesh.verify.referee import ZERO, Method, Ruling, decide
 
 if TYPE_CHECKING:
+    from verimesh.chain import Network
     from verimesh.node.validator import ValidatorDaemon
+
+log = logging.getLogger("verimesh.evidence")
 
 
 class PostedJob(BaseModel):
@@ -179,6 +195,149 @@ def _job_run(spec: JobSpec, input_bytes: bytes) -> Any:
 
     text, params = job_arguments(spec, decode_input(input_bytes))
     return JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, params)
+
+
+# -- on-chain op proofs --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpProof:
+    """A dispute's wrong op (``verify.onchain_op.WrongOp``: the accused, its leaf with input
+    tensors, the leaf's proof) and the accused's committed roots, which the contract checks
+    the proof against: all ``OpReferee.prove_wrong_op`` takes besides the job."""
+
+    wrong: WrongOp
+    output_root: bytes  # revealed by a replica, or reported by the auditing validator
+    trace_root: bytes
+
+    @property
+    def accused(self) -> Party:
+        return Party(int(self.wrong.accused) - 1)
+
+
+def provable_wrong_op(
+    state: GameState, bodies: tuple[dict[str, Any] | None, dict[str, Any] | None]
+) -> OpProof | None:
+    """The proof that ends this dispute on chain, if there is one: the game ended at a leaf
+    with no broken rule and no concession, both parties served evidence, the one-op ruling
+    convicts exactly one of them of an op the EVM can recompute (``verify.onchain_op``), that
+    party's roots are on chain (an outside challenger's are not) and the leaf checks under
+    them as the contract will check it (``convicts``). None otherwise: the committee rules
+    (``rule``). Cheap: it never replays the program."""
+    dispute = state.dispute
+    outcome = dispute.outcome if dispute is not None else None
+    if state.violation is not None or state.conceded is not None:
+        return None
+    if outcome is None or outcome.kind is not OutcomeKind.LEAF or None in bodies:
+        return None
+    try:
+        evidence = [PartyEvidence.from_json(body["evidence"]) for body in bodies]  # type: ignore[index]
+    except (DisputeError, KeyError, TypeError):
+        return None
+    wrong = wrong_op(dispute, evidence[0], evidence[1])  # type: ignore[arg-type]
+    if wrong is None:
+        return None
+    accused = Party(int(wrong.accused) - 1)
+    output_root = state.output_roots[accused]
+    trace_root = (state.defender_root, state.challenger_root)[accused]
+    if output_root is None or trace_root is None:
+        return None
+    if not convicts(trace_root, wrong.record, wrong.proof):  # what the contract will find
+        return None
+    return OpProof(wrong, output_root, trace_root)
+
+
+ASK_EVERY = 1.0  # seconds between requests for the other party's evidence
+ASK_FOR = 30.0  # seconds a party asks before leaving the dispute to the committee
+
+
+class MetaStore(Protocol):
+    """The key-value table of a daemon's journal."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+
+class OpProofs:
+    """One daemon's attempts to end disputes with ``OpReferee.prove_wrong_op``, journaled so
+    that a restart neither sends a proof twice nor forgets one.
+
+    Per job, the journal key ``op-proof:{job}`` holds ``sending`` while a transaction is on
+    its way, then how the attempt ended (``proved 0x..``, ``reverted: ..``, or ``no proof:
+    ..`` when the dispute has none). A life killed while ``sending`` left the chain to say
+    what happened: callers only ask while the job is still DISPUTED, and then the proof is
+    simply sent again (should the first still land, the second reverts: nothing is lost).
+    """
+
+    def __init__(self, journal: MetaStore) -> None:
+        self.journal = journal
+        self._asked: dict[int, tuple[float, float]] = {}  # job -> (first, last) evidence request
+
+    def may_ask(self, job_id: int) -> bool:
+        """Pace the requests for the other party's evidence (one per ``ASK_EVERY`` seconds)."""
+        first, last = self._asked.get(job_id, (time.monotonic(), 0.0))
+        if time.monotonic() - last < ASK_EVERY:
+            return False
+        self._asked[job_id] = (first, time.monotonic())
+        return True
+
+    def unanswered(self, job_id: int, why: str) -> None:
+        """The other party served no evidence; after ``ASK_FOR`` seconds stop asking."""
+        first, _ = self._asked.get(job_id, (time.monotonic(), 0.0))
+        if time.monotonic() - first > ASK_FOR:
+            self.give_up(job_id, f"the other party served no evidence ({why})")
+
+    @staticmethod
+    def key(job_id: int) -> str:
+        return f"op-proof:{job_id}"
+
+    def outcome(self, job_id: int) -> str | None:
+        """How this daemon's attempt on the job ended; None while none ended."""
+        value = self.journal.get_meta(self.key(job_id))
+        return None if value in (None, "sending") else value
+
+    def due(self, job_id: int) -> bool:
+        return self.outcome(job_id) is None
+
+    def give_up(self, job_id: int, why: str) -> None:
+        """No proof for this dispute (the committee rules): never look again."""
+        self.journal.set_meta(self.key(job_id), f"no proof: {why}"[:500])
+
+    def settle(
+        self, net: Network, job_id: int, state: GameState,
+        bodies: tuple[dict[str, Any] | None, dict[str, Any] | None], me: Party | None = None,
+    ) -> bool:  # fmt: skip
+        """Prove the dispute's wrong op on chain if there is one (``provable_wrong_op``), else
+        give up on it for good; True if our transaction settled the dispute. ``me``: the
+        party we play (a cheat never proves its own op wrong)."""
+        proof = provable_wrong_op(state, bodies)
+        if proof is None:
+            self.give_up(job_id, "not an op the chain can recompute, or not a one-op ruling")
+            return False
+        if proof.accused is me:
+            self.give_up(job_id, "our own op is the wrong one")
+            return False
+        return self.send(net, job_id, proof)
+
+    def send(self, net: Network, job_id: int, proof: OpProof) -> bool:
+        """Send ``proof``; True if this transaction settled the dispute."""
+        referee = getattr(net, "op_referee", None)
+        if referee is None:
+            self.give_up(job_id, "this deployment has no OpReferee")
+            return False
+        self.journal.set_meta(self.key(job_id), "sending")
+        try:
+            tx = referee.prove_wrong_op(job_id, int(proof.wrong.accused), proof.wrong.record, proof.wrong.proof,
+                                        proof.output_root, proof.trace_root)  # fmt: skip
+        except ContractRevert as exc:  # settled already, or the chain disagrees: the committee goes on
+            self.journal.set_meta(self.key(job_id), f"reverted: {exc.reason}"[:500])
+            log.info("job %d: the op proof reverted (%s); the committee path goes on", job_id, exc.reason)
+            return False
+        tx_hash = getattr(tx.receipt, "tx_hash", b"")
+        self.journal.set_meta(self.key(job_id), "proved " + (hex_root(tx_hash) if isinstance(tx_hash, bytes) else str(tx_hash)))
+        record = proof.wrong.record
+        log.warning("job %d: PROVED the %s's op %d/%d (%s) wrong on chain; the dispute is settled", job_id,
+                    proof.accused.name.lower(), record.step, record.index, record.op)  # fmt: skip
+        return True
 
 
 def verdict_of(ruling: Ruling, job_id: int, dispute_round: int, lie: bool = False) -> Verdict:

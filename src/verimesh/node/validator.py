@@ -17,6 +17,15 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   open a dispute with us as the challenger.
 - ``playing``: ``node.dispute.DisputePlayer`` plays the bisection from our own trace (the
   re-run with op inputs kept) until the dispute is resolved or annulled; then we withdraw.
+  When the game ends at its leaf and the provider's op there is one the chain can recompute
+  and it is wrong, we prove it with ``OpReferee.prove_wrong_op`` (``node.evidence.OpProofs``):
+  the dispute is settled without a committee.
+
+Committees: a game that reached the referee is first checked for such an op proof (every
+validator fetches both parties' evidence; the first proof settles the dispute, the others
+revert harmlessly); only if there is none is a committee requested and drawn. A seated member
+also proves instead of signing when it can. Each daemon tries one proof per dispute at most
+(journaled in the meta table).
 
 Everything else is re-derived from the chain after a restart: a step done by a previous
 life (killed between the transaction and the journal write) is recognised by re-reading
@@ -50,7 +59,8 @@ from verimesh.crypto.messages import JobResultRequest
 from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
-from verimesh.node.dispute import DisputePlayer, PlayerStatus
+from verimesh.node.dispute import DisputePlayer, GameState, PlayerStatus
+from verimesh.node.evidence import OpProofs, fetch_evidence
 from verimesh.node.jobs import (
     JobResultBody,
     JobSpec,
@@ -63,6 +73,7 @@ from verimesh.sqlite_wal import WalDatabase
 from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
+from verimesh.verify.bisection import Party
 
 log = logging.getLogger("verimesh.validator")
 
@@ -72,6 +83,9 @@ _MAX_BACKOFF = 30.0
 _ZERO_DIGEST = bytes(32)
 _TURN_REFEREE = 2
 VALIDATOR_BEHAVIOURS = (Behaviour.HONEST, Behaviour.GRIEFING_CHALLENGER, Behaviour.FALSE_VERDICT)
+# Seconds of chain time after a referral that validators wait for both parties' evidence,
+# to settle the dispute by an op proof, before they request a committee anyway.
+_PROOF_GRACE = 30
 
 
 class RegistrationError(RuntimeError):
@@ -145,9 +159,17 @@ class ValidatorJournal(WalDatabase):
         super().__init__(path, _SCHEMA)
 
     def cursor(self) -> int | None:
+        value = self.get_meta("event_cursor")
+        return int(value) if value is not None else None
+
+    def get_meta(self, key: str) -> str | None:
         with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = 'event_cursor'").fetchone()
-        return int(row[0]) if row else None
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def posted(self, job_id: int) -> Duty | None:
         return self._one("SELECT * FROM posted WHERE job_id = ?", (job_id,))
@@ -269,6 +291,7 @@ class ValidatorDaemon:
         self.signer = Signer.from_wallet(settings.wallet)  # sends transactions
         self.address = self.signer.address
         self.journal = ValidatorJournal(self.home / "validator.sqlite")
+        self.proofs = OpProofs(self.journal)  # on-chain op proofs that end disputes
         self.store = BlobStore(self.home / "blobs")
         self.models = ModelStore()
         self.domain = Domain(
@@ -659,6 +682,8 @@ class ValidatorDaemon:
             log.info("job %d: dispute %s, round %d%s", duty.job_id, status.phase, status.rounds,
                      f", {status.action}" if status.action else "")  # fmt: skip
         self.last_status[duty.job_id] = status
+        if status.phase == "over" and self.proofs.due(duty.job_id):
+            self._try_op_proof(duty.job_id, player)
         if status.active:
             return
         won = "won" if status.won else ("annulled" if status.phase == "annulled" else "lost")
@@ -668,6 +693,53 @@ class ValidatorDaemon:
         self.journal.advance(duty.job_id, ("playing",), "done" if status.won or status.phase == "annulled" else "failed",
                              error=None if status.won else f"dispute {won}")  # fmt: skip
         self.players.pop(duty.job_id, None)
+
+    def _try_op_proof(self, job_id: int, player: DisputePlayer) -> None:
+        """Our game is over: if the provider's op at the leaf is provably wrong on chain, prove
+        it (``node.evidence.OpProofs``); the griefing adversary never does."""
+        if self.settings.behaviour is not Behaviour.HONEST or not self.proofs.may_ask(job_id):
+            return
+        state = player.state
+        assert state is not None
+        me = state.party_of(self.address)
+        assert me is not None
+        with self._chain_lock:
+            endpoints = self._party_endpoints(state)
+        endpoint = endpoints[me.other]
+        if endpoint is None:
+            self.proofs.give_up(job_id, "the other party is not a registered member")
+            return
+        replica = (state.chain.defender_replica, state.chain.challenger_replica)[me.other]
+        body, why = fetch_evidence(self.http, self.wallet, self.domain, endpoint, job_id, replica)
+        if body is None:
+            self.proofs.unanswered(job_id, why)
+            return
+        mine = player.evidence_json()
+        bodies = (mine, body) if me is Party.DEFENDER else (body, mine)
+        with self._chain_lock:
+            self.proofs.settle(self.network(), job_id, state, bodies, me)
+
+    def _party_endpoints(self, state: GameState) -> list[str | None]:
+        """The (defender, challenger) API endpoints from the registry (None: not a member)."""
+        net = self.network()
+        endpoints: list[str | None] = []
+        for address in (state.defender, state.challenger):
+            member = net.registry.members(address)
+            endpoints.append(member.endpoint if member.role != Role.NONE else None)
+        return endpoints
+
+    def _party_bodies(
+        self, state: GameState, job_id: int, endpoints: list[str | None]
+    ) -> tuple[list[dict[str, Any] | None], list[str]]:
+        """Both parties' evidence bodies (None where a party served none) and why not."""
+        replicas = (state.chain.defender_replica, state.chain.challenger_replica)
+        bodies, why = [], []
+        for endpoint, replica in zip(endpoints, replicas, strict=True):
+            body, reason = (None, "not a registered member") if endpoint is None else fetch_evidence(
+                self.http, self.wallet, self.domain, endpoint, job_id, replica)  # fmt: skip
+            bodies.append(body)
+            why.append(reason)
+        return bodies, why
 
     def evidence_for(self, job_id: int) -> dict[str, Any]:
         """Our final evidence for the committee (with the job's spec and input, so a member
@@ -692,6 +764,8 @@ class ValidatorDaemon:
         """A game reached the referee: request the committee, draw it a block later (anyone
         may; the first transaction wins, the others revert harmlessly), then take our seat."""
         job_id = seat.job_id
+        if self._proving_instead(job_id):
+            return
         with self._chain_lock:
             jm, committee = self.network().job_market, self.committee_client()
             if committee is None:
@@ -729,6 +803,36 @@ class ValidatorDaemon:
             log.info("job %d: seated on its dispute committee (%d members, %d signatures needed)",
                      job_id, len(members), info.threshold)  # fmt: skip
 
+    def _proving_instead(self, job_id: int) -> bool:
+        """Before a committee is requested: settle the dispute by an on-chain op proof if there
+        is one. True while that is being tried (the parties' evidence is awaited for
+        ``_PROOF_GRACE`` seconds after the referral) or once it succeeded; False: go on with
+        the committee (none requested yet, or it already was)."""
+        from verimesh.node.dispute import replay_game
+
+        posted = self.journal.posted(job_id)
+        if not self.proofs.due(job_id) or self.settings.behaviour is not Behaviour.HONEST or posted is None:
+            return False
+        with self._chain_lock:
+            net, committee = self.network(), self.committee_client()
+            if getattr(net, "op_referee", None) is None or committee is None:
+                return False
+            if committee.committee(job_id).size or committee.request_block(job_id):
+                return False  # someone requested a committee already: it rules
+            state = replay_game(net.job_market, job_id, posted.block)
+            if state.job_state != JobState.DISPUTED:
+                return False
+            endpoints = self._party_endpoints(state)
+        bodies, why = self._party_bodies(state, job_id, endpoints)  # no chain lock over HTTP
+        if None in bodies:
+            referred_at = state.chain.deadline - self.window()
+            if self.chain_now() <= referred_at + _PROOF_GRACE:
+                return True  # a party may not have ticked past the game's end yet
+            self.proofs.give_up(job_id, "; ".join(w for w in why if w))
+            return False
+        with self._chain_lock:
+            return self.proofs.settle(self.network(), job_id, state, (bodies[0], bodies[1]))
+
     def _next_block(self) -> None:
         """The draw needs a block after the request. A real chain makes one within seconds;
         an idle devnet (anvil mines only on transactions) never would, so ask it to mine one.
@@ -741,7 +845,7 @@ class ValidatorDaemon:
 
     def _rule_and_sign(self, seat: Duty) -> None:
         from verimesh.node.dispute import replay_game
-        from verimesh.node.evidence import PostedJob, fetch_evidence, rule, verdict_of
+        from verimesh.node.evidence import PostedJob, rule, verdict_of
         from verimesh.verify.committee import sign_verdict
 
         job_id = seat.job_id
@@ -752,19 +856,9 @@ class ValidatorDaemon:
             )
             return
         with self._chain_lock:
-            net = self.network()
-            state = replay_game(net.job_market, job_id, posted.block)
-            endpoints = []
-            for address in (state.defender, state.challenger):
-                member = net.registry.members(address)
-                endpoints.append(member.endpoint if member.role != Role.NONE else None)
-        replicas = (state.chain.defender_replica, state.chain.challenger_replica)
-        bodies, why = [], []
-        for endpoint, replica in zip(endpoints, replicas, strict=True):
-            body, reason = (None, "not a registered member") if endpoint is None else fetch_evidence(
-                self.http, self.wallet, self.domain, endpoint, job_id, replica)  # fmt: skip
-            bodies.append(body)
-            why.append(reason)
+            state = replay_game(self.network().job_market, job_id, posted.block)
+            endpoints = self._party_endpoints(state)
+        bodies, why = self._party_bodies(state, job_id, endpoints)
         if None in bodies and self.chain_now() < seat.deadline - self.window() // 2:
             log.info(
                 "job %d: waiting for dispute evidence (%s)", job_id, "; ".join(w for w in why if w)
@@ -773,6 +867,13 @@ class ValidatorDaemon:
         ruling = rule(state, (bodies[0], bodies[1]), PostedJob(spec_hash=posted.spec_hash, model_root=posted.model_root,
                                                               input_root=posted.input_root))  # fmt: skip
         lie = self.settings.behaviour is Behaviour.FALSE_VERDICT
+        if not lie and self.proofs.due(job_id):  # a proof settles it at once, no signatures needed
+            with self._chain_lock:
+                if self.proofs.settle(self.network(), job_id, state, (bodies[0], bodies[1])):
+                    self.journal.set_committee(
+                        job_id, ("seated",), "done", error="settled by an on-chain op proof"
+                    )
+                    return
         verdict = verdict_of(ruling, job_id, seat.dispute_round, lie=lie)
         with self._chain_lock:
             domain = self.committee_client().domain()
