@@ -204,7 +204,8 @@ def _deploy() -> World:
               keys={actors[n]: k for n, k in keys.items()}, base_model=model,
               slots={"balanceOf": token_layout["balanceOf"]["slot"],
                      "totalSupply": token_layout["totalSupply"]["slot"],
-                     "market_balances": market_layout["balances"]["slot"]})
+                     # JobMarket keeps a balance in the low 224 bits of an account word
+                     "market_accounts": market_layout["_accounts"]["slot"]})
     # Funded actors with unlimited allowances; three providers and a validator registered.
     setup = Harness(w, model)
     for who in actors.values():
@@ -280,7 +281,8 @@ class Harness:
         return self.raw(self.w.token, _hash_slot(self.w.slots["balanceOf"], account))
 
     def chain_market_balance(self, account: str) -> int:
-        return self.raw(self.w.market, _hash_slot(self.w.slots["market_balances"], account))
+        word = self.raw(self.w.market, _hash_slot(self.w.slots["market_accounts"], account))
+        return word & (2**224 - 1)
 
     # ------------------------------------------------------------------ checks
     def check_conservation(self) -> None:

@@ -63,7 +63,9 @@
           protected by challenges only.
         - Bounds: at most `_MAX_REPLICAS` replicas (loops over replicas are bounded),
           windows between `_MIN_WINDOW` and `_MAX_WINDOW`, at most `_MAX_DISPUTE_ROUNDS`
-          dispute moves, prices below 2**96 (packed storage).
+          dispute moves, prices below 2**96 and market balances below 2**224 (packed
+          storage; balances are backed by tokens held here, so a token whose supply stays
+          below 2**224, as any real token's does, never reaches that bound).
         - `@nonreentrant` on every function that moves tokens; state is written before
           any external call (checks-effects-interactions).
 """
@@ -138,22 +140,29 @@ _MAX_DISPUTE_ROUNDS: constant(uint256) = 64
 _MAX_PRICE: constant(uint256) = 2**96 - 1
 
 # Packed status word layout (bit offsets), see `_pack_status`.
+_OFF_AUDITED: constant(uint256) = 4
 _OFF_MODE: constant(uint256) = 8
 _OFF_MODE_PARAM: constant(uint256) = 16
 _OFF_REPLICAS: constant(uint256) = 32
 _OFF_COMMITTED: constant(uint256) = 40
 _OFF_REVEALED: constant(uint256) = 48
 _OFF_COMMIT_DEADLINE: constant(uint256) = 56
-_OFF_REVEAL_DEADLINE: constant(uint256) = 96
-_OFF_CHALLENGE_DEADLINE: constant(uint256) = 136
-_OFF_CHALLENGE_WINDOW: constant(uint256) = 176
-_OFF_AUDITED: constant(uint256) = 200
-_OFF_SEED_BLOCK: constant(uint256) = 208
+_OFF_REVEAL_WINDOW: constant(uint256) = 96
+_OFF_CHALLENGE_DEADLINE: constant(uint256) = 120
+_OFF_CHALLENGE_WINDOW: constant(uint256) = 160
+_OFF_SEED_BLOCK: constant(uint256) = 184
+_OFF_REQUESTER: constant(uint256) = 224
+_MASK_4: constant(uint256) = 2**4 - 1
 _MASK_8: constant(uint256) = 2**8 - 1
 _MASK_16: constant(uint256) = 2**16 - 1
 _MASK_24: constant(uint256) = 2**24 - 1
+_MASK_32: constant(uint256) = 2**32 - 1
 _MASK_40: constant(uint256) = 2**40 - 1
-_MASK_48: constant(uint256) = 2**48 - 1
+# Bits of the status word that `_save` keeps (the requester's id, set once by `post_job`).
+_REQUESTER_BITS: constant(uint256) = _MASK_32 << _OFF_REQUESTER
+# An account word: market balance (low 224 bits) | requester id << 224, see `_accounts`.
+_MASK_BALANCE: constant(uint256) = 2**224 - 1
+_OFF_ACCOUNT_ID: constant(uint256) = 224
 # Blocks whose hash the EVM can still read (BLOCKHASH window).
 _BLOCKHASH_WINDOW: constant(uint256) = 256
 _MASK_160: constant(uint256) = 2**160 - 1
@@ -168,8 +177,9 @@ _OFF_DEADLINE: constant(uint256) = 176
 _OFF_CLOSED: constant(uint256) = 216
 
 
-# The decoded job record. Storage keeps it in two words (`_job_head`, `_job_status`),
-# because every storage word written costs ~20k gas; `jobs(id)` returns this view.
+# The decoded job record. Storage keeps it in the status word (`_job_status`, with the
+# requester as a 32-bit id) and replica 0's seat (`_seats`, which holds the price beside
+# the provider), because every fresh storage word costs ~22k gas; `jobs(id)` decodes it.
 struct Job:
     requester: address
     price: uint256  # per replica
@@ -187,8 +197,9 @@ struct Job:
     seed_block: uint256  # block of the last commitment; its hash seeds the audit draw
 
 
-# One assigned provider. `digest` is its commitment until it reveals, then
-# keccak256(output_root || trace_root): the roots themselves live in the Revealed event.
+# One assigned provider (decoded from `_seats` and `_digests`). `digest` is its commitment
+# until it reveals, then keccak256(output_root || trace_root): the roots themselves live in
+# the Revealed event.
 struct Replica:
     provider: address
     digest: bytes32
@@ -373,14 +384,21 @@ job_count: public(uint256)
 # and returned bonds here (pull payments: a receiver that cannot receive, e.g. under a
 # token blacklist, can never block a settlement); `deposit` adds to it; `post_job` spends
 # it before pulling from the wallet (a prepaid requester saves a token transfer per job);
-# `withdraw` takes it out.
-balances: public(HashMap[address, uint256])
+# `withdraw` takes it out. Stored in the low 224 bits of the account word, beside the
+# account's requester id (so `post_job` reads both in one word); `balances(a)` decodes it.
+_accounts: HashMap[address, uint256]
 
-# requester (low 160 bits) | price per replica (high 96 bits)
-_job_head: HashMap[uint256, uint256]
-# state, mode, mode_param, replicas, masks, deadlines: see `_pack_status`
+# state, mode, mode_param, replicas, masks, deadlines, requester id: see `_pack_status`
 _job_status: HashMap[uint256, uint256]
-_replicas: HashMap[uint256, HashMap[uint256, Replica]]
+# job -> replica index -> provider (low 160 bits) | price per replica (high 96 bits)
+_seats: HashMap[uint256, HashMap[uint256, uint256]]
+# job -> replica index -> commitment, then result digest (see `Replica`)
+_digests: HashMap[uint256, HashMap[uint256, bytes32]]
+# Requesters by a 32-bit id (from 1, kept in the top bits of the account word), so that a
+# job's requester fits in its status word: a requester's first job writes its id once,
+# every later job saves a fresh word.
+_requesters: HashMap[uint256, address]
+_requester_count: uint256
 audits: public(HashMap[uint256, Audit])
 # A dispute in two words (`disputes(id)` decodes them; the bond is `challenge_bond` for an
 # external challenger and zero otherwise, so it is not stored):
@@ -511,30 +529,32 @@ def post_job(
 
     job_id: uint256 = self.job_count + 1
     self.job_count = job_id
-    job: Job = Job(
-        requester=msg.sender,
-        price=price,
-        state=STATE_ASSIGNED,
-        mode=mode,
-        mode_param=mode_param,
-        replicas=replicas,
-        committed_mask=0,
-        revealed_mask=0,
-        commit_deadline=block.timestamp + commit_window,
-        reveal_deadline=block.timestamp + commit_window + reveal_window,
-        challenge_deadline=0,
-        challenge_window=challenge_window,
-        audited=False,
-        seed_block=0,
+    commit_deadline: uint256 = block.timestamp + commit_window
+    # A fresh status word (layout: `_pack_status`): nothing committed, revealed or drawn.
+    status: uint256 = (
+        convert(STATE_ASSIGNED, uint256)
+        | (convert(mode, uint256) << _OFF_MODE)
+        | (mode_param << _OFF_MODE_PARAM)
+        | (replicas << _OFF_REPLICAS)
+        | (commit_deadline << _OFF_COMMIT_DEADLINE)
+        | (reveal_window << _OFF_REVEAL_WINDOW)
+        | (challenge_window << _OFF_CHALLENGE_WINDOW)
     )
-    self._job_head[job_id] = convert(msg.sender, uint256) | (price << 160)
-    self._save(job_id, job)
+    account: uint256 = self._accounts[msg.sender]
+    requester_id: uint256 = account >> _OFF_ACCOUNT_ID
+    new_requester: bool = requester_id == 0
+    if new_requester:
+        requester_id = self._requester_count + 1
+        assert requester_id <= _MASK_32, "job_market: too many requesters"
+        self._requester_count = requester_id
+        self._requesters[requester_id] = msg.sender
+    self._job_status[job_id] = status | (requester_id << _OFF_REQUESTER)
     escrow: uint256 = self._escrow(mode, mode_param, price)
     # Spend the requester's market balance first, pull the rest from its wallet.
-    balance: uint256 = self.balances[msg.sender]
+    balance: uint256 = account & _MASK_BALANCE
     from_balance: uint256 = min(balance, escrow)
-    if from_balance > 0:
-        self.balances[msg.sender] = balance - from_balance
+    if from_balance > 0 or new_requester:
+        self._accounts[msg.sender] = (balance - from_balance) | (requester_id << _OFF_ACCOUNT_ID)
     log JobPosted(
         job_id=job_id,
         requester=msg.sender,
@@ -546,8 +566,8 @@ def post_job(
         price=price,
         escrow=escrow,
         from_balance=from_balance,
-        commit_deadline=job.commit_deadline,
-        reveal_deadline=job.reveal_deadline,
+        commit_deadline=commit_deadline,
+        reveal_deadline=commit_deadline + reveal_window,
     )
 
     bond: uint256 = self._bond(price)
@@ -558,13 +578,11 @@ def post_job(
     for i: uint256 in range(_MAX_REPLICAS):
         if i == replicas:
             break
-        self._replicas[job_id][i].provider = providers[i]
+        self._seats[job_id][i] = convert(providers[i], uint256) | (price << 160)
         log ProviderAssigned(job_id=job_id, provider=providers[i], replica=i, bond=bond)
 
     if escrow > from_balance:
-        assert extcall token.transferFrom(msg.sender, self, escrow - from_balance), (
-            "job_market: transfer failed"
-        )
+        self._pull(escrow - from_balance)
     return job_id
 
 
@@ -576,21 +594,32 @@ def commit(job_id: uint256, commitment: bytes32):
     @param commitment keccak256(job_id (32 bytes) || provider (20 bytes) || output_root ||
            trace_root || salt), see `commitment_for`.
     """
-    job: Job = self._load_status(job_id)
-    assert job.state == STATE_ASSIGNED, "job_market: job is not awaiting commitments"
-    assert block.timestamp <= job.commit_deadline, "job_market: commit deadline passed"
+    # The status word is read and updated in place (see `_pack_status` for its layout).
+    status: uint256 = self._status(job_id)
+    assert status & _MASK_4 == convert(STATE_ASSIGNED, uint256), (
+        "job_market: job is not awaiting commitments"
+    )
+    assert block.timestamp <= (status >> _OFF_COMMIT_DEADLINE) & _MASK_40, (
+        "job_market: commit deadline passed"
+    )
     assert commitment != empty(bytes32), "job_market: empty commitment"
-    index: uint256 = self._replica_index(job_id, job.replicas, msg.sender)
+    replicas: uint256 = (status >> _OFF_REPLICAS) & _MASK_8
+    index: uint256 = self._replica_index(job_id, replicas, msg.sender)
     bit: uint256 = 1 << index
-    assert job.committed_mask & bit == 0, "job_market: already committed"
-    self._replicas[job_id][index].digest = commitment
-    job.committed_mask |= bit
-    if job.committed_mask == (1 << job.replicas) - 1:
-        job.state = STATE_COMMITTED
-        job.seed_block = block.number
-    self._save(job_id, job)
+    assert (status >> _OFF_COMMITTED) & bit == 0, "job_market: already committed"
+    self._digests[job_id][index] = commitment
+    status |= bit << _OFF_COMMITTED
+    state: uint8 = STATE_ASSIGNED
+    if (status >> _OFF_COMMITTED) & _MASK_8 == (1 << replicas) - 1:
+        # The last commitment: COMMITTED, and its block seeds the audit draw (the seed
+        # bits are still zero: they are only written here).
+        state = STATE_COMMITTED
+        status = self._with_state(status, STATE_COMMITTED) | (
+            (block.number & _MASK_40) << _OFF_SEED_BLOCK
+        )
+    self._job_status[job_id] = status
     log Committed(
-        job_id=job_id, provider=msg.sender, replica=index, commitment=commitment, state=job.state
+        job_id=job_id, provider=msg.sender, replica=index, commitment=commitment, state=state
     )
 
 
@@ -606,28 +635,35 @@ def reveal(job_id: uint256, output_root: bytes32, trace_root: bytes32, salt: byt
     @param trace_root Merkle root of the execution trace.
     @param salt The secret salt used in the commitment.
     """
-    job: Job = self._load_status(job_id)
-    assert job.state == STATE_COMMITTED, "job_market: job is not in its reveal phase"
-    assert block.timestamp <= job.reveal_deadline, "job_market: reveal deadline passed"
-    index: uint256 = self._replica_index(job_id, job.replicas, msg.sender)
+    # The status word is read and updated in place (see `_pack_status` for its layout).
+    status: uint256 = self._status(job_id)
+    assert status & _MASK_4 == convert(STATE_COMMITTED, uint256), (
+        "job_market: job is not in its reveal phase"
+    )
+    commit_deadline: uint256 = (status >> _OFF_COMMIT_DEADLINE) & _MASK_40
+    assert block.timestamp <= commit_deadline + ((status >> _OFF_REVEAL_WINDOW) & _MASK_24), (
+        "job_market: reveal deadline passed"
+    )
+    replicas: uint256 = (status >> _OFF_REPLICAS) & _MASK_8
+    index: uint256 = self._replica_index(job_id, replicas, msg.sender)
     bit: uint256 = 1 << index
-    assert job.revealed_mask & bit == 0, "job_market: already revealed"
+    assert (status >> _OFF_REVEALED) & bit == 0, "job_market: already revealed"
     assert self._commitment(job_id, msg.sender, output_root, trace_root, salt) == (
-        self._replicas[job_id][index].digest
+        self._digests[job_id][index]
     ), "job_market: reveal does not match the commitment"
-    self._replicas[job_id][index].digest = keccak256(concat(output_root, trace_root))
-    job.revealed_mask |= bit
-    if job.revealed_mask == (1 << job.replicas) - 1:
-        job = self._after_reveals(job_id, job)
-    self._save(job_id, job)
+    self._digests[job_id][index] = keccak256(concat(output_root, trace_root))
+    status |= bit << _OFF_REVEALED
+    if (status >> _OFF_REVEALED) & _MASK_8 == (1 << replicas) - 1:
+        status = self._after_reveals(job_id, status)
+    self._job_status[job_id] = status
     log Revealed(
         job_id=job_id,
         provider=msg.sender,
         replica=index,
         output_root=output_root,
         trace_root=trace_root,
-        state=job.state,
-        challenge_deadline=job.challenge_deadline,
+        state=convert(status & _MASK_4, uint8),
+        challenge_deadline=(status >> _OFF_CHALLENGE_DEADLINE) & _MASK_40,
     )
 
 
@@ -641,13 +677,13 @@ def audit_report(job_id: uint256, output_root: bytes32, trace_root: bytes32):
     @param output_root The validator's output root.
     @param trace_root The validator's trace root.
     """
-    job: Job = self._load(job_id)
+    job: Job = self._load_status(job_id)
     assert job.state == STATE_AUDITING, "job_market: job is not being audited"
     assert msg.sender == self.audits[job_id].validator, "job_market: caller is not the drawn validator"
     assert block.timestamp <= job.challenge_deadline, "job_market: audit report deadline passed"
     digest: bytes32 = keccak256(concat(output_root, trace_root))
     self.audits[job_id].digest = digest
-    agrees: bool = digest == self._replicas[job_id][0].digest
+    agrees: bool = digest == self._digests[job_id][0]
     if agrees:
         job.state = STATE_REVEALED
         job.challenge_deadline = block.timestamp + job.challenge_window
@@ -675,20 +711,18 @@ def challenge(job_id: uint256, replica: uint256):
     @param job_id The job.
     @param replica Index of the replica whose result is challenged.
     """
-    job: Job = self._load(job_id)
+    job: Job = self._load_status(job_id)
     assert job.state != STATE_AUDITING, "job_market: audit in progress; challenge after its report"
     assert job.state == STATE_REVEALED, "job_market: job is not open to challenge"
     assert block.timestamp <= job.challenge_deadline, "job_market: challenge window closed"
     assert replica < job.replicas, "job_market: no such replica"
-    assert msg.sender != self._replicas[job_id][replica].provider, (
+    assert msg.sender != self._provider(job_id, replica), (
         "job_market: cannot challenge your own result"
     )
     job.state = STATE_DISPUTED
     self._save(job_id, job)
     self._open_dispute(job_id, msg.sender, CHALLENGER_EXTERNAL, 0, replica, challenge_bond)
-    assert extcall token.transferFrom(msg.sender, self, challenge_bond), (
-        "job_market: transfer failed"
-    )
+    self._pull(challenge_bond)
 
 
 @external
@@ -748,24 +782,20 @@ def _mover_turn(job_id: uint256) -> uint256:
     """
     game: uint256 = self._dispute_game[job_id]
     if game == 0:
-        # Never disputed: the same reasons `_load` and the state check give.
-        assert self._job_status[job_id] != 0, "job_market: unknown job"
-        raise "job_market: job is not disputed"
-    assert (game >> _OFF_CLOSED) & 1 == 0, "job_market: job is not disputed"
+        # Never disputed: an unknown job reverts as `_load` does.
+        self._status(job_id)
+    assert game != 0 and (game >> _OFF_CLOSED) & 1 == 0, "job_market: job is not disputed"
     turn: uint8 = convert((game >> _OFF_TURN) & _MASK_8, uint8)
     assert turn != TURN_REFEREE, "job_market: dispute rounds exhausted; the referee decides"
     assert block.timestamp <= (game >> _OFF_DEADLINE) & _MASK_40, (
         "job_market: round deadline passed"
     )
-    if turn == TURN_DEFENDER:
-        assert msg.sender == convert(convert(game & _MASK_160, uint160), address), (
-            "job_market: not your turn"
-        )
-    else:
-        challenger: uint256 = self._dispute_head[job_id] & _MASK_160
-        assert msg.sender == convert(convert(challenger, uint160), address), (
-            "job_market: not your turn"
-        )
+    mover: uint256 = game
+    if turn != TURN_DEFENDER:
+        mover = self._dispute_head[job_id]
+    assert msg.sender == convert(convert(mover & _MASK_160, uint160), address), (
+        "job_market: not your turn"
+    )
     return game
 
 
@@ -832,8 +862,7 @@ def dispute_timeout(job_id: uint256):
          the referee was due, the dispute is annulled and the requester refunded.
     @param job_id The disputed job.
     """
-    job: Job = self._load(job_id)
-    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    job: Job = self._load_disputed(job_id)
     dispute: Dispute = self._load_dispute(job_id)
     assert block.timestamp > dispute.deadline, "job_market: round deadline not reached"
     if dispute.turn == TURN_DEFENDER:
@@ -853,9 +882,7 @@ def resolve_dispute(job_id: uint256, provider_at_fault: bool):
     @param provider_at_fault True if the defending provider's result is wrong, False if the
            challenger is wrong.
     """
-    assert msg.sender == self.referee, "job_market: caller is not the referee"
-    job: Job = self._load(job_id)
-    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    job: Job = self._referee_job(job_id)
     guilty: uint8 = _GUILTY_CHALLENGER
     if provider_at_fault:
         guilty = _GUILTY_DEFENDER
@@ -871,9 +898,7 @@ def resolve_dispute_both(job_id: uint256):
          is refunded (an outside challenger's bond is split like a slash).
     @param job_id The disputed job.
     """
-    assert msg.sender == self.referee, "job_market: caller is not the referee"
-    job: Job = self._load(job_id)
-    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    job: Job = self._referee_job(job_id)
     self._resolve(job_id, job, self._load_dispute(job_id), _GUILTY_BOTH, REASON_BOTH_AT_FAULT)
 
 
@@ -886,25 +911,32 @@ def finalize(job_id: uint256):
          refunds the audit fee.
     @param job_id The job.
     """
-    job: Job = self._load(job_id)
-    if job.state == STATE_REVEALED:
-        assert block.timestamp > job.challenge_deadline, "job_market: challenge window still open"
-    elif job.state == STATE_AUDITING:
-        assert block.timestamp > job.challenge_deadline, (
+    status: uint256 = self._status(job_id)
+    state: uint8 = convert(status & _MASK_4, uint8)
+    challenge_deadline: uint256 = (status >> _OFF_CHALLENGE_DEADLINE) & _MASK_40
+    if state == STATE_REVEALED:
+        assert block.timestamp > challenge_deadline, "job_market: challenge window still open"
+    elif state == STATE_AUDITING:
+        assert block.timestamp > challenge_deadline, (
             "job_market: audit report deadline not reached"
         )
     else:
         raise "job_market: job is not ready to finalize"
-    job.state = STATE_FINALIZED
-    self._save(job_id, job)
-    # Unchallenged (or audited and agreed): replica 0's result is every replica's result.
+    self._job_status[job_id] = self._with_state(status, STATE_FINALIZED)
+    job: Job = self._unpack(self._seats[job_id][0] >> 160, empty(address), status)
+    # Unchallenged (or audited and agreed): every replica revealed replica 0's result (a
+    # mismatch would have opened a dispute), so all are paid without reading their digests;
+    # the result and the requester are only read when the audit needs them.
+    good: bytes32 = empty(bytes32)
+    if job.audited:
+        good = self._digests[job_id][0]
+        job.requester = self._requester(job_id)
     paid: uint256 = 0
     refund: uint256 = 0
-    paid, refund = self._settle(
-        job_id, job, self._replicas[job_id][0].digest, empty(bytes32), empty(bytes32), empty(address)
-    )
+    paid, refund = self._settle(job_id, job, good, empty(bytes32), empty(bytes32), empty(address), True)
     log Finalized(job_id=job_id, paid=paid, refunded=refund)
-    self._credit(job_id, job.requester, refund)
+    if refund > 0:
+        self._credit(job_id, self._requester(job_id), refund)
 
 
 @external
@@ -932,7 +964,7 @@ def timeout(job_id: uint256):
     for i: uint256 in range(_MAX_REPLICAS):
         if i == job.replicas:
             break
-        provider: address = self._replicas[job_id][i].provider
+        provider: address = self._provider(job_id, i)
         if done_mask & (1 << i) != 0:
             extcall registry.unlock(provider, bond)
         else:
@@ -949,9 +981,9 @@ def deposit(amount: uint256):
     @param amount Base units; more than zero.
     """
     assert amount > 0, "job_market: zero amount"
-    self.balances[msg.sender] += amount
+    self._add_balance(msg.sender, amount)
     log Deposited(account=msg.sender, amount=amount)
-    assert extcall token.transferFrom(msg.sender, self, amount), "job_market: transfer failed"
+    self._pull(amount)
 
 
 @external
@@ -962,11 +994,11 @@ def withdraw(amount: uint256):
     @param amount Base units; at most the balance, more than zero.
     """
     assert amount > 0, "job_market: zero amount"
-    balance: uint256 = self.balances[msg.sender]
-    assert amount <= balance, "job_market: amount exceeds balance"
-    self.balances[msg.sender] = balance - amount
+    account: uint256 = self._accounts[msg.sender]
+    assert amount <= account & _MASK_BALANCE, "job_market: amount exceeds balance"
+    self._accounts[msg.sender] = account - amount
     log Withdrawn(account=msg.sender, amount=amount)
-    assert extcall token.transfer(msg.sender, amount), "job_market: transfer failed"
+    self._push(msg.sender, amount)
 
 
 @external
@@ -977,7 +1009,21 @@ def jobs(job_id: uint256) -> Job:
     @param job_id The job.
     @return The job.
     """
-    return self._unpack(self._job_head[job_id], self._job_status[job_id])
+    status: uint256 = self._job_status[job_id]
+    if status == 0:
+        return empty(Job)
+    return self._unpack(self._seats[job_id][0] >> 160, self._requesters[status >> _OFF_REQUESTER], status)
+
+
+@external
+@view
+def balances(account: address) -> uint256:
+    """
+    @dev An account's tokens inside the market (what `withdraw` may take out).
+    @param account The account.
+    @return Base units.
+    """
+    return self._accounts[account] & _MASK_BALANCE
 
 
 @external
@@ -1005,7 +1051,7 @@ def assigned(job_id: uint256) -> DynArray[address, _MAX_REPLICAS]:
     for i: uint256 in range(_MAX_REPLICAS):
         if i == replicas:
             break
-        result.append(self._replicas[job_id][i].provider)
+        result.append(self._provider(job_id, i))
     return result
 
 
@@ -1019,11 +1065,11 @@ def replica(job_id: uint256, index: uint256) -> ReplicaView:
     @return provider, digest (commitment before reveal, keccak256(output_root ||
             trace_root) after), committed, revealed.
     """
-    job: Job = self._unpack(self._job_head[job_id], self._job_status[job_id])
+    job: Job = self._unpack(0, empty(address), self._job_status[job_id])
     assert index < job.replicas, "job_market: no such replica"
     return ReplicaView(
-        provider=self._replicas[job_id][index].provider,
-        digest=self._replicas[job_id][index].digest,
+        provider=self._provider(job_id, index),
+        digest=self._digests[job_id][index],
         committed=job.committed_mask & (1 << index) != 0,
         revealed=job.revealed_mask & (1 << index) != 0,
     )
@@ -1184,88 +1230,184 @@ def _load(job_id: uint256) -> Job:
     @param job_id The job.
     @return The decoded job.
     """
-    status: uint256 = self._job_status[job_id]
-    assert status != 0, "job_market: unknown job"
-    return self._unpack(self._job_head[job_id], status)
+    status: uint256 = self._status(job_id)
+    return self._unpack(
+        self._seats[job_id][0] >> 160, self._requesters[status >> _OFF_REQUESTER], status
+    )
 
 
 @internal
 def _save(job_id: uint256, job: Job):
     """
-    @dev Writes a job's status word (the head word never changes after `post_job`).
+    @dev Writes a job's status word, keeping its requester id (fixed by `post_job`; the
+         word was read before, so the extra read is warm).
     @param job_id The job.
     @param job The decoded job.
     """
-    self._job_status[job_id] = self._pack_status(job)
+    self._job_status[job_id] = self._pack_status(job) | (self._job_status[job_id] & _REQUESTER_BITS)
+
+
+@internal
+@view
+def _requester(job_id: uint256) -> address:
+    """
+    @dev A job's requester, from the id in its status word.
+    @param job_id The job.
+    @return The requester.
+    """
+    return self._requesters[self._job_status[job_id] >> _OFF_REQUESTER]
+
+
+@internal
+@view
+def _provider(job_id: uint256, index: uint256) -> address:
+    """
+    @dev The provider in a job's seat `index` (empty if none).
+    @param job_id The job.
+    @param index The replica index.
+    @return The provider.
+    """
+    return convert(convert(self._seats[job_id][index] & _MASK_160, uint160), address)
+
+
+@internal
+@view
+def _replica(job_id: uint256, index: uint256) -> Replica:
+    """
+    @dev One replica's provider and digest.
+    @param job_id The job.
+    @param index The replica index.
+    @return The replica.
+    """
+    return Replica(provider=self._provider(job_id, index), digest=self._digests[job_id][index])
+
+
+@internal
+@view
+def _load_disputed(job_id: uint256) -> Job:
+    """
+    @dev Reads a job that must be DISPUTED.
+    @param job_id The job.
+    @return The decoded job.
+    """
+    job: Job = self._load(job_id)
+    assert job.state == STATE_DISPUTED, "job_market: job is not disputed"
+    return job
+
+
+@internal
+@view
+def _referee_job(job_id: uint256) -> Job:
+    """
+    @dev Checks that the caller is the referee and reads the disputed job it rules on.
+    @param job_id The job.
+    @return The decoded job.
+    """
+    assert msg.sender == self.referee, "job_market: caller is not the referee"
+    return self._load_disputed(job_id)
+
+
+@internal
+def _pull(amount: uint256):
+    """
+    @dev Takes `amount` tokens from the caller's wallet (approved to this contract).
+    @param amount Base units.
+    """
+    assert extcall token.transferFrom(msg.sender, self, amount), "job_market: transfer failed"
+
+
+@internal
+def _push(receiver: address, amount: uint256):
+    """
+    @dev Sends `amount` tokens held here to `receiver`.
+    @param receiver The receiver.
+    @param amount Base units.
+    """
+    assert extcall token.transfer(receiver, amount), "job_market: transfer failed"
+
+
+@internal
+@view
+def _status(job_id: uint256) -> uint256:
+    """
+    @dev A job's status word; reverts for an unknown id.
+    @param job_id The job.
+    @return The status word (layout: `_pack_status`).
+    """
+    status: uint256 = self._job_status[job_id]
+    assert status != 0, "job_market: unknown job"
+    return status
 
 
 @internal
 @view
 def _load_status(job_id: uint256) -> Job:
     """
-    @dev Like `_load` but skips the head word (requester and price read as zero): commit
-         and reveal do not need it, and each skipped storage read saves 2.1k gas.
+    @dev Like `_load` but reads the status word only (requester and price read as zero):
+         most calls do not need them, and each skipped storage read saves 2.1k gas.
     @param job_id The job.
     @return The decoded job without requester and price.
     """
-    status: uint256 = self._job_status[job_id]
-    assert status != 0, "job_market: unknown job"
-    return self._unpack(0, status)
+    status: uint256 = self._status(job_id)
+    return self._unpack(0, empty(address), status)
 
 
 @internal
 @pure
 def _pack_status(job: Job) -> uint256:
     """
-    @dev Packs the mutable part of a job into one word. Bits (low to high): state 8,
-         mode 8, mode_param 16, replicas 8, committed mask 8, revealed mask 8, commit
-         deadline 40, reveal deadline 40, challenge deadline 40, challenge window 24,
-         audited 8, seed block 48. 40-bit timestamps last until year 36812; windows are
-         at most 30 days < 2**24 s; 48-bit block numbers outlast any chain.
+    @dev Packs a job but its requester and price into one word. Bits (low to high):
+         state 4, audited 4, mode 8, mode_param 16, replicas 8, committed mask 8, revealed
+         mask 8, commit deadline 40, reveal window 24 (the reveal deadline is the commit
+         deadline plus it), challenge deadline 40, challenge window 24, seed block 40;
+         the requester's id takes the top 32 bits (`_REQUESTER_BITS`, written by
+         `post_job` and kept by `_save`). 40-bit timestamps last until year 36812;
+         windows are at most 30 days < 2**24 s; 40-bit block numbers outlast any chain.
     @param job The decoded job.
-    @return The status word.
+    @return The status word (requester id zero).
     """
     return (
         convert(job.state, uint256)
+        | (convert(job.audited, uint256) << _OFF_AUDITED)
         | (convert(job.mode, uint256) << _OFF_MODE)
         | (job.mode_param << _OFF_MODE_PARAM)
         | (job.replicas << _OFF_REPLICAS)
         | (job.committed_mask << _OFF_COMMITTED)
         | (job.revealed_mask << _OFF_REVEALED)
         | (job.commit_deadline << _OFF_COMMIT_DEADLINE)
-        | (job.reveal_deadline << _OFF_REVEAL_DEADLINE)
+        | ((job.reveal_deadline - job.commit_deadline) << _OFF_REVEAL_WINDOW)
         | (job.challenge_deadline << _OFF_CHALLENGE_DEADLINE)
         | (job.challenge_window << _OFF_CHALLENGE_WINDOW)
-        | (convert(job.audited, uint256) << _OFF_AUDITED)
         | (job.seed_block << _OFF_SEED_BLOCK)
     )
 
 
 @internal
 @pure
-def _unpack(head: uint256, status: uint256) -> Job:
+def _unpack(price: uint256, requester: address, status: uint256) -> Job:
     """
-    @dev Decodes the two storage words of a job (inverse of `_pack_status` and the head
-         layout requester | price << 160).
-    @param head The head word.
+    @dev Decodes a job's status word (inverse of `_pack_status`).
+    @param price The price per replica (from replica 0's seat).
+    @param requester The requester (from the id in the status word).
     @param status The status word.
     @return The decoded job.
     """
+    commit_deadline: uint256 = (status >> _OFF_COMMIT_DEADLINE) & _MASK_40
     return Job(
-        requester=convert(convert(head & _MASK_160, uint160), address),
-        price=head >> 160,
-        state=convert(status & _MASK_8, uint8),
+        requester=requester,
+        price=price,
+        state=convert(status & _MASK_4, uint8),
         mode=convert((status >> _OFF_MODE) & _MASK_8, uint8),
         mode_param=(status >> _OFF_MODE_PARAM) & _MASK_16,
         replicas=(status >> _OFF_REPLICAS) & _MASK_8,
         committed_mask=(status >> _OFF_COMMITTED) & _MASK_8,
         revealed_mask=(status >> _OFF_REVEALED) & _MASK_8,
-        commit_deadline=(status >> _OFF_COMMIT_DEADLINE) & _MASK_40,
-        reveal_deadline=(status >> _OFF_REVEAL_DEADLINE) & _MASK_40,
+        commit_deadline=commit_deadline,
+        reveal_deadline=commit_deadline + ((status >> _OFF_REVEAL_WINDOW) & _MASK_24),
         challenge_deadline=(status >> _OFF_CHALLENGE_DEADLINE) & _MASK_40,
         challenge_window=(status >> _OFF_CHALLENGE_WINDOW) & _MASK_24,
-        audited=(status >> _OFF_AUDITED) & _MASK_8 != 0,
-        seed_block=(status >> _OFF_SEED_BLOCK) & _MASK_48,
+        audited=(status >> _OFF_AUDITED) & _MASK_4 != 0,
+        seed_block=(status >> _OFF_SEED_BLOCK) & _MASK_40,
     )
 
 
@@ -1282,60 +1424,71 @@ def _replica_index(job_id: uint256, replicas: uint256, provider: address) -> uin
     for i: uint256 in range(_MAX_REPLICAS):
         if i == replicas:
             break
-        if self._replicas[job_id][i].provider == provider:
+        if self._provider(job_id, i) == provider:
             return i
     raise "job_market: caller is not assigned to this job"
 
 
 @internal
-def _after_reveals(job_id: uint256, job: Job) -> Job:
+def _after_reveals(job_id: uint256, status: uint256) -> uint256:
     """
     @dev Runs when the last replica revealed: opens a dispute on a replica mismatch, draws
          the audit in audit mode, otherwise opens the challenge window.
     @param job_id The job.
-    @param job The decoded job (all revealed).
-    @return The job with its next state and deadline.
+    @param status The job's status word (all revealed; challenge deadline still zero).
+    @return The status word with the next state and deadline.
     """
-    result: Job = job
-    first: bytes32 = self._replicas[job_id][0].digest
+    first: bytes32 = self._digests[job_id][0]
+    replicas: uint256 = (status >> _OFF_REPLICAS) & _MASK_8
     for i: uint256 in range(1, _MAX_REPLICAS):
-        if i == job.replicas:
+        if i == replicas:
             break
-        if self._replicas[job_id][i].digest != first:
-            result.state = STATE_DISPUTED
-            self._open_dispute(
-                job_id, self._replicas[job_id][0].provider, CHALLENGER_REPLICA, 0, i, 0
-            )
-            return result
-    result.state = STATE_REVEALED
-    result.challenge_deadline = block.timestamp + job.challenge_window
-    if job.mode != MODE_AUDIT or job.mode_param == 0:
+        if self._digests[job_id][i] != first:
+            self._open_dispute(job_id, self._provider(job_id, 0), CHALLENGER_REPLICA, 0, i, 0)
+            return self._with_state(status, STATE_DISPUTED)
+    challenge_deadline: uint256 = block.timestamp + ((status >> _OFF_CHALLENGE_WINDOW) & _MASK_24)
+    result: uint256 = self._with_state(status, STATE_REVEALED) | (
+        challenge_deadline << _OFF_CHALLENGE_DEADLINE
+    )
+    mode_param: uint256 = (status >> _OFF_MODE_PARAM) & _MASK_16
+    if (status >> _OFF_MODE) & _MASK_8 != convert(MODE_AUDIT, uint256) or mode_param == 0:
         return result
     fresh: bool = False
     seed: uint256 = 0
-    fresh, seed = self._audit_seed(job_id, job.seed_block)
-    if fresh and seed % _BPS >= job.mode_param:
+    fresh, seed = self._audit_seed(job_id, (status >> _OFF_SEED_BLOCK) & _MASK_40)
+    if fresh and seed % _BPS >= mode_param:
         return result
-    # Audited. The head word (requester, price) is only read on this path.
-    head: uint256 = self._job_head[job_id]
-    requester: address = convert(convert(head & _MASK_160, uint160), address)
-    price: uint256 = head >> 160
+    # Audited. The requester and the price are only read on this path.
+    seat: uint256 = self._seats[job_id][0]
+    requester: address = self._requester(job_id)
+    price: uint256 = seat >> 160
     drawn: DynArray[address, 8] = extcall registry.draw(
         _ROLE_VALIDATOR,
         convert(keccak256(abi_encode(seed)), uint256),
         1,
         price * audit_fee_bps // _BPS,
         self._bond(price),
-        [requester, self._replicas[job_id][0].provider],
+        [requester, convert(convert(seat & _MASK_160, uint160), address)],
     )
     validator: address = empty(address)
     if len(drawn) == 1:
         validator = drawn[0]
         self.audits[job_id].validator = validator
-        result.state = STATE_AUDITING
-        result.audited = True
-        log AuditDrawn(job_id=job_id, validator=validator, report_deadline=result.challenge_deadline)
+        result = self._with_state(result, STATE_AUDITING) | (1 << _OFF_AUDITED)
+        log AuditDrawn(job_id=job_id, validator=validator, report_deadline=challenge_deadline)
     return result
+
+
+@internal
+@pure
+def _with_state(status: uint256, state: uint8) -> uint256:
+    """
+    @dev A status word with its state replaced.
+    @param status The status word.
+    @param state The new state.
+    @return The updated word.
+    """
+    return (status & ~_MASK_4) | convert(state, uint256)
 
 
 @internal
@@ -1363,7 +1516,7 @@ def _open_dispute(
         | (challenger_replica << _OFF_CHALLENGER_REPLICA)
         | (defender_replica << _OFF_DEFENDER_REPLICA)
     )
-    defender: address = self._replicas[job_id][defender_replica].provider
+    defender: address = self._provider(job_id, defender_replica)
     self._dispute_game[job_id] = self._pack_game(
         convert(defender, uint256), 0, TURN_DEFENDER, deadline
     )
@@ -1390,10 +1543,10 @@ def _resolve(job_id: uint256, job: Job, dispute: Dispute, guilty: uint8, reason:
     @param guilty _GUILTY_DEFENDER, _GUILTY_CHALLENGER or _GUILTY_BOTH.
     @param reason REASON_REFEREE, REASON_TIMEOUT or REASON_BOTH_AT_FAULT.
     """
-    defender: Replica = self._replicas[job_id][dispute.defender_replica]
+    defender: Replica = self._replica(job_id, dispute.defender_replica)
     challenger_digest: bytes32 = empty(bytes32)
     if dispute.kind == CHALLENGER_REPLICA:
-        challenger_digest = self._replicas[job_id][dispute.challenger_replica].digest
+        challenger_digest = self._digests[job_id][dispute.challenger_replica]
     elif dispute.kind == CHALLENGER_VALIDATOR:
         challenger_digest = self.audits[job_id].digest
     good: bytes32 = defender.digest
@@ -1422,7 +1575,7 @@ def _resolve(job_id: uint256, job: Job, dispute: Dispute, guilty: uint8, reason:
     )
     paid: uint256 = 0
     refund: uint256 = 0
-    paid, refund = self._settle(job_id, job, good, bad, also_bad, winner)
+    paid, refund = self._settle(job_id, job, good, bad, also_bad, winner, False)
     if dispute.kind == CHALLENGER_EXTERNAL:
         if guilty == _GUILTY_DEFENDER:
             self._credit(job_id, dispute.challenger, dispute.bond)
@@ -1450,7 +1603,7 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
     for i: uint256 in range(_MAX_REPLICAS):
         if i == job.replicas:
             break
-        extcall registry.unlock(self._replicas[job_id][i].provider, bond)
+        extcall registry.unlock(self._provider(job_id, i), bond)
     if job.audited:
         extcall registry.unlock(self.audits[job_id].validator, bond)
     self._credit(job_id, dispute.challenger, dispute.bond)
@@ -1461,7 +1614,13 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
 
 @internal
 def _settle(
-    job_id: uint256, job: Job, good: bytes32, bad: bytes32, also_bad: bytes32, winner: address
+    job_id: uint256,
+    job: Job,
+    good: bytes32,
+    bad: bytes32,
+    also_bad: bytes32,
+    winner: address,
+    unanimous: bool,
 ) -> (uint256, uint256):
     """
     @dev Pays, releases or slashes every replica and the validator by its result. The
@@ -1472,6 +1631,8 @@ def _settle(
     @param bad The result digest that is slashed (empty: none).
     @param also_bad A second slashed digest when both parties are at fault (else empty).
     @param winner Who gets the bounty of slashes for a bad result.
+    @param unanimous Every replica holds the good result (an unchallenged job): each is
+           paid without reading its digest; `good` then only matters for the validator.
     @return (paid to providers and validator, owed to the requester).
     """
     bond: uint256 = self._bond(job.price)
@@ -1480,8 +1641,10 @@ def _settle(
     for i: uint256 in range(_MAX_REPLICAS):
         if i == job.replicas:
             break
-        replica: Replica = self._replicas[job_id][i]
-        if good != empty(bytes32) and replica.digest == good:
+        replica: Replica = Replica(provider=self._provider(job_id, i), digest=empty(bytes32))
+        if not unanimous:
+            replica.digest = self._digests[job_id][i]
+        if unanimous or (good != empty(bytes32) and replica.digest == good):
             extcall registry.unlock(replica.provider, bond)
             self._credit(job_id, replica.provider, job.price)
             paid += job.price
@@ -1557,7 +1720,7 @@ def _split(
         burned=burned,
     )
     if burned > 0:
-        assert extcall token.transfer(BURN_ADDRESS, burned), "job_market: transfer failed"
+        self._push(BURN_ADDRESS, burned)
     if bounty_to == requester:
         return requester_share + bounty
     self._credit(job_id, bounty_to, bounty)
@@ -1573,5 +1736,17 @@ def _credit(job_id: uint256, account: address, amount: uint256):
     @param amount Base units.
     """
     if amount > 0:
-        self.balances[account] += amount
+        self._add_balance(account, amount)
         log Credited(job_id=job_id, account=account, amount=amount)
+
+
+@internal
+def _add_balance(account: address, amount: uint256):
+    """
+    @dev Adds to an account's market balance, keeping its requester id.
+    @param account The account.
+    @param amount Base units.
+    """
+    word: uint256 = self._accounts[account]
+    assert (word & _MASK_BALANCE) + amount <= _MASK_BALANCE, "job_market: balance above 2**224 - 1"
+    self._accounts[account] = word + amount
