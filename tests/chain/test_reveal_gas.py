@@ -90,7 +90,11 @@ def test_a_last_reveal_that_scans_the_whole_validator_window_fits_the_reveal_gas
         used.append(tx.gas_used)
         # AUDITING, or REVEALED when the 32 entries scanned were all short of the bond
         assert net.job_market.jobs(job_id).state in (JobState.AUDITING, JobState.REVEALED)
-    assert max(used) > 3 * min(used)  # some draws scanned far
+    # some draws scanned far: a scan of one entry costs ~97k, of the whole window ~287k. The
+    # scan starts at a random offset, so over 40 draws the longest is 25 entries or more (>=
+    # 2 x the shortest) except with odds below 1e-4; 3 x failed once (the ~97k + 32 x 6k
+    # window is just under 3 x a one-entry scan)
+    assert max(used) > 2 * min(used)
     assert max(used) * MARGIN <= REVEAL_GAS
 
 

@@ -973,3 +973,33 @@ class Model:
             self._do_transfer(self.committee.address, sender, bounty)
         if taken - bounty:
             self._do_transfer(self.committee.address, BURN, taken - bounty)
+
+    # ---------------------------------------------------------------- OpReferee
+    def prove_wrong_op(self, chain: Chain, job_id: int, accused: int, output_root: bytes,
+                       trace_root: bytes, flaw: str | None, wrong: bool) -> None:
+        """`OpReferee.prove_wrong_op`: `flaw` is the revert reason the proof's own content
+        earns once the roots are the accused's (a forged index, a tampered input, ...),
+        `wrong` whether the leaf's output really differs from what the op computes. The
+        DisputeCommittee then settles through JobMarket as the referee."""
+        assert self.committee is not None
+        require(accused in (GUILTY_DEFENDER, GUILTY_CHALLENGER),
+                 "op_referee: accused must be 1 (defender) or 2 (challenger)")
+        job = self.jobs.get(job_id)
+        require(job is not None and job.state == DISPUTED, "op_referee: job is not disputed")
+        assert job is not None and job.dispute is not None
+        d = job.dispute
+        if accused == GUILTY_DEFENDER:
+            committed = job.replicas[d.defender_replica].digest
+        elif d.kind == CHALLENGER_REPLICA:
+            committed = job.replicas[d.challenger_replica].digest
+        else:
+            require(d.kind == CHALLENGER_VALIDATOR,
+                    "op_referee: an external challenger committed no trace to prove wrong")
+            committed = job.audit_digest
+        require(digest_of(output_root, trace_root) == committed,
+                "op_referee: the roots are not the accused party's committed result")
+        if flaw is not None:
+            raise Revert(flaw)
+        require(wrong, "op_referee: the op is correct")
+        self.resolve_dispute(chain, self.committee.address, job_id, accused == GUILTY_DEFENDER)
+        PATHS[f"op proof accused={accused} kind={d.kind}"] += 1

@@ -1,7 +1,7 @@
-"""Conservation and state invariants of Token, Registry, JobMarket and the DisputeCommittee
-(JobMarket's referee) under random use.
+"""Conservation and state invariants of Token, Registry, JobMarket, the DisputeCommittee
+(JobMarket's referee) and the OpReferee (its proofs of one wrong op) under random use.
 
-A hypothesis state machine drives every public state-changing function of the four
+A hypothesis state machine drives every public state-changing function of the five
 contracts (including calls that must revert) by random actors, with time travel and block
 mining, on titanoboa's in-process EVM. Each call is first run on the reference model
 (`invariant_model.Model`), which says whether it must revert and with which reason, or what
@@ -56,9 +56,13 @@ from invariant_model import (
     ASSIGNED,
     AUDITING,
     BURN,
+    CHALLENGER_REPLICA,
+    CHALLENGER_VALIDATOR,
     COMMITTED,
     DISPUTED,
     EMPTY32,
+    GUILTY_CHALLENGER,
+    GUILTY_DEFENDER,
     MAX_UINT,
     MODE_AUDIT,
     MODE_REPLICATE,
@@ -79,7 +83,9 @@ from invariant_model import (
     Params,
     Revert,
     commitment_of,
+    digest_of,
 )
+from invariant_op_proofs import FLAWS, TRACE_BAD, TRACE_GOOD, proof_args
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "verimesh" / "chain" / "contracts"
 # CI size: >= 200 sequences (issue 2). VERIMESH_INVARIANT_SEQUENCES raises it for soak runs.
@@ -100,7 +106,7 @@ PARAMS = Params(
     requester_share_bps=3_000,
     dispute_round_window=3600,
 )
-REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ", "dispute_committee: ")
+REVERT_PREFIXES = ("token: ", "registry: ", "job_market: ", "dispute_committee: ", "op_referee: ")
 # DisputeCommittee of the invariant world: committees of up to 3, 2 signatures (of 3).
 COMMITTEE_SIZE, COMMITTEE_THRESHOLD = 3, 2
 EQUIVOCATION_PENALTY = 40 * E
@@ -118,8 +124,10 @@ VALIDATORS = ("val0", "val1", "val2")
 REQUESTERS = ("req0", "req1")
 START_BALANCE = 5_000 * E
 
-OUT_GOOD, TRACE_GOOD = b"\x0a" * 32, b"\x0b" * 32
-OUT_BAD, TRACE_BAD = b"\xba" * 32, b"\xbb" * 32
+# Results: an honest one and a cheat's. The trace roots are real (invariant_op_proofs): the
+# cheat's trace holds a wrong op that OpReferee.prove_wrong_op convicts, the honest one none.
+OUT_GOOD, OUT_BAD = b"\x0a" * 32, b"\xba" * 32
+RESULTS = ((OUT_GOOD, TRACE_GOOD), (OUT_BAD, TRACE_BAD), (OUT_BAD, TRACE_GOOD))
 CAPABILITIES = b"\xca" * 32
 
 # Counts of (function, outcome) over the whole run, reported for docs/bench-invariants.md.
@@ -132,6 +140,7 @@ class World:
     registry: Any
     market: Any
     committee: Any
+    op_referee: Any
     actors: dict[str, str]  # name -> address
     keys: dict[str, bytes]  # address -> private key (for permit signatures)
     base_model: Model
@@ -190,7 +199,10 @@ def _deploy() -> World:
                              REPORTER_BOUNTY_BPS)
         registry.set_slasher(committee.address)
         market.set_referee(committee.address)
-    for contract in (token, registry, market, committee):
+        op_check = boa.load(str(CONTRACTS / "OpCheck.vy"))
+        op_referee = boa.load(str(CONTRACTS / "OpReferee.vy"), committee.address, op_check.address)
+        committee.set_op_referee(op_referee.address)
+    for contract in (token, registry, market, committee, op_referee):
         _quiet_repr(contract)
     model = Model(params=PARAMS, token=str(token.address), registry=str(registry.address),
                   market=str(market.address), owner=owner, referee=str(committee.address), minter=owner,
@@ -200,7 +212,8 @@ def _deploy() -> World:
                                             reporter_bounty_bps=REPORTER_BOUNTY_BPS))
     token_layout = token.compiler_data.storage_layout["storage_layout"]
     market_layout = market.compiler_data.storage_layout["storage_layout"]
-    w = World(token=token, registry=registry, market=market, committee=committee, actors=actors,
+    w = World(token=token, registry=registry, market=market, committee=committee, op_referee=op_referee,
+              actors=actors,
               keys={actors[n]: k for n, k in keys.items()}, base_model=model,
               slots={"balanceOf": token_layout["balanceOf"]["slot"],
                      "totalSupply": token_layout["totalSupply"]["slot"],
@@ -983,6 +996,53 @@ class InvariantMachine(RuleBasedStateMachine):
                      lambda c: self.model.report_equivocation(c, reporter, job_id, other, LEAF, OP_OUT, liar,
                                                               signature))
 
+    # ------------------------------------------------------------------ OpReferee
+    def committed_result(self, job_id: int, accused: int) -> tuple[bytes, bytes] | None:
+        """The (output root, trace root) the accused party of a dispute revealed, if any."""
+        job = self.model.jobs.get(job_id)
+        if job is None or job.dispute is None:
+            return None
+        d = job.dispute
+        if accused == GUILTY_DEFENDER:
+            digest = job.replicas[d.defender_replica].digest
+        elif accused == GUILTY_CHALLENGER and d.kind == CHALLENGER_REPLICA:
+            digest = job.replicas[d.challenger_replica].digest
+        elif accused == GUILTY_CHALLENGER and d.kind == CHALLENGER_VALIDATOR:
+            digest = job.audit_digest
+        else:
+            return None
+        return next((r for r in RESULTS if digest_of(*r) == digest), None)
+
+    def prove(self, sender: str, job_id: int, accused: int, result: tuple[bytes, bytes],
+              flaw: str | None) -> None:
+        args, wrong = proof_args(job_id, accused, *result, flaw)
+        self.act(sender, self.w.op_referee, "prove_wrong_op", args,
+                 lambda c: self.model.prove_wrong_op(c, job_id, accused, *result,
+                                                     FLAWS[flaw] if flaw else None, wrong))
+
+    def prove_cheat(self, data: st.DataObject, job_id: int) -> None:
+        """Anyone proves the wrong op of the party whose trace holds one (else tries the
+        honest party, which must fail: an honest trace has no wrong op); a third of the
+        proofs are forged, and the dispute goes on."""
+        results = {a: self.committed_result(job_id, a) for a in (GUILTY_DEFENDER, GUILTY_CHALLENGER)}
+        cheats = [a for a, r in results.items() if r is not None and r[1] == TRACE_BAD]
+        accused = cheats[0] if cheats else data.draw(st.sampled_from(sorted(results)))
+        result = results[accused] or data.draw(st.sampled_from(RESULTS))
+        flaw = data.draw(st.sampled_from([None, None, *sorted(FLAWS)])) if data.draw(st.integers(0, 2)) == 2 else None
+        self.prove(self.who(data), job_id, accused, result, flaw)
+
+    def do_referee_prove(self, data: st.DataObject) -> None:
+        """A proof against either party (or none), mostly with its committed roots, often
+        against an honest trace, sometimes forged."""
+        job_id = self.job(data, (DISPUTED,))
+        accused = data.draw(st.sampled_from([1, 2, 1, 2, 0, 3]))
+        committed = self.committed_result(job_id, accused)
+        if committed is None or data.draw(st.integers(0, 3)) == 3:
+            # roots that are not the accused's (or an external challenger's, who has none)
+            committed = data.draw(st.sampled_from([r for r in RESULTS if r != committed]))
+        flaw = data.draw(st.sampled_from([None, None, *sorted(FLAWS)]))
+        self.prove(self.who(data), job_id, accused, committed, flaw)
+
     def do_market_finalize(self, data: st.DataObject) -> None:
         job_id = self.job(data, (REVEALED, AUDITING))
         sender = self.who(data)
@@ -1082,9 +1142,13 @@ class InvariantMachine(RuleBasedStateMachine):
                 self.act(keeper, market, "finalize", (job_id,),
                          lambda c: model.finalize(c, job_id))
         else:
-            how = data.draw(st.sampled_from(["committee", "referee", "move", "silence", "exhaust"]))
+            how = data.draw(st.sampled_from(["committee", "referee", "move", "silence", "exhaust",
+                                             "op proof"]))
             if how == "committee":
                 self.committee_decides(data, job_id)
+                return
+            if how == "op proof":
+                self.prove_cheat(data, job_id)
                 return
             if how == "referee":
                 referee = model.referee
@@ -1240,13 +1304,16 @@ class InvariantMachine(RuleBasedStateMachine):
         if job_id is REVERTED:
             return
         job = self.model.jobs[job_id]
+        cheat = data.draw(st.integers(0, 1))  # replica 0 challenges, replica 1 defends
         for i, r in enumerate(job.replicas):
-            out = OUT_GOOD if i == 0 else OUT_BAD
+            # one replica cheats: an output of its own, or the same output with a trace that
+            # betrays it (a wrong op)
+            out, trace = data.draw(st.sampled_from(RESULTS[1:])) if i == cheat else (OUT_GOOD, TRACE_GOOD)
             salt = keccak(b"story salt")
-            c = commitment_of(job_id, r.provider, out, TRACE_GOOD, salt)
+            c = commitment_of(job_id, r.provider, out, trace, salt)
             self.act(r.provider, self.w.market, "commit", (job_id, c),
                      lambda ch, p=r.provider, c=c: self.model.commit(ch, p, job_id, c))
-            self.intent[(job_id, r.provider)] = (out, TRACE_GOOD, salt)
+            self.intent[(job_id, r.provider)] = (out, trace, salt)
         self.mine(1, data.draw(st.integers(0, 2**32)))
         for r in job.replicas:
             out, trace, salt = self.intent[(job_id, r.provider)]
@@ -1254,8 +1321,11 @@ class InvariantMachine(RuleBasedStateMachine):
                      lambda ch, p=r.provider, o=out, t=trace, x=salt: self.model.reveal(ch, p, job_id, o, t, x))
         if job.state != DISPUTED:
             return
-        if data.draw(st.booleans()):
+        how = data.draw(st.sampled_from(["committee", "op proof", "refer"]))
+        if how == "committee":
             self.committee_decides(data, job_id)
+        elif how == "op proof":
+            self.prove_cheat(data, job_id)
         else:
             due = self.due_party(job_id)
             self.act(due[0], self.w.market, "refer_dispute", (job_id,),
@@ -1266,7 +1336,7 @@ class InvariantMachine(RuleBasedStateMachine):
     def committee_action(self, data: st.DataObject) -> None:
         """DisputeCommittee calls, often at the wrong time or with flawed signatures."""
         self.dispatch(data, [("committee_request", 1), ("committee_draw", 2), ("committee_submit", 2),
-                             ("committee_report", 1)])
+                             ("committee_report", 1), ("referee_prove", 2)])
 
     @rule(data=st.data())
     @tracked
