@@ -849,14 +849,28 @@ class Model:
         d = job.dispute
         assert d is not None
         job.state = REFUNDED
+        self._credit(d.challenger, d.bond)
+        self._release_and_refund(chain, job_id, job)
+
+    def _release_and_refund(self, chain: Chain, job_id: int, job: Job) -> None:
         bond = self.bond(job.price)
         for r in job.replicas:
             self._unlock(chain, r.provider, bond)
         if job.audited:
             self._unlock(chain, job.validator, bond)
-        self._credit(d.challenger, d.bond)
         self._credit(job.requester, self.escrow(job.mode, job.mode_param, job.price))
         self.touched_jobs.add(job_id)
+
+    def abandon_audit(self, chain: Chain, sender: str, job_id: int) -> None:
+        """The drawn validator got no job to audit: nobody paid or slashed, all refunded."""
+        job = self._load(job_id)
+        require(job.state == AUDITING, "job_market: job is not being audited")
+        require(sender == job.validator, "job_market: caller is not the drawn validator")
+        require(chain.timestamp <= job.challenge_deadline,
+                "job_market: audit report deadline passed")
+        job.state = REFUNDED
+        PATHS["audit abandoned"] += 1
+        self._release_and_refund(chain, job_id, job)
 
     # ---------------------------------------------------------------- settling everything
     def settle_call(self, job: Job) -> tuple[str, int]:

@@ -189,6 +189,59 @@ def test_silent_validator_is_slashed_and_the_provider_paid(world: World) -> None
     world.assert_conserved()
 
 
+def test_a_validator_left_without_the_job_abandons_the_audit_and_nobody_is_slashed(world: World) -> None:
+    """A provider withheld the job from its auditor and the requester is offline: the
+    validator cannot tell who is to blame, so it abandons instead of going silent."""
+    m = world.market
+    job_id, provider, validator = audited_job(world)
+    stakes = {a: world.member(a).stake for a in (provider, validator)}
+    with boa.env.prank(validator):
+        m.abandon_audit(job_id)
+    (event,) = [e for e in m.get_logs() if type(e).__name__ == "AuditAbandoned"]
+    assert (event.job_id, event.validator) == (job_id, validator)
+    assert world.state(job_id) == REFUNDED
+    assert m.balances(world.requester) == JOB_PRICE + FEE  # the whole escrow back
+    assert m.balances(provider) == 0 and m.balances(validator) == 0  # nobody is paid...
+    for a in (provider, validator):  # ... or slashed, and every bond is free again
+        assert world.member(a).stake == stakes[a] and world.member(a).locked == 0
+    world.assert_conserved()
+
+
+def test_abandon_audit_reverts(world: World) -> None:
+    """Only the drawn validator, only while the job is audited, only before the deadline;
+    a refused call changes nothing."""
+    m = world.market
+    job_id, provider, validator = audited_job(world)
+    for who in (provider, world.requester, world.challenger):
+        with boa.env.prank(who), boa.reverts("job_market: caller is not the drawn validator"):
+            m.abandon_audit(job_id)
+    other, _ = revealed_job(world)
+    with boa.env.prank(validator), boa.reverts("job_market: job is not being audited"):
+        m.abandon_audit(other)
+    with boa.env.prank(validator), boa.reverts("job_market: unknown job"):
+        m.abandon_audit(10**9)
+    boa.env.time_travel(seconds=WINDOW + 1)
+    with boa.env.prank(validator), boa.reverts("job_market: audit report deadline passed"):
+        m.abandon_audit(job_id)
+    assert world.state(job_id) == AUDITING
+    assert world.member(validator).locked == BOND
+    m.finalize(job_id)  # silent after all: slashed
+    assert world.member(validator).stake == 200 * E - BOND
+    with boa.env.prank(validator), boa.reverts("job_market: job is not being audited"):
+        m.abandon_audit(job_id)
+    world.assert_conserved()
+
+
+def test_an_audit_reported_cannot_be_abandoned(world: World) -> None:
+    m = world.market
+    job_id, _, validator = audited_job(world)
+    with boa.env.prank(validator):
+        m.audit_report(job_id, OUTPUT, TRACE)
+    with boa.env.prank(validator), boa.reverts("job_market: job is not being audited"):
+        m.abandon_audit(job_id)
+    assert world.state(job_id) == REVEALED
+
+
 def test_audit_catches_a_cheating_provider(world: World) -> None:
     m = world.market
     job_id, provider, validator = audited_job(world)

@@ -823,6 +823,13 @@ class InvariantMachine(RuleBasedStateMachine):
         self.act(sender, self.w.market, "audit_report", (job_id, out, trace),
                  lambda c: self.model.audit_report(c, sender, job_id, out, trace))
 
+    def do_market_abandon_audit(self, data: st.DataObject) -> None:
+        job_id = self.job(data, (AUDITING,))
+        job = self.model.jobs.get(job_id)
+        sender = self.who(data, [job.validator] if job and job.audited else [])
+        self.act(sender, self.w.market, "abandon_audit", (job_id,),
+                 lambda c: self.model.abandon_audit(c, sender, job_id))
+
     def do_market_challenge(self, data: st.DataObject) -> None:
         job_id = self.job(data, (REVEALED, AUDITING))
         sender = self.who(data, [*REQUESTERS, "outsider", *PROVIDERS])
@@ -1126,6 +1133,10 @@ class InvariantMachine(RuleBasedStateMachine):
                     self.act(r.provider, market, "reveal", (job_id, out, trace, salt),
                              lambda c, p=r.provider, o=out, t=trace, x=salt: model.reveal(
                                  c, p, job_id, o, t, x))
+        elif job.state == AUDITING and data.draw(st.integers(0, 5)) == 5:
+            # nobody handed the validator the job: it abandons the audit
+            self.act(job.validator, market, "abandon_audit", (job_id,),
+                     lambda c: model.abandon_audit(c, job.validator, job_id))
         elif job.state == AUDITING:
             good = data.draw(st.integers(0, 3)) < 3
             out, trace = (OUT_GOOD, TRACE_GOOD) if good else (OUT_BAD, TRACE_BAD)
@@ -1230,6 +1241,8 @@ class InvariantMachine(RuleBasedStateMachine):
                  lambda ch: model.challenge(ch, outsider, job_id, 0)),
                 (job.validator, "audit_report", (job_id, OUT_GOOD, TRACE_GOOD),
                  lambda ch: model.audit_report(ch, job.validator, job_id, OUT_GOOD, TRACE_GOOD)),
+                (job.validator, "abandon_audit", (job_id,),
+                 lambda ch: model.abandon_audit(ch, job.validator, job_id)),
             ]
         elif job.state == DISPUTED and job.dispute is not None:
             d = job.dispute
@@ -1284,7 +1297,8 @@ class InvariantMachine(RuleBasedStateMachine):
 
     def _job_action(self, data: st.DataObject) -> None:
         self.dispatch(data, [("market_commit", 2), ("market_reveal", 2),
-                             ("market_audit_report", 1), ("market_challenge", 2),
+                             ("market_audit_report", 1), ("market_abandon_audit", 1),
+                             ("market_challenge", 2),
                              ("market_dispute_move", 1), ("market_dispute_timeout", 1),
                              ("market_resolve_dispute", 1), ("market_finalize", 1),
                              ("market_timeout", 1), ("market_deposit", 1),

@@ -28,7 +28,7 @@ from zoo_world import (
 )
 
 from verimesh.chain import JobState
-from verimesh.client import JobFailed, audit
+from verimesh.client import JobFailed, JobHandle, audit
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
 from verimesh.verify.referee import Method
@@ -94,6 +94,46 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         cheater.close()
 
 
+def audited_job(zoo: Zoo) -> JobHandle:
+    """A 3-token generation audited for certain, once its auditor is drawn."""
+    handle = zoo.client.submit(
+        model=zoo.model_root, task="generate", input=PROMPT, params={"max_tokens": 3},
+        mode=audit(1.0), commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
+    )  # fmt: skip
+    jm = zoo.client.net.job_market
+    wait_for(lambda: jm.audits(handle.job_id).validator != ZERO_ADDRESS, "the audit draw")
+    return handle
+
+
+def test_an_auditor_nobody_gives_the_job_abandons_the_audit_and_nobody_is_slashed(zoo_chain: Zoo, validators) -> None:
+    """The provider refuses its drawn auditor the job, and the requester goes offline after
+    posting (it never hands the auditor its copy). The auditor cannot tell who withheld what,
+    so before the report deadline it abandons the audit: the requester is refunded in full,
+    every bond is released, nobody is slashed (it used to stay silent and be slashed)."""
+    zoo = zoo_chain
+    jm = zoo.client.net.job_market
+    provider = ZooNode(zoo.state, zoo.tmp / "withholder-offline", "dev3", withhold_from_validators=True)
+    try:
+        # the auditor abandons 20 s (its abandon_margin) before the end of the report window
+        handle = audited_job(zoo)
+        auditor = jm.audits(handle.job_id).validator
+        stakes = {a: zoo.client.net.registry.members(a).stake for a in (auditor, provider.address)}
+        job = jm.jobs(handle.job_id)
+        wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.REFUNDED, "the abandoned audit", timeout=WINDOW + 60)
+        (abandoned,) = [e for e in jm.get_events("AuditAbandoned", handle.block) if e["job_id"] == handle.job_id]
+        assert abandoned["validator"] == auditor
+        (refund,) = [e for e in jm.get_events("Refunded", handle.block) if e["job_id"] == handle.job_id]
+        assert refund["amount"] == jm.escrow_for(job.mode, job.mode_param, job.price)  # the audit fee too
+        assert slashed_accounts(zoo.client, handle.job_id, handle.block) == set()
+        for account, stake in stakes.items():
+            member = zoo.client.net.registry.members(account)
+            assert (member.stake, member.locked) == (stake, 0)
+        duty = next(v for v in validators if v.address == auditor).daemon.journal.duty(handle.job_id)
+        assert duty.step == "done" and duty.error.startswith("audit abandoned")
+    finally:
+        provider.close()
+
+
 def test_a_provider_that_withholds_the_job_from_its_auditor_is_audited_anyway(zoo_chain: Zoo, validators) -> None:
     """The provider refuses its drawn auditor the result and the spec. The requester's SDK
     hands the auditor the spec and input it uploaded, so the audit happens, the auditor
@@ -102,11 +142,7 @@ def test_a_provider_that_withholds_the_job_from_its_auditor_is_audited_anyway(zo
     jm = zoo.client.net.job_market
     provider = ZooNode(zoo.state, zoo.tmp / "withholder", "dev3", withhold_from_validators=True)
     try:
-        handle = zoo.client.submit(
-            model=zoo.model_root, task="generate", input=PROMPT, params={"max_tokens": 3},
-            mode=audit(1.0), commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
-        )  # fmt: skip
-        wait_for(lambda: jm.audits(handle.job_id).validator != ZERO_ADDRESS, "the audit draw")
+        handle = audited_job(zoo)
         auditor = next(v for v in validators if v.address == jm.audits(handle.job_id).validator)
         stake = zoo.client.net.registry.members(auditor.address).stake
         out = handle.result(timeout=240)  # hands the auditor the spec and input

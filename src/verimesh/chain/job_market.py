@@ -262,6 +262,12 @@ class JobMarketClient(ContractClient):
     ) -> Tx:
         return self.transact("audit_report", job_id, output_root, trace_root, signer=signer)
 
+    def abandon_audit(self, job_id: int, *, signer: Signer | None = None) -> Tx:
+        """The drawn validator cannot audit (nobody gave it the job): before the report
+        deadline, release every bond and refund the requester instead of being slashed as
+        silent."""
+        return self.transact("abandon_audit", job_id, signer=signer)
+
     def challenge(self, job_id: int, replica: int, *, signer: Signer | None = None) -> Tx:
         """Open a dispute against ``replica``; pulls ``challenge_bond()`` (approve first)."""
         return self.transact("challenge", job_id, replica, signer=signer)

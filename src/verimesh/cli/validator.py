@@ -60,6 +60,14 @@ def run(
         typer.Option("--price", help="audit fee asked per job, VMT (jobs paying less skip us)"),
     ] = 0.0,
     poll: Annotated[float, typer.Option("--poll", help="seconds between chain polls")] = 0.2,
+    abandon_margin: Annotated[
+        float,
+        typer.Option(
+            "--abandon-margin", min=0.0,
+            help="seconds before an audit's report deadline at which an audit nobody gave us "
+            "the job for is abandoned (everyone refunded) instead of left silent (slashed)",
+        ),
+    ] = 20.0,
     adversary: Annotated[
         str | None,
         typer.Option(
@@ -99,6 +107,7 @@ def run(
             stake=None if stake is None else _vmt(stake, "--stake"),
             price=_vmt(price, "--price"),
             poll_interval=poll,
+            abandon_margin=abandon_margin,
             behaviour=behaviour,
         )
         daemon = ValidatorDaemon(settings)

@@ -413,7 +413,7 @@ class JobHandle:
             if job.state in ready:
                 return self.revealed_roots()
             if job.state == JobState.REFUNDED:
-                raise JobFailed(self.job_id, "a provider missed its deadline, or a dispute was annulled",
+                raise JobFailed(self.job_id, "a provider missed its deadline, a dispute was annulled or the audit was abandoned",
                                 self._refund_record())  # fmt: skip
             if job.state == JobState.DISPUTED and not final:
                 raise JobFailed(self.job_id, "replicas disagree; the dispute decides who is paid "

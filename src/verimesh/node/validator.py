@@ -4,7 +4,7 @@ wrong results, play the disputes, and serve our dispute evidence.
 One thread (``run``) owns the chain, like the provider daemon: it reads JobMarket events
 from a journaled block cursor and drives each duty one idempotent step at a time:
 
-    audit:   drawn -> executed -> reported -> done | failed
+    audit:   drawn -> executed -> reported -> done | failed   (drawn -> done: abandoned)
     dispute: playing -> done
 
 - ``drawn`` (``AuditDrawn`` names us): ask the provider for the result and the job spec
@@ -12,6 +12,9 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   against the ``spec_hash`` posted on chain, fetch the input blob by root from the
   provider and the model from the providers (every chunk verified against its root), and
   re-execute the job in the exact runtime.
+  If no valid spec, input or model reached us ``abandon_margin`` seconds before the report
+  deadline (a provider that withholds the job while its requester is offline), we
+  ``abandon_audit``: every bond is released and the requester refunded, nobody slashed.
 - ``executed``: our roots are journaled; ``audit_report`` them before the report deadline.
   Equal roots reopen the challenge window (we are paid at ``finalize``); different roots
   open a dispute with us as the challenger.
@@ -111,6 +114,9 @@ class ValidatorSettings:
     poll_interval: float = 0.2
     behaviour: Behaviour = Behaviour.HONEST
     http_timeout: float = 30.0
+    # chain seconds before the report deadline at which an audit we still cannot run (no
+    # valid spec, input or model reached us) is abandoned on chain instead of left silent
+    abandon_margin: float = 20.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -505,9 +511,26 @@ class ValidatorDaemon:
         try:
             spec, input_bytes = self._job_inputs(job_id)
         except AuditError as exc:
-            log.warning("job %d: cannot audit yet: %s", job_id, exc)
+            if not self._abandon_if_late(duty, str(exc)):
+                log.warning("job %d: cannot audit yet: %s", job_id, exc)
             return
         self._audits[job_id] = self._pool.submit(self._reexecute, job_id, spec, input_bytes)
+
+    def _abandon_if_late(self, duty: Duty, why: str) -> bool:
+        """Nobody gave us a job we can run, and the report deadline is near: abandon the audit
+        (bonds released, requester refunded) rather than stay silent and be slashed. Who
+        withheld it cannot be proven on chain, so nobody is paid or slashed."""
+        with self._chain_lock:
+            if self.chain_now() < duty.report_deadline - self.settings.abandon_margin:
+                return False
+            try:
+                self.network().job_market.abandon_audit(duty.job_id)
+            except ContractRevert as exc:  # reported, settled or too late: the next poll decides
+                log.warning("job %d: could not abandon the audit: %s", duty.job_id, exc.reason)
+                return False
+            self.journal.advance(duty.job_id, ("drawn",), "done", error=f"audit abandoned: {why}"[:2000])
+        log.warning("job %d: audit ABANDONED (nobody gave us the job; everyone refunded): %s", duty.job_id, why)
+        return True
 
     def _reexecute(self, job_id: int, spec: JobSpec, input_bytes: bytes) -> tuple[JobSpec, Any]:
         from verimesh.node.execute import execute

@@ -283,6 +283,11 @@ event AuditReported:
     challenge_deadline: uint256
 
 
+event AuditAbandoned:
+    job_id: indexed(uint256)
+    validator: indexed(address)
+
+
 event Challenged:
     job_id: indexed(uint256)
     challenger: indexed(address)
@@ -677,10 +682,7 @@ def audit_report(job_id: uint256, output_root: bytes32, trace_root: bytes32):
     @param output_root The validator's output root.
     @param trace_root The validator's trace root.
     """
-    job: Job = self._load_status(job_id)
-    assert job.state == STATE_AUDITING, "job_market: job is not being audited"
-    assert msg.sender == self.audits[job_id].validator, "job_market: caller is not the drawn validator"
-    assert block.timestamp <= job.challenge_deadline, "job_market: audit report deadline passed"
+    job: Job = self._drawn_validator_job(job_id)
     digest: bytes32 = keccak256(concat(output_root, trace_root))
     self.audits[job_id].digest = digest
     agrees: bool = digest == self._digests[job_id][0]
@@ -700,6 +702,26 @@ def audit_report(job_id: uint256, output_root: bytes32, trace_root: bytes32):
     )
     if not agrees:
         self._open_dispute(job_id, msg.sender, CHALLENGER_VALIDATOR, 0, 0, 0)
+
+
+@external
+@nonreentrant
+def abandon_audit(job_id: uint256):
+    """
+    @dev The drawn validator declares, before the report deadline, that it cannot audit:
+         nobody gave it the job (a provider that withholds its spec and input from the
+         auditor while the requester is offline). Whoever is to blame, nobody can prove it
+         on chain, so nobody is paid or slashed: every bond is released and the requester
+         refunded in full, as when a dispute is annulled. A silent validator is slashed
+         instead (`finalize`).
+    @param job_id The job being audited.
+    """
+    self._drawn_validator_job(job_id)
+    job: Job = self._load(job_id)
+    job.state = STATE_REFUNDED
+    self._save(job_id, job)
+    log AuditAbandoned(job_id=job_id, validator=msg.sender)
+    self._release_and_refund(job_id, job)
 
 
 @external
@@ -1341,6 +1363,21 @@ def _status(job_id: uint256) -> uint256:
 
 @internal
 @view
+def _drawn_validator_job(job_id: uint256) -> Job:
+    """
+    @dev Checks that the job is being audited, by the caller, before the report deadline.
+    @param job_id The job.
+    @return The decoded job without requester and price.
+    """
+    job: Job = self._load_status(job_id)
+    assert job.state == STATE_AUDITING, "job_market: job is not being audited"
+    assert msg.sender == self.audits[job_id].validator, "job_market: caller is not the drawn validator"
+    assert block.timestamp <= job.challenge_deadline, "job_market: audit report deadline passed"
+    return job
+
+
+@internal
+@view
 def _load_status(job_id: uint256) -> Job:
     """
     @dev Like `_load` but reads the status word only (requester and price read as zero):
@@ -1599,6 +1636,18 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
     self._save(job_id, settled)
     self._close_dispute(job_id)
     log DisputeAnnulled(job_id=job_id)
+    self._credit(job_id, dispute.challenger, dispute.bond)
+    self._release_and_refund(job_id, job)
+
+
+@internal
+def _release_and_refund(job_id: uint256, job: Job):
+    """
+    @dev Releases every replica's bond and the validator's, and refunds the requester's
+         whole escrow: the end of a job nobody can be blamed for.
+    @param job_id The job (already REFUNDED).
+    @param job The decoded job.
+    """
     bond: uint256 = self._bond(job.price)
     for i: uint256 in range(_MAX_REPLICAS):
         if i == job.replicas:
@@ -1606,7 +1655,6 @@ def _annul(job_id: uint256, job: Job, dispute: Dispute):
         extcall registry.unlock(self._provider(job_id, i), bond)
     if job.audited:
         extcall registry.unlock(self.audits[job_id].validator, bond)
-    self._credit(job_id, dispute.challenger, dispute.bond)
     refund: uint256 = self._escrow(job.mode, job.mode_param, job.price)
     log Refunded(job_id=job_id, requester=job.requester, amount=refund)
     self._credit(job_id, job.requester, refund)
