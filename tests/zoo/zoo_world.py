@@ -16,6 +16,10 @@ A dispute over an op small enough for the EVM is settled by an on-chain op proof
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +37,7 @@ from verimesh.crypto.messages import DisputeDataRequest
 from verimesh.crypto.wallet import Wallet, WalletStore
 from verimesh.node.daemon import DaemonSettings, NodeDaemon, serve_forever
 from verimesh.node.jobs import JobSpec
+from verimesh.node.journal import Journal
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party, PartyEvidence
 from verimesh.verify.referee import Method, Ruling, decide
@@ -228,6 +233,74 @@ class ValidatorNode:
         self.stop_event.set()
         self.daemon.wake.set()
         self.thread.join(timeout=20)
+
+
+class NodeProcess:
+    """``verimesh node run`` as a process of its own (what a device owner starts), so a test
+    can kill it without cleanup (SIGKILL, or ``$VERIMESH_CRASH_AT``) and start a new life on
+    the same home. The first node of a machine measures the self-benchmark; later ones get
+    a copy (``bench``: pytest's cache file)."""
+
+    def __init__(self, zoo: Zoo, home: Path, account: str, bench: Path) -> None:
+        self.zoo, self.home, self.account, self.bench = zoo, home, account, bench
+        self.address = dev_wallet(zoo.state, account).address
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = home.parent / f"{home.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, crash_at: str | None = None) -> None:
+        """Start a life and wait until it works; ``crash_at``: die at that crash point."""
+        if self.bench.is_file() and not (self.home / "selfbench.json").is_file():
+            self.home.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.bench, self.home / "selfbench.json")
+        args = [
+            sys.executable, "-m", "verimesh.cli.node", "run",
+            "--deployment", str(self.zoo.state / "deployment.json"), "--dev", self.account,
+            "--home", str(self.home), "--port", str(self.port), "--poll", "0.05", "--in-process",
+            "--max-cpu", "100", "--grace", "0",
+        ]  # fmt: skip
+        env = dict(os.environ)
+        env.pop("VERIMESH_CRASH_AT", None)
+        if crash_at:
+            env["VERIMESH_CRASH_AT"] = crash_at
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: _registered(self.url) or self.proc.poll() is not None, "the node process", timeout=180)
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        if not self.bench.is_file() and (self.home / "selfbench.json").is_file():
+            self.bench.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.home / "selfbench.json", self.bench)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+    def step(self, job_id: int) -> str | None:
+        """The job's step in the node's journal (read while the node runs or is dead)."""
+        journal = Journal(self.home / "journal.sqlite")
+        try:
+            duty = journal.job(job_id)
+            return None if duty is None else duty.step
+        finally:
+            journal.close()
+
+    def meta(self, key: str) -> str | None:
+        journal = Journal(self.home / "journal.sqlite")
+        try:
+            return journal.get_meta(key)
+        finally:
+            journal.close()
 
 
 def _registered(url: str) -> bool:

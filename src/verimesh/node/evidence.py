@@ -55,6 +55,7 @@ from verimesh.crypto.messages import DisputeDataRequest
 from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
+from verimesh.node.journal import crash_point
 from verimesh.verify.bisection import DisputeError, OutcomeKind, Party, PartyEvidence, path_blocks
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
 from verimesh.verify.onchain_op import WrongOp, convicts, wrong_op
@@ -329,9 +330,11 @@ class OpProofs:
             tx = referee.prove_wrong_op(job_id, int(proof.wrong.accused), proof.wrong.record, proof.wrong.proof,
                                         proof.output_root, proof.trace_root)  # fmt: skip
         except ContractRevert as exc:  # settled already, or the chain disagrees: the committee goes on
+            crash_point("after_op_proof_sent")
             self.journal.set_meta(self.key(job_id), f"reverted: {exc.reason}"[:500])
             log.info("job %d: the op proof reverted (%s); the committee path goes on", job_id, exc.reason)
             return False
+        crash_point("after_op_proof_sent")
         tx_hash = getattr(tx.receipt, "tx_hash", b"")
         self.journal.set_meta(self.key(job_id), "proved " + (hex_root(tx_hash) if isinstance(tx_hash, bytes) else str(tx_hash)))
         record = proof.wrong.record

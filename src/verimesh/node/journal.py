@@ -50,12 +50,16 @@ CRASH_POINTS = (
     "after_finalize_sent",
     "after_withdraw_sent",
 )
+# Places in a dispute (not every job passes them): the on-chain op proof was sent (landed or
+# reverted) but how it ended is not journaled yet (``node.evidence.OpProofs.send``).
+DISPUTE_CRASH_POINTS = ("after_op_proof_sent",)
 
 
 def crash_point(name: str) -> None:
     """Die here, at once and without cleanup, if ``$VERIMESH_CRASH_AT`` names this point."""
-    if name not in CRASH_POINTS:
-        raise ValueError(f"unknown crash point {name!r}; known: {', '.join(CRASH_POINTS)}")
+    known = CRASH_POINTS + DISPUTE_CRASH_POINTS
+    if name not in known:
+        raise ValueError(f"unknown crash point {name!r}; known: {', '.join(known)}")
     if os.environ.get(CRASH_ENV) == name:
         os._exit(137)
 
