@@ -34,12 +34,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import boa
 import pytest
 from boa.contracts.base_evm_contract import BoaError
+from contract_world import load  # compiled once per process, shared with the other contract tests
 from eth_abi import decode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -87,7 +87,6 @@ from invariant_model import (
 )
 from invariant_op_proofs import FLAWS, TRACE_BAD, TRACE_GOOD, proof_args
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "verimesh" / "chain" / "contracts"
 # CI size: >= 200 sequences (issue 2). VERIMESH_INVARIANT_SEQUENCES raises it for soak runs.
 SEQUENCES = int(os.environ.get("VERIMESH_INVARIANT_SEQUENCES", "200"))
 STEPS = int(os.environ.get("VERIMESH_INVARIANT_STEPS", "30"))
@@ -185,22 +184,22 @@ def _deploy() -> World:
     boa.env.evm.patch.prev_hashes = [keccak(b"block %d" % i) for i in range(256)]
     boa.env.evm.patch.prevrandao = keccak(b"genesis randao")
     with boa.env.prank(owner):
-        token = boa.load(str(CONTRACTS / "Token.vy"), "Verimesh Test Token", "VMT", 18, owner)
-        registry = boa.load(str(CONTRACTS / "Registry.vy"), token.address,
+        token = load("Token.vy", "Verimesh Test Token", "VMT", 18, owner)
+        registry = load("Registry.vy", token.address,
                             PARAMS.min_provider_stake, PARAMS.min_validator_stake,
                             PARAMS.unbonding_delay)
-        market = boa.load(str(CONTRACTS / "JobMarket.vy"), token.address, registry.address,
+        market = load("JobMarket.vy", token.address, registry.address,
                           referee, PARAMS.min_bond, PARAMS.bond_multiplier_bps,
                           PARAMS.audit_fee_bps, PARAMS.challenge_bond, PARAMS.bounty_bps,
                           PARAMS.requester_share_bps, PARAMS.dispute_round_window)
         registry.set_job_market(market.address)
-        committee = boa.load(str(CONTRACTS / "DisputeCommittee.vy"), market.address, registry.address,
+        committee = load("DisputeCommittee.vy", market.address, registry.address,
                              token.address, COMMITTEE_SIZE, COMMITTEE_THRESHOLD, EQUIVOCATION_PENALTY,
                              REPORTER_BOUNTY_BPS)
         registry.set_slasher(committee.address)
         market.set_referee(committee.address)
-        op_check = boa.load(str(CONTRACTS / "OpCheck.vy"))
-        op_referee = boa.load(str(CONTRACTS / "OpReferee.vy"), committee.address, op_check.address)
+        op_check = load("OpCheck.vy")
+        op_referee = load("OpReferee.vy", committee.address, op_check.address)
         committee.set_op_referee(op_referee.address)
     for contract in (token, registry, market, committee, op_referee):
         _quiet_repr(contract)
