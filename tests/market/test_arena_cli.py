@@ -24,16 +24,8 @@ EPOCH, COMMIT, WINDOW = 1000, 600, 300
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A VERIMESH_HOME with a devnet running from HOME/devnet (stopped at the end)."""
-    path = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VERIMESH_HOME", str(path))
-        deployment = devnet.up(path / "devnet", devnet.free_port())
-        try:
-            yield path, deployment
-        finally:
-            devnet.down(path / "devnet")
+def home(devnet_home):
+    return devnet_home
 
 
 def cli(*args: str):

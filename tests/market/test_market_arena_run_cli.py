@@ -9,22 +9,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from verimesh.chain import devnet
 from verimesh.cli.arena import app
 
 pytestmark = pytest.mark.devnet
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VERIMESH_HOME", str(path))
-        devnet.up(path / "devnet", devnet.free_port())
-        try:
-            yield path
-        finally:
-            devnet.down(path / "devnet")
+def home(devnet_home):
+    return devnet_home[0]
 
 
 def cli(*args: str):
