@@ -114,12 +114,17 @@ def test_an_auditor_nobody_gives_the_job_abandons_the_audit_and_nobody_is_slashe
     jm = zoo.client.net.job_market
     provider = ZooNode(zoo.state, zoo.tmp / "withholder-offline", "dev3", withhold_from_validators=True)
     try:
-        # the auditor abandons 20 s (its abandon_margin) before the end of the report window
         handle = audited_job(zoo)
         auditor = jm.audits(handle.job_id).validator
         stakes = {a: zoo.client.net.registry.members(a).stake for a in (auditor, provider.address)}
         job = jm.jobs(handle.job_id)
-        wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.REFUNDED, "the abandoned audit", timeout=WINDOW + 60)
+        # the chain's clock 40 s on (a block with that timestamp is mined): 20 s minus the
+        # seconds since the last reveal are left before the report deadline, which is the
+        # auditor's abandon_margin, so it abandons at its next poll, with ~20 s of chain time
+        # for its transaction (anvil keeps the offset: waiting for the wall clock instead
+        # would land the transaction after the deadline)
+        zoo.client.net.backend.advance_time(WINDOW - 20)
+        wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.REFUNDED, "the abandoned audit", timeout=60)
         (abandoned,) = [e for e in jm.get_events("AuditAbandoned", handle.block) if e["job_id"] == handle.job_id]
         assert abandoned["validator"] == auditor
         (refund,) = [e for e in jm.get_events("Refunded", handle.block) if e["job_id"] == handle.job_id]
