@@ -682,7 +682,8 @@ def audit_report(job_id: uint256, output_root: bytes32, trace_root: bytes32):
     @param output_root The validator's output root.
     @param trace_root The validator's trace root.
     """
-    job: Job = self._drawn_validator_job(job_id)
+    job: Job = self._load_status(job_id)
+    self._check_drawn_validator(job_id, job)
     digest: bytes32 = keccak256(concat(output_root, trace_root))
     self.audits[job_id].digest = digest
     agrees: bool = digest == self._digests[job_id][0]
@@ -716,8 +717,8 @@ def abandon_audit(job_id: uint256):
          instead (`finalize`).
     @param job_id The job being audited.
     """
-    self._drawn_validator_job(job_id)
     job: Job = self._load(job_id)
+    self._check_drawn_validator(job_id, job)
     job.state = STATE_REFUNDED
     self._save(job_id, job)
     log AuditAbandoned(job_id=job_id, validator=msg.sender)
@@ -1363,17 +1364,15 @@ def _status(job_id: uint256) -> uint256:
 
 @internal
 @view
-def _drawn_validator_job(job_id: uint256) -> Job:
+def _check_drawn_validator(job_id: uint256, job: Job):
     """
     @dev Checks that the job is being audited, by the caller, before the report deadline.
     @param job_id The job.
-    @return The decoded job without requester and price.
+    @param job The decoded job (its state and deadline are all this reads).
     """
-    job: Job = self._load_status(job_id)
     assert job.state == STATE_AUDITING, "job_market: job is not being audited"
     assert msg.sender == self.audits[job_id].validator, "job_market: caller is not the drawn validator"
     assert block.timestamp <= job.challenge_deadline, "job_market: audit report deadline passed"
-    return job
 
 
 @internal
