@@ -989,6 +989,20 @@ class Model:
             self._do_transfer(self.committee.address, BURN, taken - bounty)
 
     # ---------------------------------------------------------------- OpReferee
+    @staticmethod
+    def accused_digest(job: Job, accused: int) -> bytes | None:
+        """The result digest a disputed job's `accused` party (1 defender, 2 challenger)
+        committed: a replica's, or the auditing validator's; None for an external challenger."""
+        d = job.dispute
+        assert d is not None
+        if accused == GUILTY_DEFENDER:
+            return job.replicas[d.defender_replica].digest
+        if d.kind == CHALLENGER_REPLICA:
+            return job.replicas[d.challenger_replica].digest
+        if d.kind == CHALLENGER_VALIDATOR:
+            return job.audit_digest
+        return None
+
     def prove_wrong_op(self, chain: Chain, job_id: int, accused: int, output_root: bytes,
                        trace_root: bytes, flaw: str | None, wrong: bool) -> None:
         """`OpReferee.prove_wrong_op`: `flaw` is the revert reason the proof's own content
@@ -1002,14 +1016,9 @@ class Model:
         require(job is not None and job.state == DISPUTED, "op_referee: job is not disputed")
         assert job is not None and job.dispute is not None
         d = job.dispute
-        if accused == GUILTY_DEFENDER:
-            committed = job.replicas[d.defender_replica].digest
-        elif d.kind == CHALLENGER_REPLICA:
-            committed = job.replicas[d.challenger_replica].digest
-        else:
-            require(d.kind == CHALLENGER_VALIDATOR,
-                    "op_referee: an external challenger committed no trace to prove wrong")
-            committed = job.audit_digest
+        committed = self.accused_digest(job, accused)
+        require(committed is not None,
+                "op_referee: an external challenger committed no trace to prove wrong")
         require(digest_of(output_root, trace_root) == committed,
                 "op_referee: the roots are not the accused party's committed result")
         if flaw is not None:

@@ -14,32 +14,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from op_programs import requantize_program
+
 from verimesh.chain.op_referee import WrongOpProof
 from verimesh.runtime import ExecutionContext
-from verimesh.runtime.trace import Trace
 from verimesh.verify.adversary import WrongOpContext
 
 SIZES = [[3, 2], [4]]  # requantize ops per step: 2 steps, 3 leaves
 TARGET = 2  # the cheat's wrong op: step 1, index 0
 
 
-def _program(ctx: ExecutionContext) -> Trace:
-    import numpy as np
-
-    rng = np.random.default_rng(11)
-    for step in SIZES:
-        ctx.begin_step()
-        for n in step:
-            acc = rng.integers(-(2**30), 2**30, size=(n,), dtype=np.int32)
-            m = rng.integers(1 << 19, 1 << 21, size=(n,), dtype=np.int32)
-            s = rng.integers(20, 28, size=(n,), dtype=np.int32)
-            ctx.call("requantize", acc, m, s)
-    assert ctx.trace is not None
-    return ctx.trace
-
-
-HONEST = _program(ExecutionContext(keep_tensors=True))
-CHEAT = _program(WrongOpContext(TARGET))
+HONEST = requantize_program(ExecutionContext(keep_tensors=True), SIZES, seed=11)
+CHEAT = requantize_program(WrongOpContext(TARGET), SIZES, seed=11)
 TRACE_GOOD, TRACE_BAD = HONEST.root, CHEAT.root
 STEP, INDEX = HONEST.position(TARGET)
 

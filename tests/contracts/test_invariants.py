@@ -56,8 +56,6 @@ from invariant_model import (
     ASSIGNED,
     AUDITING,
     BURN,
-    CHALLENGER_REPLICA,
-    CHALLENGER_VALIDATOR,
     COMMITTED,
     DISPUTED,
     EMPTY32,
@@ -1006,18 +1004,10 @@ class InvariantMachine(RuleBasedStateMachine):
     def committed_result(self, job_id: int, accused: int) -> tuple[bytes, bytes] | None:
         """The (output root, trace root) the accused party of a dispute revealed, if any."""
         job = self.model.jobs.get(job_id)
-        if job is None or job.dispute is None:
+        if job is None or job.dispute is None or accused not in (GUILTY_DEFENDER, GUILTY_CHALLENGER):
             return None
-        d = job.dispute
-        if accused == GUILTY_DEFENDER:
-            digest = job.replicas[d.defender_replica].digest
-        elif accused == GUILTY_CHALLENGER and d.kind == CHALLENGER_REPLICA:
-            digest = job.replicas[d.challenger_replica].digest
-        elif accused == GUILTY_CHALLENGER and d.kind == CHALLENGER_VALIDATOR:
-            digest = job.audit_digest
-        else:
-            return None
-        return next((r for r in RESULTS if digest_of(*r) == digest), None)
+        digest = Model.accused_digest(job, accused)
+        return next((r for r in RESULTS if digest is not None and digest_of(*r) == digest), None)
 
     def prove(self, sender: str, job_id: int, accused: int, result: tuple[bytes, bytes],
               flaw: str | None) -> None:

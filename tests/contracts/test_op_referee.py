@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from committee_world import CommitteeWorld, deploy_committee_world
 from contract_world import DISPUTED, FINALIZED, MODE_AUDIT, MODE_REPLICATE, REVEALED, load
+from op_programs import requantize_program
 
 from verimesh.chain.op_check_spec import checkable
 from verimesh.chain.op_referee import WrongOpProof, leaf_arg
@@ -78,20 +79,6 @@ def programs(tiny_job) -> dict[str, tuple[Run, Run, int]]:
         made[f"decoder-{op}"] = (run(trace, b"decoder"),
                                  run(tiny_job.trace(adversary.WrongOpContext(target)), b"decoder"), target)
     return made
-
-
-def requantize_program(ctx: ExecutionContext, sizes: list[list[int]], seed: int = 5) -> Trace:
-    """Steps of requantize ops (int32 accumulator, per-channel multiplier and shift)."""
-    rng = np.random.default_rng(seed)
-    for step in sizes:
-        ctx.begin_step()
-        for n in step:
-            acc = rng.integers(-(2**30), 2**30, size=(n,), dtype=np.int32)
-            m = rng.integers(1 << 19, 1 << 21, size=(n,), dtype=np.int32)
-            s = rng.integers(20, 28, size=(n,), dtype=np.int32)
-            ctx.call("requantize", acc, m, s)
-    assert ctx.trace is not None
-    return ctx.trace
 
 
 def requantize_runs(sizes: list[list[int]], target: int) -> tuple[Run, Run]:
