@@ -22,7 +22,7 @@ def test_killed_honest_node_finishes_its_dispute_after_restart(
     zoo_chain: Zoo, pool: list, pytestconfig: pytest.Config
 ) -> None:
     zoo = zoo_chain
-    node = NodeProcess(zoo, zoo.tmp / "honest-proc", "dev2", pytestconfig.cache.mkdir("verimesh-selfbench") / "selfbench.json")
+    node = NodeProcess(zoo, zoo.tmp / "honest-proc", "dev2", pytestconfig.cache.mkdir("verimesh-selfbench"))
     cheater = ZooNode(zoo.state, zoo.tmp / "cheater", "dev3", Behaviour.ONE_BAD_OP)
     try:
         node.start()

@@ -36,7 +36,7 @@ def test_a_node_killed_right_after_its_op_proof_is_paid_after_restart_and_proves
     """No validators run: the node's own proof is the only one, and no committee could be
     drawn instead."""
     zoo = zoo_chain
-    node = NodeProcess(zoo, zoo.tmp / "honest-proc", "dev2", pytestconfig.cache.mkdir("verimesh-selfbench") / "selfbench.json")
+    node = NodeProcess(zoo, zoo.tmp / "honest-proc", "dev2", pytestconfig.cache.mkdir("verimesh-selfbench"))
     cheater = ZooNode(zoo.state, zoo.tmp / "small-cheater", "dev3", Behaviour.ONE_BAD_SMALL_OP)
     try:
         node.start(crash_at="after_op_proof_sent")

@@ -16,8 +16,6 @@ A dispute over an op small enough for the EVM is settled by an on-chain op proof
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -41,6 +39,9 @@ from verimesh.node.journal import Journal
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party, PartyEvidence
 from verimesh.verify.referee import Method, Ruling, decide
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "node"))
+from daemon_net import node_process, share_selfbench
 
 DEV_PASSWORD = "verimesh-dev"
 # Seconds of the job windows (the contract's minimum): the tests move the chain's clock.
@@ -239,10 +240,10 @@ class NodeProcess:
     """``verimesh node run`` as a process of its own (what a device owner starts), so a test
     can kill it without cleanup (SIGKILL, or ``$VERIMESH_CRASH_AT``) and start a new life on
     the same home. The first node of a machine measures the self-benchmark; later ones get
-    a copy (``bench``: pytest's cache file)."""
+    a copy from ``bench_cache`` (pytest's cache dir)."""
 
-    def __init__(self, zoo: Zoo, home: Path, account: str, bench: Path) -> None:
-        self.zoo, self.home, self.account, self.bench = zoo, home, account, bench
+    def __init__(self, zoo: Zoo, home: Path, account: str, bench_cache: Path) -> None:
+        self.zoo, self.home, self.account, self.bench_cache = zoo, home, account, bench_cache
         self.address = dev_wallet(zoo.state, account).address
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -251,26 +252,12 @@ class NodeProcess:
 
     def start(self, crash_at: str | None = None) -> None:
         """Start a life and wait until it works; ``crash_at``: die at that crash point."""
-        if self.bench.is_file() and not (self.home / "selfbench.json").is_file():
-            self.home.mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.bench, self.home / "selfbench.json")
-        args = [
-            sys.executable, "-m", "verimesh.cli.node", "run",
-            "--deployment", str(self.zoo.state / "deployment.json"), "--dev", self.account,
-            "--home", str(self.home), "--port", str(self.port), "--poll", "0.05", "--in-process",
-            "--max-cpu", "100", "--grace", "0",
-        ]  # fmt: skip
-        env = dict(os.environ)
-        env.pop("VERIMESH_CRASH_AT", None)
-        if crash_at:
-            env["VERIMESH_CRASH_AT"] = crash_at
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        env = {"VERIMESH_CRASH_AT": crash_at} if crash_at else None
+        self.proc = node_process(self.zoo.state, self.home, self.account, self.port, self.log, env,
+                                 self.bench_cache, ["--in-process"])  # fmt: skip
         wait_for(lambda: _registered(self.url) or self.proc.poll() is not None, "the node process", timeout=180)
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        if not self.bench.is_file() and (self.home / "selfbench.json").is_file():
-            self.bench.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.home / "selfbench.json", self.bench)
+        share_selfbench(self.home, self.bench_cache)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
