@@ -105,6 +105,23 @@ def test_quantisation_is_deterministic(source, peaks, model) -> None:
     assert again.root() == model.bundle.root()
 
 
+def test_the_import_gives_one_root_on_one_and_two_blas_threads() -> None:
+    """Calibration is a float forward; BLAS sums it in an order set by its thread count.
+    The committed bundle must not depend on it, or nodes that import "minilm" themselves
+    would hold different models under one name."""
+    import os
+    import subprocess
+    import sys
+
+    child = "from verimesh.models.registry import bundled; print(bundled('minilm').build().root().hex())"
+    roots = set()
+    for n in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n)
+        done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+        roots.add(done.stdout.strip())
+    assert len(roots) == 1, roots
+
+
 def _copy_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "minilm"
     folder.mkdir()

@@ -57,15 +57,16 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """erf GELU, as BERT uses; float64 inside, float32 out."""
+    """erf GELU, as BERT uses; float64 inside, out in x's dtype."""
     x64 = x.astype(np.float64)
-    return (0.5 * x64 * (1.0 + erf(x64 / np.sqrt(2.0)))).astype(np.float32)
+    return (0.5 * x64 * (1.0 + erf(x64 / np.sqrt(2.0)))).astype(x.dtype)
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """Out in x's dtype: float32 for the reference model, float64 for calibration."""
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * w + b).astype(np.float32)
+    return ((x - mean) / np.sqrt(var + eps) * w + b).astype(x.dtype)
 
 
 def bert_embed(

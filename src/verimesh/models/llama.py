@@ -78,14 +78,21 @@ def _ratio(real: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate(cfg: LlamaConfig, weights: dict[str, np.ndarray], tokens: list[int]) -> dict[str, Any]:
-    """Max |value| of every statically scaled intermediate, over a float forward."""
+    """Max |value| of every statically scaled intermediate, over a float64 forward.
+
+    float64, not float32: BLAS sums a matrix product in an order that depends on its thread
+    count and CPU kernel, and in float32 that moved the committed peaks (rounded to 4
+    decimals) and so the bundle root between 1 and 2 threads on one machine. In float64 the
+    order changes results ~1e-16 relative: the peaks, the fracs and the root are the same on
+    every machine."""
     peaks: dict[tuple[str, int], float] = {}
 
     def observe(name: str, layer: int, values: np.ndarray) -> None:
         key = (name, -1 if name == "residual" else layer)
         peaks[key] = max(peaks.get(key, 0.0), float(np.abs(values).max()))
 
-    float_logits(cfg, weights, tokens, observe)
+    wide = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items()}
+    float_logits(cfg, wide, tokens, observe)
     return {f"{name}.{layer}": v for (name, layer), v in sorted(peaks.items())}
 
 

@@ -192,7 +192,11 @@ def calibration_sentences() -> list[str]:
 
 
 def calibrate(src: BertSource, sentences: list[str]) -> dict[str, np.ndarray]:
-    """name -> per-channel max |value| of that activation in the float model."""
+    """name -> per-channel max |value| of that activation in the float model, run in
+    float64: in float32, BLAS's thread count and CPU kernel change the summation order
+    enough to move the peaks, hence the multipliers and the bundle root (seen between 1 and
+    2 threads on one machine); float64 moves them ~1e-16, below anything committed."""
+    wide = {name: np.asarray(w, dtype=np.float64) for name, w in src.weights.items()}
     tok = TextTokenizer(src.tokenizer_json, src.shape.max_positions, src.pad_id)
     # batches of similar length waste little time on padding (peaks ignore padding anyway)
     ordered = sorted(sentences, key=lambda text: (len(tok.encode(text)), text))
@@ -207,7 +211,7 @@ def calibrate(src: BertSource, sentences: list[str]) -> dict[str, np.ndarray]:
             peak = np.abs(x[real]).max(axis=0)
             peaks[name] = np.maximum(peaks.get(name, 0.0), peak)
 
-        bert_embed(src.weights, src.shape, batch.ids, batch.mask, observe)
+        bert_embed(wide, src.shape, batch.ids, batch.mask, observe)
     return peaks
 
 
