@@ -30,6 +30,13 @@ class WalDatabase:
         self._conn.executescript(schema)
         self._lock = threading.RLock()
 
+    def add_missing_column(self, table: str, column: str, sql_type: str) -> None:
+        """Add ``column`` to ``table`` unless it is there: ``CREATE TABLE IF NOT EXISTS`` leaves
+        a table made by an older version as it was, so a column added since needs this."""
+        with self.tx() as c:
+            if column not in {row[1] for row in c.execute(f"PRAGMA table_info({table})")}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

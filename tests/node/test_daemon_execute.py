@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from daemon_net import install_tiny_model
 
-from verimesh.crypto.merkle import blob_root
+from verimesh.crypto.merkle import blob_root, merkle_root
 from verimesh.node.config import ResourceCaps
-from verimesh.node.execute import ExecutionError, InProcessExecutor, WorkerExecutor
+from verimesh.node.execute import ExecutionError, InProcessExecutor, WorkerExecutor, job_trace
 from verimesh.node.jobs import make_spec
-from verimesh.runtime import OpRecord, verify_record, verify_trace_proof
+from verimesh.runtime import OpRecord, from_canonical_bytes, verify_record, verify_trace_proof
 from verimesh.runtime.trace import TraceProof
 
 pytestmark = pytest.mark.slow
@@ -40,6 +40,17 @@ def test_worker_and_in_process_agree_with_run_job(tiny: str) -> None:
         assert blob_root(execution.output_bytes) == execution.output_root
         assert execution.output == local.output
     assert worker.output_bytes == inproc.output_bytes
+    assert worker.step_roots == inproc.step_roots  # checked against its trace_root on the way
+
+
+def test_step_roots_are_one_per_generated_token_under_the_trace_root(tiny: str) -> None:
+    spec, data = make_spec(tiny, "generate", "ROMEO:", {"max_tokens": 4, "seed": 2})
+    execution = InProcessExecutor().run(spec, data)
+    tokens = from_canonical_bytes(execution.output_bytes)
+    assert len(execution.step_roots) == len(tokens) == 4
+    assert len(set(execution.step_roots)) == 4  # each step is its own computation
+    assert merkle_root(execution.step_roots) == execution.trace_root
+    assert execution.step_roots == tuple(job_trace(spec, data).step_roots)  # the dispute re-run's
 
 
 def test_bad_jobs_fail_with_the_reason(tiny: str) -> None:

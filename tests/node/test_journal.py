@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+from verimesh.node import journal as journal_module
 from verimesh.node.journal import CRASH_ENV, Assignment, Journal, JournalError, crash_point
 
 
@@ -53,6 +56,35 @@ def test_steps_advance_only_from_the_expected_step(tmp_path) -> None:
     assert journal.job(7).step == "failed"
     assert journal.active() == []
     assert journal.counts() == {"failed": 1}
+
+
+def test_a_journal_from_before_step_roots_gains_the_column_and_keeps_its_rows(tmp_path) -> None:
+    """A node upgraded in place opens the journal its older version wrote: the step_roots
+    column is added, every duty is still there, and opening it again changes nothing."""
+    path = tmp_path / "j.sqlite"
+    old_schema = journal_module._SCHEMA.replace("    step_roots TEXT,\n", "")
+    assert old_schema != journal_module._SCHEMA
+    with sqlite3.connect(path) as old:
+        old.executescript(old_schema)
+        old.execute(
+            "INSERT INTO jobs (job_id, replica, requester, spec_hash, model_root, input_root, commit_deadline,"
+            " reveal_deadline, step, output_root, trace_root, salt, created_at, updated_at)"
+            " VALUES (4, 0, '0xr', '0xs', '0xm', '0xi', 1000, 2000, 'revealed', '0x0a', '0x0b', '0x0c', 1.0, 2.0)"
+        )
+    old.close()
+
+    journal = Journal(path)
+    duty = journal.job(4)
+    assert (duty.step, duty.trace_root, duty.salt) == ("revealed", "0x0b", "0x0c")
+    assert duty.step_roots is None  # an older node published none
+    journal.record_assignments([_assignment(5)], 1)
+    roots = json.dumps(["0x" + "01" * 32, "0x" + "02" * 32])
+    assert journal.advance(5, ("assigned",), "executed", trace_root="0x0d", step_roots=roots)
+    journal.close()
+
+    reopened = Journal(path)  # the migration is idempotent
+    assert reopened.job(5).step_roots == roots
+    assert [d.job_id for d in reopened.jobs()] == [4, 5]
 
 
 def test_salt_survives_a_killed_process(tmp_path) -> None:

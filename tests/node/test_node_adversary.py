@@ -98,6 +98,7 @@ def test_random_output_computes_nothing_and_fabricates_a_trace(job, honest) -> N
     assert len(cheat.output) == PARAMS["max_tokens"]  # an answer of the asked shape
     trace = InProcessExecutor(Behaviour.RANDOM_OUTPUT).trace(spec, data)
     assert trace.root == cheat.trace_root  # deterministic per job: it can play the game
+    assert cheat.step_roots == tuple(trace.step_roots)  # and publishes the fabricated steps
     assert good_trace.records()[0].leaf_hash() != trace.records()[0].leaf_hash()
     other, _ = make_spec(spec.model_root, "generate", "JULIET:", PARAMS)
     assert InProcessExecutor(Behaviour.RANDOM_OUTPUT).trace(other, data).root != trace.root

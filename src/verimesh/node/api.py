@@ -214,6 +214,7 @@ def create_app(services: NodeServices) -> FastAPI:
             spec=spec,
             output_root=duty.output_root,
             trace_root=duty.trace_root or "",
+            step_roots=json.loads(duty.step_roots) if duty.step_roots else None,
             output_b64=base64.b64encode(data).decode(),
             output=json.loads(duty.output_json) if duty.output_json else None,
         )

@@ -525,8 +525,7 @@ class NodeDaemon:
         salt = secrets.token_bytes(32)
         self.journal.advance(
             duty.job_id, ("ready",), "executed",
-            output_root=hex_root(result.output_root), trace_root=hex_root(result.trace_root),
-            output_json=json.dumps(result.output), salt=hex_root(salt), durable=True,
+            **executed_fields(result), salt=hex_root(salt), durable=True,
         )  # fmt: skip
         log.info("job %d: executed in %.2f s, output %s", duty.job_id, result.seconds, hex_root(result.output_root)[:10])
         crash_point("after_executed")
@@ -827,6 +826,17 @@ def serve_forever(daemon: NodeDaemon, stop: threading.Event, on_ready: Callable[
         daemon.stop_http()
         daemon.journal.close()
         daemon._http.close()
+
+
+def executed_fields(result: Execution) -> dict[str, str]:
+    """The journal fields of an execution: what the node commits to (output and trace roots)
+    and serves with the result (the step roots under the trace root, the decoded output)."""
+    return {
+        "output_root": hex_root(result.output_root),
+        "trace_root": hex_root(result.trace_root),
+        "step_roots": json.dumps([hex_root(root) for root in result.step_roots]),
+        "output_json": json.dumps(result.output),
+    }
 
 
 def _disputed(job_id: int) -> str:

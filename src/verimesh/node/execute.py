@@ -1,7 +1,9 @@
 """Run a job spec in the exact runtime and hand back what the node commits to.
 
 ``Executor.run(spec, input_bytes) -> Execution``: the output blob (canonical bytes of the
-output tensor), its root, the trace root, the decoded output (JSON) and the seconds.
+output tensor), its root, the trace root and the step roots under it (one per generation
+step; the node publishes them so a validator can re-run single steps), the decoded output
+(JSON) and the seconds.
 Two implementations behind that one signature:
 - ``WorkerExecutor``: the device engineer's ``node.worker.Worker`` (a child process pinned to
   the owner's cores, memory-capped, lowest priority, frozen by the idle policy), calling
@@ -35,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from verimesh.crypto.merkle import blob_root
+from verimesh.crypto.merkle import blob_root, merkle_root
 from verimesh.node.jobs import JobSpec, decode_input, hex_root
 from verimesh.verify.adversary import Behaviour
 
@@ -48,6 +50,7 @@ class Execution:
     output_bytes: bytes
     output_root: bytes
     trace_root: bytes
+    step_roots: tuple[bytes, ...]  # in step order; merkle_root(step_roots) == trace_root
     output: Any  # the decoded output (embedding floats, generated text) for the requester
     seconds: float
 
@@ -66,6 +69,12 @@ class Executor(Protocol):
 
 def _root_bytes(root: bytes | str) -> bytes:
     return root if isinstance(root, bytes) else bytes.fromhex(root.removeprefix("0x"))
+
+
+def _execution(output_bytes: bytes, trace: Trace, output: Any, seconds: float) -> Execution:
+    """What the node commits to for one run: the output blob's root and ``trace``'s roots."""
+    roots = tuple(trace.step_roots)
+    return Execution(output_bytes, blob_root(output_bytes), trace.root, roots, output, seconds)
 
 
 def job_arguments(spec: JobSpec, value: str | list[str]) -> tuple[str, dict[str, Any]]:
@@ -91,14 +100,9 @@ def _load(root: str) -> Any:
         raise ExecutionError(f"model {root} is not in this node's model store: {exc}") from exc
 
 
-def execute(
-    spec: JobSpec, value: str | list[str], keep_tensors: bool = False, behaviour: Behaviour = Behaviour.HONEST
-) -> tuple[Execution, Any]:
-    """Run the job; returns the execution and the ``ExecutionContext`` (its ``.trace``).
-    A cheating ``behaviour`` computes it the way that cheat would (module docstring)."""
-    from verimesh.runtime import ExecutionContext, canonical_bytes
-    from verimesh.verify import adversary
-
+def load_job_model(spec: JobSpec) -> Any:
+    """The job's model from the local store (a ``LoadedModel``), refused unless it is the
+    model the spec names and it does the spec's task."""
     model = _load(spec.model_root)
     if model.root_hex != spec.model_root:
         raise ExecutionError(f"loaded model {model.root_hex} is not the job's {spec.model_root}")
@@ -107,14 +111,26 @@ def execute(
             f"model {spec.model_root[:10]}... ({model.architecture.name}) does "
             f"{', '.join(model.architecture.tasks)}, not {spec.task!r}"
         )
+    return model
+
+
+def execute(
+    spec: JobSpec, value: str | list[str], keep_tensors: bool = False, behaviour: Behaviour = Behaviour.HONEST
+) -> tuple[Execution, Any]:
+    """Run the job; returns the execution and the ``ExecutionContext`` (its ``.trace``).
+    A cheating ``behaviour`` computes it the way that cheat would (module docstring)."""
+    from verimesh.runtime import ExecutionContext, canonical_bytes
+    from verimesh.verify import adversary
+
+    model = load_job_model(spec)
     text, params = job_arguments(spec, value)
     started = time.perf_counter()
     if behaviour is Behaviour.RANDOM_OUTPUT:
         tensor, output, fabricated = adversary.random_output(model, spec.task, params, spec.hash())
         ctx = ExecutionContext(keep_tensors=keep_tensors)
         ctx.trace = fabricated
-        data = canonical_bytes(tensor)
-        return Execution(data, blob_root(data), ctx.trace_root, output, time.perf_counter() - started), ctx
+        seconds = time.perf_counter() - started
+        return _execution(canonical_bytes(tensor), fabricated, output, seconds), ctx
     cheat = adversary.plan(behaviour, model)
     per_step = None
     if cheat.needs_count:  # a first, untraced pass: where the cheat's target ops are
@@ -124,8 +140,7 @@ def execute(
     ctx = cheat.context(per_step, keep_tensors)
     out = cheat.model.architecture.run(cheat.model.impl, spec.task, text, params, ctx)
     seconds = time.perf_counter() - started
-    data = canonical_bytes(out.tensor)
-    return Execution(data, blob_root(data), ctx.trace_root, out.output, seconds), ctx
+    return _execution(canonical_bytes(out.tensor), ctx.trace, out.output, seconds), ctx
 
 
 def execute_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -136,6 +151,7 @@ def execute_entry(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     fields = {
         "output_root": hex_root(execution.output_root),
         "trace_root": hex_root(execution.trace_root),
+        "step_roots": [hex_root(root) for root in execution.step_roots],
         "output": execution.output,
         "seconds": execution.seconds,
     }
@@ -186,6 +202,21 @@ class InProcessExecutor:
         return job_trace(spec, input_bytes, self.behaviour)
 
 
+def worker_execution(fields: dict[str, Any], output_bytes: bytes) -> Execution:
+    """The ``Execution`` a worker child reported (``execute_entry``), refused unless its
+    output bytes and step roots hash to the roots it claims: the node commits to those roots,
+    so a child that garbled them (a bug, a killed write) must not get them on chain."""
+    output_root = _root_bytes(fields["output_root"])
+    if blob_root(output_bytes) != output_root:
+        raise ExecutionError("the worker's output bytes do not hash to its output_root")
+    trace_root = _root_bytes(fields["trace_root"])
+    step_roots = tuple(_root_bytes(root) for root in fields["step_roots"])
+    if merkle_root(step_roots) != trace_root:
+        raise ExecutionError("the worker's step roots do not hash to its trace_root")
+    output, seconds = fields["output"], fields["seconds"]
+    return Execution(output_bytes, output_root, trace_root, step_roots, output, seconds)
+
+
 class WorkerExecutor:
     """Jobs in the device engineer's ``Worker``: a child process pinned to ``caps.cores``,
     with an address-space cap and the lowest priority, frozen (SIGSTOP) whenever the idle
@@ -207,12 +238,7 @@ class WorkerExecutor:
         payload = {"spec": spec.model_dump(mode="json"), "input": decode_input(input_bytes),
                    "behaviour": self.behaviour.value}  # fmt: skip
         result = self.worker.call("verimesh.node.execute:execute_entry", payload, self._progress)
-        fields = result.fields
-        output_root = _root_bytes(fields["output_root"])
-        if blob_root(result.output_bytes) != output_root:
-            raise ExecutionError("the worker's output bytes do not hash to its output_root")
-        return Execution(result.output_bytes, output_root, _root_bytes(fields["trace_root"]),
-                         fields["output"], fields["seconds"])  # fmt: skip
+        return worker_execution(result.fields, result.output_bytes)
 
     def _progress(self, progress: Any) -> None:
         self.last_progress = progress

@@ -189,6 +189,12 @@ class JobResultBody(BaseModel):
     spec: JobSpec | None = Field(None, description="the job spec (a validator re-executes it; hashes to spec_hash)")
     output_root: HexRoot
     trace_root: HexRoot
+    step_roots: list[HexRoot] | None = Field(
+        None,
+        description="the roots of the trace's generation steps, in order: their Merkle root "
+        "(crypto.merkle.merkle_root) is trace_root, so a validator can re-run single steps "
+        "against them instead of the whole job (None: a node that did not publish them)",
+    )
     output_b64: str
     output: Any = None
 

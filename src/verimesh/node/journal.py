@@ -13,8 +13,9 @@ One row per assigned job, moving through these steps:
 
 - ``assigned``: seen ``ProviderAssigned`` for us; waiting for the requester's upload.
 - ``ready``: spec and input stored (input blob pinned in the blob store).
-- ``executed``: output blob stored; output_root, trace_root AND THE SALT are on disk (fsync)
-  before the commit transaction is sent. A crash after the send finds the salt here.
+- ``executed``: output blob stored; output_root, trace_root (with the step roots under it)
+  AND THE SALT are on disk (fsync) before the commit transaction is sent. A crash after the
+  send finds the salt here.
 - ``committed``: our commitment is on chain; reveal once every replica committed.
 - ``revealed``: waiting for the challenge window to close; then finalize.
 - ``finalized``: the market credited us; withdraw the balance, then ``done``.
@@ -88,6 +89,7 @@ class JobDuty(Assignment):
     spec_json: str | None = None
     output_root: str | None = None
     trace_root: str | None = None
+    step_roots: str | None = None  # JSON list of the 0x-hex step roots under trace_root
     output_json: str | None = None  # the decoded output (served beside the output blob)
     salt: str | None = None
     commit_tx: str | None = None
@@ -113,6 +115,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     spec_json TEXT,
     output_root TEXT,
     trace_root TEXT,
+    step_roots TEXT,
     output_json TEXT,
     salt TEXT,
     commit_tx TEXT,
@@ -127,9 +130,12 @@ CREATE TABLE IF NOT EXISTS step_times (
     job_id INTEGER NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (job_id, step)
 );
 """
+# Columns added after journals were first written: (name, SQL type), added on open when missing.
+_ADDED_COLUMNS = (("step_roots", "TEXT"),)
 _COLUMNS = list(JobDuty.model_fields)
 # Fields a step may set; anything else is fixed at assignment.
-_MUTABLE = {"spec_json", "output_root", "trace_root", "output_json", "salt", "commit_tx", "reveal_tx", "finalize_tx", "error"}
+_MUTABLE = {"spec_json", "output_root", "trace_root", "step_roots", "output_json", "salt", "commit_tx", "reveal_tx",
+            "finalize_tx", "error"}  # fmt: skip
 
 
 class Journal(WalDatabase):
@@ -140,6 +146,8 @@ class Journal(WalDatabase):
         # can drop the last steps, which the daemon re-derives from the chain. The one write
         # that must survive power loss too, the salt, is made with ``durable=True`` (FULL).
         super().__init__(path, _SCHEMA, synchronous="NORMAL")
+        for name, sql_type in _ADDED_COLUMNS:  # a journal from an older node keeps its rows
+            self.add_missing_column("jobs", name, sql_type)
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
