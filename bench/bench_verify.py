@@ -19,7 +19,17 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import time
+from itertools import zip_longest
+
+# One BLAS thread for every run measured here (set before numpy loads BLAS): CPU-seconds of
+# a multi-threaded BLAS include its worker threads' spin-waits, which inflate batched
+# forwards (a spot audit's cache rebuild) far more than one-token steps, so ratios of CPU
+# time would measure BLAS scheduling, not work. A node's worker runs on its capped cores too.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +47,9 @@ from verimesh.crypto.merkle import blob_root
 from verimesh.models.api import load_model
 from verimesh.node.dispute import DisputePlayer, replay_game
 from verimesh.node.evidence import PostedJob, rule, verdict_of
-from verimesh.node.jobs import hex_root
-from verimesh.runtime import ExecutionContext
+from verimesh.node.execute import execute
+from verimesh.node.jobs import decode_input, hex_root, make_spec
+from verimesh.runtime import ExecutionContext, canonical_bytes
 from verimesh.runtime.tensor import tensor_hash
 from verimesh.runtime.trace import recompute
 from verimesh.verify import adversary
@@ -47,6 +58,7 @@ from verimesh.verify.committee import GUILTY_DEFENDER, aggregate, sign_verdict
 from verimesh.verify.economics import BondRule, detection_probability, expected_cheat_profit
 from verimesh.verify.referee import decide
 from verimesh.verify.replay import JobRun
+from verimesh.verify.spot import SpotUnavailable, spot_check
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# Verification benchmarks (bench/bench_verify.py)
@@ -66,6 +78,7 @@ STAKE, MIN_STAKE = 200.0, 100.0
 # are deploy_network's defaults, NetworkParams.committee_size / committee_threshold).
 DISPUTE_VALIDATORS = 7
 COMMITTEE_TXS = ("refer_dispute", "request_committee", "draw_committee", "submit_verdict")
+SPOT_PROMPT = "ROMEO: But soft, what light through yonder window breaks?"
 
 
 def simulate(p: float, trials: int, jobs: int = 1000, providers: int = 10, cheaters: int = 1,
@@ -290,10 +303,56 @@ def overhead(job: JobRun, reps: int = 15) -> dict[str, float]:
     return {"compute": float(np.median(computes)), "reexecute": float(np.median(verifies))}
 
 
+def spot_overhead(job: JobRun, reps: int) -> dict[str, float]:
+    """The provider's traced run vs a validator's spot audit of its claim (the last step and
+    one sampled other, verify/spot.py), interleaved, median of ``reps``; every audit must
+    pass (an honest claim)."""
+    ctx = ExecutionContext()
+    out = job.run(ctx)
+    assert ctx.trace is not None
+    data, roots = canonical_bytes(out.tensor), ctx.trace.step_roots
+    computes, spots = [], []
+    for i in range(reps):
+        computes.append(cpu(lambda: job.trace(ExecutionContext()).root)[0])
+        seconds, result = cpu(lambda i=i: spot_check(job.model.impl, job.text, job.params, data, blob_root(data),
+                                                     ctx.trace.root, roots, random.Random(i)))  # fmt: skip
+        assert result.ok, result.mismatch
+        spots.append(seconds)
+    return {"compute": float(np.median(computes)), "spot": float(np.median(spots))}
+
+
+def spot_detection(model_root: str, params: dict, audits: int) -> dict[str, tuple[float, int]]:
+    """Per provider cheat: the share of ``audits`` spot audits (each with its own random
+    steps) that catch it, and how many steps of its claim differ from the honest trace."""
+    honest, _ = execute(*_spec(model_root, params), behaviour=adversary.Behaviour.HONEST)
+    impl = load_model(model_root).impl
+    found = {}
+    for behaviour in sorted(b for b in adversary.PROVIDER_BEHAVIOURS if b.computes_wrong):
+        claim, _ = execute(*_spec(model_root, params), behaviour=behaviour)
+        differ = sum(a != b for a, b in zip_longest(honest.step_roots, claim.step_roots))  # missing = differs
+        caught = 0
+        for i in range(audits):
+            try:
+                caught += not spot_check(impl, SPOT_PROMPT, params, claim.output_bytes,
+                                         claim.output_root, claim.trace_root, list(claim.step_roots),
+                                         random.Random(i)).ok  # fmt: skip
+            except SpotUnavailable:  # not even spot-checkable: the validator re-runs the job in full
+                caught += 1
+        found[behaviour.value] = (caught / audits, differ)
+    return found
+
+
+def _spec(model_root: str, params: dict) -> tuple:
+    spec, data = make_spec(model_root, "generate", SPOT_PROMPT, params)
+    return spec, decode_input(data)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=20_000)
     ap.add_argument("--tokens", type=int, default=16)
+    ap.add_argument("--spot-reps", type=int, default=9, help="runs per spot-audit overhead figure")
+    ap.add_argument("--spot-audits", type=int, default=100, help="spot audits per cheat for its detection rate")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     lines: list[str] = []
@@ -303,7 +362,7 @@ def main() -> None:
         lines.append(s)
 
     out(f"machine: {machine()}; command: .venv/bin/python bench/bench_verify.py --trials {args.trials} "
-        f"--tokens {args.tokens}")
+        f"--tokens {args.tokens}; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}")
     out()
     out(f"## (a) 1,000 jobs, 10% cheating providers, audit(p) ({args.trials:,} simulated markets)")
     out()
@@ -381,6 +440,36 @@ def main() -> None:
         ratio = o["reexecute"] / o["compute"]
         out(f"| {name} | {o['compute']:.3f} | {o['reexecute']:.3f} | {ratio:.2f} | {0.05 * ratio:.1%} | {0.10 * ratio:.1%} "
             f"| {1 * ratio:.0%} | {2 * ratio:.0%} |")
+    out()
+    out("### Spot audits of generation jobs (the validator's default, `--audit-depth spot`)")
+    out()
+    out(f"The validator re-runs the last step and one step drawn by cost weight (verify/spot.py), each from "
+        f"a KV cache it rebuilds with batched untraced forwards of the claimed tokens, and compares their "
+        f"step roots with the provider's. Median of {args.spot_reps} interleaved runs each (SmolLM2: "
+        f"{max(3, args.spot_reps // 3)}); every spot audit passed (honest claims). audit(p) costs p x the spot ratio.")
+    out()
+    out("| job | compute CPU s | spot audit CPU s | ratio | audit(5%) | audit(10%) | audit(20%) |")
+    out("|---|---:|---:|---:|---:|---:|---:|")
+    smollm2 = JobRun(load_model("smollm2"), "generate", SPOT_PROMPT, {"max_tokens": args.tokens})
+    spot_jobs = ((f"tiny decoder, {args.tokens} tokens", decoder, args.spot_reps),
+                 (f"SmolLM2-135M, {args.tokens} tokens", smollm2, max(3, args.spot_reps // 3)))  # fmt: skip
+    for name, job, reps in spot_jobs:
+        o = spot_overhead(job, reps)
+        ratio = o["spot"] / o["compute"]
+        out(f"| {name} | {o['compute']:.3f} | {o['spot']:.3f} | {ratio:.2f} | {0.05 * ratio:.1%} "
+            f"| {0.10 * ratio:.1%} | {0.20 * ratio:.1%} |")
+    out()
+    audits = args.spot_audits
+    found = spot_detection(model.root_hex, {"max_tokens": args.tokens}, audits)
+    out(f"Caught by one spot audit (tiny decoder, {args.tokens} tokens, {audits} audits with their own random "
+        "steps per cheat; a claim that cannot be spot-checked at all counts as caught, since the validator "
+        "then re-runs the whole job):")
+    out()
+    out("| provider cheat | steps that differ from the honest trace | caught by a spot audit | caught within 70 "
+        "cheats at p = 10% |")
+    out("|---|---:|---:|---:|")
+    for name, (share, differ) in found.items():
+        out(f"| {name} | {differ} of {args.tokens} | {share:.1%} | {detection_probability(0.10 * share, 70):.2%} |")
     out()
     if args.write:
         args.write.write_text(HEADER + "\n".join(lines) + "\n")

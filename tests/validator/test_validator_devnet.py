@@ -110,6 +110,38 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
     client.close()
 
 
+@pytest.mark.parametrize(
+    ("behaviour", "tokens", "audits", "agrees"),
+    [
+        (Behaviour.HONEST, 10, {"spot passed": 1}, True),
+        (Behaviour.MODEL_SWAP, 10, {"spot failed": 1, "full": 1}, False),
+        (Behaviour.HONEST, 3, {"full": 1}, True),
+    ],
+    ids=["honest", "model-swap", "too-short-to-spot"],
+)
+def test_a_spot_audit_agrees_with_an_honest_generation_and_reruns_a_cheats_in_full(env, tmp_path, behaviour, tokens,
+                                                                                    audits, agrees):  # fmt: skip
+    """A 10-token generation is spot-checked (the last step and one other, not the whole
+    job): an honest result is agreed with from the sample alone; a model swap fails the
+    sample, the validator re-runs the whole job and its different roots open the dispute.
+    A 3-token job is below the spot minimum: it is re-run in full."""
+    state, root, daemons = env
+    net = Network.connect(Deployment.load(state / "deployment.json"))
+    daemons.append(start_provider(state, tmp_path / "provider", "dev2", root, behaviour))
+    auditor = start_validator(state, tmp_path / "v3", "dev3")
+    daemons.append(auditor)
+    client = Client(state / "deployment.json", wallet(state, "dev1"))
+    job = client.submit(model=root, task="generate", input="ROMEO:", params={"max_tokens": tokens},
+                        mode=audit(1.0), challenge_window=300)  # fmt: skip
+    duty = wait_until(lambda: (d := auditor.daemon.journal.duty(job.job_id)) and d.agrees is not None and d,
+                      "the audit report")  # fmt: skip
+    assert bool(duty.agrees) is agrees
+    assert auditor.daemon.info()["audits"] == audits
+    state_now = net.job_market.jobs(job.job_id).state
+    assert state_now == (JobState.REVEALED if agrees else JobState.DISPUTED)
+    client.close()
+
+
 def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_path):
     state, root, daemons = env
     net = Network.connect(Deployment.load(state / "deployment.json"))

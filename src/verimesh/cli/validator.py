@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,13 @@ app = typer.Typer(
 )
 
 VMT = 10**18
+
+
+class AuditDepth(StrEnum):
+    """How much of a drawn job the validator re-runs (node.validator.AUDIT_DEPTHS)."""
+
+    spot = "spot"
+    full = "full"
 
 
 def _vmt(value: float, what: str) -> int:
@@ -68,6 +76,19 @@ def run(
             "the job for is abandoned (everyone refunded) instead of left silent (slashed)",
         ),
     ] = 20.0,
+    audit_depth: Annotated[
+        AuditDepth,
+        typer.Option(
+            "--audit-depth",
+            help="spot: re-run the last and --spot-steps sampled other steps of a generation "
+            "job, the whole job only if they find a lie (docs/validator.md: cheaper, and an "
+            "agreeing report shares the provider's fate); full: always re-run the whole job",
+        ),
+    ] = AuditDepth.spot,
+    spot_steps: Annotated[
+        int,
+        typer.Option("--spot-steps", min=0, help="sampled steps a spot audit checks besides the last"),
+    ] = 1,
     adversary: Annotated[
         str | None,
         typer.Option(
@@ -108,6 +129,8 @@ def run(
             price=_vmt(price, "--price"),
             poll_interval=poll,
             abandon_margin=abandon_margin,
+            audit_depth=audit_depth.value,
+            spot_steps=spot_steps,
             behaviour=behaviour,
         )
         daemon = ValidatorDaemon(settings)

@@ -359,7 +359,7 @@ class LlamaModel:
                 f"prompt of {len(prompt)} tokens + {max_tokens} new tokens exceeds the context "
                 f"of {self.cfg.context_length} tokens; shorten the input or lower --max-tokens"
             )
-        stop = (self.cfg.eos_token_id,) if stop is None and self.cfg.eos_token_id is not None else (stop or ())
+        stop = self.stop_tokens() if stop is None else stop
         cache = self.new_cache()
         out: list[int] = []
         feed = list(prompt)
@@ -373,16 +373,58 @@ class LlamaModel:
             feed = [token]
         return out, "length"
 
+    def stop_tokens(self) -> tuple[int, ...]:
+        """The tokens that end a generation early (the model's EOS, if it has one)."""
+        return () if self.cfg.eos_token_id is None else (self.cfg.eos_token_id,)
+
+    def prompt_ids(self, prompt: str, chat: bool | None = None) -> list[int]:
+        """The token ids a generation starts from: the prompt, in the model's chat template
+        when ``chat`` (default: when the model has a chat format)."""
+        from verimesh.models.chat import render_prompt
+
+        fmt = self.bundle.config.get("chat_format")
+        text = render_prompt(fmt, prompt) if (chat if chat is not None else fmt is not None) else prompt
+        return self.encode(text)
+
+    def replay_steps(
+        self, prompt: list[int], tokens: list[int], steps: list[int], seed: int | None = None, **sampling: int
+    ) -> dict[int, tuple[bytes, int]]:
+        """Re-run only ``steps`` of a generation that claims ``tokens`` after ``prompt``:
+        step -> (its step root, the token it chooses). What a spot audit checks.
+
+        Step s of ``generate_ids`` reads the cache of every earlier position and feeds
+        tokens[s - 1] (step 0: the prompt). Here the cache is filled by untraced batched
+        forwards of the claimed tokens instead of s sequential steps: every op is exact and
+        row-wise (linear rows, norms, rope, causal attention), so the cache, and so the
+        traced step, are bit for bit what the sequential run gives, at a fraction of its
+        cost. A claim that lied before step s gives step s another cache: its root differs.
+        """
+        if not prompt:
+            raise ValueError("generation needs a prompt of at least one token")
+        if any(not 0 <= s < len(tokens) for s in steps):
+            raise ValueError(f"steps {steps} are outside a generation of {len(tokens)} tokens")
+        seq = list(prompt) + list(tokens)
+        cache = self.new_cache()
+        checked: dict[int, tuple[bytes, int]] = {}
+        for s in sorted(set(steps)):
+            start = 0 if s == 0 else len(prompt) + s - 1  # cache length when step s runs
+            if cache.length < start:
+                self.forward(ExecutionContext(trace=False), seq[cache.length : start], cache)
+            ctx = ExecutionContext()
+            for _ in range(s + 1):  # empty steps before it: its leaves carry step index s
+                ctx.begin_step()
+            logits = self.forward(ctx, list(prompt) if s == 0 else [tokens[s - 1]], cache)
+            token = self.choose(ctx, logits, s, seed, **sampling)
+            assert ctx.trace is not None
+            checked[s] = (ctx.trace.step_roots[s], token)
+        return checked
+
     def generate(
         self, prompt: str, max_tokens: int, seed: int | None, ctx: ExecutionContext, chat: bool | None = None
     ) -> Generation:
         """Text in, text out. ``chat`` (default: when the model has a chat format) wraps the
         prompt in the model's chat template."""
-        from verimesh.models.chat import render_prompt
-
-        fmt = self.bundle.config.get("chat_format")
-        text = render_prompt(fmt, prompt) if (chat if chat is not None else fmt is not None) else prompt
-        ids = self.encode(text)
+        ids = self.prompt_ids(prompt, chat)
         tokens, reason = self.generate_ids(ctx, ids, max_tokens, seed)
         shown = [tok for tok in tokens if tok != self.cfg.eos_token_id]
         return Generation(tokens=tokens, text=self.decode(shown), prompt_tokens=len(ids), steps=len(tokens), finish_reason=reason)

@@ -26,11 +26,9 @@ def _int_param(params: dict[str, Any], name: str, default: int | None, low: int)
     return value
 
 
-def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: ExecutionContext) -> TaskOutput:
-    """`generate`: params max_tokens (default 32), seed (None = greedy), chat (default: the
-    model's chat template when it has one). The exact result is the generated token ids."""
-    if task != "generate":
-        raise UnsupportedModelError(f"llama models run the task 'generate', not {task!r}")
+def generation_args(params: dict[str, Any]) -> tuple[int, int | None, bool | None]:
+    """(max_tokens, seed, chat) of a `generate` job's params, refusing anything else: what
+    a provider runs and what an auditor re-runs steps of must be read the same way."""
     unknown = sorted(set(params) - {"max_tokens", "seed", "chat"})
     if unknown:
         raise ValueError(f"generate: unknown params {unknown}; use max_tokens, seed, chat")
@@ -39,6 +37,16 @@ def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: Ex
     chat = params.get("chat")
     if chat is not None and not isinstance(chat, bool):
         raise ValueError(f"generate: chat must be true or false, got {chat!r}")
+    assert max_tokens is not None  # it has a default
+    return max_tokens, seed, chat
+
+
+def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: ExecutionContext) -> TaskOutput:
+    """`generate`: params max_tokens (default 32), seed (None = greedy), chat (default: the
+    model's chat template when it has one). The exact result is the generated token ids."""
+    if task != "generate":
+        raise UnsupportedModelError(f"llama models run the task 'generate', not {task!r}")
+    max_tokens, seed, chat = generation_args(params)
     gen = model.generate(text, max_tokens, seed, ctx, chat=chat)
     return TaskOutput(
         output=gen.text,

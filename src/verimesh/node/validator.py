@@ -11,7 +11,11 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   (``POST /v1/jobs/{id}/result``, which the drawn validator may read), check the spec
   against the ``spec_hash`` posted on chain, fetch the input blob by root from the
   provider and the model from the providers (every chunk verified against its root), and
-  re-execute the job in the exact runtime.
+  re-execute the job in the exact runtime. With ``audit_depth="spot"`` (the default) a
+  generation job whose result carries step roots matching the provider's reveal is first
+  spot-checked (``verify.spot``: the last step and sampled others); if that passes, the
+  provider's roots are ours to report, and only a failed or impossible spot check costs
+  the whole re-execution.
   If no valid spec, input or model reached us ``abandon_margin`` seconds before the report
   deadline (a provider that withholds the job while its requester is offline), we
   ``abandon_audit``: every bond is released and the requester refunded, nobody slashed.
@@ -44,8 +48,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -56,6 +62,7 @@ import httpx
 
 from verimesh.chain import ChainError, ContractRevert, Deployment, JobState, Network, Role, Signer
 from verimesh.chain.errors import DeploymentError
+from verimesh.chain.job_market import result_digest
 from verimesh.crypto.eip712 import Domain
 from verimesh.crypto.envelope import Verifier, seal
 from verimesh.crypto.messages import JobResultRequest
@@ -77,6 +84,7 @@ from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
+from verimesh.verify.spot import SpotResult, SpotUnavailable, spot_check
 
 log = logging.getLogger("verimesh.validator")
 
@@ -86,6 +94,7 @@ _MAX_BACKOFF = 30.0
 _ZERO_DIGEST = bytes(32)
 _TURN_REFEREE = 2
 VALIDATOR_BEHAVIOURS = (Behaviour.HONEST, Behaviour.GRIEFING_CHALLENGER, Behaviour.FALSE_VERDICT)
+AUDIT_DEPTHS = ("spot", "full")
 # Seconds of chain time after a referral that validators wait for both parties' evidence,
 # to settle the dispute by an op proof, before they request a committee anyway.
 _PROOF_GRACE = 30
@@ -117,6 +126,11 @@ class ValidatorSettings:
     # chain seconds before the report deadline at which an audit we still cannot run (no
     # valid spec, input or model reached us) is abandoned on chain instead of left silent
     abandon_margin: float = 20.0
+    # "spot": check the last step and ``spot_steps`` sampled others of a generation job and
+    # re-run the whole job only if that finds something (verify/spot.py); "full": always
+    # re-run the whole job. Jobs that cannot be spot-checked are audited in full either way.
+    audit_depth: str = "spot"
+    spot_steps: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -284,6 +298,10 @@ class ValidatorDaemon:
     """A validator. ``start_http()``, then ``run(stop_event)``; or ``serve_forever``."""
 
     def __init__(self, settings: ValidatorSettings) -> None:
+        if settings.audit_depth not in AUDIT_DEPTHS:
+            raise ValueError(f"audit depth must be one of {', '.join(AUDIT_DEPTHS)}, got {settings.audit_depth!r}")
+        if settings.spot_steps < 0:
+            raise ValueError(f"spot steps must be >= 0, got {settings.spot_steps}")
         if settings.behaviour not in VALIDATOR_BEHAVIOURS:
             raise ValueError(
                 f"{settings.behaviour.value!r} is a provider behaviour; a validator can be "
@@ -307,6 +325,8 @@ class ValidatorDaemon:
         self.verifier = Verifier(self.domain, SqliteNonceStore(self.home / "nonces.sqlite"))
         self.http = httpx.Client(timeout=settings.http_timeout)
         self._audits: dict[int, Future] = {}  # job -> its re-execution in the audit thread
+        # how this process audited: "spot passed", "spot failed" (then also "full"), "full"
+        self.audits: Counter[str] = Counter()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
         self._nudged = 0.0  # when we last asked a devnet for a block (see _next_block)
         self.net: Network | None = None
@@ -488,7 +508,7 @@ class ValidatorDaemon:
                 return
             del self._audits[job_id]
             try:
-                spec, execution = running.result()
+                spec, output_root, trace_root = running.result()
             except (
                 Exception
             ) as exc:  # a job we cannot run: we will not report; the deadline decides
@@ -497,7 +517,7 @@ class ValidatorDaemon:
                 return
             self.journal.advance(
                 job_id, ("drawn",), "executed", spec_json=spec.model_dump_json(),
-                output_root=hex_root(execution.output_root), trace_root=hex_root(execution.trace_root),
+                output_root=hex_root(output_root), trace_root=hex_root(trace_root),
             )  # fmt: skip
             self.wake.set()  # report at once
             return
@@ -509,12 +529,13 @@ class ValidatorDaemon:
                 self.journal.fail(job_id, "the report deadline passed before the re-execution")
                 return
         try:
-            spec, input_bytes = self._job_inputs(job_id)
+            spec, input_bytes, body = self._job_inputs(job_id)
         except AuditError as exc:
             if not self._abandon_if_late(duty, str(exc)):
                 log.warning("job %d: cannot audit yet: %s", job_id, exc)
             return
-        self._audits[job_id] = self._pool.submit(self._reexecute, job_id, spec, input_bytes)
+        claim = self._spot_claim(job_id, body)
+        self._audits[job_id] = self._pool.submit(self._reexecute, job_id, spec, input_bytes, claim)
 
     def _abandon_if_late(self, duty: Duty, why: str) -> bool:
         """Nobody gave us a job we can run, and the report deadline is near: abandon the audit
@@ -532,16 +553,70 @@ class ValidatorDaemon:
         log.warning("job %d: audit ABANDONED (nobody gave us the job; everyone refunded): %s", duty.job_id, why)
         return True
 
-    def _reexecute(self, job_id: int, spec: JobSpec, input_bytes: bytes) -> tuple[JobSpec, Any]:
+    def _spot_claim(self, job_id: int, body: JobResultBody | None) -> JobResultBody | None:
+        """The provider's result with its step roots, if we spot-check and it is the result
+        the provider revealed on chain; None: audit in full."""
+        if self.settings.audit_depth != "spot" or self._compute_behaviour() is not Behaviour.HONEST:
+            return None
+        try:
+            if body is None:
+                net = self.network()
+                provider = net.job_market.assigned(job_id)[0]
+                body = self._result(net.registry.members(provider).endpoint.rstrip("/"), job_id)
+            revealed = self.network().job_market.replica(job_id, 0).digest
+        except (AuditError, ChainError) as exc:
+            log.info("job %d: no result to spot-check (%s): auditing in full", job_id, exc)
+            return None
+        if body.step_roots is None:
+            return None
+        if result_digest(_b(body.output_root), _b(body.trace_root)) != revealed:
+            log.warning("job %d: the provider serves other roots than it revealed: auditing in full", job_id)
+            return None
+        return body
+
+    def _reexecute(
+        self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody | None
+    ) -> tuple[JobSpec, bytes, bytes]:
+        """(spec, output root, trace root) to report: the provider's own roots when a spot
+        check of its claim passes, else those of our full re-execution."""
         from verimesh.node.execute import execute
 
-        behaviour = self._compute_behaviour()
         started = time.perf_counter()
+        spot = None if claim is None else self._spot_audit(job_id, spec, input_bytes, claim)
+        if spot is not None:
+            self.audits[f"spot {'passed' if spot.ok else 'failed'}"] += 1
+            if spot.ok:
+                log.info("job %d: spot audit of steps %s passed in %.2f s", job_id, list(spot.steps),
+                         time.perf_counter() - started)  # fmt: skip
+                self.wake.set()
+                assert claim is not None
+                return spec, _b(claim.output_root), _b(claim.trace_root)
+            log.warning("job %d: spot audit of steps %s found: %s; re-running the whole job",
+                        job_id, list(spot.steps), spot.mismatch)  # fmt: skip
+        self.audits["full"] += 1
+        behaviour = self._compute_behaviour()
         execution, _ = execute(spec, decode_input(input_bytes), behaviour=behaviour)
         log.info("job %d: re-executed in %.2f s%s", job_id, time.perf_counter() - started,
                  "" if behaviour is Behaviour.HONEST else f" (as {behaviour.value})")  # fmt: skip
         self.wake.set()
-        return spec, execution
+        return spec, execution.output_root, execution.trace_root
+
+    def _spot_audit(self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody) -> SpotResult | None:
+        """Spot-check the claim (verify/spot.py): its ``SpotResult``, or None (reason logged)
+        when it cannot be spot-checked and the caller re-runs the whole job."""
+        from verimesh.node.execute import ExecutionError, job_arguments, load_job_model
+
+        try:
+            model = load_job_model(spec)
+            text, params = job_arguments(spec, decode_input(input_bytes))
+            assert claim.step_roots is not None  # _spot_claim hands over only claims with them
+            return spot_check(
+                model.impl, text, params, claim.output_bytes(), _b(claim.output_root), _b(claim.trace_root),
+                [_b(r) for r in claim.step_roots], random.SystemRandom(), extra=self.settings.spot_steps,
+            )  # fmt: skip
+        except (SpotUnavailable, ExecutionError, ValueError) as exc:
+            log.info("job %d: not spot-checkable (%s): auditing in full", job_id, exc)
+            return None
 
     def _compute_behaviour(self) -> Behaviour:
         """How we compute: a griefing challenger flips one op so its result is wrong."""
@@ -549,9 +624,10 @@ class ValidatorDaemon:
             return Behaviour.ONE_BAD_OP
         return Behaviour.HONEST
 
-    def _job_inputs(self, job_id: int) -> tuple[JobSpec, bytes]:
+    def _job_inputs(self, job_id: int) -> tuple[JobSpec, bytes, JobResultBody | None]:
         """The job's spec (from the provider, checked against the chain's spec_hash), its input
-        (by root, from the provider's blob store) and its model (from the providers)."""
+        (by root, from the provider's blob store) and its model (from the providers); and the
+        provider's result when we asked it for the spec."""
         posted = self.journal.posted(job_id)
         if posted is None:
             raise AuditError(
@@ -561,6 +637,7 @@ class ValidatorDaemon:
         provider = net.job_market.assigned(job_id)[0]
         endpoint = net.registry.members(provider).endpoint.rstrip("/")
         spec = self._uploaded_spec(job_id)  # the requester's copy: a provider cannot withhold it
+        body = None
         if spec is None:
             body = self._result(endpoint, job_id)
             spec = getattr(body, "spec", None)
@@ -584,7 +661,7 @@ class ValidatorDaemon:
         ]
         if ensure_model(self.store, self.models, spec.model_root, list(dict.fromkeys(peers))):
             log.info("job %d: fetched model %s", job_id, spec.model_root[:10])
-        return spec, input_bytes
+        return spec, input_bytes, body
 
     def accept_upload(self, job_id: int, signer: str, upload: JobUpload) -> None:
         """The requester's spec + input of a job we were drawn to audit.
@@ -1084,6 +1161,8 @@ class ValidatorDaemon:
             "status": self._status,
             "working": self._backoff == 0.0,
             "duties": self.journal.counts(),
+            "audit_depth": self.settings.audit_depth,
+            "audits": dict(self.audits),
         }
 
     def start_http(self) -> None:
