@@ -142,6 +142,39 @@ def test_a_spot_audit_agrees_with_an_honest_generation_and_reruns_a_cheats_in_fu
     client.close()
 
 
+def test_an_abandon_whose_journal_write_was_lost_is_recognised_on_the_next_poll(env, tmp_path):
+    """The provider withholds the job and the requester never hands it over, so the auditor
+    abandons the audit (its margin covers the whole window: at once). The journal write
+    after the transaction is lost (as in a kill between the two): the duty stays at
+    ``drawn``, the chain says REFUNDED. The next poll finds our AuditAbandoned event and
+    journals the duty as abandoned, not as a job that left its audit."""
+    import sqlite3
+
+    state, root, daemons = env
+    net = Network.connect(Deployment.load(state / "deployment.json"))
+    daemons.append(start_provider(state, tmp_path / "provider", "dev2", root, Behaviour.HONEST, withhold=True))
+    auditor = start_validator(state, tmp_path / "v3", "dev3", abandon_margin=10_000.0)
+    daemons.append(auditor)
+    journal = auditor.daemon.journal
+    real_advance, lost = journal.advance, []
+
+    def lose_the_abandon_write(job_id, from_steps, to_step, **fields):
+        if str(fields.get("error", "")).startswith("audit abandoned:") and not lost:
+            lost.append(job_id)
+            raise sqlite3.OperationalError("disk I/O error (test: the write after the abandon is lost)")
+        return real_advance(job_id, from_steps, to_step, **fields)
+
+    journal.advance = lose_the_abandon_write
+    client = Client(state / "deployment.json", wallet(state, "dev1"))
+    job = client.submit(model=root, task="generate", input="ROMEO:", params={"max_tokens": 3},
+                        mode=audit(1.0), challenge_window=300)  # fmt: skip
+    wait_until(lambda: (d := journal.duty(job.job_id)) and d.step == "done", "the duty to be journaled done")
+    assert lost == [job.job_id]
+    assert journal.duty(job.job_id).error == "audit abandoned (found on chain)"
+    assert net.job_market.jobs(job.job_id).state == JobState.REFUNDED
+    client.close()
+
+
 def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_path):
     state, root, daemons = env
     net = Network.connect(Deployment.load(state / "deployment.json"))

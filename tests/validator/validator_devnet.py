@@ -41,13 +41,18 @@ class Threaded:
 
 
 def start_provider(
-    state: Path, home: Path, account: str, model_root: str, behaviour: Behaviour
+    state: Path, home: Path, account: str, model_root: str, behaviour: Behaviour, withhold: bool = False
 ) -> Threaded:
+    """``withhold``: refuse validators the job's result and spec (its reader list emptied
+    before its API starts), as a provider that starves its auditor would."""
     settings = DaemonSettings(
         home=home, deployment=state / "deployment.json", wallet=wallet(state, account), port=free_port(),
         models=[model_root], poll_interval=0.05, behaviour=behaviour,
     )  # fmt: skip
-    node = Threaded(serve_node, NodeDaemon(settings))
+    daemon = NodeDaemon(settings)
+    if withhold:
+        daemon._validators = lambda job_id: set()
+    node = Threaded(serve_node, daemon)
     wait_until(
         lambda: _registered(node.daemon.settings.public_endpoint), "the provider to register"
     )
@@ -55,11 +60,12 @@ def start_provider(
 
 
 def start_validator(
-    state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST
+    state: Path, home: Path, account: str, behaviour: Behaviour = Behaviour.HONEST, **settings_: object
 ) -> Threaded:
+    """``settings_``: further ``ValidatorSettings`` fields (e.g. ``abandon_margin``)."""
     settings = ValidatorSettings(
         home=home, deployment=state / "deployment.json", wallet=wallet(state, account), port=free_port(),
-        poll_interval=0.05, behaviour=behaviour,
+        poll_interval=0.05, behaviour=behaviour, **settings_,  # type: ignore[arg-type]
     )  # fmt: skip
     validator = Threaded(serve_validator, ValidatorDaemon(settings))
     wait_until(

@@ -523,7 +523,10 @@ class ValidatorDaemon:
             return
         with self._chain_lock:
             if self.network().job_market.jobs(job_id).state != JobState.AUDITING:
-                self.journal.fail(job_id, "the job left its audit before we could re-execute it")
+                if self._abandoned_by_us(job_id):  # a previous life abandoned it, then died
+                    self.journal.advance(job_id, ("drawn",), "done", error="audit abandoned (found on chain)")
+                else:
+                    self.journal.fail(job_id, "the job left its audit before we could re-execute it")
                 return
             if self.chain_now() > duty.report_deadline:
                 self.journal.fail(job_id, "the report deadline passed before the re-execution")
@@ -573,6 +576,13 @@ class ValidatorDaemon:
             log.warning("job %d: the provider serves other roots than it revealed: auditing in full", job_id)
             return None
         return body
+
+    def _abandoned_by_us(self, job_id: int) -> bool:
+        """Did we abandon this audit on chain? (A life killed between the transaction and the
+        journal write left the duty at ``drawn``.)"""
+        posted = self.journal.posted(job_id)
+        events = self.network().job_market.get_events("AuditAbandoned", posted.block if posted else 0)
+        return any(e["job_id"] == job_id and e["validator"].lower() == self.address.lower() for e in events)
 
     def _reexecute(
         self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody | None
