@@ -4,6 +4,7 @@ dispute, rule as a committee and get the liar slashed; the honest side is never 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -111,16 +112,17 @@ def test_a_cheating_provider_is_caught_by_the_audit_and_slashed(env, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "tokens", "audits", "agrees"),
+    ("behaviour", "tokens", "audits", "agrees", "checked"),
     [
-        (Behaviour.HONEST, 10, {"spot passed": 1}, True),
-        (Behaviour.MODEL_SWAP, 10, {"spot failed": 1, "full": 1}, False),
-        (Behaviour.HONEST, 3, {"full": 1}, True),
+        (Behaviour.HONEST, 10, {"spot passed": 1}, True, r"spot check of steps \d, 9"),
+        (Behaviour.MODEL_SWAP, 10, {"spot failed": 1, "full": 1}, False,
+         r"whole job re-run: spot check of steps \d, 9 failed"),
+        (Behaviour.HONEST, 3, {"full": 1}, True, "whole job re-run"),
     ],
     ids=["honest", "model-swap", "too-short-to-spot"],
 )
 def test_a_spot_audit_agrees_with_an_honest_generation_and_reruns_a_cheats_in_full(env, tmp_path, behaviour, tokens,
-                                                                                    audits, agrees):  # fmt: skip
+                                                                                    audits, agrees, checked):  # fmt: skip
     """A 10-token generation is spot-checked (the last step and one other, not the whole
     job): an honest result is agreed with from the sample alone; a model swap fails the
     sample, the validator re-runs the whole job and its different roots open the dispute.
@@ -137,6 +139,7 @@ def test_a_spot_audit_agrees_with_an_honest_generation_and_reruns_a_cheats_in_fu
                       "the audit report")  # fmt: skip
     assert bool(duty.agrees) is agrees
     assert auditor.daemon.info()["audits"] == audits
+    assert re.fullmatch(checked, duty.checked), duty.checked  # journaled: what the audit re-ran
     state_now = net.job_market.jobs(job.job_id).state
     assert state_now == (JobState.REVEALED if agrees else JobState.DISPUTED)
     client.close()

@@ -151,7 +151,8 @@ CREATE TABLE IF NOT EXISTS duties (
     step TEXT NOT NULL,            -- drawn | executed | reported | playing | done | failed
     report_deadline INTEGER NOT NULL DEFAULT 0,
     spec_json TEXT, output_root TEXT, trace_root TEXT,
-    agrees INTEGER, error TEXT, updated_at REAL NOT NULL
+    agrees INTEGER, error TEXT, updated_at REAL NOT NULL,
+    checked TEXT                   -- what the audit re-ran: a spot check's steps, or the whole job
 );
 CREATE TABLE IF NOT EXISTS committees (
     job_id INTEGER PRIMARY KEY,
@@ -177,6 +178,7 @@ class ValidatorJournal(WalDatabase):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA)
+        self.add_missing_column("duties", "checked", "TEXT")  # a journal from before spot audits
 
     def cursor(self) -> int | None:
         value = self.get_meta("event_cursor")
@@ -219,16 +221,18 @@ class ValidatorJournal(WalDatabase):
         """(job, duty, step, detail) of every audit and committee seat, for ``status``."""
         with self._lock:
             audits = self._conn.execute(
-                "SELECT job_id, step, agrees, error FROM duties ORDER BY job_id"
+                "SELECT job_id, step, agrees, error, checked FROM duties ORDER BY job_id"
             ).fetchall()
             seats = self._conn.execute(
                 "SELECT job_id, step, verdict_json, error FROM committees ORDER BY job_id"
             ).fetchall()
         rows = []
-        for job_id, step, agrees, error in audits:
+        for job_id, step, agrees, error, checked in audits:
             detail = (
                 error or {None: "", 1: "agreed with the provider", 0: "disagreed: dispute"}[agrees]
             )
+            if checked and not error:
+                detail = f"{detail} ({checked})" if detail else checked
             rows.append((str(job_id), "audit", step, detail))
         for job_id, step, verdict, error in seats:
             detail = error or (f"signed guilty={json.loads(verdict)['guilty']}" if verdict else "")
@@ -508,7 +512,7 @@ class ValidatorDaemon:
                 return
             del self._audits[job_id]
             try:
-                spec, output_root, trace_root = running.result()
+                spec, output_root, trace_root, checked = running.result()
             except (
                 Exception
             ) as exc:  # a job we cannot run: we will not report; the deadline decides
@@ -517,7 +521,7 @@ class ValidatorDaemon:
                 return
             self.journal.advance(
                 job_id, ("drawn",), "executed", spec_json=spec.model_dump_json(),
-                output_root=hex_root(output_root), trace_root=hex_root(trace_root),
+                output_root=hex_root(output_root), trace_root=hex_root(trace_root), checked=checked,
             )  # fmt: skip
             self.wake.set()  # report at once
             return
@@ -586,9 +590,9 @@ class ValidatorDaemon:
 
     def _reexecute(
         self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody | None
-    ) -> tuple[JobSpec, bytes, bytes]:
-        """(spec, output root, trace root) to report: the provider's own roots when a spot
-        check of its claim passes, else those of our full re-execution."""
+    ) -> tuple[JobSpec, bytes, bytes, str]:
+        """(spec, output root, trace root, what we checked) to report: the provider's own
+        roots when a spot check of its claim passes, else those of our full re-execution."""
         from verimesh.node.execute import execute
 
         started = time.perf_counter()
@@ -600,7 +604,7 @@ class ValidatorDaemon:
                          time.perf_counter() - started)  # fmt: skip
                 self.wake.set()
                 assert claim is not None
-                return spec, _b(claim.output_root), _b(claim.trace_root)
+                return spec, _b(claim.output_root), _b(claim.trace_root), f"spot check of steps {_steps(spot)}"
             log.warning("job %d: spot audit of steps %s found: %s; re-running the whole job",
                         job_id, list(spot.steps), spot.mismatch)  # fmt: skip
         self.audits["full"] += 1
@@ -609,7 +613,8 @@ class ValidatorDaemon:
         log.info("job %d: re-executed in %.2f s%s", job_id, time.perf_counter() - started,
                  "" if behaviour is Behaviour.HONEST else f" (as {behaviour.value})")  # fmt: skip
         self.wake.set()
-        return spec, execution.output_root, execution.trace_root
+        checked = "whole job re-run" if spot is None else f"whole job re-run: spot check of steps {_steps(spot)} failed"
+        return spec, execution.output_root, execution.trace_root, checked
 
     def _spot_audit(self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody) -> SpotResult | None:
         """Spot-check the claim (verify/spot.py): its ``SpotResult``, or None (reason logged)
@@ -1212,6 +1217,10 @@ def serve_forever(daemon: ValidatorDaemon, stop: threading.Event) -> None:
         daemon._pool.shutdown(wait=True, cancel_futures=True)
         daemon.journal.close()
         daemon.http.close()
+
+
+def _steps(spot: SpotResult) -> str:
+    return ", ".join(str(s) for s in spot.steps)
 
 
 def _guilty_name(code: int) -> str:
