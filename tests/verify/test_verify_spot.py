@@ -72,10 +72,11 @@ def test_a_replayed_step_is_the_sequential_runs_step(tiny, params: dict) -> None
     claim = run(tiny, params=params)
     tokens = claimed_tokens(claim.output_bytes)
     prompt = model.prompt_ids(PROMPT)
-    together = model.replay_steps(prompt, tokens, list(range(len(tokens))), params.get("seed"))
-    assert [together[s] for s in range(len(tokens))] == list(zip(claim.step_roots, tokens, strict=True))
-    for s in (0, 1, len(tokens) - 1):  # and alone, from a cache built for that step only
-        assert model.replay_steps(prompt, tokens, [s], params.get("seed")) == {s: (claim.step_roots[s], tokens[s])}
+    replay = model.replay(prompt, tokens, list(range(len(tokens))), params.get("seed"))
+    assert replay.chosen == tokens  # every step's choice, from one batched forward
+    assert [replay.steps[s] for s in range(len(tokens))] == list(zip(claim.step_roots, tokens, strict=True))
+    for s in (0, 1, len(tokens) - 1):  # and alone
+        assert model.replay(prompt, tokens, [s], params.get("seed")).steps == {s: (claim.step_roots[s], tokens[s])}
 
 
 def test_an_honest_claim_always_passes_and_the_last_step_is_always_checked(tiny, honest) -> None:
@@ -201,3 +202,28 @@ def test_the_last_step_alone_catches_a_lie_that_reached_the_kv_cache(tiny, hones
     for seed in SEEDS:
         result = check(tiny, cheat, seed, extra=0)
         assert result.steps == (PARAMS["max_tokens"] - 1,) and not result.ok
+
+
+def test_a_wrong_token_at_one_step_is_always_caught_even_when_that_step_is_not_drawn(tiny, honest) -> None:
+    """Step 4 chooses another token than its logits give (the lie in its `argmax` leaf) and
+    the generation goes on, consistently, from that token. Its trace differs from the honest
+    one in step 4 and after; the cache holds no lie (every later key and value is right for
+    the claimed tokens). The batched forward checks every step's choice: caught always."""
+    from verimesh.verify.adversary import TamperContext
+
+    model = tiny[1]
+    honest_ctx = ExecutionContext()
+    model.generate(PROMPT, PARAMS["max_tokens"], None, honest_ctx)
+    steps = honest_ctx.trace.steps
+    target = sum(len(s) for s in steps[:5]) - 1  # the last op of step 4: its token choice
+
+    def next_token(index: int, _op: str, _inputs: tuple, out: np.ndarray) -> np.ndarray | None:
+        return (out + 1) % model.cfg.vocab_size if index == target else None
+
+    ctx = TamperContext(next_token)
+    tokens = model.generate(PROMPT, PARAMS["max_tokens"], None, ctx).tokens
+    cheat = replace(honest, **answer(tokens), trace_root=ctx.trace.root, step_roots=tuple(ctx.trace.step_roots))
+    assert claimed_tokens(honest.output_bytes)[4] != tokens[4]
+    for seed in SEEDS:
+        result = check(tiny, cheat, seed)
+        assert "step 4 chooses token" in result.mismatch

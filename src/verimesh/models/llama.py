@@ -201,6 +201,30 @@ class KVCache:
         first = self.layers[0] if self.layers else None
         return 0 if first is None else int(first[0].shape[2])
 
+    def cut(self, positions: int) -> KVCache:
+        """A new cache of the first ``positions`` positions (read-only copies): the cache a
+        sequential run holds at that length, since every position's keys and values depend
+        only on the positions before it."""
+        if not 0 <= positions <= self.length:
+            raise ValueError(f"cannot cut a cache of {self.length} positions to {positions}")
+        if positions == 0:
+            return KVCache([None] * len(self.layers))
+        return KVCache([tuple(_frozen(t[:, :, :positions]) for t in layer) for layer in self.layers])  # type: ignore[misc]
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    out = np.ascontiguousarray(values)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A claimed generation checked from the claimed tokens (``LlamaModel.replay``)."""
+
+    chosen: list[int]  # the token each step chooses given the claimed tokens before it
+    steps: dict[int, tuple[bytes, int]]  # re-run step -> (its step root, its token)
+
 
 @dataclass
 class Generation:
@@ -386,38 +410,44 @@ class LlamaModel:
         text = render_prompt(fmt, prompt) if (chat if chat is not None else fmt is not None) else prompt
         return self.encode(text)
 
-    def replay_steps(
+    def replay(
         self, prompt: list[int], tokens: list[int], steps: list[int], seed: int | None = None, **sampling: int
-    ) -> dict[int, tuple[bytes, int]]:
-        """Re-run only ``steps`` of a generation that claims ``tokens`` after ``prompt``:
-        step -> (its step root, the token it chooses). What a spot audit checks.
+    ) -> Replay:
+        """Check a generation that claims ``tokens`` after ``prompt`` without re-running it
+        step by step: what a spot audit does (verify/spot.py).
 
-        Step s of ``generate_ids`` reads the cache of every earlier position and feeds
-        tokens[s - 1] (step 0: the prompt). Here the cache is filled by untraced batched
-        forwards of the claimed tokens instead of s sequential steps: every op is exact and
-        row-wise (linear rows, norms, rope, causal attention), so the cache, and so the
-        traced step, are bit for bit what the sequential run gives, at a fraction of its
-        cost. A claim that lied before step s gives step s another cache: its root differs.
+        ONE untraced batched forward over prompt + tokens[:-1] gives the logits of every
+        position and the whole KV cache. Every op is exact and row-wise (linear rows,
+        norms, rope, causal attention), so row P - 1 + s of those logits is bit for bit
+        what step s of ``generate_ids`` computes from the claimed tokens before it, and the
+        cache cut to the positions before step s is bit for bit its cache. So:
+
+        - ``chosen[s]``: the token step s chooses from those logits, for EVERY step;
+        - ``steps[s]`` for each s in ``steps``: (step root, token) of step s re-run traced
+          on its cut cache, to compare with the provider's committed step root.
         """
         if not prompt:
             raise ValueError("generation needs a prompt of at least one token")
-        if any(not 0 <= s < len(tokens) for s in steps):
+        if not tokens or any(not 0 <= s < len(tokens) for s in steps):
             raise ValueError(f"steps {steps} are outside a generation of {len(tokens)} tokens")
-        seq = list(prompt) + list(tokens)
-        cache = self.new_cache()
+        untraced = ExecutionContext(trace=False)
+        full = self.new_cache()
+        logits = self.forward(untraced, list(prompt) + list(tokens[:-1]), full, all_logits=True)
+        first = len(prompt) - 1  # the logits row of step 0
+        chosen = [
+            self.choose(untraced, logits[first + s : first + s + 1], s, seed, **sampling) for s in range(len(tokens))
+        ]
         checked: dict[int, tuple[bytes, int]] = {}
         for s in sorted(set(steps)):
-            start = 0 if s == 0 else len(prompt) + s - 1  # cache length when step s runs
-            if cache.length < start:
-                self.forward(ExecutionContext(trace=False), seq[cache.length : start], cache)
+            cache = full.cut(0 if s == 0 else len(prompt) + s - 1)
             ctx = ExecutionContext()
             for _ in range(s + 1):  # empty steps before it: its leaves carry step index s
                 ctx.begin_step()
-            logits = self.forward(ctx, list(prompt) if s == 0 else [tokens[s - 1]], cache)
-            token = self.choose(ctx, logits, s, seed, **sampling)
+            step_logits = self.forward(ctx, list(prompt) if s == 0 else [tokens[s - 1]], cache)
+            token = self.choose(ctx, step_logits, s, seed, **sampling)
             assert ctx.trace is not None
             checked[s] = (ctx.trace.step_roots[s], token)
-        return checked
+        return Replay(chosen, checked)
 
     def generate(
         self, prompt: str, max_tokens: int, seed: int | None, ctx: ExecutionContext, chat: bool | None = None

@@ -1,34 +1,36 @@
-"""Spot audits: check a sample of a generation job's steps instead of re-running all of it.
+"""Spot audits: check a generation job from its claimed tokens instead of re-running it.
 
 A full audit re-executes the whole job, so audit(p) costs p x ~1 job, and the issue's two
 targets (<= 5 % overhead, >= 99.9 % detection within 70 cheats, i.e. p >= 9.4 %) cannot
 both hold (docs/verification.md, "Honest-case overhead"). A generation job's trace has one
-step per token, and the provider commits every step root under its trace root. So the
-auditor can take the claimed tokens, rebuild the KV cache before a step with cheap batched
-untraced forwards (``LlamaModel.replay_steps``) and compare that ONE step's root with the
-provider's. Two checked steps cost 0.2-0.35 of a 16-token job (bench-verify.md).
+step per token, and the provider commits every step root under its trace root. Given the
+claimed tokens, ONE batched untraced forward over the prompt and the tokens
+(``LlamaModel.replay``) yields, bit for bit, the logits every step computes from the
+claimed tokens before it and the KV cache every step reads. So a spot audit checks:
 
-What a passing spot audit establishes, per checked step s: from the claimed tokens before
-it, the model named by the job computes exactly the provider's committed step s and
-chooses exactly the claimed token s. Which steps are checked:
+- **every token**: each step's choice from those logits is the claimed token. The answer
+  is then exactly the honest generation (step 0 from the prompt, each next one from the
+  verified tokens before it), with certainty;
+- **the trace** at some steps: re-run traced on the cache cut to that step, the step root
+  must be the provider's. Always the last step: its leaves commit to the whole cache it
+  reads (every layer's keys and values at every earlier position), so any lie that reached
+  the cache in any earlier step shows there; plus ``extra`` steps drawn without
+  replacement from the others with weight 1/2 x (1 / their count) + 1/2 x (tokens the step
+  reads / all they read): a step's cost is a + b x tokens for some a, b >= 0, so its
+  weight is at least half its share of the job's cost, whatever the machine;
+- the output blob against the revealed output root, the step roots against the revealed
+  trace root, one step per token, the stop-token and length rules.
 
-- always the **last** one: its leaves commit to the whole KV cache it reads (every layer's
-  keys and values at every earlier position, rebuilt here from the claimed tokens), so any
-  lie that reached the cache in any earlier step shows there; so do the final token and a
-  truncated or padded output (with the length rules below);
-- ``extra`` more, drawn without replacement from the others with weight
-  1/2 x (1 / their count) + 1/2 x (tokens the step reads / all they read): a step's cost
-  is a + b x tokens for some a, b >= 0, so its weight is at least half its share of the
-  job's cost, whatever the machine.
-
-So a cheat that touches every step (another or a cut-down model, lower precision, random
-output, a fabricated trace) is caught with certainty. What the last step cannot see in the
-others is what never reaches the cache: the last layer's tail and the head that chooses
-each step's token. A cheat confined to that, in steps worth a share f of the work (other
-than the last), is caught with probability >= 1 - (1 - f/2)^extra >= f/2 for extra = 1,
-and saves at most that share. Anything the sample does not establish falls back to the
-full re-execution: the validator re-runs the whole job (``node.validator``), reports its
-roots, and the dispute game proceeds exactly as after a full audit.
+So every cheat that changes the answer, the cache or every step (another or a cut-down
+model, lower precision, random or wrong output, a fabricated trace) is caught with
+certainty. What is left is a lie that changes neither the answer nor the cache (a trace
+leaf whose error later rounding absorbs; the last layer's tail after its keys and values,
+approximated without changing the token): it harms no requester, saves at most that tail's
+work, and is caught when its step is drawn. Anything the spot audit does not
+establish falls back to the full re-execution: the validator re-runs the whole job
+(``node.validator``), reports its roots, and the dispute game proceeds exactly as after a
+full audit. Two checked steps and the batched forward cost 0.2-0.35 of a 16-token job
+(bench-verify.md).
 
 The auditor's randomness is its own (``random.SystemRandom`` in the validator), drawn after
 the provider revealed: the provider cannot know which steps will be checked.
@@ -151,13 +153,16 @@ def spot_check(
     if len(tokens) < max_tokens and tokens[-1] not in stop:
         return SpotResult(steps, f"the output stops after {len(tokens)} of {max_tokens} tokens without a stop token")
     try:
-        replayed = model.replay_steps(prompt, tokens, list(steps), seed)
+        replay = model.replay(prompt, tokens, list(steps), seed)
     except ValueError as exc:  # e.g. the prompt does not fit the context: the full run decides
         raise SpotUnavailable(f"cannot replay the steps: {exc}") from None
+    for s, (token, claimed) in enumerate(zip(replay.chosen, tokens, strict=True)):
+        if token != claimed:
+            return SpotResult(steps, f"step {s} chooses token {token} after the claimed tokens, the output claims {claimed}")
     for s in steps:
-        root, token = replayed[s]
+        root, token = replay.steps[s]
         if root != step_roots[s]:
             return SpotResult(steps, f"step {s}'s root differs from the provider's")
-        if token != tokens[s]:
-            return SpotResult(steps, f"step {s} chooses token {token}, the output claims {tokens[s]}")
+        if token != tokens[s]:  # chosen[s] said otherwise: the replay disagrees with itself
+            raise SpotUnavailable(f"step {s}: the batched and the traced re-run choose different tokens")
     return SpotResult(steps, None)
