@@ -443,10 +443,11 @@ def main() -> None:
     out()
     out("### Spot audits of generation jobs (the validator's default, `--audit-depth spot`)")
     out()
-    out(f"The validator re-runs the last step and one step drawn by cost weight (verify/spot.py), each from "
-        f"a KV cache it rebuilds with batched untraced forwards of the claimed tokens, and compares their "
-        f"step roots with the provider's. Median of {args.spot_reps} interleaved runs each (SmolLM2: "
-        f"{max(3, args.spot_reps // 3)}); every spot audit passed (honest claims). audit(p) costs p x the spot ratio.")
+    out(f"One batched untraced forward over the claimed tokens checks every step's token choice and builds the "
+        f"KV cache; the last step and one step drawn by cost weight are re-run traced on the cache cut to them "
+        f"and their step roots compared with the provider's (verify/spot.py). Median of {args.spot_reps} "
+        f"interleaved runs each (SmolLM2: {max(3, args.spot_reps // 3)}); every spot audit passed (honest "
+        "claims). audit(p) costs p x the spot ratio.")
     out()
     out("| job | compute CPU s | spot audit CPU s | ratio | audit(5%) | audit(10%) | audit(20%) |")
     out("|---|---:|---:|---:|---:|---:|---:|")

@@ -27,9 +27,9 @@ def test_bundle_is_small_integer_and_reproducible(model: LlamaModel) -> None:
 
 def test_kv_cache_steps_equal_full_recompute_bit_for_bit(model: LlamaModel) -> None:
     ids = model.encode(PROMPT + " through yonder window breaks?")
-    full = model.forward(ExecutionContext(trace=False), ids, model.new_cache(), all_logits=True)
+    full = model.forward(ExecutionContext(trace=False), ids, model.new_cache(), logit_rows=None)
     ctx, cache = ExecutionContext(trace=False), model.new_cache()
-    first = model.forward(ctx, ids[:5], cache, all_logits=True)
+    first = model.forward(ctx, ids[:5], cache, logit_rows=None)
     rows = [first]
     for token in ids[5:]:
         rows.append(model.forward(ctx, [token], cache))
@@ -82,7 +82,7 @@ def test_exact_model_tracks_its_float_reference(model: LlamaModel) -> None:
     """Teacher-forced top-1 agreement with the float weights on held-out text."""
     cfg, weights, _ = load_tiny_float()
     ids = model.encode((TINY_DIR / "heldout.txt").read_text())[:200]
-    exact = model.forward(ExecutionContext(trace=False), ids, model.new_cache(), all_logits=True)
+    exact = model.forward(ExecutionContext(trace=False), ids, model.new_cache(), logit_rows=None)
     ref = float_logits(cfg, weights, ids)
     agree = float(np.mean(exact.argmax(axis=1) == ref.argmax(axis=1)))
     assert agree >= 0.9, agree
@@ -91,7 +91,7 @@ def test_exact_model_tracks_its_float_reference(model: LlamaModel) -> None:
     from verimesh.models.llama_float import float_greedy
 
     float_tokens = float_greedy(cfg, weights, prompt, 20)
-    forced = model.forward(ExecutionContext(trace=False), prompt + float_tokens, model.new_cache(), all_logits=True)
+    forced = model.forward(ExecutionContext(trace=False), prompt + float_tokens, model.new_cache(), logit_rows=None)
     predicted = forced[len(prompt) - 1 : -1].argmax(axis=1)
     assert np.mean(predicted == np.array(float_tokens)) >= 0.8
 

@@ -80,9 +80,10 @@ def run(
         AuditDepth,
         typer.Option(
             "--audit-depth",
-            help="spot: re-run the last and --spot-steps sampled other steps of a generation "
-            "job, the whole job only if they find a lie (docs/validator.md: cheaper, and an "
-            "agreeing report shares the provider's fate); full: always re-run the whole job",
+            help="spot: check every token of a generation job by one batched forward and re-run "
+            "its last and --spot-steps sampled other steps, the whole job only if that finds a "
+            "lie (docs/validator.md: cheaper, and an agreeing report shares the provider's "
+            "fate); full: always re-run the whole job",
         ),
     ] = AuditDepth.spot,
     spot_steps: Annotated[

@@ -293,9 +293,10 @@ class LlamaModel:
         return ctx.call("transpose", x, axes=[0, 2, 1, 3])
 
     def forward(
-        self, ctx: ExecutionContext, tokens: list[int], cache: KVCache, all_logits: bool = False
+        self, ctx: ExecutionContext, tokens: list[int], cache: KVCache, logit_rows: int | None = 1
     ) -> np.ndarray:
-        """Run ``tokens`` at positions cache.length.. ; returns int32 logits [T or 1, vocab].
+        """Run ``tokens`` at positions cache.length.. ; returns int32 logits of the last
+        ``logit_rows`` positions (None: all T), [rows, vocab].
 
         Appends the new keys/values to ``cache``. Every value flows through ``ctx.call``.
         """
@@ -347,8 +348,8 @@ class LlamaModel:
             s = ctx.call("lut", g, t[f"{p}.ffn_silu.table"])
             a = ctx.call("mul", s, u, t[f"{p}.ffn_mul.m"], t[f"{p}.ffn_mul.shift"], out_dtype="int32")
             x = ctx.call("add", x, self._linear(ctx, a, f"{p}.ffn_down", "int32"), *add, out_dtype="int32")
-        if not all_logits and T > 1:
-            x = ctx.call("slice", x, axis=0, start=T - 1, stop=T)
+        if logit_rows is not None and logit_rows < T:  # one row in generation: a step's token
+            x = ctx.call("slice", x, axis=0, start=T - logit_rows, stop=T)
         h = self._norm(ctx, x, "output_norm", q["output_norm"])
         if cfg.tied_embeddings:
             return ctx.call("linear_rows", h, t["token_embd.q"], t["head.m"], t["head.shift"], out_dtype="int32")
@@ -416,11 +417,12 @@ class LlamaModel:
         """Check a generation that claims ``tokens`` after ``prompt`` without re-running it
         step by step: what a spot audit does (verify/spot.py).
 
-        ONE untraced batched forward over prompt + tokens[:-1] gives the logits of every
-        position and the whole KV cache. Every op is exact and row-wise (linear rows,
-        norms, rope, causal attention), so row P - 1 + s of those logits is bit for bit
-        what step s of ``generate_ids`` computes from the claimed tokens before it, and the
-        cache cut to the positions before step s is bit for bit its cache. So:
+        ONE untraced batched forward over prompt + tokens[:-1] gives the logits of the
+        positions that choose tokens and the whole KV cache. Every op is exact and
+        row-wise (linear rows, norms, rope, causal attention), so the logits of position
+        P - 1 + s are bit for bit what step s of ``generate_ids`` computes from the claimed
+        tokens before it, and the cache cut to the positions before step s is bit for bit
+        its cache. So:
 
         - ``chosen[s]``: the token step s chooses from those logits, for EVERY step;
         - ``steps[s]`` for each s in ``steps``: (step root, token) of step s re-run traced
@@ -432,11 +434,10 @@ class LlamaModel:
             raise ValueError(f"steps {steps} are outside a generation of {len(tokens)} tokens")
         untraced = ExecutionContext(trace=False)
         full = self.new_cache()
-        logits = self.forward(untraced, list(prompt) + list(tokens[:-1]), full, all_logits=True)
-        first = len(prompt) - 1  # the logits row of step 0
-        chosen = [
-            self.choose(untraced, logits[first + s : first + s + 1], s, seed, **sampling) for s in range(len(tokens))
-        ]
+        # the last len(tokens) positions are those whose logits choose the tokens: the prompt's
+        # last position (step 0) and each claimed token but the last (steps 1..)
+        logits = self.forward(untraced, list(prompt) + list(tokens[:-1]), full, logit_rows=len(tokens))
+        chosen = [self.choose(untraced, logits[s : s + 1], s, seed, **sampling) for s in range(len(tokens))]
         checked: dict[int, tuple[bytes, int]] = {}
         for s in sorted(set(steps)):
             cache = full.cut(0 if s == 0 else len(prompt) + s - 1)

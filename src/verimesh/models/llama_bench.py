@@ -177,7 +177,7 @@ def quality(model: str = "smollm2", max_tokens: int = 512, text: Path | None = N
     text_file = text or text_file
     llama = LlamaModel(_exact_bundle(model))
     ids = llama.encode(text_file.read_text())[: min(max_tokens, cfg.context_length)]
-    exact = llama.forward(ExecutionContext(trace=False), ids, llama.new_cache(), all_logits=True)
+    exact = llama.forward(ExecutionContext(trace=False), ids, llama.new_cache(), logit_rows=None)
     exact = exact.astype(np.float64) / 2 ** llama.q["logits"]
     ref = float_logits(cfg, weights, ids).astype(np.float64)
 

@@ -13,7 +13,8 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   provider and the model from the providers (every chunk verified against its root), and
   re-execute the job in the exact runtime. With ``audit_depth="spot"`` (the default) a
   generation job whose result carries step roots matching the provider's reveal is first
-  spot-checked (``verify.spot``: the last step and sampled others); if that passes, the
+  spot-checked (``verify.spot``: every token, and the trace at the last step and sampled
+  others); if that passes, the
   provider's roots are ours to report, and only a failed or impossible spot check costs
   the whole re-execution.
   If no valid spec, input or model reached us ``abandon_margin`` seconds before the report
@@ -126,8 +127,9 @@ class ValidatorSettings:
     # chain seconds before the report deadline at which an audit we still cannot run (no
     # valid spec, input or model reached us) is abandoned on chain instead of left silent
     abandon_margin: float = 20.0
-    # "spot": check the last step and ``spot_steps`` sampled others of a generation job and
-    # re-run the whole job only if that finds something (verify/spot.py); "full": always
+    # "spot": check every token of a generation job and re-run its last step and
+    # ``spot_steps`` sampled others, the whole job only if that finds something
+    # (verify/spot.py); "full": always
     # re-run the whole job. Jobs that cannot be spot-checked are audited in full either way.
     audit_depth: str = "spot"
     spot_steps: int = 1
