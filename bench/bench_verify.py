@@ -23,6 +23,7 @@ import os
 import random
 import time
 from itertools import zip_longest
+from pathlib import Path
 
 # One BLAS thread for every run measured here (set before numpy loads BLAS): CPU-seconds of
 # a multi-threaded BLAS include its worker threads' spin-waits, which inflate batched
@@ -30,7 +31,6 @@ from itertools import zip_longest
 # time would measure BLAS scheduling, not work. A node's worker runs on its capped cores too.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-from pathlib import Path
 
 import numpy as np
 
@@ -304,18 +304,19 @@ def overhead(job: JobRun, reps: int = 15) -> dict[str, float]:
 
 
 def spot_overhead(job: JobRun, reps: int) -> dict[str, float]:
-    """The provider's traced run vs a validator's spot audit of its claim (the last step and
-    one sampled other, verify/spot.py), interleaved, median of ``reps``; every audit must
-    pass (an honest claim)."""
+    """The provider's traced run vs a validator's spot audit of its claim (every token, the
+    trace at the last step and one sampled other, verify/spot.py), interleaved, median of
+    ``reps``; every audit must pass (an honest claim)."""
     ctx = ExecutionContext()
     out = job.run(ctx)
     assert ctx.trace is not None
     data, roots = canonical_bytes(out.tensor), ctx.trace.step_roots
+    output_root, trace_root = blob_root(data), ctx.trace.root  # the claim's revealed roots
     computes, spots = [], []
     for i in range(reps):
         computes.append(cpu(lambda: job.trace(ExecutionContext()).root)[0])
-        seconds, result = cpu(lambda i=i: spot_check(job.model.impl, job.text, job.params, data, blob_root(data),
-                                                     ctx.trace.root, roots, random.Random(i)))  # fmt: skip
+        seconds, result = cpu(lambda i=i: spot_check(job.model.impl, job.text, job.params, data, output_root,
+                                                     trace_root, roots, random.Random(i)))  # fmt: skip
         assert result.ok, result.mismatch
         spots.append(seconds)
     return {"compute": float(np.median(computes)), "spot": float(np.median(spots))}

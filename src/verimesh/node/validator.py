@@ -14,9 +14,8 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   re-execute the job in the exact runtime. With ``audit_depth="spot"`` (the default) a
   generation job whose result carries step roots matching the provider's reveal is first
   spot-checked (``verify.spot``: every token, and the trace at the last step and sampled
-  others); if that passes, the
-  provider's roots are ours to report, and only a failed or impossible spot check costs
-  the whole re-execution.
+  others); if that passes, the provider's roots are ours to report, and only a failed or
+  impossible spot check costs the whole re-execution.
   If no valid spec, input or model reached us ``abandon_margin`` seconds before the report
   deadline (a provider that withholds the job while its requester is offline), we
   ``abandon_audit``: every bond is released and the requester refunded, nobody slashed.
@@ -129,8 +128,8 @@ class ValidatorSettings:
     abandon_margin: float = 20.0
     # "spot": check every token of a generation job and re-run its last step and
     # ``spot_steps`` sampled others, the whole job only if that finds something
-    # (verify/spot.py); "full": always
-    # re-run the whole job. Jobs that cannot be spot-checked are audited in full either way.
+    # (verify/spot.py); "full": always re-run the whole job. Jobs that cannot be
+    # spot-checked are audited in full either way.
     audit_depth: str = "spot"
     spot_steps: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
@@ -569,9 +568,7 @@ class ValidatorDaemon:
             return None
         try:
             if body is None:
-                net = self.network()
-                provider = net.job_market.assigned(job_id)[0]
-                body = self._result(net.registry.members(provider).endpoint.rstrip("/"), job_id)
+                body = self._result(self._provider_endpoint(job_id)[1], job_id)
             revealed = self.network().job_market.replica(job_id, 0).digest
         except (AuditError, ChainError) as exc:
             log.info("job %d: no result to spot-check (%s): auditing in full", job_id, exc)
@@ -651,8 +648,7 @@ class ValidatorDaemon:
                 f"job {job_id}'s JobPosted event was not seen (deployment block too late?)"
             )
         net = self.network()
-        provider = net.job_market.assigned(job_id)[0]
-        endpoint = net.registry.members(provider).endpoint.rstrip("/")
+        provider, endpoint = self._provider_endpoint(job_id)
         spec = self._uploaded_spec(job_id)  # the requester's copy: a provider cannot withhold it
         body = None
         if spec is None:
@@ -679,6 +675,12 @@ class ValidatorDaemon:
         if ensure_model(self.store, self.models, spec.model_root, list(dict.fromkeys(peers))):
             log.info("job %d: fetched model %s", job_id, spec.model_root[:10])
         return spec, input_bytes, body
+
+    def _provider_endpoint(self, job_id: int) -> tuple[str, str]:
+        """(address, API base URL) of the provider of an audited job (its only replica)."""
+        net = self.network()
+        provider = net.job_market.assigned(job_id)[0]
+        return provider, net.registry.members(provider).endpoint.rstrip("/")
 
     def accept_upload(self, job_id: int, signer: str, upload: JobUpload) -> None:
         """The requester's spec + input of a job we were drawn to audit.

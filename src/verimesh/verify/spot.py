@@ -141,9 +141,9 @@ def spot_check(
         raise SpotUnavailable(f"{len(step_roots)} step roots for {len(tokens)} generated tokens")
     if merkle_root(step_roots) != trace_root:
         raise SpotUnavailable("the step roots do not hash to the revealed trace root")
-    prompt = model.prompt_ids(text, chat)
     if len(tokens) < min_steps:
         raise SpotUnavailable(f"{len(tokens)} steps: below {min_steps}, a full re-run costs about the same")
+    prompt = model.prompt_ids(text, chat)
     steps = choose_steps(len(prompt), len(tokens), extra, rng)
     stop = model.stop_tokens()
     if len(tokens) > max_tokens:
