@@ -8,7 +8,6 @@ stops both when the block ends.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,10 +29,9 @@ DEV_PASSWORD = "verimesh-dev"
 
 
 def prepare_home(home: Path, artifact_cache: Path, bundle_cache: Path, models: list[str]) -> dict[str, str]:
-    """The network's compiled contracts plus AgentWallet, and ``models``, in ``home``."""
-    artifacts = load_artifacts(cache_dir=artifact_cache, names=[*CONTRACTS, "AgentWallet"])
-    (home / "artifacts").mkdir(parents=True, exist_ok=True)
-    shutil.copy(artifact_cache / f"{artifacts.sources_sha256}.json", home / "artifacts")
+    """The network's compiled contracts plus AgentWallet (in the suite's shared artifact
+    cache, tests/conftest.py), and ``models`` in ``home``."""
+    load_artifacts(cache_dir=artifact_cache, names=[*CONTRACTS, "AgentWallet"])
     return install_models(home, models, bundle_cache)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from verimesh.chain.accounts import dev_signer
@@ -53,6 +55,27 @@ def test_time_travel_moves_block_timestamp(probe, backend):
     assert backend.timestamp() >= start + WINDOW + 10
     with pytest.raises(ContractRevert, match="probe: deadline passed"):
         probe.transact("store", 1, 5, "late")
+
+
+def test_now_is_the_next_blocks_timestamp(backend):
+    assert backend.now() >= backend.timestamp()
+    backend.advance_time(WINDOW)
+    predicted = backend.now()
+    backend.advance_time(0)  # mine the next block
+    assert predicted <= backend.timestamp() <= predicted + 5
+
+
+@pytest.mark.devnet
+def test_now_counts_devnet_time_travel_that_no_block_has_shown_yet(anvil):
+    backend = RpcBackend(anvil.url)
+    latest = backend.timestamp()
+    backend._rpc("evm_increaseTime", [50_000])  # anvil: the offset applies from the next block
+    assert backend.timestamp() == latest
+    predicted = backend.now()
+    assert predicted >= latest + 50_000
+    assert predicted >= int(time.time()) + 50_000
+    backend._rpc("evm_mine", [])
+    assert predicted <= backend.timestamp() <= predicted + 5
 
 
 def test_get_events_by_block_range(probe, backend):

@@ -44,6 +44,35 @@ def test_editing_an_imported_module_rebuilds(tmp_path):
     assert len(list(cache.glob("*.json"))) == 2
 
 
+def test_the_cache_lives_in_the_home_unless_a_shared_one_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERIMESH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VERIMESH_ARTIFACTS", raising=False)
+    assert chain_compile.default_cache_dir() == tmp_path / "home" / "artifacts"
+    monkeypatch.setenv("VERIMESH_ARTIFACTS", str(tmp_path / "shared"))
+    assert chain_compile.default_cache_dir() == tmp_path / "shared"
+    assert load_artifacts(PROBE_DIR)["Probe"].bytecode
+    assert list((tmp_path / "shared").glob("*.json")) and not (tmp_path / "home").exists()
+
+
+def test_a_shared_cache_keeps_what_another_process_added_meanwhile(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    shutil.copytree(PROBE_DIR, src)
+    shutil.copy(src / "Probe.vy", src / "Other.vy")
+    cache = tmp_path / "cache"
+    real = chain_compile.compile_contract
+
+    def compile_while_another_process_writes(path, contracts_dir):
+        if path.stem == "Probe":  # meanwhile, another process compiles Other into the same file
+            load_artifacts(src, cache, names=["Other"])
+        return real(path, contracts_dir)
+
+    monkeypatch.setattr(chain_compile, "compile_contract", compile_while_another_process_writes)
+    load_artifacts(src, cache, names=["Probe"])
+    monkeypatch.setattr(chain_compile, "compile_contract", lambda *a: pytest.fail(f"recompiled {a[0]}"))
+    both = load_artifacts(src, cache, names=["Probe", "Other"])
+    assert both["Other"].bytecode == both["Probe"].bytecode
+
+
 def test_digest_covers_the_compiler_version(monkeypatch):
     before = sources_digest(PROBE_DIR)
     monkeypatch.setattr(chain_compile.vyper, "__version__", "0.0.0-other")

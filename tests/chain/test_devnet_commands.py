@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,7 @@ from typer.testing import CliRunner
 
 from verimesh.chain import devnet
 from verimesh.chain.accounts import DEV_PASSWORD, dev_signer
-from verimesh.chain.client import CONTRACTS, Network
-from verimesh.chain.compile import load_artifacts
+from verimesh.chain.client import Network
 from verimesh.chain.deployment import Deployment
 from verimesh.chain.errors import DevnetError
 from verimesh.cli.main import app
@@ -21,10 +19,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, artifact_cache) -> Path:
-    """A private VERIMESH_HOME whose artifact cache is pre-filled (no recompiling)."""
-    load_artifacts(cache_dir=artifact_cache, names=CONTRACTS)
-    shutil.copytree(artifact_cache, tmp_path / "artifacts")
+def home(tmp_path, monkeypatch) -> Path:
+    """A private VERIMESH_HOME; the contracts come from the suite's shared artifact cache."""
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))
     return tmp_path
 

@@ -4,7 +4,6 @@ it) still connect; the node's envelope verifier accepts an AgentWallet (EIP-1271
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -65,11 +64,10 @@ def test_deployment_includes_a_working_payment_channel(
 
 
 def test_deployment_json_without_payment_channel_still_connects(
-    artifacts: ArtifactSet, artifact_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    artifacts: ArtifactSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A deployment.json written before the channel joined every deployment."""
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
     backend, deployer = BoaBackend(), dev_signer(0)
     params = NetworkParams()
     network = deploy_network(backend, deployer, params, artifacts)
@@ -104,15 +102,12 @@ class KeyAs:
 def test_node_verifier_accepts_an_agent_wallet_signer(
     anvil: AnvilNode,
     artifacts: ArtifactSet,
-    artifact_cache: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The node daemon's own Verifier: a JobResultRequest signed by an AgentWallet (its owner,
     the requester's key, signs) opens; the wallet's address is the verified signer."""
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    # the node connects with the default artifact cache: give it the compiled one
-    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
     backend = RpcBackend(anvil.url, gas_limit=GAS_LIMIT)
     deployer, requester, provider, stranger = dev_signer(0), dev_signer(1), dev_signer(2), dev_signer(3)
     params = NetworkParams()
@@ -145,7 +140,6 @@ def test_node_verifier_accepts_an_agent_wallet_signer(
 def test_node_verifier_answers_503_when_it_cannot_read_a_contract_signer(
     anvil: AnvilNode,
     artifacts: ArtifactSet,
-    artifact_cache: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -157,7 +151,6 @@ def test_node_verifier_answers_503_when_it_cannot_read_a_contract_signer(
     from verimesh.node.api import Rejected
 
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    shutil.copytree(artifact_cache, tmp_path / "home" / "artifacts")
     backend = RpcBackend(anvil.url, gas_limit=GAS_LIMIT)
     deployer, requester, provider = dev_signer(0), dev_signer(1), dev_signer(2)
     params = NetworkParams()

@@ -52,9 +52,8 @@ def devnet(tmp_path_factory: pytest.TempPathFactory, artifact_cache: Path) -> It
 
 
 @pytest.fixture
-def home(verimesh_home: Path, artifact_cache: Path) -> Path:
+def home(verimesh_home: Path) -> Path:
     verimesh_home.mkdir(parents=True, exist_ok=True)
-    (verimesh_home / "artifacts").symlink_to(artifact_cache, target_is_directory=True)
     return verimesh_home
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.C
     cache = pytestconfig.cache.mkdir("verimesh-artifacts")  # compiled once, keyed by sources
     artifacts = load_artifacts(cache_dir=cache, names=CONTRACTS)
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    shutil.copytree(cache, tmp_path / "home" / "artifacts")
     deployer, provider = dev_signer(0), dev_signer(2)
     params = NetworkParams()
     network = deploy_network(BoaBackend(), deployer, params, artifacts)

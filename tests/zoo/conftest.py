@@ -29,7 +29,6 @@ def zoo_chain(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     artifacts = pytestconfig.cache.mkdir("verimesh-artifacts")
     load_artifacts(names=CONTRACTS, cache_dir=artifacts)
     (tmp / "home").mkdir()
-    (tmp / "home" / "artifacts").symlink_to(artifacts, target_is_directory=True)
     mp = pytest.MonkeyPatch()
     mp.setenv("VERIMESH_HOME", str(tmp / "home"))  # the nodes' and the referee's model store
     root = "0x" + import_model("tiny-shakespeare", ModelStore(tmp / "home" / "models")).hex()

@@ -24,7 +24,7 @@ from vyper.compiler.input_bundle import FilesystemInputBundle
 from vyper.exceptions import VyperException
 
 from verimesh.chain.errors import CompileError
-from verimesh.paths import verimesh_home
+from verimesh.paths import artifact_cache_dir
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 
@@ -55,7 +55,7 @@ class ArtifactSet(BaseModel):
 
 
 def default_cache_dir() -> Path:
-    return verimesh_home() / "artifacts"
+    return artifact_cache_dir()
 
 
 def contract_names(contracts_dir: Path = CONTRACTS_DIR) -> list[str]:
@@ -117,6 +117,10 @@ def load_artifacts(
     if todo:
         for name in todo:
             cached.contracts[name] = compile_contract(contracts_dir / f"{name}.vy", contracts_dir)
+        # Another process sharing the cache may have added other contracts meanwhile: keep them.
+        with contextlib.suppress(OSError, ValueError):
+            now = ArtifactSet.model_validate_json(cache_file.read_bytes())
+            cached.contracts = {**now.contracts, **cached.contracts}
         _write_atomically(cache_file, cached.model_dump_json().encode())
     return ArtifactSet(
         vyper_version=cached.vyper_version,

@@ -294,7 +294,7 @@ class Client:
         return self.net.registry.members(provider).endpoint.rstrip("/")
 
     def chain_now(self) -> int:
-        return max(self.net.backend.timestamp(), int(time.time()))
+        return self.net.backend.now()
 
     def signed_post(self, url: str, path: str, body: bytes) -> httpx.Response:
         envelope = seal(self.wallet, SignedRequest.for_http("POST", path, body), self.domain)

@@ -459,9 +459,7 @@ class NodeDaemon:
         return new
 
     def chain_now(self) -> int:
-        """Best estimate of the next block's timestamp (anvil mines on demand, so the latest
-        block can be old; after ``evm_increaseTime`` the chain runs ahead of the wall clock)."""
-        return max(self.network().backend.timestamp(), int(time.time()))
+        return self.network().backend.now()
 
     def drive(self, duty: JobDuty) -> None:
         """Do the next step of one job, if it is due. Each branch is idempotent."""

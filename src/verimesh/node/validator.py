@@ -353,7 +353,7 @@ class ValidatorDaemon:
         return self.net
 
     def chain_now(self) -> int:
-        return max(self.network().backend.timestamp(), int(time.time()))
+        return self.network().backend.now()
 
     def register(self) -> None:
         """Register as a validator with stake (or update the endpoint and price) if needed."""

@@ -8,6 +8,7 @@ contract's reason, on every backend.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ class Backend(ABC):
     @abstractmethod
     def timestamp(self) -> int:
         """Timestamp of the latest block: what ``block.timestamp`` means for the next call."""
+
+    def now(self) -> int:
+        """Best estimate of the timestamp the next block will carry: what a deadline check
+        in the next transaction will see. A devnet that mines on demand keeps an old latest
+        block, and the next one takes the wall clock; never earlier than the latest block."""
+        return max(self.timestamp(), int(time.time()))
 
     @abstractmethod
     def advance_time(self, seconds: int) -> None:

@@ -98,6 +98,16 @@ class RpcBackend(Backend):
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     @_node_errors
+    def now(self) -> int:
+        """The pending block's timestamp: the node's own clock, including any time a devnet
+        was moved forward by ``evm_increaseTime`` since its latest block (the wall clock
+        knows nothing of that offset)."""
+        pending = self.w3.eth.get_block("pending")
+        if not pending or "timestamp" not in pending:  # a node that keeps no pending block
+            return super().now()
+        return int(pending["timestamp"])
+
+    @_node_errors
     def eth_balance(self, address: str) -> int:
         return self.w3.eth.get_balance(to_checksum_address(address))
 
