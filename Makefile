@@ -43,7 +43,7 @@ $(BENCH_STAMP): $(STAMP)
 
 # The whole suite. pytest exits 5 when it collects nothing, which fails this target.
 test: setup $(BENCH_STAMP)
-	$(PY) -m pytest -n $(WORKERS) -q
+	$(PY) -m pytest -n $(WORKERS) --dist worksteal -q
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

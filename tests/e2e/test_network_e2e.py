@@ -13,7 +13,6 @@ The third node starts with an empty model store: it fetches the models from the 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -54,8 +53,6 @@ def test_jobs_through_three_node_processes(tmp_path: Path, pytestconfig: pytest.
         requester, providers = accounts[1], accounts[2:5]
         start = {a: net.token.balance_of(a) for a in [requester, *providers]}
 
-        # The third node has no models, but the compiled contracts are no part of that test.
-        shutil.copytree(home / "artifacts", empty_home / "artifacts")
         ports = [free_port() for _ in range(3)]
         bench = pytestconfig.cache.mkdir("verimesh-selfbench")
         for i, port in enumerate(ports):
