@@ -22,6 +22,7 @@ import argparse
 import os
 import random
 import time
+from dataclasses import replace
 from itertools import zip_longest
 from pathlib import Path
 
@@ -190,6 +191,33 @@ def replay_cost(job: JobRun) -> dict[str, float]:
     seconds, ruling = cpu(lambda: decide(dispute, d.evidence(dispute), c.evidence(dispute), job))
     assert ruling.guilty_code == 1
     return {"rounds": dispute.rounds, "fraction": seconds / job_cpu, "at": f"{ruling.step}/{ruling.index}"}
+
+
+def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
+    """An instruction dispute in the LAST step (lower precision from there on): the referee
+    replays every step before it, or, with the defender's served output confirmed by one
+    batched forward, runs the last step alone (``JobRun.claims``)."""
+    job_cpu = job_cpu_seconds(job)
+    honest = job.trace()
+    last = len(honest.steps) - 1
+    cheat_ctx = adversary.LowerPrecisionFrom(last)
+    claim = tuple(int(t) for t in job.run(cheat_ctx).tensor)
+    cheat = cheat_ctx.trace
+    assert cheat is not None
+    dispute = Dispute(cheat.root, honest.root)
+    d, c = HonestParty(cheat), HonestParty(honest)
+    play(dispute, d, c)
+    evidence = (d.evidence(dispute), c.evidence(dispute))
+    figures: dict[str, float] = {"step": last, "rounds": dispute.rounds}
+    for name, run in (("replay", job), ("forward", replace(job, claims=(claim,)))):
+        best = None
+        for _ in range(reps):
+            seconds, ruling = cpu(lambda run=run: decide(dispute, *evidence, run))
+            assert ruling.guilty_code == 1 and ruling.step == last
+            best = seconds if best is None else min(best, seconds)
+        figures[name] = best / job_cpu
+        figures[name + "_method"] = ruling.method.value
+    return figures
 
 
 class MeteredBackend(BoaBackend):
@@ -407,6 +435,13 @@ def main() -> None:
     out(f"Skipped last layer (decoder): {rc['rounds']} moves, ends at op {rc['at']}; the referee replays the "
         f"program up to that op: {100 * rc['fraction']:.1f}% of the job's CPU (instruction disputes need the "
         "program, not one op).")
+    out()
+    late = late_replay_cost(decoder)
+    out(f"Lower precision from the last step on (decoder, step {late['step']}): {late['rounds']} moves; the first "
+        f"wrong op differs in an input, so the referee needs the program's op there. Replaying steps 0-{late['step']} "
+        f"costs {100 * late['replay']:.1f}% of the job's CPU; fast-forwarding after the defender's served output "
+        f"(one batched forward confirms every claimed token, then the disputed step runs alone; "
+        f"`Method.{late['forward_method'].upper()}`) costs {100 * late['forward']:.1f}%.")
     out()
     longest = max(results.values(), key=lambda r: r["rounds_max"])
     g = dispute_gas(longest["longest"], longest["honest"])

@@ -58,6 +58,7 @@ TAMPERED_OPS = {
     Behaviour.MODEL_SWAP: 0,
     Behaviour.SKIP_LAYERS: 0,
     Behaviour.LOWER_PRECISION: 0,
+    Behaviour.LOWER_PRECISION_LATE: 0,
 }
 
 
@@ -78,6 +79,8 @@ def test_cheat_computes_a_consistent_lie(job, honest, behaviour: Behaviour) -> N
         assert first >= middle and _inconsistent_leaves(trace) == [trace.position(first)]
         assert checkable(trace.leaf(*trace.position(first))) is small
         assert all(checkable(r) is not small for r in good_trace.records()[middle:first])
+    if behaviour is Behaviour.LOWER_PRECISION_LATE:  # honest until its last step
+        assert trace.position(first)[0] == len(good_trace.steps) - 1 > 0
     if behaviour is Behaviour.WRONG_OUTPUT:  # the answer itself is another one
         assert cheat.output_root != good.output_root and cheat.output != good.output
 

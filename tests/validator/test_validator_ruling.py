@@ -107,3 +107,19 @@ def test_same_trace_other_output_is_settled_by_re_executing_the_job(world, tmp_p
     )
     ruling = rule(state, (d.evidence_json(), None), posted)
     assert ruling.guilty == {Party.CHALLENGER} and ruling.recomputed_output == honest.output_root
+
+
+def test_members_take_the_claimed_tokens_of_every_output_served_and_skip_the_rest():
+    """What each party's body claims it generated: a referee fast-forwards deep into a
+    generation only after the program confirms such a claim (tests/verify/test_verify_referee.py),
+    so anything else served is simply not a claim."""
+    import numpy as np
+
+    from verimesh.node.evidence import served_claims
+    from verimesh.runtime.tensor import canonical_bytes
+
+    tokens = canonical_bytes(np.asarray([5, 7, 2], dtype=np.int64))
+    matrix = canonical_bytes(np.zeros((2, 3), dtype=np.int32))  # an embedding job's output
+    served = [None, {"output_hex": tokens.hex()}, {"output_hex": "zz"}, {"output_hex": matrix.hex()},
+              {"output_hex": None}, {}]  # fmt: skip
+    assert served_claims(served) == ((5, 7, 2),)

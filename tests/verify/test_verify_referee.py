@@ -170,3 +170,41 @@ def test_a_trace_with_missing_or_extra_steps_is_a_length_dispute(job, honest, to
         assert outcome.kind is OutcomeKind.LENGTH and outcome.level is Level.STEPS
         assert outcome.step == min(len(cheat.steps), len(honest.steps))
         assert ruling.guilty == {cheater} and ruling.method is Method.REPLAY
+
+
+def _tokens(job) -> tuple[int, ...]:
+    return tuple(int(t) for t in job.run(ExecutionContext(trace=False)).tensor)
+
+
+def test_a_late_instruction_dispute_runs_only_its_step_after_a_confirmed_claim(job):
+    """The referee needs the program's op at step 4: with a claimed generation that one
+    batched forward confirms, it runs step 4 alone (Method.FORWARD) and rules exactly as
+    the replay of steps 0-4 does."""
+    from dataclasses import replace
+
+    long = replace(job, params={"max_tokens": 6})
+    honest, cheat = long.trace(), long.trace(adversary.LowerPrecisionFrom(4))
+    claims = (_tokens(long), tuple(int(t) for t in long.run(adversary.LowerPrecisionFrom(4)).tensor))
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        _d, outcome, forwarded = dispute_between(*traces, job=replace(long, claims=claims))
+        _d, _o, replayed = dispute_between(*traces, job=long)
+        assert outcome.kind is OutcomeKind.LEAF and outcome.step == 4
+        assert forwarded.method is Method.FORWARD and replayed.method is Method.REPLAY
+        assert forwarded.guilty == replayed.guilty == {cheater}
+        assert forwarded.recomputed_output == replayed.recomputed_output == honest.leaf(4, outcome.index).output_hash
+
+
+def test_a_claim_the_program_does_not_confirm_falls_back_to_the_full_replay(job):
+    from dataclasses import replace
+
+    long = replace(job, params={"max_tokens": 6})
+    honest, cheat = long.trace(), long.trace(adversary.LowerPrecisionFrom(4))
+    vocab = long.model.impl.cfg.vocab_size
+    right = _tokens(long)
+    wrong_first = ((right[0] + 1) % vocab, *right[1:])
+    for claims in [(wrong_first,), (right[:2],), ()]:  # not the program's; too short; none
+        _d, _o, ruling = dispute_between(cheat, honest, job=replace(long, claims=claims))
+        assert ruling.method is Method.REPLAY and ruling.guilty == {Party.DEFENDER}
+    _d, _o, ruling = dispute_between(cheat, honest, job=replace(long, claims=(wrong_first, right)))
+    assert ruling.method is Method.FORWARD and ruling.guilty == {Party.DEFENDER}  # the second one serves

@@ -3,7 +3,7 @@ node and a node started with ``--adversary NAME`` are drawn for the same job. Ev
 is caught and its bond slashed; the honest node is never slashed (and is paid whenever a
 verdict decides the job).
 
-- wrong computations (wrong-output, model-swap, skip-layers, lower-precision, random-output,
+- wrong computations (wrong-output, model-swap, skip-layers, lower-precision(-late), random-output,
   one-bad-op): the replicas' results differ, the contract opens a dispute, both nodes play
   the bisection game on chain from their own traces, the referee rules on the one leaf
   they end at (one op recomputed, or the program replayed to it);
@@ -44,7 +44,8 @@ PROMPT = "ROMEO:"
 PARAMS = {"max_tokens": 3, "seed": 5}
 CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 of its 100 VMT
 
-# behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op)
+# behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op;
+# FORWARD: the disputed step alone, after a served output the program confirms)
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
@@ -52,6 +53,7 @@ COMPUTE_CHEATS = {
     Behaviour.MODEL_SWAP: Method.REPLAY,
     Behaviour.SKIP_LAYERS: Method.REPLAY,
     Behaviour.LOWER_PRECISION: Method.REPLAY,
+    Behaviour.LOWER_PRECISION_LATE: Method.FORWARD,
     Behaviour.RANDOM_OUTPUT: Method.REPLAY,
 }
 # the cheats whose wrong op the chain recomputes itself: settled by an op proof, no committee

@@ -125,19 +125,23 @@ class Referee:
         """True when the DisputeCommittee contract (validators) decides disputes."""
         return self.referee_jm is None
 
-    def evidence(self, url: str, job_id: int) -> PartyEvidence:
+    def evidence(self, url: str, job_id: int) -> dict[str, Any]:
+        """A party's evidence body: its leaf and proofs, the job, the output it claims."""
         request = DisputeDataRequest(job_id=job_id, replica=0, leaf_index=0)
         envelope = seal(self.client.wallet, request, self.domain)
         r = httpx.post(f"{url}/v1/jobs/{job_id}/evidence", content=envelope.model_dump_json(),
                        headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
         if r.status_code != 200:
             raise RuntimeError(f"{url} gave no evidence for job {job_id}: HTTP {r.status_code} {r.text[:300]}")
-        return PartyEvidence.from_json(r.json()["evidence"])
+        body = r.json()
+        PartyEvidence.from_json(body["evidence"])  # well-formed, or the request fails here
+        return body
 
     def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str, from_block: int) -> Ruling:
         """Wait until the bisection found its leaf, decide, and see the verdict through."""
         from verimesh.models.api import load_model
         from verimesh.node.dispute import replay_game
+        from verimesh.node.evidence import served_claims
         from verimesh.verify.replay import JobRun
 
         # The party due to move refers the dispute once the bisection found its leaf (turn 2);
@@ -159,7 +163,7 @@ class Referee:
         game = replay_game(self.jm, job_id, from_block)
         assert game.dispute is not None and game.dispute.outcome is not None, game
         by_address = {n.address.lower(): n for n in nodes.values()}
-        evidence: dict[Party, PartyEvidence] = {}
+        evidence: dict[Party, dict[str, Any]] = {}
 
         def collected() -> Ruling | bool:
             proven = self._proven(job_id, from_block)
@@ -173,8 +177,10 @@ class Referee:
         got = wait_for(collected, f"job {job_id}'s evidence of both parties (or an op proof)", 60, 0.1)
         if isinstance(got, Ruling):
             return got
-        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params))
-        ruling = decide(game.dispute, evidence[Party.DEFENDER], evidence[Party.CHALLENGER], job)
+        bodies = (evidence[Party.DEFENDER], evidence[Party.CHALLENGER])
+        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params),
+                     served_claims(bodies))  # fmt: skip
+        ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)
         if self.referee_jm is not None and len(ruling.guilty) == 2:
             self.referee_jm.resolve_dispute_both(job_id)
         elif self.referee_jm is not None:
@@ -199,7 +205,7 @@ class Referee:
         return Ruling(frozenset({Party(proof["accused"] - 1)}), proof["step"], proof["index"], Method.RECOMPUTE,
                       bytes(32), (f"{proof['op']} proven wrong on chain by {proof['prover']}",), 0.0)  # fmt: skip
 
-    def _try_evidence(self, url: str, job_id: int) -> PartyEvidence | None:
+    def _try_evidence(self, url: str, job_id: int) -> dict[str, Any] | None:
         try:
             return self.evidence(url, job_id)
         except (RuntimeError, httpx.HTTPError):

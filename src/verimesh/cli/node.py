@@ -91,7 +91,7 @@ def run(
     adversary: Annotated[
         str | None,
         typer.Option("--adversary", help="misbehave on purpose, for tests and demos: wrong-output, model-swap, "
-                     "skip-layers, lower-precision, random-output, one-bad-op (a committee rules), "
+                     "skip-layers, lower-precision, lower-precision-late, random-output, one-bad-op (a committee rules), "
                      "one-bad-small-op (proved on chain), copy-replica, withhold-reveal [honest]"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs")] = False,

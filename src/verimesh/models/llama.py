@@ -450,6 +450,34 @@ class LlamaModel:
             checked[s] = (ctx.trace.step_roots[s], token)
         return Replay(chosen, checked)
 
+    def fast_forward(
+        self, ctx: ExecutionContext, prompt: list[int], tokens: list[int], seed: int | None = None, **sampling: int
+    ) -> bool:
+        """Run step ``len(tokens)`` of the generation after ``prompt`` in ``ctx``, as
+        ``generate_ids`` runs it, without running the steps before it: what a referee does
+        to find the program's op deep in a generation (verify/replay.py).
+
+        ``tokens`` are claimed choices of steps 0 .. s - 1. One untraced batched forward
+        over prompt + tokens[:-1] (``replay``) gives every one of those steps' logits and
+        the cache step s reads, bit for bit; if each step chooses its claimed token, the
+        claim IS the honest generation so far and step s runs on that cache with its leaves
+        at step index s. Returns False, having run nothing in ``ctx``, when a claimed token
+        is not the program's choice."""
+        s = len(tokens)
+        if not prompt or s < 1:
+            raise ValueError("fast_forward needs a prompt and the tokens of at least one step")
+        untraced = ExecutionContext(trace=False)
+        cache = self.new_cache()
+        logits = self.forward(untraced, list(prompt) + list(tokens[:-1]), cache, logit_rows=s)
+        for t in range(s):
+            if self.choose(untraced, logits[t : t + 1], t, seed, **sampling) != tokens[t]:
+                return False
+        for _ in range(s + 1):  # empty steps before it: its leaves carry step index s
+            ctx.begin_step()
+        step_logits = self.forward(ctx, [tokens[-1]], cache)
+        self.choose(ctx, step_logits, s, seed, **sampling)
+        return True
+
     def generate(
         self, prompt: str, max_tokens: int, seed: int | None, ctx: ExecutionContext, chat: bool | None = None
     ) -> Generation:

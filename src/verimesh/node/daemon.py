@@ -80,7 +80,7 @@ from verimesh.node.jobs import (
 from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
 from verimesh.node.status import DeviceReporter
 from verimesh.node.worker import WorkerCancelled
-from verimesh.store.errors import UnknownBlobError
+from verimesh.store.errors import StoreError, UnknownBlobError
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
@@ -345,6 +345,15 @@ class NodeDaemon:
                       evidence["job_trace_root"], duty.trace_root)  # fmt: skip
             raise Rejected(409, "this node cannot reproduce its committed trace; see its log")
         return evidence
+
+    def _stored(self, root: str | None) -> bytes | None:
+        """A blob we hold (our own output, say), or None if it is gone or was never here."""
+        if root is None:
+            return None
+        try:
+            return self.store.get(root)
+        except StoreError:
+            return None
 
     # -- the loop -------------------------------------------------------------------------
     def _dispute_evidence(self, job_id: int) -> dict[str, Any]:
@@ -694,6 +703,7 @@ class NodeDaemon:
             self._players[duty.job_id] = DisputePlayer(
                 self.network().job_market, duty.job_id, trace, from_block=self.deployment.block,
                 spec=spec, input_bytes=self.store.get(spec.input_root),
+                output_bytes=self._stored(duty.output_root),
             )
         player = self._players[duty.job_id]
         if player is None:

@@ -256,6 +256,7 @@ class DisputePlayer:
         clock: Callable[[], int] | None = None,
         spec: Any | None = None,
         input_bytes: bytes | None = None,
+        output_bytes: bytes | None = None,
     ) -> None:
         if job_market.signer is None:
             raise DisputePlayerError(
@@ -273,6 +274,9 @@ class DisputePlayer:
         # from it when the leaves differ in the instruction (it checks both against the chain).
         self.spec = spec
         self.input_bytes = input_bytes
+        # Our output, served too: deep in a generation the member then runs only the
+        # disputed step after the tokens before it, which it checks (verify/replay.py).
+        self.output_bytes = output_bytes
         self.state: GameState | None = None
 
     # -- the party's own trace ----------------------------------------------------------------
@@ -388,4 +392,5 @@ class DisputePlayer:
             "evidence": None if same_trace else self.evidence().to_json(),
             "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
             "input_hex": None if self.input_bytes is None else self.input_bytes.hex(),
+            "output_hex": None if self.output_bytes is None else self.output_bytes.hex(),
         }

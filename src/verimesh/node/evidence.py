@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -185,17 +186,31 @@ def rule(
     except DisputeError:
         if job is None:
             raise
-        run = _job_run(*job)
+        run = _job_run(*job, claims=served_claims(bodies))
     return decide(dispute, evidence[0], evidence[1], run)
 
 
-def _job_run(spec: JobSpec, input_bytes: bytes) -> Any:
+def served_claims(bodies: Sequence[dict[str, Any] | None]) -> tuple[tuple[int, ...], ...]:
+    """The generated tokens each party's served output claims. Unchecked: the referee uses
+    one only if the program confirms every token of it (verify/replay.py)."""
+    from verimesh.verify.spot import SpotUnavailable, claimed_tokens
+
+    claims = []
+    for body in bodies:
+        try:
+            claims.append(tuple(claimed_tokens(bytes.fromhex(body["output_hex"]))))  # type: ignore[index]
+        except (TypeError, KeyError, ValueError, SpotUnavailable):
+            continue  # no body, no output served, or not a generation's tokens
+    return tuple(claims)
+
+
+def _job_run(spec: JobSpec, input_bytes: bytes, claims: tuple[tuple[int, ...], ...] = ()) -> Any:
     from verimesh.models.api import load_model
     from verimesh.node.execute import job_arguments
     from verimesh.verify.replay import JobRun
 
     text, params = job_arguments(spec, decode_input(input_bytes))
-    return JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, params)
+    return JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, params, claims)
 
 
 # -- on-chain op proofs --------------------------------------------------------------------------

@@ -40,6 +40,9 @@ class Behaviour(StrEnum):
     MODEL_SWAP = "model-swap"  # a smaller model than the one the job names
     SKIP_LAYERS = "skip-layers"  # the job's model without its last layer
     LOWER_PRECISION = "lower-precision"  # one requantization shift raised: low bits dropped
+    # honest but for the last step, where every linear layer drops a bit: the first wrong op
+    # is deep in the job, so a referee fast-forwards to it instead of replaying the job
+    LOWER_PRECISION_LATE = "lower-precision-late"
     RANDOM_OUTPUT = "random-output"  # computes nothing: random output, fabricated trace
     # one bit of one op in the middle of the job flipped: the first op from the middle that the
     # EVM cannot recompute itself, so a committee recomputes it
@@ -82,6 +85,7 @@ _COMPUTE_CHEATS = frozenset(
         Behaviour.MODEL_SWAP,
         Behaviour.SKIP_LAYERS,
         Behaviour.LOWER_PRECISION,
+        Behaviour.LOWER_PRECISION_LATE,
         Behaviour.RANDOM_OUTPUT,
         Behaviour.ONE_BAD_OP,
         Behaviour.ONE_BAD_SMALL_OP,
@@ -130,6 +134,26 @@ def flip_low_bit(target: int) -> Tamper:
         return wrong
 
     return tamper
+
+
+_LINEAR_OPS = ("linear", "linear_rows")  # (x, weight, multiplier, shift, ...) in every model
+
+
+class LowerPrecisionFrom(ExecutionContext):
+    """Honest until step ``step``, then every linear layer requantized one bit coarser (its
+    shift tensor + 1): lower precision where it saves work unseen, deep in a generation.
+    Its first wrong op differs from the program's in an input (another shift tensor), not
+    in how it computes its output, so only the program can tell (``verify.replay``)."""
+
+    def __init__(self, step: int, *, keep_tensors: bool = True) -> None:
+        super().__init__(keep_tensors=keep_tensors)
+        self.step = step
+
+    def call(self, op_name: str, *inputs: np.ndarray, **params: Any) -> np.ndarray:
+        assert self.trace is not None
+        if op_name in _LINEAR_OPS and self.trace.next_position()[0] >= self.step:
+            inputs = (*inputs[:3], (inputs[3] + 1).astype(inputs[3].dtype))
+        return super().call(op_name, *inputs, **params)
 
 
 class WrongOpContext(TamperContext):
@@ -315,6 +339,11 @@ def _wrong_output(count: list[int] | None, keep: bool) -> ExecutionContext:
     return TamperContext(other_answer(last_op_of_each_step(count)), keep_tensors=keep)
 
 
+def _lower_precision_late(count: list[int] | None, keep: bool) -> ExecutionContext:
+    assert count is not None
+    return LowerPrecisionFrom(len(count) - 1, keep_tensors=keep)
+
+
 def plan(behaviour: Behaviour, model: LoadedModel) -> CheatPlan:
     """The model and context a node with ``behaviour`` computes a job with. Behaviours that
     do not change the computation (honest, protocol and validator cheats) run honestly."""
@@ -326,6 +355,8 @@ def plan(behaviour: Behaviour, model: LoadedModel) -> CheatPlan:
         return CheatPlan(model, True, _one_bad_small_op)
     if behaviour is Behaviour.WRONG_OUTPUT:
         return CheatPlan(model, True, _wrong_output)
+    if behaviour is Behaviour.LOWER_PRECISION_LATE:
+        return CheatPlan(model, True, _lower_precision_late)
     tampered = {
         Behaviour.MODEL_SWAP: smaller_model,
         Behaviour.SKIP_LAYERS: skip_last_layer,

@@ -10,9 +10,10 @@ When the leaves differ in the instruction itself (a skipped layer, a swapped mod
 changed requantization shift shows up as another op, other params or other input hashes
 at that position), or one trace is longer than the other, recomputing the op proves
 nothing: each party's op may be computed correctly from its own inputs. The referee then
-needs the PROGRAM: it replays the job honestly up to that op (``JobRun.expected_leaf``) and
+needs the PROGRAM: it replays the job honestly up to that op (``JobRun.program_op``) and
 the party whose leaf is not the program's lied. That costs a prefix of the job, not one op
-(docs/verification.md, "Referee cost").
+(docs/verification.md, "Referee cost"); in a generation with a claimed output the program
+confirms, only the disputed step and one batched forward over the tokens before it.
 
 A party whose evidence does not bind its earlier moves (``Dispute.check_evidence``) lied in
 the game itself and is guilty whatever the op says.
@@ -33,6 +34,7 @@ from .replay import JobRun
 class Method(Enum):
     RECOMPUTE = "recompute"  # one op recomputed
     REPLAY = "replay"  # program replayed to the disputed op
+    FORWARD = "forward"  # the disputed step alone, after a claimed generation the program confirms
     EVIDENCE = "evidence"  # decided by the evidence check alone
 
 
@@ -101,7 +103,8 @@ def decide(
             "the parties disagree on the instruction or the length of the trace, not only on an "
             "op's output: pass the job (JobRun) so the referee can replay the program"
         )
-    expected = job.expected_leaf(outcome.step, outcome.index)
+    program = job.program_op(outcome.step, outcome.index)
+    expected = program.record
     if outcome.kind is OutcomeKind.LEAF:
         for party in Party:
             record = records[party]
@@ -122,7 +125,8 @@ def decide(
                 guilty.add(longer)
                 reasons.append(f"{longer.name.lower()}'s op {outcome.step}/{outcome.index} is not the program's")
     output = expected.output_hash if expected is not None else ZERO
-    return Ruling(frozenset(guilty), outcome.step, outcome.index, Method.REPLAY, output, tuple(reasons),
+    method = Method.FORWARD if program.forwarded else Method.REPLAY
+    return Ruling(frozenset(guilty), outcome.step, outcome.index, method, output, tuple(reasons),
                   time.process_time() - start)
 
 

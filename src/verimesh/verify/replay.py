@@ -3,6 +3,14 @@
 ``JobRun`` names a job (model, task, text, params) the way ``models.api.run_job`` runs it,
 but hands in the ``ExecutionContext``, so a dispute party can keep every op's input tensors
 and a referee can replay the program up to one op and stop there.
+
+A referee who must know the program's op at (step, index) pays the program up to there.
+For a generation that is ``step`` sequential steps, unless the referee holds the tokens
+those steps chose: ``claims`` are the parties' claimed outputs, and with one that the
+program confirms (``LlamaModel.fast_forward``: one batched forward checks every claimed
+token) the referee runs only the disputed step. A claim is never trusted: one that is not
+the program's choice falls back to the full replay, so a lying party can only make the
+referee's work what it was without claims.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ class JobRun:
     task: str
     text: str
     params: dict[str, Any] = field(default_factory=dict)
+    claims: tuple[tuple[int, ...], ...] = ()  # generated token ids the parties claim (any, unchecked)
 
     def run(self, ctx: ExecutionContext) -> Any:
         """Run the job's program in ``ctx``; returns the architecture's TaskOutput."""
@@ -33,16 +42,60 @@ class JobRun:
         assert ctx.trace is not None
         return ctx.trace
 
-    def expected_leaf(self, step: int, index: int) -> OpRecord | None:
-        """The op the honest program runs at (step, index), or None if it never gets there.
+    def program_op(self, step: int, index: int) -> ProgramOp:
+        """The op the honest program runs at (step, index) (None if it never gets there).
 
-        Runs the program only up to that op (the referee's cost: a prefix of the job)."""
+        Runs the program only up to that op: the disputed step alone when a claim lets it
+        fast-forward there, else every step before it too."""
+        found = self._fast_forwarded(step, index)
+        if found is not None:
+            return found
         ctx = _StopAt(step, index)
         try:
             self.run(ctx)
         except _Reached as reached:
-            return reached.record
+            return ProgramOp(reached.record, forwarded=False)
+        return ProgramOp(None, forwarded=False)
+
+    def _fast_forwarded(self, step: int, index: int) -> ProgramOp | None:
+        """The op from step ``step`` run alone after a claim the program confirms; None
+        when no claim serves (not a generation, step 0, a claim too short, one the program
+        does not confirm, or one that stops before the step)."""
+        from ..models.llama import LlamaModel
+        from ..models.llama_task import generation_args
+
+        impl = self.model.impl
+        if step < 1 or self.task != "generate" or not isinstance(impl, LlamaModel) or not self.claims:
+            return None
+        try:
+            max_tokens, seed, chat = generation_args(self.params)
+            prompt = impl.prompt_ids(self.text, chat)
+        except ValueError:
+            return None  # the full run reports the job's own error
+        if step >= max_tokens or len(prompt) + max_tokens - 1 > impl.cfg.context_length:
+            return None
+        stop = impl.stop_tokens()
+        for claim in dict.fromkeys(self.claims):  # each distinct claim once
+            tokens = list(claim[:step])
+            if len(tokens) < step or any(t in stop for t in tokens):
+                continue  # this generation never reaches the step
+            ctx = _StopAt(step, index)
+            try:
+                if not impl.fast_forward(ctx, prompt, tokens, seed):
+                    continue
+            except _Reached as reached:
+                return ProgramOp(reached.record, forwarded=True)
+            return ProgramOp(None, forwarded=True)  # the step ends before that index
         return None
+
+
+@dataclass(frozen=True)
+class ProgramOp:
+    """The honest program's op at a position (None: the program never runs one there), and
+    whether the referee fast-forwarded to its step instead of replaying every step before."""
+
+    record: OpRecord | None
+    forwarded: bool
 
 
 class _Reached(Exception):
