@@ -29,6 +29,7 @@ from zoo_world import (
 
 from verimesh.chain import JobState
 from verimesh.client import JobFailed, JobHandle, audit
+from verimesh.node.evidence import served_claims
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
 from verimesh.verify.referee import Method
@@ -56,6 +57,7 @@ def validators(zoo_chain: Zoo, pool: list[ValidatorNode]):
         (Behaviour.WRONG_OUTPUT, Method.RECOMPUTE),
         (Behaviour.MODEL_SWAP, Method.REPLAY),
         (Behaviour.ONE_BAD_SMALL_OP, Method.RECOMPUTE),
+        (Behaviour.LOWER_PRECISION_LATE, Method.FORWARD),
     ],
     ids=lambda v: getattr(v, "value", ""),
 )
@@ -75,6 +77,8 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         ruling = zoo.referee.rule(handle.job_id, {"cheat": cheater, "auditor": auditor}, handle.spec, PROMPT, handle.block)
         assert ruling.guilty == {Party.DEFENDER}, ruling.reasons  # the provider defends its result
         assert ruling.method is method
+        if method is Method.FORWARD:  # both served the generation they claim: provider and auditor
+            assert len(served_claims(zoo.referee.last_bodies)) == 2
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour is Behaviour.ONE_BAD_SMALL_OP:  # settled on chain: no committee drawn
             assert [(p["accused"], p["prover"] != cheater.address) for p in proofs] == [(1, True)]

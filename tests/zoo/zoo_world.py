@@ -117,6 +117,7 @@ class Referee:
         self.jm = client.net.job_market
         self.domain = Domain(chain_id=client.deployment.chain_id, verifying_contract=client.deployment.contracts.job_market)
         self.referee_jm = None
+        self.last_bodies: tuple[dict[str, Any], ...] = ()  # the evidence bodies of the last ruling
         if referee_wallet is not None and self.jm.referee().lower() == referee_wallet.address.lower():
             self.referee_jm = self.jm.as_signer(Signer.from_wallet(referee_wallet))
 
@@ -178,6 +179,7 @@ class Referee:
         if isinstance(got, Ruling):
             return got
         bodies = (evidence[Party.DEFENDER], evidence[Party.CHALLENGER])
+        self.last_bodies = bodies
         job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params),
                      served_claims(bodies))  # fmt: skip
         ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)

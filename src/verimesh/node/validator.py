@@ -779,9 +779,14 @@ class ValidatorDaemon:
             behaviour = self._compute_behaviour()
 
             def trace() -> Any:
-                from verimesh.node.execute import job_trace
+                """Our re-run, traced; its output is served with our evidence, so the
+                committee can fast-forward to a disputed step deep in a generation."""
+                from verimesh.node.execute import execute
 
-                return job_trace(spec, self.store.get(spec.input_root), behaviour)
+                execution, ctx = execute(spec, decode_input(self.store.get(spec.input_root)),
+                                         keep_tensors=True, behaviour=behaviour)  # fmt: skip
+                player.output_bytes = execution.output_bytes
+                return ctx.trace
 
             player = DisputePlayer(
                 self.network().job_market, job_id, trace,
