@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from eth_abi import encode
 from eth_utils import keccak
 
+from verimesh.chain.registry import draw_start
 from verimesh.crypto.eip712 import Domain, fast_digest
 from verimesh.crypto.envelope import ecdsa_signature_checker
 from verimesh.verify.committee import Verdict, committee_threshold, draw_committee, scan_pool
@@ -394,15 +395,17 @@ class Model:
         picked: list[str] = []
         if n == 0 or count == 0:
             return picked
-        start = seed % n
-        for i in range(min(n, MAX_SCAN)):
-            if len(picked) == count:
+        for seat in range(count):
+            start = draw_start(seed, seat, n)
+            for i in range(min(n, MAX_SCAN)):
+                candidate = listed[(start + i) % n]
+                m = self.members[candidate]
+                if candidate in exclude or candidate in picked or m.price > max_price or m.stake - m.locked < bond:
+                    continue
+                picked.append(candidate)
                 break
-            candidate = listed[(start + i) % n]
-            m = self.members[candidate]
-            if candidate in exclude or m.price > max_price or m.stake - m.locked < bond:
-                continue
-            picked.append(candidate)
+            else:
+                break  # a seat that finds nobody ends the draw
         return picked
 
     def _lock(self, account: str, amount: int) -> None:

@@ -100,6 +100,29 @@ def test_draw_from_the_registry_matches_python(cw: CommitteeWorld) -> None:
     assert list(event.members) == members and event.threshold == 3
 
 
+def test_a_cartel_registered_in_a_row_does_not_fill_the_pool_of_a_long_list() -> None:
+    """200 validators, 20 of them (10 %) registered one after another: a window of 32
+    neighbours would hand the cartel a majority of the pool (and so most likely of the
+    committee) for about 1 start in 10; probed at hashed positions, its share of every
+    pool stays near its 10 % of the list. The contract's pool is the Python twin's."""
+    big = deploy_committee_world(validators=200)
+    listed, free = big.snapshot()
+    cartel = set(listed[90:110])
+    shares = []
+    for n in range(100):
+        seed = hashlib.sha256(b"pool seed %d" % n).digest()
+        pool = scan_pool(seed, listed, free, [])
+        assert len({v.address for v in pool}) == len(pool) > 16
+        if n < 5:
+            chain, weights = big.committee.internal._scan(seed, [])
+            ordered = sorted(pool, key=lambda v: int(v.address, 16))
+            assert [str(a) for a in chain] == [v.address for v in ordered]
+            assert list(weights) == [v.stake for v in ordered]
+        shares.append(sum(v.address in cartel for v in pool) / len(pool))
+    assert max(shares) < 0.5
+    assert 0.05 < sum(shares) / len(shares) < 0.15
+
+
 def test_parties_are_never_drawn_and_zero_free_stake_is_skipped(cw: CommitteeWorld) -> None:
     """The challenger here is a validator; a validator with everything locked is skipped."""
     w = cw.world

@@ -23,6 +23,8 @@ from contract_world import (
 )
 from eth_account import Account
 
+from verimesh.chain.registry import draw_start
+
 ZERO = "0x0000000000000000000000000000000000000000"
 URL = "http://127.0.0.1:9000"
 CAPS = b"\xca" * 32
@@ -359,3 +361,33 @@ def test_draw_picks_distinct_eligible_members_and_locks(bare: Bare) -> None:
         assert list(reg.draw(ROLE_PROVIDER, 0, 0, MAX, 0, [])) == []
         with boa.reverts("registry: draw count above the maximum"):
             reg.draw(ROLE_PROVIDER, 0, 9, MAX, 0, [])
+
+
+def test_accounts_registered_in_a_row_do_not_share_a_jobs_seats(bare: Bare) -> None:
+    """A cartel's 3 accounts registered one after another among 20 providers: with seats
+    scanned consecutively from one start they would hold all 3 replicas of a job whenever
+    the draw started on the first (1 draw in 20, a wrong result nobody disputes); with a
+    start per seat they do so as rarely as any 3 members (3/20 x 2/19 x 1/18, 1 in 1,140).
+    The picks follow ``draw_start``, the Python twin."""
+    reg = bare.registry
+    members = [boa.env.generate_address() for _ in range(20)]
+    for who in members:
+        bare.join(who)
+    cartel = set(members[7:10])
+    captured, seats = 0, {who: 0 for who in members}
+    with boa.env.prank(bare.hook):
+        for seed in range(400):
+            with boa.env.anchor():
+                picked = list(reg.draw(ROLE_PROVIDER, seed, 3, MAX, 10 * E, []))
+            assert len(set(picked)) == 3
+            expected = []
+            for seat in range(3):
+                start = draw_start(seed, seat, len(members))
+                expected.append(next(m for k in range(20) if (m := members[(start + k) % 20]) not in expected))
+            assert picked == expected
+            captured += set(picked) == cartel
+            for who in picked:
+                seats[who] += 1
+    assert captured <= 2  # consecutive seats: 20 of these 400 draws
+    assert min(seats.values()) > 0
+

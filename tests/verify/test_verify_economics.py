@@ -5,11 +5,13 @@ from verimesh.verify.economics import (
     audit_probability_for,
     cheating_loses,
     detection_probability,
+    detection_with_colluding_auditors,
     expected_cheat_profit,
     jobs_to_detect,
     min_audit_probability,
     min_stake,
     required_bond_multiplier_bps,
+    seats_captured_probability,
 )
 
 
@@ -50,3 +52,24 @@ def test_bond_multiplier_for_the_contract():
 def test_bad_probabilities_are_refused(bad):
     with pytest.raises(ValueError, match="audit probability"):
         min_stake(bad, 1, 1)
+
+
+def test_a_cartel_holds_every_seat_of_a_replicated_job_about_f_to_the_k():
+    assert seats_captured_probability(3, 20, 3) == pytest.approx(1 / 1140)  # the registry test's cartel
+    assert seats_captured_probability(10, 100, 1) == pytest.approx(0.1)
+    assert seats_captured_probability(10, 100, 2) == pytest.approx(10 * 9 / (100 * 99))
+    assert seats_captured_probability(1, 100, 2) == 0
+    assert seats_captured_probability(100, 100, 3) == 1
+    with pytest.raises(ValueError, match="cartel <= eligible"):
+        seats_captured_probability(5, 4, 1)
+    with pytest.raises(ValueError, match="seats <= eligible"):
+        seats_captured_probability(1, 4, 5)
+
+
+def test_colluding_auditors_scale_the_audit_probability_down():
+    assert detection_with_colluding_auditors(0.1, 0.0, 70) == detection_probability(0.1, 70)
+    assert detection_with_colluding_auditors(0.1, 0.2, 70) == pytest.approx(1 - 0.92**70)
+    assert detection_with_colluding_auditors(0.1, 0.2, 70) < 0.999  # 70 cheats no longer suffice
+    assert detection_with_colluding_auditors(0.1, 1.0, 1000) == 0
+    with pytest.raises(ValueError, match="colluding share"):
+        detection_with_colluding_auditors(0.1, 1.5, 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from eth_abi import encode
+from eth_utils import keccak
 from pydantic import BaseModel
 
 from verimesh.chain.accounts import Signer
@@ -16,6 +18,20 @@ class Role(IntEnum):
     NONE = 0
     PROVIDER = 1
     VALIDATOR = 2
+
+
+def draw_start(seed: int, seat: int, listed: int) -> int:
+    """Where seat ``seat`` of ``Registry.draw`` starts scanning a list of ``listed`` members.
+
+    Every seat has its own start (``seed`` for the first, keccak256(seed, seat) for the
+    others), so members that registered next to each other fill several seats of one job
+    no more often than any others: with consecutive seats, k accounts registered in a row
+    would hold all k replicas of a job whenever the draw started on the first of them."""
+    if listed <= 0:
+        raise ValueError(f"nothing to draw from a list of {listed} members")
+    if seat == 0:
+        return seed % listed
+    return int.from_bytes(keccak(encode(["uint256", "uint256"], [seed, seat])), "big") % listed
 
 
 class Member(BaseModel):

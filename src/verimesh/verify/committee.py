@@ -39,6 +39,8 @@ GUILTY_BOTH = 3
 VERDICT_NONCE = 0
 # DisputeCommittee.vy's bounds: list entries one draw inspects, largest committee.
 MAX_SCAN = 32
+# DisputeCommittee._POOL_TAG: keeps the pool's probes apart from the draw's hashes of the seed.
+POOL_TAG = keccak(b"verimesh.committee.pool")
 MAX_COMMITTEE = 16
 
 
@@ -81,8 +83,10 @@ def scan_pool(
 
     ``listed`` is the Registry's validator list in list order (``validator_at(0..count-1)``),
     ``free_stake`` each one's ``Registry.free_stake`` (the draw weight), ``exclude`` the
-    dispute's parties (requester, defender, challenger). The scan starts at
-    uint256(seed) mod count and inspects at most ``MAX_SCAN`` entries, wrapping."""
+    dispute's parties (requester, defender, challenger). A list of at most ``MAX_SCAN``
+    is taken whole (from uint256(seed) mod count, wrapping); a longer one is probed at
+    ``pool_position(seed, i, count)`` for i < ``MAX_SCAN``, each validator once: a window
+    of neighbours would let a cartel that registered in a row fill most of a pool."""
     if len(seed) != 32:
         raise CommitteeError(f"the seed must be 32 bytes of chain randomness, got {len(seed)}")
     excluded = {a.lower() for a in exclude}
@@ -90,14 +94,22 @@ def scan_pool(
     if n == 0:
         return []
     start = int.from_bytes(seed, "big") % n
-    pool = []
+    pool: list[Validator] = []
+    seen: set[str] = set()
     for i in range(min(n, MAX_SCAN)):
-        address = listed[(start + i) % n]
+        address = listed[pool_position(seed, i, n) if n > MAX_SCAN else (start + i) % n]
         weight = free_stake[address]
-        if address.lower() in excluded or weight == 0:
+        if address.lower() in excluded or address.lower() in seen or weight == 0:
             continue
+        seen.add(address.lower())
         pool.append(Validator(address=address, stake=weight))
     return pool
+
+
+def pool_position(seed: bytes, probe: int, listed: int) -> int:
+    """The list position probe ``probe`` of a committee draw inspects in a list longer than
+    ``MAX_SCAN``: keccak256(seed || POOL_TAG || uint256(probe)) mod its length."""
+    return int.from_bytes(keccak(seed + POOL_TAG + probe.to_bytes(32, "big")), "big") % listed
 
 
 def committee_threshold(size: int, committee_size: int, threshold: int) -> int:

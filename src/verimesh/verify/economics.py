@@ -82,6 +82,28 @@ def audit_probability_for(k: int, confidence: float) -> float:
     return 1.0 - (1.0 - confidence) ** (1.0 / k)
 
 
+def seats_captured_probability(cartel: int, eligible: int, seats: int) -> float:
+    """Chance that a cartel of ``cartel`` among ``eligible`` equally likely providers holds
+    all ``seats`` replicas of one job: C(cartel, seats) / C(eligible, seats), about f^k for
+    a cartel share f. Registry.draw starts every seat at its own hashed position, so
+    registering next to each other does not help (docs/verification.md, "Collusion")."""
+    if not 0 <= cartel <= eligible or seats < 1 or seats > eligible:
+        raise ValueError(f"need 0 <= cartel <= eligible and 1 <= seats <= eligible, got {cartel}, {eligible}, {seats}")
+    return math.comb(cartel, seats) / math.comb(eligible, seats)
+
+
+def detection_with_colluding_auditors(p: float, colluding_share: float, k: int) -> float:
+    """1 - (1 - p (1 - v))^k: an audit by one of the cheat's accomplices (a share v of the
+    validators' draw weight, or a lazy validator that reports the provider's revealed roots
+    without re-running) lets the cheat through, so only p (1 - v) of its jobs catch it."""
+    if not 0 <= colluding_share <= 1:
+        raise ValueError(f"the colluding share must be in [0, 1], got {colluding_share}")
+    _check_p(p)
+    if colluding_share == 1:
+        return 0.0
+    return detection_probability(p * (1 - colluding_share), k)
+
+
 @dataclass(frozen=True)
 class BondRule:
     """JobMarket's bond: max(min_bond, price x multiplier_bps / 10000)."""

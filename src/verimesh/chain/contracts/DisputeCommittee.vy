@@ -27,7 +27,8 @@
           An expired request (nobody drew for 256 blocks) may be renewed; any honest
           party draws before that. The requester, the defender and the challenger are
           excluded from the draw.
-        - Bounded work: the draw inspects at most `_MAX_SCAN` Registry list entries and
+        - Bounded work: the draw inspects at most `_MAX_SCAN` Registry list entries (a
+          longer list at hashed positions, so no run of neighbours fills the pool) and
           picks at most `_MAX_COMMITTEE` members; a verdict carries at most
           `_MAX_COMMITTEE` signatures.
         - All-or-nothing verdicts: one malformed, foreign, repeated or mismatched
@@ -136,6 +137,8 @@ GUILTY_BOTH: public(constant(uint256)) = 3
 _MAX_COMMITTEE: constant(uint256) = 16
 # Most Registry list entries one draw inspects (same bound as Registry.draw).
 _MAX_SCAN: constant(uint256) = 32
+# Separates the pool's probe positions from the draw's own hashes of the seed.
+_POOL_TAG: constant(bytes32) = keccak256("verimesh.committee.pool")
 # Blocks whose hash the EVM can still read (BLOCKHASH window).
 _BLOCKHASH_WINDOW: constant(uint256) = 256
 # Basis points in one whole.
@@ -682,10 +685,13 @@ def _scan(
     seed: bytes32, exclude: DynArray[address, 3]
 ) -> (DynArray[address, _MAX_SCAN], DynArray[uint256, _MAX_SCAN]):
     """
-    @dev The draw's pool: at most `_MAX_SCAN` consecutive validator list entries from
-         `seed` modulo the list length (wrapping, each entry once), without the excluded
-         parties and validators with no free stake, sorted by address (insertion sort of
-         at most 32 entries: the order the Python mirror uses).
+    @dev The draw's pool, without the excluded parties and validators with no free stake,
+         sorted by address (insertion sort of at most 32 entries: the order the Python
+         mirror uses). A list of at most `_MAX_SCAN` validators is taken whole. A longer
+         one is probed at `_MAX_SCAN` positions keccak256(seed || _POOL_TAG || i) modulo
+         its length, a position drawn twice counted once: a window of consecutive entries
+         would let validators that registered in a row (a cartel's accounts) fill most of
+         a pool, and so the majority of a committee, far more often than their stake share.
     @param seed The draw's seed.
     @param exclude The dispute's parties.
     @return (validators ascending, their free stake).
@@ -699,8 +705,11 @@ def _scan(
     for i: uint256 in range(_MAX_SCAN):
         if i == n:
             break
-        candidate: address = staticcall registry.validator_at((start + i) % n)
-        if candidate in exclude:
+        position: uint256 = (start + i) % n
+        if n > _MAX_SCAN:
+            position = convert(keccak256(concat(seed, _POOL_TAG, convert(i, bytes32))), uint256) % n
+        candidate: address = staticcall registry.validator_at(position)
+        if candidate in exclude or candidate in pool:
             continue
         weight: uint256 = staticcall registry.free_stake(candidate)
         if weight == 0:

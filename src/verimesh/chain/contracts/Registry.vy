@@ -24,7 +24,7 @@
           keeps at least the role's minimum; `withdraw` waits `unbonding_delay`, during
           which `slash` can still reach the unbonding amount.
         - The member lists are swap-and-pop arrays: O(1) insert/remove, no unbounded
-          loop. `draw` scans at most `_MAX_SCAN` entries, each a distinct member.
+          loop. `draw` inspects at most `_MAX_SCAN` entries per seat (`_MAX_DRAW` seats).
         - Amounts are packed as 120-bit fields (`_hot`); `register`/`add_stake` refuse
           stake above 2**120 - 1 and locked <= stake, so no field can overflow into the next.
         - A member that left (deregistered) and holds nothing is deleted, so the record of
@@ -56,7 +56,7 @@ _MAX_ENDPOINT: constant(uint256) = 256
 _MAX_DRAW: constant(uint256) = 8
 # Most addresses one `draw` may exclude (requester + 8 replicas).
 _MAX_EXCLUDE: constant(uint256) = 9
-# Most list entries one `draw` inspects: bounds the gas of assignment.
+# Most list entries one seat of a `draw` inspects: bounds the gas of assignment.
 _MAX_SCAN: constant(uint256) = 32
 # Longest unbonding delay accepted at deploy (a year): longer would trap stake.
 _MAX_UNBONDING_DELAY: constant(uint256) = 365 * 86400
@@ -457,11 +457,13 @@ def draw(
 ) -> DynArray[address, _MAX_DRAW]:
     """
     @dev Picks up to `count` distinct active members of `role` and locks `bond` on each;
-         JobMarket only. The scan starts at `seed` modulo the list length and inspects at
-         most `_MAX_SCAN` consecutive entries (wrapping), skipping members in `exclude`,
-         asking more than `max_price`, or with less than `bond` free stake. Each list
-         entry is a distinct member and is inspected at most once, so nobody is picked
-         twice.
+         JobMarket only. Each seat has its own start in the list: `seed` modulo the list
+         length for the first, keccak256(seed, seat) modulo the length for the others, so
+         members that registered next to each other (one owner's accounts, a cartel) are
+         no likelier to fill several seats of one job than any others. From its start a
+         seat inspects at most `_MAX_SCAN` consecutive entries (wrapping) and takes the
+         first member not in `exclude`, not already picked, asking at most `max_price`
+         and with `bond` free stake; a seat that finds nobody ends the draw.
     @param role ROLE_PROVIDER or ROLE_VALIDATOR.
     @param seed Randomness chosen by JobMarket (not by any member).
     @param count How many members are wanted (at most `_MAX_DRAW`).
@@ -476,22 +478,32 @@ def draw(
     n: uint256 = self._count[role]
     if n == 0 or count == 0:
         return picked
-    start: uint256 = seed % n
-    for i: uint256 in range(_MAX_SCAN):
-        if i == n or len(picked) == count:
+    for seat: uint256 in range(_MAX_DRAW):
+        if seat == count:
             break
-        candidate: address = self._list[role][(start + i) % n]
-        if candidate in exclude:
-            continue
-        if self._cold[candidate].price > max_price:
-            continue
-        hot: Hot = self._load_hot(candidate)
-        if hot.stake - hot.locked < bond:
-            continue
-        hot.locked += bond
-        self._save_hot(candidate, hot)
-        log Locked(account=candidate, amount=bond, locked=hot.locked)
-        picked.append(candidate)
+        start: uint256 = seed % n
+        if seat > 0:
+            start = convert(keccak256(abi_encode(seed, seat)), uint256) % n
+        found: bool = False
+        for i: uint256 in range(_MAX_SCAN):
+            if i == n:
+                break
+            candidate: address = self._list[role][(start + i) % n]
+            if candidate in exclude or candidate in picked:
+                continue
+            if self._cold[candidate].price > max_price:
+                continue
+            hot: Hot = self._load_hot(candidate)
+            if hot.stake - hot.locked < bond:
+                continue
+            hot.locked += bond
+            self._save_hot(candidate, hot)
+            log Locked(account=candidate, amount=bond, locked=hot.locked)
+            picked.append(candidate)
+            found = True
+            break
+        if not found:
+            break
     return picked
 
 
