@@ -13,7 +13,9 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
     dispute with the DisputeCommittee (challenge, the bisection's moves, refer_dispute,
     request_committee, draw_committee, submit_verdict) on a deploy_network deployment on
     the in-process EVM, played by the nodes' own DisputePlayer and ruling.
-(c) Honest-case verification overhead per mode: CPU-seconds verifying / computing.
+(c) Honest-case verification overhead per mode: CPU-seconds verifying / computing, for
+    full re-execution and for the validator's spot audits (generations: every token and
+    two traced steps; embedding batches: sampled rows, one audit in four in full).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from verimesh.node.evidence import PostedJob, rule, verdict_of
 from verimesh.node.execute import execute
 from verimesh.node.jobs import decode_input, hex_root, make_spec
 from verimesh.runtime import ExecutionContext, canonical_bytes
-from verimesh.runtime.tensor import tensor_hash
+from verimesh.runtime.tensor import from_canonical_bytes, tensor_hash
 from verimesh.runtime.trace import recompute
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, play
@@ -59,7 +61,13 @@ from verimesh.verify.committee import GUILTY_DEFENDER, aggregate, sign_verdict
 from verimesh.verify.economics import BondRule, detection_probability, expected_cheat_profit
 from verimesh.verify.referee import decide
 from verimesh.verify.replay import JobRun
-from verimesh.verify.spot import SpotUnavailable, spot_check
+from verimesh.verify.spot import (
+    EMBED_FULL_SHARE,
+    SpotUnavailable,
+    rows_to_check,
+    spot_check,
+    spot_check_embeddings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# Verification benchmarks (bench/bench_verify.py)
@@ -371,6 +379,68 @@ def spot_detection(model_root: str, params: dict, audits: int) -> dict[str, tupl
     return found
 
 
+def embedding_batch(rows: int) -> list[str]:
+    """``rows`` sentences of MiniLM's evaluation set (the same ones for every run)."""
+    from verimesh.models.minilm import DATA
+
+    sentences = [s for s in (DATA / "minilm_eval_sentences.txt").read_text().splitlines() if s]
+    return sentences[:rows]
+
+
+def embedding_spot_overhead(texts: list[str], reps: int) -> dict[str, float]:
+    """A MiniLM batch: the provider's traced run vs a spot audit of its claim (sampled rows
+    re-embedded untraced; the full-rerun coin set to 0 so each audit samples), interleaved,
+    median of ``reps``; every audit must pass (an honest claim)."""
+    job = JobRun(load_model("minilm"), "embed", texts[0], {"texts": texts})
+    ctx = ExecutionContext()
+    out = job.run(ctx)
+    assert ctx.trace is not None
+    data, roots = canonical_bytes(out.tensor), ctx.trace.step_roots
+    output_root, trace_root = blob_root(data), ctx.trace.root
+    computes, spots = [], []
+    for i in range(reps):
+        computes.append(cpu(lambda: job.trace(ExecutionContext()).root)[0])
+        seconds, result = cpu(lambda i=i: spot_check_embeddings(job.model.impl, job.text, job.params, data, output_root,
+                                                                trace_root, roots, random.Random(i), full_share=0))  # fmt: skip
+        assert result.ok, result.mismatch
+        spots.append(seconds)
+    return {"compute": float(np.median(computes)), "spot": float(np.median(spots))}
+
+
+def embedding_spot_detection(texts: list[str], audits: int) -> dict[str, float]:
+    """Per provider cheat on a MiniLM batch: the share of ``audits`` spot audits (their own
+    rows and full-rerun coin each) that catch it; a full re-run draw counts as caught (it
+    compares both roots). Plus a lie in one row only."""
+    root = load_model("minilm").root_hex
+    spec, data = make_spec(root, "embed", texts)
+    impl = load_model(root).impl
+    params = {"texts": texts}
+
+    def caught_share(claim) -> float:
+        caught = 0
+        for i in range(audits):
+            try:
+                caught += not spot_check_embeddings(impl, texts[0], params, claim.output_bytes, claim.output_root,
+                                                    claim.trace_root, list(claim.step_roots), random.Random(i)).ok  # fmt: skip
+            except SpotUnavailable:
+                caught += 1
+        return caught / audits
+
+    found = {}
+    for behaviour in sorted(b for b in adversary.PROVIDER_BEHAVIOURS if b.computes_wrong):
+        try:
+            claim, _ = execute(spec, decode_input(data), behaviour=behaviour)
+        except ValueError:  # a cheat with no meaning for an encoder (none today)
+            continue
+        found[behaviour.value] = caught_share(claim)
+    honest, _ = execute(spec, decode_input(data), behaviour=adversary.Behaviour.HONEST)
+    rows = from_canonical_bytes(honest.output_bytes).copy()
+    rows[len(texts) // 2, 0] ^= 1
+    lie = canonical_bytes(rows)
+    found["one row off by one bit (not a zoo member)"] = caught_share(replace(honest, output_bytes=lie, output_root=blob_root(lie)))
+    return found
+
+
 def _spec(model_root: str, params: dict) -> tuple:
     spec, data = make_spec(model_root, "generate", SPOT_PROMPT, params)
     return spec, decode_input(data)
@@ -507,6 +577,37 @@ def main() -> None:
     out("|---|---:|---:|---:|")
     for name, (share, differ) in found.items():
         out(f"| {name} | {differ} of {args.tokens} | {share:.1%} | {detection_probability(0.10 * share, 70):.2%} |")
+    out()
+    out("### Spot audits of embedding batches (the validator's default, `--audit-depth spot`)")
+    out()
+    out(f"A text's embedding does not depend on the rest of its batch, so the auditor re-embeds "
+        f"max(2, rows / 8) sampled rows untraced and compares them byte for byte; {EMBED_FULL_SHARE:.0%} of "
+        "embedding audits are drawn for a full re-run instead (the sample cannot see the trace root; "
+        "verify/spot.py). Batches under 8 texts are audited in full. Median of "
+        f"{args.spot_reps} interleaved runs each; every spot audit passed (honest claims). The expected "
+        f"cost of one audit is {EMBED_FULL_SHARE:.2f} x the full re-run (~1 job) + {1 - EMBED_FULL_SHARE:.2f} x the "
+        "spot ratio; audit(p) costs p x that.")
+    out()
+    out("| MiniLM batch | rows re-embedded | compute CPU s | spot audit CPU s | spot ratio | expected audit cost "
+        "(x job) | audit(5%) | audit(10%) |")
+    out("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for rows in (8, 16, 64, 256):
+        texts = embedding_batch(rows)
+        o = embedding_spot_overhead(texts, args.spot_reps)
+        ratio = o["spot"] / o["compute"]
+        expected = EMBED_FULL_SHARE + (1 - EMBED_FULL_SHARE) * ratio
+        out(f"| {rows} texts | {rows_to_check(rows)} | {o['compute']:.3f} | {o['spot']:.3f} | {ratio:.2f} | "
+            f"{expected:.2f} | {0.05 * expected:.1%} | {0.10 * expected:.1%} |")
+    out()
+    batch = embedding_batch(16)
+    efound = embedding_spot_detection(batch, audits)
+    out(f"Caught by one embedding audit (MiniLM, 16 texts, {audits} audits with their own rows and full-rerun "
+        "coin per cheat; a full re-run counts as caught):")
+    out()
+    out("| provider cheat | caught by one audit | caught within 70 cheats at p = 10% |")
+    out("|---|---:|---:|")
+    for name, share in efound.items():
+        out(f"| {name} | {share:.1%} | {detection_probability(0.10 * share, 70):.2%} |")
     out()
     if args.write:
         args.write.write_text(HEADER + "\n".join(lines) + "\n")

@@ -162,3 +162,64 @@ def test_a_provider_that_withholds_the_job_from_its_auditor_is_audited_anyway(zo
         assert zoo.client.net.registry.members(auditor.address).stake == stake
     finally:
         provider.close()
+
+
+# An embedding batch large enough to be spot-audited (verify.spot.MIN_SPOT_ROWS = 8).
+TEXTS = [
+    "A man is eating food.", "A man is riding a horse.", "A woman is playing violin.",
+    "A monkey is playing drums.", "The cat sat on the mat.", "Stocks fell sharply on Monday.",
+    "Idle laptops sell compute.", "The referee recomputes one op.", "A cheat loses its stake.",
+    "Rain is expected tomorrow.",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def minilm_root(zoo_chain: Zoo) -> str:
+    """MiniLM in the store every node and validator of the zoo loads models from."""
+    from verimesh.models.api import import_model
+    from verimesh.models.store import ModelStore
+
+    return "0x" + import_model("minilm", ModelStore(zoo_chain.tmp / "home" / "models")).hex()
+
+
+@pytest.mark.parametrize("behaviour", [Behaviour.HONEST, Behaviour.LOWER_PRECISION], ids=lambda b: b.value)
+def test_an_embedding_batch_is_spot_audited_from_sampled_rows(
+    zoo_chain: Zoo, validators, minilm_root: str, behaviour: Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auditor re-embeds a sample of the batch's rows instead of the whole batch: an
+    honest batch passes and its provider is paid; a lower-precision one differs in every
+    row, so the sample finds it, the auditor re-runs the whole job for its own roots, and
+    the dispute slashes the provider."""
+    from verimesh.verify import spot
+
+    monkeypatch.setattr(spot, "EMBED_FULL_SHARE", 0.0)  # else 1 audit in 4 is a full re-run
+    zoo = zoo_chain
+    jm = zoo.client.net.job_market
+    provider = ZooNode(zoo.state, zoo.tmp / f"embedder-{behaviour.value}", "dev3", behaviour)
+    try:
+        handle = zoo.client.submit(
+            model=minilm_root, task="embed", input=TEXTS, mode=audit(1.0),
+            commit_window=WINDOW, reveal_window=WINDOW, challenge_window=WINDOW,
+        )  # fmt: skip
+        wait_for(lambda: jm.audits(handle.job_id).validator != ZERO_ADDRESS, "the audit draw")
+        auditor = next(v for v in validators if v.address == jm.audits(handle.job_id).validator)
+        stake = zoo.client.net.registry.members(auditor.address).stake
+        if behaviour is Behaviour.HONEST:
+            out = handle.result(timeout=240)
+            wait_for(lambda: jm.audits(handle.job_id).digest != bytes(32), "the auditor's report", timeout=120)
+            assert job_state(zoo.client, handle.job_id) == JobState.REVEALED  # it agreed: no dispute
+            assert len(out.output) == len(TEXTS) and out.provider == provider.address
+            assert slashed_accounts(zoo.client, handle.job_id, handle.block) == set()
+            checked = auditor.daemon.journal.duty(handle.job_id).checked
+            assert checked.startswith("spot check of rows "), checked
+        else:
+            wait_for(lambda: job_state(zoo.client, handle.job_id) == JobState.DISPUTED, "the audit's dispute")
+            ruling = zoo.referee.rule(handle.job_id, {"cheat": provider, "auditor": auditor}, handle.spec, TEXTS,
+                                      handle.block)  # fmt: skip
+            assert ruling.guilty == {Party.DEFENDER}, ruling.reasons
+            assert slashed_accounts(zoo.client, handle.job_id, handle.block) == {provider.address.lower()}
+            checked = auditor.daemon.journal.duty(handle.job_id).checked
+            assert checked.startswith("whole job re-run: spot check of rows ") and checked.endswith("failed"), checked
+        assert zoo.client.net.registry.members(auditor.address).stake == stake  # never slashed
+    finally:
+        provider.close()

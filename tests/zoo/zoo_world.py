@@ -138,11 +138,13 @@ class Referee:
         PartyEvidence.from_json(body["evidence"])  # well-formed, or the request fails here
         return body
 
-    def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str, from_block: int) -> Ruling:
-        """Wait until the bisection found its leaf, decide, and see the verdict through."""
+    def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str | list[str], from_block: int) -> Ruling:
+        """Wait until the bisection found its leaf, decide, and see the verdict through.
+        ``text`` is the job's input: a prompt, or the texts of an embedding batch."""
         from verimesh.models.api import load_model
         from verimesh.node.dispute import replay_game
         from verimesh.node.evidence import served_claims
+        from verimesh.node.execute import job_arguments
         from verimesh.verify.replay import JobRun
 
         # The party due to move refers the dispute once the bisection found its leaf (turn 2);
@@ -180,8 +182,8 @@ class Referee:
             return got
         bodies = (evidence[Party.DEFENDER], evidence[Party.CHALLENGER])
         self.last_bodies = bodies
-        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, dict(spec.params),
-                     served_claims(bodies))  # fmt: skip
+        first, params = job_arguments(spec, text)
+        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, first, params, served_claims(bodies))
         ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)
         if self.referee_jm is not None and len(ruling.guilty) == 2:
             self.referee_jm.resolve_dispute_both(job_id)

@@ -81,7 +81,8 @@ def run(
         typer.Option(
             "--audit-depth",
             help="spot: check every token of a generation job by one batched forward and re-run "
-            "its last and --spot-steps sampled other steps, the whole job only if that finds a "
+            "its last and --spot-steps sampled other steps, or re-embed sampled rows of an "
+            "embedding batch (1 audit in 4 in full), the whole job only if that finds a "
             "lie (docs/validator.md: cheaper, and an agreeing report shares the provider's "
             "fate); full: always re-run the whole job",
         ),

@@ -12,10 +12,11 @@ from a journaled block cursor and drives each duty one idempotent step at a time
   against the ``spec_hash`` posted on chain, fetch the input blob by root from the
   provider and the model from the providers (every chunk verified against its root), and
   re-execute the job in the exact runtime. With ``audit_depth="spot"`` (the default) a
-  generation job whose result carries step roots matching the provider's reveal is first
-  spot-checked (``verify.spot``: every token, and the trace at the last step and sampled
-  others); if that passes, the provider's roots are ours to report, and only a failed or
-  impossible spot check costs the whole re-execution.
+  generation job or embedding batch whose result carries step roots matching the
+  provider's reveal is first spot-checked (``verify.spot``: every token, and the trace at
+  the last step and sampled others; or sampled rows of the batch); if that passes, the
+  provider's roots are ours to report, and only a failed or impossible spot check costs
+  the whole re-execution.
   If no valid spec, input or model reached us ``abandon_margin`` seconds before the report
   deadline (a provider that withholds the job while its requester is offline), we
   ``abandon_audit``: every bond is released and the requester refunded, nobody slashed.
@@ -84,7 +85,7 @@ from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
 from verimesh.verify.bisection import Party
-from verimesh.verify.spot import SpotResult, SpotUnavailable, spot_check
+from verimesh.verify.spot import SpotResult, SpotUnavailable, spot_audit
 
 log = logging.getLogger("verimesh.validator")
 
@@ -127,9 +128,9 @@ class ValidatorSettings:
     # valid spec, input or model reached us) is abandoned on chain instead of left silent
     abandon_margin: float = 20.0
     # "spot": check every token of a generation job and re-run its last step and
-    # ``spot_steps`` sampled others, the whole job only if that finds something
-    # (verify/spot.py); "full": always re-run the whole job. Jobs that cannot be
-    # spot-checked are audited in full either way.
+    # ``spot_steps`` sampled others (or re-embed sampled rows of an embedding batch), the
+    # whole job only if that finds something (verify/spot.py); "full": always re-run the
+    # whole job. Jobs that cannot be spot-checked are audited in full either way.
     audit_depth: str = "spot"
     spot_steps: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
@@ -599,20 +600,20 @@ class ValidatorDaemon:
         if spot is not None:
             self.audits[f"spot {'passed' if spot.ok else 'failed'}"] += 1
             if spot.ok:
-                log.info("job %d: spot audit of steps %s passed in %.2f s", job_id, list(spot.steps),
+                log.info("job %d: spot audit of %s passed in %.2f s", job_id, spot.label,
                          time.perf_counter() - started)  # fmt: skip
                 self.wake.set()
                 assert claim is not None
-                return spec, _b(claim.output_root), _b(claim.trace_root), f"spot check of steps {_steps(spot)}"
-            log.warning("job %d: spot audit of steps %s found: %s; re-running the whole job",
-                        job_id, list(spot.steps), spot.mismatch)  # fmt: skip
+                return spec, _b(claim.output_root), _b(claim.trace_root), f"spot check of {spot.label}"
+            log.warning("job %d: spot audit of %s found: %s; re-running the whole job",
+                        job_id, spot.label, spot.mismatch)  # fmt: skip
         self.audits["full"] += 1
         behaviour = self._compute_behaviour()
         execution, _ = execute(spec, decode_input(input_bytes), behaviour=behaviour)
         log.info("job %d: re-executed in %.2f s%s", job_id, time.perf_counter() - started,
                  "" if behaviour is Behaviour.HONEST else f" (as {behaviour.value})")  # fmt: skip
         self.wake.set()
-        checked = "whole job re-run" if spot is None else f"whole job re-run: spot check of steps {_steps(spot)} failed"
+        checked = "whole job re-run" if spot is None else f"whole job re-run: spot check of {spot.label} failed"
         return spec, execution.output_root, execution.trace_root, checked
 
     def _spot_audit(self, job_id: int, spec: JobSpec, input_bytes: bytes, claim: JobResultBody) -> SpotResult | None:
@@ -624,7 +625,7 @@ class ValidatorDaemon:
             model = load_job_model(spec)
             text, params = job_arguments(spec, decode_input(input_bytes))
             assert claim.step_roots is not None  # _spot_claim hands over only claims with them
-            return spot_check(
+            return spot_audit(
                 model.impl, text, params, claim.output_bytes(), _b(claim.output_root), _b(claim.trace_root),
                 [_b(r) for r in claim.step_roots], random.SystemRandom(), extra=self.settings.spot_steps,
             )  # fmt: skip
@@ -1226,10 +1227,6 @@ def serve_forever(daemon: ValidatorDaemon, stop: threading.Event) -> None:
         daemon._pool.shutdown(wait=True, cancel_futures=True)
         daemon.journal.close()
         daemon.http.close()
-
-
-def _steps(spot: SpotResult) -> str:
-    return ", ".join(str(s) for s in spot.steps)
 
 
 def _guilty_name(code: int) -> str:

@@ -298,7 +298,8 @@ def lower_precision(model: LoadedModel, shift_tensor: str | None = None, by: int
         if not shifts:
             raise ValueError(f"a {model.architecture.name} model has no requantization shift to lower")
         shift_tensor = "blk.0.ffn_down.shift" if "blk.0.ffn_down.shift" in tensors else shifts[0]
-    shifted = np.array(tensors[shift_tensor], copy=True) + by
+    shifted = np.array(tensors[shift_tensor], copy=True)  # a 0-d array for a per-tensor shift
+    shifted += by
     shifted.flags.writeable = False
     tensors[shift_tensor] = shifted
     return _with_tensors(model, tensors)

@@ -1,4 +1,5 @@
-"""Spot audits: check a generation job from its claimed tokens instead of re-running it.
+"""Spot audits: check a generation from its claimed tokens, or an embedding batch from a
+sample of its rows, instead of re-running the job.
 
 A full audit re-executes the whole job, so audit(p) costs p x ~1 job, and the issue's two
 targets (<= 5 % overhead, >= 99.9 % detection within 70 cheats, i.e. p >= 9.4 %) cannot
@@ -34,6 +35,19 @@ full audit. Two checked steps and the batched forward cost 0.2-0.35 of a 16-toke
 
 The auditor's randomness is its own (``random.SystemRandom`` in the validator), drawn after
 the provider revealed: the provider cannot know which steps will be checked.
+
+**Embedding batches** (``spot_check_embeddings``) have one step, but a text's embedding does
+not depend on the other texts of its batch (``BertModel.embed``), so the auditor re-embeds
+a sample of the rows, max(2, 1/8 of them), on the untraced fast path and compares them
+byte for byte (0.14-0.19 of the job, bench-verify.md). A cheat that changes the model
+(another or a cut-down one, lower precision) changes every row and is caught with
+certainty; one that skips a share q of the rows is caught with probability >= q per audit,
+which is what it saves, so p (S + R) >= price deters it as it deters skipping the whole
+job. The sample cannot see the trace: a provider that embeds honestly but commits a
+made-up trace root saves its tracing (17-37 % of a job). So one embedding audit in four
+(``EMBED_FULL_SHARE``, drawn by the auditor) is a full re-run, which compares the trace
+root: faking it then costs p/4 (S + R) >= price/4 in expectation, more than it saves.
+Batches of fewer than ``MIN_SPOT_ROWS`` texts are audited in full.
 """
 
 from __future__ import annotations
@@ -49,6 +63,13 @@ from ..crypto.merkle import blob_root, merkle_root
 # Below this many steps a spot check saves little over a full re-run (the prefill of the
 # cache is paid anyway): such jobs are audited in full.
 MIN_SPOT_STEPS = 8
+# Embedding batches of fewer texts are audited in full (a forward's per-op cost is paid
+# whatever the rows); larger ones re-embed max(MIN_ROWS_CHECKED, rows / ROW_SAMPLE_DIVISOR).
+MIN_SPOT_ROWS = 8
+MIN_ROWS_CHECKED = 2
+ROW_SAMPLE_DIVISOR = 8
+# Share of embedding audits re-run in full: what a made-up trace root risks (module doc).
+EMBED_FULL_SHARE = 0.25
 
 
 class SpotUnavailable(ValueError):
@@ -58,14 +79,21 @@ class SpotUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class SpotResult:
-    """What a spot audit found: ``mismatch`` is None when every check passed."""
+    """What a spot audit found: ``mismatch`` is None when every check passed. ``steps`` are
+    the checked steps of a generation, or the checked rows of an embedding batch (``unit``)."""
 
     steps: tuple[int, ...]
     mismatch: str | None
+    unit: str = "step"
 
     @property
     def ok(self) -> bool:
         return self.mismatch is None
+
+    @property
+    def label(self) -> str:
+        """"steps 3, 15" or "rows 2, 40": what was checked, for logs and the journal."""
+        return f"{self.unit}s " + ", ".join(str(s) for s in self.steps)
 
 
 def step_weights(prompt_tokens: int, n_steps: int) -> list[float]:
@@ -129,7 +157,7 @@ def spot_check(
     from ..models.llama_task import generation_args
 
     if not isinstance(model, LlamaModel):
-        raise SpotUnavailable(f"{type(model).__name__} jobs have one step: they are audited in full")
+        raise SpotUnavailable(f"{type(model).__name__} jobs are not generations")
     try:
         max_tokens, seed, chat = generation_args(params)
     except ValueError as exc:
@@ -166,3 +194,86 @@ def spot_check(
         if token != tokens[s]:  # chosen[s] said otherwise: the replay disagrees with itself
             raise SpotUnavailable(f"step {s}: the batched and the traced re-run choose different tokens")
     return SpotResult(steps, None)
+
+
+def spot_audit(
+    model: Any,
+    text: str,
+    params: dict[str, Any],
+    output_bytes: bytes,
+    output_root: bytes,
+    trace_root: bytes,
+    step_roots: list[bytes],
+    rng: random.Random,
+    extra: int = 1,
+) -> SpotResult:
+    """Spot-check a claim of any job the runtime can spot-check: a generation
+    (``spot_check``) or an embedding batch (``spot_check_embeddings``). Raises
+    ``SpotUnavailable`` for anything else: the auditor then re-runs the job in full."""
+    from ..models.minilm import BertModel
+
+    if isinstance(model, BertModel):
+        return spot_check_embeddings(model, text, params, output_bytes, output_root, trace_root, step_roots, rng)
+    return spot_check(model, text, params, output_bytes, output_root, trace_root, step_roots, rng, extra=extra)
+
+
+def rows_to_check(rows: int) -> int:
+    """How many rows of an embedding batch a spot audit re-embeds."""
+    return min(rows, max(MIN_ROWS_CHECKED, -(-rows // ROW_SAMPLE_DIVISOR)))
+
+
+def spot_check_embeddings(
+    model: Any,
+    text: str,
+    params: dict[str, Any],
+    output_bytes: bytes,
+    output_root: bytes,
+    trace_root: bytes,
+    step_roots: list[bytes],
+    rng: random.Random,
+    min_rows: int = MIN_SPOT_ROWS,
+    full_share: float | None = None,
+) -> SpotResult:
+    """Spot-check a claimed embedding batch: re-embed ``rows_to_check`` rows drawn by ``rng``
+    and compare them with the claimed rows byte for byte (module doc). ``model`` is the
+    job's ``BertModel``, ``text`` and ``params`` the job's input and params, the rest the
+    provider's claim. Raises ``SpotUnavailable`` when the batch is too small, the claim does
+    not hash to its revealed roots, or ``rng`` draws this audit for a full re-run (with
+    probability ``full_share``, default ``EMBED_FULL_SHARE``)."""
+    from ..models.minilm import BertModel
+    from ..runtime import ExecutionContext
+    from ..runtime.tensor import TensorError, from_canonical_bytes
+
+    if not isinstance(model, BertModel):
+        raise SpotUnavailable(f"{type(model).__name__} jobs are not embedding batches")
+    texts = params.get("texts") or [text]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise SpotUnavailable("the job's texts are not a list of strings")
+    if len(texts) < min_rows:
+        raise SpotUnavailable(f"{len(texts)} texts: below {min_rows}, a full re-run costs about the same")
+    if blob_root(output_bytes) != output_root:
+        raise SpotUnavailable("the output blob does not hash to the revealed output root")
+    if merkle_root(step_roots) != trace_root:
+        raise SpotUnavailable("the step roots do not hash to the revealed trace root")
+    full_share = EMBED_FULL_SHARE if full_share is None else full_share
+    if not 0 <= full_share <= 1:
+        raise ValueError(f"the full-audit share must be in [0, 1], got {full_share}")
+    if rng.random() < full_share:
+        raise SpotUnavailable(f"drawn for a full re-run ({full_share:.0%} of embedding audits check the trace root)")
+    rows = tuple(sorted(rng.sample(range(len(texts)), rows_to_check(len(texts)))))
+    try:
+        claimed = from_canonical_bytes(output_bytes)
+    except TensorError as exc:
+        return SpotResult(rows, f"the output blob is not a tensor: {exc}", "row")
+    expected_shape = (len(texts), model.hidden)
+    if claimed.dtype != np.int32 or claimed.shape != expected_shape:
+        return SpotResult(rows, f"the output is a {claimed.dtype} tensor of shape {claimed.shape}, "
+                                f"not int32 embeddings of shape {expected_shape}", "row")  # fmt: skip
+    try:
+        ours = model.embed([texts[r] for r in rows], ExecutionContext(trace=False))
+    except ValueError as exc:  # e.g. a text too long for the model: the full run decides
+        raise SpotUnavailable(f"cannot re-embed the rows: {exc}") from None
+    for row, mine in zip(rows, ours, strict=True):
+        if not np.array_equal(claimed[row], mine):
+            return SpotResult(rows, f"row {row}'s embedding differs from the provider's", "row")
+    return SpotResult(rows, None, "row")
