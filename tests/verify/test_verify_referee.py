@@ -208,3 +208,18 @@ def test_a_claim_the_program_does_not_confirm_falls_back_to_the_full_replay(job)
         assert ruling.method is Method.REPLAY and ruling.guilty == {Party.DEFENDER}
     _d, _o, ruling = dispute_between(cheat, honest, job=replace(long, claims=(wrong_first, right)))
     assert ruling.method is Method.FORWARD and ruling.guilty == {Party.DEFENDER}  # the second one serves
+
+
+def test_the_program_op_is_the_traced_runs_leaf_at_every_kind_of_position(job, honest):
+    """The referee finds the program's op by an untraced run that numbers ops as a trace
+    does: its leaf is the traced run's, bit for bit, at the first op, inside a step, at a
+    step's last op and at the job's last op; past the end there is none."""
+    steps = honest.steps
+    positions = [(0, 0), (0, len(steps[0]) // 2), (1, len(steps[1]) - 1), (len(steps) - 1, len(steps[-1]) - 1)]
+    for step, index in positions:
+        found = job.program_op(step, index)
+        assert found.record is not None and not found.forwarded
+        assert found.record.leaf_hash() == honest.leaf(step, index).leaf_hash(), (step, index)
+        assert found.record.inputs is not None and len(found.record.inputs) == len(found.record.input_hashes)
+    assert job.program_op(len(steps) - 1, len(steps[-1])).record is None
+    assert job.program_op(len(steps), 0).record is None
