@@ -227,3 +227,27 @@ def test_chain_outage_keeps_the_last_state_and_says_why(pytestconfig: pytest.Con
     )
     assert after.block == good.block and after.total_supply == good.total_supply
     follower.close()
+
+
+def test_an_abandoned_audit_is_shown_and_counted_for_its_validator(world) -> None:
+    """A validator that got no job to audit gives the audit up: the job is refunded, the
+    verification says abandoned (not "recomputing" forever), and the validator's count of
+    abandoned audits goes up next to its audits."""
+    net, requester, providers, validator, follower = (
+        world.net, world.requester, world.providers, world.validator, world.follower,
+    )  # fmt: skip
+    posted = _post(net, requester, mode=Mode.AUDIT, param=10_000)
+    (a,) = posted.providers
+    salt = os.urandom(32)
+    net.job_market.commit(posted.job_id, commitment(posted.job_id, a, OUT, TRACE, salt), signer=providers[a])
+    net.job_market.reveal(posted.job_id, OUT, TRACE, salt, signer=providers[a])
+    assert _node(follower.poll(), validator.address).audits_abandoned == 0
+
+    net.job_market.abandon_audit(posted.job_id, signer=validator)
+    state = follower.poll()
+    (v,) = state.verifications
+    assert v.abandoned and not v.reported
+    assert _job(state, posted.job_id).state == "refunded"
+    assert "AuditAbandoned" in [h.event for h in _job(state, posted.job_id).history]
+    node = _node(state, validator.address)
+    assert (node.audits, node.audits_abandoned) == (1, 1)

@@ -21,7 +21,7 @@ ZERO = "0x0000000000000000000000000000000000000000"
 REGISTRY_EVENTS = ("Registered", "Updated", "StakeAdded", "Deregistered")
 JOB_EVENTS = (
     "JobPosted", "ProviderAssigned", "Committed", "Revealed", "AuditDrawn", "AuditReported",
-    "Challenged", "DisputeMove", "DisputeResolved", "DisputeAnnulled", "Slashed", "Credited",
+    "AuditAbandoned", "Challenged", "DisputeMove", "DisputeResolved", "DisputeAnnulled", "Slashed", "Credited",
     "Finalized", "Refunded",
 )  # fmt: skip
 
@@ -38,6 +38,7 @@ class MemberRecord:
     jobs_slashed: set[int] = field(default_factory=set)
     slashed_amount: int = 0
     audits: int = 0
+    audits_abandoned: int = 0
 
 
 @dataclass
@@ -131,6 +132,15 @@ class ChainView:
             v.reported, v.agrees = True, e["agrees"]
         state = JobState.REVEALED if e["agrees"] else JobState.DISPUTED
         self._step(e, seen_at, state_name(state), "agrees" if e["agrees"] else "disagrees")
+
+    def _on_AuditAbandoned(self, e: Event, seen_at: float) -> None:
+        """The drawn validator got no job to audit and gave the audit up (everyone refunded,
+        nobody slashed). Counted per validator: nobody can prove who withheld the job, so a
+        validator that abandons far more often than others is worth a look."""
+        if (v := self.verifications.get(e["job_id"])) is not None:
+            v.abandoned = True
+        self.members.setdefault(e["validator"], MemberRecord("validator")).audits_abandoned += 1
+        self._step(e, seen_at, detail="audit abandoned: nobody gave the validator the job")
 
     def _on_Challenged(self, e: Event, seen_at: float) -> None:
         self.disputes[e["job_id"]] = DisputeView(

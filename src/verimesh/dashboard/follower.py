@@ -153,6 +153,7 @@ class Follower:
                 price=m.price, active=m.active, jobs_assigned=record.jobs_assigned,
                 jobs_done=len(record.jobs_paid), jobs_slashed=len(record.jobs_slashed),
                 slashed_amount=record.slashed_amount, audits=record.audits,
+                audits_abandoned=record.audits_abandoned,
                 info=self.info.get(address, NodeInfoView(online=False, status="not polled yet")),
             ))  # fmt: skip
         for job in view.jobs.values():

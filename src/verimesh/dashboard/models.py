@@ -40,6 +40,9 @@ class NodeView(BaseModel):
     jobs_slashed: int = 0
     slashed_amount: int = 0
     audits: int = Field(0, description="audits this validator was drawn for")
+    audits_abandoned: int = Field(
+        0, description="of those, audits it abandoned (nobody gave it the job; docs/contracts.md, 'Abandoned audits')"
+    )
     info: NodeInfoView
 
 
@@ -79,6 +82,7 @@ class VerificationView(BaseModel):
     block: int
     reported: bool = False
     agrees: bool | None = None
+    abandoned: bool = Field(False, description="the validator gave the audit up: everyone refunded, nobody slashed")
 
 
 class DisputeView(BaseModel):
