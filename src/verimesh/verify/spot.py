@@ -39,14 +39,15 @@ the provider revealed: the provider cannot know which steps will be checked.
 **Embedding batches** (``spot_check_embeddings``) have one step, but a text's embedding does
 not depend on the other texts of its batch (``BertModel.embed``), so the auditor re-embeds
 a sample of the rows, max(2, 1/8 of them), on the untraced fast path and compares them
-byte for byte (0.14-0.19 of the job, bench-verify.md). A cheat that changes the model
+byte for byte (0.13-0.25 of the job, bench-verify.md). A cheat that changes the model
 (another or a cut-down one, lower precision) changes every row and is caught with
 certainty; one that skips a share q of the rows is caught with probability >= q per audit,
 which is what it saves, so p (S + R) >= price deters it as it deters skipping the whole
 job. The sample cannot see the trace: a provider that embeds honestly but commits a
-made-up trace root saves its tracing (17-37 % of a job). So one embedding audit in four
-(``EMBED_FULL_SHARE``, drawn by the auditor) is a full re-run, which compares the trace
-root: faking it then costs p/4 (S + R) >= price/4 in expectation, more than it saves.
+made-up trace root saves its tracing (6-21 % of a MiniLM batch's CPU,
+bench-models-encoder.md). So one embedding audit in four (``EMBED_FULL_SHARE``, drawn by
+the auditor) is a full re-run, which compares the trace root: faking it then costs
+p/4 (S + R) >= price/4 in expectation, more than it saves.
 Batches of fewer than ``MIN_SPOT_ROWS`` texts are audited in full.
 """
 
