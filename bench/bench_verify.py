@@ -58,7 +58,12 @@ from verimesh.runtime.trace import recompute
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, play
 from verimesh.verify.committee import GUILTY_DEFENDER, aggregate, sign_verdict
-from verimesh.verify.economics import BondRule, detection_probability, expected_cheat_profit
+from verimesh.verify.economics import (
+    BondRule,
+    detection_probability,
+    detection_with_colluding_auditors,
+    expected_cheat_profit,
+)
 from verimesh.verify.referee import decide
 from verimesh.verify.replay import JobRun
 from verimesh.verify.spot import (
@@ -91,13 +96,17 @@ SPOT_PROMPT = "ROMEO: But soft, what light through yonder window breaks?"
 
 
 def simulate(p: float, trials: int, jobs: int = 1000, providers: int = 10, cheaters: int = 1,
-             compute_cost: float = 1.0, seed: int = 1) -> dict[str, float]:
+             compute_cost: float = 1.0, seed: int = 1, colluding: float = 0.0) -> dict[str, float]:
     """Markets of ``jobs`` jobs spread uniformly over ``providers``; ``cheaters`` of them
     skip the work on every job (gain = compute_cost). An audited cheat is always caught
-    (bisection + referee), slashing the bond; a provider is ejected below the min stake."""
+    (bisection + referee), slashing the bond; a provider is ejected below the min stake.
+    ``colluding``: the share of audits drawn to a validator that agrees without checking
+    (the cheats' accomplice, or a lazy one): such an audit catches nothing."""
     rng = np.random.default_rng(seed)
     assign = rng.integers(0, providers, size=(trials, jobs))
     audited = rng.random((trials, jobs)) < p
+    if colluding:
+        audited &= rng.random((trials, jobs)) >= colluding
     max_catches = int((STAKE - MIN_STAKE) // BOND) + 1  # slashes until ejected
     cheat_net = np.zeros(trials)
     caught_any = np.zeros((trials, cheaters), dtype=bool)
@@ -131,7 +140,7 @@ def simulate(p: float, trials: int, jobs: int = 1000, providers: int = 10, cheat
         "detected_providers": float(caught_any.mean()),
         "detected_by_70": by70 / with70 if with70 else float("nan"),
         "samples_70": with70,
-        "analytic_70": detection_probability(p, 70),
+        "analytic_70": detection_with_colluding_auditors(p, colluding, 70),
         "undetected_wrong_jobs": float(undetected.mean()),
         "cheat_net": float(cheat_net.mean()),
         "cheat_if_honest": float((cheated * (PRICE - compute_cost)).mean()),
@@ -483,6 +492,22 @@ def main() -> None:
                 f"| {r['cheat_net']:.1f} ({r['cheat_if_honest']:.1f}) | {r['honest_net']:.1f} "
                 f"| {r['validator_net']:.1f} | {r['expected_profit_per_cheat']:+.2f} |")
         out()
+
+    out("### Colluding or lazy validators (10 providers, 1 cheating, p = 10%)")
+    out()
+    out("A share v of the audits goes to a validator that agrees without checking: the cheat's accomplice, "
+        "or one too lazy to re-run (the provider's roots are public once revealed). Such an audit catches "
+        "nothing (docs/verification.md, \"Collusion\"); formula 1-(1-p(1-v))^70.")
+    out()
+    out("| v | cheaters caught | caught within 70 cheats (sim / formula) | wrong results delivered (of 1000) "
+        "| cheaters' net VMT (honest would earn) |")
+    out("|---:|---:|---:|---:|---:|")
+    for v in (0.0, 0.1, 0.2, 0.3):
+        r = simulate(0.1, args.trials, colluding=v)
+        out(f"| {v:.0%} | {100 * r['detected_providers']:.2f}% | {100 * r['detected_by_70']:.3f}% / "
+            f"{100 * r['analytic_70']:.3f}% | {r['undetected_wrong_jobs']:.1f} | {r['cheat_net']:.1f} "
+            f"({r['cheat_if_honest']:.1f}) |")
+    out()
 
     model = load_model("tiny-shakespeare")
     decoder = JobRun(model, "generate", "ROMEO:", {"max_tokens": args.tokens})
