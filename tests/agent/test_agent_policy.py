@@ -39,6 +39,19 @@ def test_bad_inputs_say_what_is_wrong() -> None:
         choose_mode(E, 0, DEVNET)
     with pytest.raises(ValueError, match="min_audit_p"):
         ModeRule(min_audit_p=0.5, max_audit_p=0.2)
+    with pytest.raises(ValueError, match="careless_validators"):
+        ModeRule(careless_validators=1.0)
+
+
+def test_careless_validators_raise_the_audit_probability() -> None:
+    """If a fifth of the audits reach validators that agree without checking, only 4 in 5
+    audits catch the cheat: 2/11 becomes 2/11 / 0.8, and a value that audits alone could
+    cover before may now need replicas."""
+    rule = ModeRule(careless_validators=0.2)
+    assert choose_mode(1 * E, 1 * E, DEVNET, rule).mode.param == 2273  # ceil(10000 x 2/11 / 0.8)
+    assert choose_mode(1 * E, 1 * E, DEVNET).mode.param == 1819
+    assert choose_mode(int(1.75 * E), 1 * E, DEVNET).mode.mode == Mode.AUDIT
+    assert choose_mode(int(1.75 * E), 1 * E, DEVNET, rule).mode == replicate(2)
 
 
 @given(
@@ -46,18 +59,22 @@ def test_bad_inputs_say_what_is_wrong() -> None:
     price=st.integers(1, 10**21),
     min_bond=st.integers(0, 10**21),
     multiplier=st.integers(0, 50_000),
+    careless=st.sampled_from([0.0, 0.1, 0.3]),
 )
-def test_an_audit_choice_always_deters_the_cheat(value: int, price: int, min_bond: int, multiplier: int) -> None:
+def test_an_audit_choice_always_deters_the_cheat(value: int, price: int, min_bond: int, multiplier: int,
+                                                 careless: float) -> None:  # fmt: skip
     terms = MarketTerms(min_bond, multiplier, 10_000)
-    choice = choose_mode(value, price, terms)
+    rule = ModeRule(careless_validators=careless)
+    choice = choose_mode(value, price, terms, rule)
     if choice.mode.mode == Mode.AUDIT:
         p = choice.mode.param / 10_000
-        # the cheat's gain (skipped work + what the wrong result is worth) never pays
-        assert cheating_loses(p, terms.bond(price), price, price + value) or p == 1.0
-        assert p >= ModeRule().min_audit_p
+        # the cheat's gain (skipped work + what the wrong result is worth) never pays, even
+        # though only the audits that reach a careful validator catch it
+        assert cheating_loses(p * (1 - careless), terms.bond(price), price, price + value) or p == 1.0
+        assert p >= rule.min_audit_p
     else:
         assert choice.mode.param in (2, 3)
-        assert (price + value) / (terms.bond(price) + price) > ModeRule().max_audit_p
+        assert (price + value) / (terms.bond(price) + price) / (1 - careless) > rule.max_audit_p
 
 
 @given(v1=st.integers(0, 10**22), v2=st.integers(0, 10**22))

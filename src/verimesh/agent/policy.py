@@ -61,12 +61,18 @@ class ModeRule:
     min_audit_p: float = 0.05  # never audit less often than this, whatever the value
     max_audit_p: float = 0.25  # above this, replicate instead of auditing
     replicate3_factor: float = 10.0  # replicate(3) when v > factor x (S + R)
+    # Share of audits assumed to reach a validator that agrees without checking (careless,
+    # or bought by the cheat): such an audit catches nothing, so the needed p is divided by
+    # (1 - share) (docs/verification.md, "Collusion"). 0 trusts every drawn validator.
+    careless_validators: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_audit_p <= self.max_audit_p <= 1:
             raise ValueError("need 0 < min_audit_p <= max_audit_p <= 1")
         if self.replicate3_factor <= 0:
             raise ValueError("replicate3_factor must be > 0")
+        if not 0 <= self.careless_validators < 1:
+            raise ValueError(f"careless_validators must be in [0, 1), got {self.careless_validators}")
 
 
 DEFAULT_RULE = ModeRule()
@@ -84,7 +90,7 @@ def choose_mode(value: int, price: int, terms: MarketTerms, rule: ModeRule = DEF
     if value < 0 or price <= 0:
         raise ValueError(f"need value >= 0 and price > 0, got value={value} price={price}")
     forfeit = terms.bond(price) + price  # S + R
-    needed = min_audit_probability(forfeit, 0, price + value)
+    needed = min(1.0, min_audit_probability(forfeit, 0, price + value) / (1 - rule.careless_validators))
     p = max(rule.min_audit_p, needed)
     if p <= rule.max_audit_p or providers < 2:
         p = min(1.0, math.ceil(p * BPS) / BPS)  # round up to whole bps: never below the need
