@@ -145,3 +145,55 @@ def test_a_bundle_of_another_format_is_refused_with_a_fix(model: LlamaModel) -> 
     old = ModelBundle({**model.bundle.config, "format": 1}, model.bundle.tensors)
     with pytest.raises(ValueError, match="import the model again"):
         LlamaModel(old)
+
+
+@pytest.mark.parametrize("prompt", ["R", PROMPT], ids=["one-token-prompt", "prompt"])
+def test_the_layer_layout_is_the_traces(model: LlamaModel, prompt: str) -> None:
+    """``layer_ops`` and ``resume_point`` describe the ops ``forward`` really runs: step 0
+    is the prefix, n layers and the head; each resume point is the residual that enters its
+    layer (the embedding's mul for layer 0, the ffn's residual add after), followed by the
+    layer's attention norm, or the output norm's input after the last layer."""
+    ids = model.encode(prompt)
+    ctx = ExecutionContext()
+    model.generate_ids(ctx, ids, 2)
+    step0, step1 = ctx.trace.steps
+    n, T = model.cfg.n_layers, len(ids)
+    head = (2 if T == 1 else 3) + 1  # [slice to the last row], output norm, head, argmax
+    assert len(step0) == model.PREFIX_OPS + n * model.layer_ops(T, cached=False) + head
+    assert len(step1) == model.PREFIX_OPS + n * model.layer_ops(1, cached=True) + 2 + 1
+    per = model.layer_ops(T, cached=False)
+    for layer in range(n + 1):
+        first = model.PREFIX_OPS + layer * per
+        for index in (first, first + per // 2, first + per - 1):
+            if index >= len(step0):
+                continue
+            at_layer, at = model.resume_point(T, index)
+            assert (at_layer, at) == (min(layer, n), first - 1)
+            assert step0[at].op == ("mul" if layer == 0 else "add")
+            assert step0[at + 1].op in ("rmsnorm", "slice")  # the layer's attention norm / the head
+    assert model.resume_point(T, model.PREFIX_OPS - 1) is None
+
+
+def test_resuming_at_a_layer_runs_the_forwards_own_ops(model: LlamaModel) -> None:
+    """``resume`` from the residual entering layer j runs the very ops ``forward`` runs from
+    that layer's first op on (same op, params, inputs and output), and the same logits."""
+
+    def ops(records):
+        return [(r.op, r.params_json, r.input_hashes, r.output_hash) for r in records]
+
+    ids = model.encode(PROMPT)
+    full = ExecutionContext(keep_tensors=True)
+    logits = model.forward(full, ids, model.new_cache())
+    leaves = full.trace.steps[0]
+    for layer in range(model.cfg.n_layers + 1):
+        _, at = model.resume_point(len(ids), model.PREFIX_OPS + layer * model.layer_ops(len(ids), False))
+        x = recompute(leaves[at])
+        ctx = ExecutionContext()
+        ctx.begin_step()
+        again = model.resume(ctx, x, layer)
+        assert np.array_equal(again, logits)
+        assert ops(ctx.trace.steps[0]) == ops(leaves[at + 1 :])
+    with pytest.raises(ValueError, match="outside a model"):
+        model.resume(ExecutionContext(), x, model.cfg.n_layers + 1)
+    with pytest.raises(ValueError, match="residual stream must be"):
+        model.resume(ExecutionContext(), x[:, :-1], 0)

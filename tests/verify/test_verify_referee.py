@@ -61,11 +61,21 @@ def test_one_wrong_op_is_found_and_recomputed(job, honest, target):
         assert dispute.rounds <= 2 * (2 + (steps - 1).bit_length() + (ops - 1).bit_length())
 
 
-@pytest.mark.parametrize(
+MODEL_CHEATS = pytest.mark.parametrize(
     "make",
     [adversary.skip_last_layer, adversary.swap_layers, adversary.lower_precision],
     ids=["skipped-layer", "model-swap", "lower-precision"],
 )
+
+
+def first_difference(honest, cheat) -> int:
+    return next(
+        i for i, (a, b) in enumerate(zip(honest.records(), cheat.records(), strict=False))
+        if a.leaf_hash() != b.leaf_hash()
+    )
+
+
+@MODEL_CHEATS
 def test_model_level_cheats_are_found_by_replay(job, honest, make):
     cheat_job = adversary.cheat_run(job, make(job.model))
     cheat = cheat_job.trace()
@@ -75,11 +85,61 @@ def test_model_level_cheats_are_found_by_replay(job, honest, make):
         _dispute, outcome, ruling = dispute_between(*traces, job=job)
         assert ruling.guilty == {cheater}, ruling.reasons
         assert ruling.method is Method.REPLAY
-        first = next(
-            i for i, (a, b) in enumerate(zip(honest.records(), cheat.records(), strict=False))
-            if a.leaf_hash() != b.leaf_hash()
-        )
-        assert (outcome.step, outcome.index) == honest.position(first)
+        assert (outcome.step, outcome.index) == honest.position(first_difference(honest, cheat))
+
+
+@MODEL_CHEATS
+def test_an_instruction_dispute_in_step_0_resumes_at_its_layer_from_the_agreed_residual(job, honest, make):
+    """Served the agreed leaf that ends the layer before (by either party: it is in both
+    traces), the referee recomputes it and runs the disputed layer alone: the same ruling
+    and the same program op as the replay of the whole prefix."""
+    from dataclasses import replace
+
+    cheat = adversary.cheat_run(job, make(job.model)).trace()
+    served = []
+
+    def leaf(step, index):
+        served.append((step, index))
+        return cheat.leaf(step, index)  # the cheat's copy of an agreed leaf is the honest one
+
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        _d, outcome, resumed = dispute_between(*traces, job=replace(job, agreed=leaf))
+        _d, _o, replayed = dispute_between(*traces, job=job)
+        assert outcome.step == 0
+        if outcome.index < job.model.impl.PREFIX_OPS:  # a swapped model differs from its first ops
+            assert resumed.method is Method.REPLAY and not served
+            continue
+        assert resumed.method is Method.RESUME and replayed.method is Method.REPLAY
+        assert resumed.guilty == replayed.guilty == {cheater}
+        assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(0, outcome.index).output_hash
+        (step, at), = served
+        assert step == 0 and at < outcome.index and honest.leaf(0, at).op in ("add", "mul")
+        served.clear()
+
+
+def test_an_agreed_leaf_that_does_not_hold_sends_the_referee_back_to_the_replay(job, honest):
+    """Nothing a party serves is trusted: an agreed leaf that is missing, at another
+    position, or whose tensors do not recompute to its output hash only costs the referee
+    the prefix replay, and the ruling stays the program's."""
+    from dataclasses import replace
+
+    cheat = adversary.cheat_run(job, adversary.skip_last_layer(job.model)).trace()
+
+    def wrong_output(step, index):
+        return replace(honest.leaf(step, index), output_hash=bytes(32))
+
+    def other_inputs(step, index):
+        record = honest.leaf(step, index)
+        return replace(record, inputs=(record.inputs[0] + 1, *record.inputs[1:]))
+
+    def other_position(step, index):
+        return honest.leaf(step, index - 1)
+
+    for served in (lambda step, index: None, wrong_output, other_inputs, other_position):
+        _d, outcome, ruling = dispute_between(cheat, honest, job=replace(job, agreed=served))
+        assert outcome.step == 0 and ruling.method is Method.REPLAY
+        assert ruling.guilty == {Party.DEFENDER}
 
 
 def test_the_recomputed_op_is_one_op_of_the_job(job, honest):
@@ -218,7 +278,7 @@ def test_the_program_op_is_the_traced_runs_leaf_at_every_kind_of_position(job, h
     positions = [(0, 0), (0, len(steps[0]) // 2), (1, len(steps[1]) - 1), (len(steps) - 1, len(steps[-1]) - 1)]
     for step, index in positions:
         found = job.program_op(step, index)
-        assert found.record is not None and not found.forwarded
+        assert found.record is not None and found.via == "replay"
         assert found.record.leaf_hash() == honest.leaf(step, index).leaf_hash(), (step, index)
         assert found.record.inputs is not None and len(found.record.inputs) == len(found.record.input_hashes)
     assert job.program_op(len(steps) - 1, len(steps[-1])).record is None

@@ -55,7 +55,7 @@ def validators(zoo_chain: Zoo, pool: list[ValidatorNode]):
     ("behaviour", "method"),
     [
         (Behaviour.WRONG_OUTPUT, Method.RECOMPUTE),
-        (Behaviour.MODEL_SWAP, Method.REPLAY),
+        (Behaviour.MODEL_SWAP, Method.RESUME),
         (Behaviour.ONE_BAD_SMALL_OP, Method.RECOMPUTE),
         (Behaviour.LOWER_PRECISION_LATE, Method.FORWARD),
     ],
@@ -79,6 +79,11 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         assert ruling.method is method
         if method is Method.FORWARD:  # both served the generation they claim: provider and auditor
             assert len(served_claims(zoo.referee.last_bodies)) == 2
+        if method is Method.RESUME:  # the agreed leaf came from the provider's node; the auditor serves it too
+            (party, index, served), = zoo.referee.leaves_served
+            assert party is Party.DEFENDER and served
+            leaves = [zoo.referee.leaf(node.url, handle.job_id, 0, index) for node in (cheater, auditor)]
+            assert leaves[0] is not None and leaves[0]["record"] == leaves[1]["record"]
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour is Behaviour.ONE_BAD_SMALL_OP:  # settled on chain: no committee drawn
             assert [(p["accused"], p["prover"] != cheater.address) for p in proofs] == [(1, True)]

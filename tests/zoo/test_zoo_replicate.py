@@ -45,14 +45,15 @@ PARAMS = {"max_tokens": 3, "seed": 5}
 CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 of its 100 VMT
 
 # behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op;
-# FORWARD: the disputed step alone, after a served output the program confirms)
+# FORWARD: the disputed step alone, after a served output the program confirms; RESUME: the
+# disputed layer of step 0 alone, from the agreed residual a party serves)
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
     Behaviour.ONE_BAD_SMALL_OP: Method.RECOMPUTE,
-    Behaviour.MODEL_SWAP: Method.REPLAY,
-    Behaviour.SKIP_LAYERS: Method.REPLAY,
-    Behaviour.LOWER_PRECISION: Method.REPLAY,
+    Behaviour.MODEL_SWAP: Method.RESUME,
+    Behaviour.SKIP_LAYERS: Method.RESUME,
+    Behaviour.LOWER_PRECISION: Method.RESUME,
     Behaviour.LOWER_PRECISION_LATE: Method.FORWARD,
     Behaviour.RANDOM_OUTPUT: Method.REPLAY,
 }
@@ -86,6 +87,8 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         cheater_party = Party.DEFENDER if defender == cheater.address else Party.CHALLENGER
         assert ruling.guilty == {cheater_party}, ruling.reasons
         assert ruling.method is COMPUTE_CHEATS[behaviour], ruling
+        if ruling.method is Method.RESUME:  # the agreed leaf was served over HTTP by a party's node
+            assert [served for *_, served in zoo.referee.leaves_served] == [True]
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour in SETTLED_ON_CHAIN:  # proven by the honest node or a validator, never drawn
             assert [p["accused"] for p in proofs] == [int(cheater_party) + 1]

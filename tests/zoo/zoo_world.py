@@ -107,7 +107,8 @@ class Referee:
     """Rules on a finished game the way every committee member (or the interim referee key)
     does: replay the game from chain events, fetch both parties' final evidence from their
     nodes over HTTP (signed as the job's requester, who may always read it), decide with
-    ``verify.referee.decide`` (one op recomputed, or the program replayed to the disputed
+    ``verify.referee.decide`` (one op recomputed, the disputed layer resumed from an agreed
+    leaf a party serves at ``/v1/jobs/{id}/trace``, or the program replayed to the disputed
     op). With the DisputeCommittee as JobMarket's referee, the validators' committee sends
     the verdict and this ruling is the independent check of it; with a plain referee key
     (``referee_wallet``) this sends it."""
@@ -118,6 +119,7 @@ class Referee:
         self.domain = Domain(chain_id=client.deployment.chain_id, verifying_contract=client.deployment.contracts.job_market)
         self.referee_jm = None
         self.last_bodies: tuple[dict[str, Any], ...] = ()  # the evidence bodies of the last ruling
+        self.leaves_served: list[tuple[Party, int, bool]] = []  # (party, leaf, served) the last ruling asked for
         if referee_wallet is not None and self.jm.referee().lower() == referee_wallet.address.lower():
             self.referee_jm = self.jm.as_signer(Signer.from_wallet(referee_wallet))
 
@@ -138,12 +140,19 @@ class Referee:
         PartyEvidence.from_json(body["evidence"])  # well-formed, or the request fails here
         return body
 
+    def leaf(self, url: str, job_id: int, replica: int, index: int) -> dict[str, Any] | None:
+        """Leaf ``index`` of a party's trace from its node (``/v1/jobs/{id}/trace``), or None."""
+        envelope = seal(self.client.wallet, DisputeDataRequest(job_id=job_id, replica=replica, leaf_index=index), self.domain)
+        r = httpx.post(f"{url}/v1/jobs/{job_id}/trace", content=envelope.model_dump_json(),
+                       headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+        return r.json() if r.status_code == 200 else None
+
     def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str | list[str], from_block: int) -> Ruling:
         """Wait until the bisection found its leaf, decide, and see the verdict through.
         ``text`` is the job's input: a prompt, or the texts of an embedding batch."""
         from verimesh.models.api import load_model
         from verimesh.node.dispute import replay_game
-        from verimesh.node.evidence import served_claims
+        from verimesh.node.evidence import agreed_leaves, served_claims
         from verimesh.node.execute import job_arguments
         from verimesh.verify.replay import JobRun
 
@@ -183,7 +192,17 @@ class Referee:
         bodies = (evidence[Party.DEFENDER], evidence[Party.CHALLENGER])
         self.last_bodies = bodies
         first, params = job_arguments(spec, text)
-        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, first, params, served_claims(bodies))
+        urls = {Party.DEFENDER: by_address[game.defender.lower()].url, Party.CHALLENGER: by_address[game.challenger.lower()].url}
+        replicas = (game.chain.defender_replica, game.chain.challenger_replica)
+        self.leaves_served = []
+
+        def leaf(party: Party, index: int) -> dict[str, Any] | None:
+            body = self.leaf(urls[party], job_id, replicas[party], index)
+            self.leaves_served.append((party, index, body is not None))
+            return body
+
+        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, first, params, served_claims(bodies),
+                     agreed_leaves(game.dispute, leaf))  # fmt: skip
         ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)
         if self.referee_jm is not None and len(ruling.guilty) == 2:
             self.referee_jm.resolve_dispute_both(job_id)

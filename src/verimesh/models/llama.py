@@ -300,7 +300,7 @@ class LlamaModel:
 
         Appends the new keys/values to ``cache``. Every value flows through ``ctx.call``.
         """
-        cfg, t, q = self.cfg, self.t, self.q
+        cfg, t = self.cfg, self.t
         start, T = cache.length, len(tokens)
         if start + T > cfg.context_length:
             raise ContextLengthError(
@@ -308,17 +308,70 @@ class LlamaModel:
                 "use a shorter input or fewer --max-tokens"
             )
         ids = np.asarray(tokens, dtype=np.int32)
-        # this call's rows of the committed cos/sin tables, once for all layers
-        cos = ctx.call("slice", t["rope.cos"], axis=0, start=start, stop=start + T)
-        sin = ctx.call("slice", t["rope.sin"], axis=0, start=start, stop=start + T)
-        positions = np.arange(T, dtype=np.int32)  # rows of the sliced tables
+        rope = self._rope_rows(ctx, start, T)
         e = ctx.call("embedding", ids, t["token_embd.q"])
         rs = ctx.call("embedding", ids, t["token_embd.row_scale"])
         x = ctx.call("mul", e, rs, t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"], out_dtype="int32")
+        return self._layers_and_head(ctx, x, cache, rope, 0, logit_rows)
+
+    # ops of a forward before its first layer: two rope-table slices, two embeddings, one mul
+    PREFIX_OPS = 5
+
+    def layer_ops(self, T: int, cached: bool) -> int:
+        """How many ops one layer of ``_layers_and_head`` runs on T new tokens (``cached``:
+        with earlier positions in the cache, which adds a concat for k and one for v).
+        ``tests/models/test_tiny_decoder.py`` holds it to the traces ``forward`` makes."""
+        heads = 3 * (1 + (1 if T == 1 else 2))  # q, k, v: a slice, then a reshape (+ transpose)
+        attention = 2 + (2 if cached else 0) + 1 + (0 if T == 1 else 1) + 1  # rope x2, concat x2,
+        # attention, its transpose back to [T, H, hd], reshape
+        ffn = 1 + 1 + 2 + 1 + 1 + 1 + 1  # norm, gate_up, two slices, lut, mul, down, add
+        return 1 + 1 + heads + attention + 2 + ffn  # norm, qkv, ..., attn_output + add
+
+    def resume_point(self, T: int, index: int) -> tuple[int, int] | None:
+        """Where a referee can resume op ``index`` of a forward over T uncached tokens (a
+        generation's step 0): (the layer whose ops it starts from, the index of the op whose
+        output is that layer's input: the residual add ending the layer before, or the
+        embedding's mul). None when the op comes before the first layer (a prefix of at
+        most ``PREFIX_OPS`` ops is as cheap to replay)."""
+        if index < self.PREFIX_OPS:
+            return None
+        layer = min((index - self.PREFIX_OPS) // self.layer_ops(T, cached=False), self.cfg.n_layers)
+        return layer, self.PREFIX_OPS + layer * self.layer_ops(T, cached=False) - 1
+
+    def resume(self, ctx: ExecutionContext, x: np.ndarray, layer: int, logit_rows: int | None = 1) -> np.ndarray:
+        """``forward`` over an empty cache from ``layer`` on, given ``x``, the residual stream
+        that enters it: what a referee runs to find the program's op inside one layer
+        without running the layers before (verify/replay.py). ``ctx`` sees exactly the ops
+        ``forward`` runs from that layer's first op; the rope rows every layer reads are
+        recomputed outside it (they are two ops at the step's start)."""
+        if not 0 <= layer <= self.cfg.n_layers:
+            raise ValueError(f"layer {layer} is outside a model of {self.cfg.n_layers} layers")
+        if x.ndim != 2 or x.shape[1] != self.cfg.dim or not 0 < x.shape[0] <= self.cfg.context_length:
+            raise ValueError(f"the residual stream must be [T, {self.cfg.dim}], got {list(x.shape)}")
+        rope = self._rope_rows(ExecutionContext(trace=False), 0, x.shape[0])
+        return self._layers_and_head(ctx, x, self.new_cache(), rope, layer, logit_rows)
+
+    def _rope_rows(self, ctx: ExecutionContext, start: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+        """This call's rows of the committed cos/sin tables, once for all layers."""
+        t = self.t
+        cos = ctx.call("slice", t["rope.cos"], axis=0, start=start, stop=start + T)
+        sin = ctx.call("slice", t["rope.sin"], axis=0, start=start, stop=start + T)
+        return cos, sin
+
+    def _layers_and_head(
+        self, ctx: ExecutionContext, x: np.ndarray, cache: KVCache, rope: tuple[np.ndarray, np.ndarray],
+        first: int, logit_rows: int | None,
+    ) -> np.ndarray:
+        """Layers ``first``.. on the residual stream ``x`` at positions cache.length.., then
+        the output norm and head."""
+        cfg, t, q = self.cfg, self.t, self.q
+        start, T = cache.length, x.shape[0]
+        cos, sin = rope
+        positions = np.arange(T, dtype=np.int32)  # rows of the sliced tables
         add = (t["residual.m"], t["residual.m"], t["residual.shift"])
         q_dim, kv_dim = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
-        for i, L in enumerate(q["layers"]):
-            p = f"blk.{i}"
+        for i in range(first, len(q["layers"])):
+            L, p = q["layers"][i], f"blk.{i}"
             h = self._norm(ctx, x, f"{p}.attn_norm", L["attn_norm"])
             qkv = self._linear(ctx, h, f"{p}.attn_qkv", "int16")  # [T, (H + 2 Hkv) * hd]
             qh = self._heads(ctx, self._cols(ctx, qkv, 0, q_dim), cfg.n_heads)

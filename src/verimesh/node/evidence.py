@@ -27,6 +27,8 @@ HTTP (FastAPI, served by ``ValidatorDaemon``):
 - ``GET  /v1/info``                           who this validator is and what it is doing.
 - ``POST /v1/jobs/{id}/evidence``             our evidence in a dispute we play (signed
                                               ``DisputeDataRequest`` envelope, as on provider nodes).
+- ``POST /v1/jobs/{id}/trace``                one leaf of our trace in a dispute we play, with its
+                                              proof and inputs (same envelope; as on provider nodes).
 - ``GET  /v1/committee/{id}/signatures``      the verdict signatures we hold for a dispute.
 - ``POST /v1/committee/{id}/signatures``      a member hands us its signature; it is kept only
                                               if it is a valid EIP-712 signature of a drawn member.
@@ -38,8 +40,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
@@ -57,10 +59,19 @@ from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
 from verimesh.node.journal import crash_point
-from verimesh.verify.bisection import DisputeError, OutcomeKind, Party, PartyEvidence, path_blocks
+from verimesh.runtime.trace import OpRecord, TraceProof, verify_trace_proof
+from verimesh.verify.bisection import (
+    Dispute,
+    DisputeError,
+    OutcomeKind,
+    Party,
+    PartyEvidence,
+    path_blocks,
+)
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
 from verimesh.verify.onchain_op import WrongOp, convicts, wrong_op
 from verimesh.verify.referee import ZERO, Method, Ruling, decide
+from verimesh.verify.replay import AgreedLeaves
 
 if TYPE_CHECKING:
     from verimesh.chain import Network
@@ -81,11 +92,24 @@ def fetch_evidence(
     http: httpx.Client, signer: Any, domain: Domain, endpoint: str, job_id: int, replica: int = 0
 ) -> tuple[dict[str, Any] | None, str]:
     """One party's evidence body from its node, or (None, why not)."""
-    envelope = seal(
-        signer, DisputeDataRequest(job_id=job_id, replica=replica, leaf_index=0), domain
-    )
+    return _fetch(http, signer, domain, endpoint, "evidence", DisputeDataRequest(job_id=job_id, replica=replica,
+                                                                                leaf_index=0))  # fmt: skip
+
+
+def fetch_leaf(
+    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, job_id: int, replica: int, leaf_index: int
+) -> tuple[dict[str, Any] | None, str]:
+    """One leaf of a party's trace (``/v1/jobs/{id}/trace``), or (None, why not)."""
+    return _fetch(http, signer, domain, endpoint, "trace", DisputeDataRequest(job_id=job_id, replica=replica,
+                                                                             leaf_index=leaf_index))  # fmt: skip
+
+
+def _fetch(
+    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, route: str, request: DisputeDataRequest
+) -> tuple[dict[str, Any] | None, str]:
+    envelope = seal(signer, request, domain)
     try:
-        r = http.post(f"{endpoint.rstrip('/')}/v1/jobs/{job_id}/evidence", content=envelope.model_dump_json(),
+        r = http.post(f"{endpoint.rstrip('/')}/v1/jobs/{request.job_id}/{route}", content=envelope.model_dump_json(),
                       headers={"content-type": "application/json"})  # fmt: skip
     except httpx.HTTPError as exc:
         return None, f"unreachable: {exc}"
@@ -94,7 +118,36 @@ def fetch_evidence(
     try:
         return r.json(), ""
     except ValueError:
-        return None, "the evidence is not JSON"
+        return None, f"the {route} body is not JSON"
+
+
+# (party, leaf index counted over all steps) -> that party's /v1/jobs/{id}/trace body, or None
+LeafSource = Callable[[Party, int], "dict[str, Any] | None"]
+
+
+def agreed_leaves(dispute: Dispute, source: LeafSource) -> AgreedLeaves:
+    """The leaves before the first difference of a finished bisection, as either party
+    serves them, kept only when proven under that party's committed trace root: such a
+    leaf is in both traces (every block before the difference was agreed), so the referee
+    may resume from it whoever served it (verify/replay.py). Step 0 only, where a leaf's
+    index counted over all steps is its index in the step."""
+    outcome = dispute.outcome
+
+    def leaf(step: int, index: int) -> OpRecord | None:
+        if outcome is None or step != 0 or not (0, index) < (outcome.step, outcome.index) or index < 0:
+            return None
+        for party in Party:
+            body = source(party, index)
+            try:
+                record = OpRecord.from_json(body["record"])  # type: ignore[index]
+                proof = TraceProof.from_json(body["proof"])  # type: ignore[index]
+            except (TypeError, KeyError, ValueError):
+                continue  # nothing served, or not a leaf
+            if (record.step, record.index) == (0, index) and verify_trace_proof(dispute.roots[party], record, proof):
+                return record
+        return None
+
+    return leaf
 
 
 def job_from_bodies(
@@ -133,9 +186,14 @@ def _ruling(guilty: set[Party], reasons: list[str], state: GameState, started: f
 
 
 def rule(
-    state: GameState, bodies: tuple[dict[str, Any] | None, dict[str, Any] | None], posted: PostedJob
+    state: GameState,
+    bodies: tuple[dict[str, Any] | None, dict[str, Any] | None],
+    posted: PostedJob,
+    leaves: LeafSource | None = None,
 ) -> Ruling:
-    """The member's ruling on a referred dispute (module docstring, cases 1-4)."""
+    """The member's ruling on a referred dispute (module docstring, cases 1-4). ``leaves``
+    fetches a leaf of a party's trace, for a resume at the disputed layer; without it an
+    instruction dispute in step 0 replays the prefix."""
     started = time.process_time()
     if state.violation is not None:
         party, why = state.violation
@@ -187,6 +245,8 @@ def rule(
         if job is None:
             raise
         run = _job_run(*job, claims=served_claims(bodies))
+    if leaves is not None:
+        run = replace(run, agreed=agreed_leaves(dispute, leaves))
     return decide(dispute, evidence[0], evidence[1], run)
 
 
@@ -393,13 +453,8 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
         """Address, chain, status and duties of this validator."""
         return daemon.info()
 
-    @app.post(
-        "/v1/jobs/{job_id}/evidence",
-        tags=["disputes"],
-        responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}},
-    )
-    def evidence(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
-        """Our final evidence in the dispute of a job we play (committee members, the parties)."""
+    def _reader(job_id: int, envelope: dict[str, Any]) -> DisputeDataRequest:
+        """The signed request, once its signer may read this dispute's evidence."""
         try:
             verified = daemon.verifier.verify(envelope, DisputeDataRequest)
         except EnvelopeError as exc:
@@ -413,12 +468,34 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
                 403,
                 f"{verified.signer} is neither a party nor a validator of job {job_id}'s dispute",
             )
+        return verified.message
+
+    @app.post(
+        "/v1/jobs/{job_id}/evidence",
+        tags=["disputes"],
+        responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}},
+    )
+    def evidence(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Our final evidence in the dispute of a job we play (committee members, the parties)."""
+        _reader(job_id, envelope)
         try:
             return daemon.evidence_for(job_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         except (DisputeError, RuntimeError) as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @app.post("/v1/jobs/{job_id}/trace", tags=["disputes"],
+              responses={400: {}, 401: {}, 403: {}, 404: {}})  # fmt: skip
+    def trace_leaf(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
+        """One leaf of our trace (``leaf_index`` of the signed request, counted over all
+        steps) with its proof and input tensors, as provider nodes serve theirs: a member
+        resuming at a disputed layer asks for the agreed leaf before it."""
+        message = _reader(job_id, envelope)
+        try:
+            return daemon.leaf_for(job_id, message.leaf_index)
+        except LookupError as exc:  # no dispute of ours, or a leaf past our trace's end
+            raise HTTPException(404, str(exc)) from None
 
     @app.post("/v1/jobs/{job_id}/input", status_code=202, tags=["audits"],
               responses={400: {}, 401: {}, 403: {}, 404: {}, 422: {}})  # fmt: skip

@@ -170,7 +170,14 @@ def trace_evidence(
 ) -> dict[str, Any]:
     """Op ``leaf_index`` (counted over all steps, in execution order) of the job's trace:
     its record with input tensors, and its proof up to the trace root."""
-    trace = job_trace(spec, input_bytes, behaviour)
+    return leaf_evidence(job_trace(spec, input_bytes, behaviour), leaf_index)
+
+
+def leaf_evidence(trace: Trace, leaf_index: int) -> dict[str, Any]:
+    """The wire form of op ``leaf_index`` of ``trace`` (what ``/v1/jobs/{id}/trace`` serves);
+    IndexError past its end."""
+    if leaf_index < 0:
+        raise IndexError(f"leaf {leaf_index} is negative")
     remaining = leaf_index
     for step, ops in enumerate(trace.steps):
         if remaining < len(ops):

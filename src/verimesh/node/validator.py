@@ -71,7 +71,7 @@ from verimesh.crypto.nonces import SqliteNonceStore
 from verimesh.crypto.wallet import Wallet
 from verimesh.models.store import ModelStore
 from verimesh.node.dispute import DisputePlayer, GameState, PlayerStatus
-from verimesh.node.evidence import OpProofs, fetch_evidence
+from verimesh.node.evidence import LeafSource, OpProofs, fetch_evidence, fetch_leaf
 from verimesh.node.jobs import (
     JobResultBody,
     JobSpec,
@@ -866,13 +866,37 @@ class ValidatorDaemon:
             why.append(reason)
         return bodies, why
 
+    def _leaf_source(self, state: GameState, job_id: int, endpoints: list[str | None]) -> LeafSource:
+        """Fetches one leaf of a party's trace from its node, for a resume at the disputed
+        layer (``node.evidence.agreed_leaves`` checks what comes back)."""
+        replicas = (state.chain.defender_replica, state.chain.challenger_replica)
+
+        def fetch(party: Party, leaf_index: int) -> dict[str, Any] | None:
+            endpoint = endpoints[party]
+            if endpoint is None:
+                return None
+            body, why = fetch_leaf(self.http, self.wallet, self.domain, endpoint, job_id, replicas[party], leaf_index)
+            if body is None:
+                log.info("job %d: the %s served no leaf %d (%s)", job_id, party.name.lower(), leaf_index, why)
+            return body
+
+        return fetch
+
     def evidence_for(self, job_id: int) -> dict[str, Any]:
         """Our final evidence for the committee (with the job's spec and input, so a member
         can replay the program when the leaves differ in the instruction)."""
+        return self._playing(job_id).evidence_json()
+
+    def leaf_for(self, job_id: int, leaf_index: int) -> dict[str, Any]:
+        """One leaf of our trace with its proof and inputs, for a member resuming at the
+        disputed layer from an agreed leaf (IndexError past our trace's end)."""
+        return self._playing(job_id).leaf_json(leaf_index)
+
+    def _playing(self, job_id: int) -> DisputePlayer:
         duty = self.journal.duty(job_id)
         if duty is None or duty.step not in ("playing", "done", "failed") or duty.agrees:
             raise LookupError(f"this validator plays no dispute of job {job_id}")
-        return self.player(job_id).evidence_json()
+        return self.player(job_id)
 
     # -- committee ----------------------------------------------------------------------------------
     def committee_client(self) -> Any:
@@ -990,7 +1014,8 @@ class ValidatorDaemon:
             )
             return  # a party may still be computing its trace: ask again next poll
         ruling = rule(state, (bodies[0], bodies[1]), PostedJob(spec_hash=posted.spec_hash, model_root=posted.model_root,
-                                                              input_root=posted.input_root))  # fmt: skip
+                                                              input_root=posted.input_root),
+                      self._leaf_source(state, job_id, endpoints))  # fmt: skip
         lie = self.settings.behaviour is Behaviour.FALSE_VERDICT
         if not lie and self.proofs.due(job_id):  # a proof settles it at once, no signatures needed
             with self._chain_lock:

@@ -10,10 +10,11 @@ When the leaves differ in the instruction itself (a skipped layer, a swapped mod
 changed requantization shift shows up as another op, other params or other input hashes
 at that position), or one trace is longer than the other, recomputing the op proves
 nothing: each party's op may be computed correctly from its own inputs. The referee then
-needs the PROGRAM: it replays the job honestly up to that op (``JobRun.program_op``) and
+needs the PROGRAM: it runs the job honestly up to that op (``JobRun.program_op``) and
 the party whose leaf is not the program's lied. That costs a prefix of the job, not one op
 (docs/verification.md, "Referee cost"); in a generation with a claimed output the program
-confirms, only the disputed step and one batched forward over the tokens before it.
+confirms, only the disputed step and one batched forward over the tokens before it; in
+step 0 with the agreed residual entering the disputed layer served, that layer alone.
 
 A party whose evidence does not bind its earlier moves (``Dispute.check_evidence``) lied in
 the game itself and is guilty whatever the op says.
@@ -35,6 +36,7 @@ class Method(Enum):
     RECOMPUTE = "recompute"  # one op recomputed
     REPLAY = "replay"  # program replayed to the disputed op
     FORWARD = "forward"  # the disputed step alone, after a claimed generation the program confirms
+    RESUME = "resume"  # the disputed layer of step 0 alone, from the agreed residual entering it
     EVIDENCE = "evidence"  # decided by the evidence check alone
 
 
@@ -125,7 +127,7 @@ def decide(
                 guilty.add(longer)
                 reasons.append(f"{longer.name.lower()}'s op {outcome.step}/{outcome.index} is not the program's")
     output = expected.output_hash if expected is not None else ZERO
-    method = Method.FORWARD if program.forwarded else Method.REPLAY
+    method = Method(program.via)
     return Ruling(frozenset(guilty), outcome.step, outcome.index, method, output, tuple(reasons),
                   time.process_time() - start)
 

@@ -11,17 +11,31 @@ program confirms (``LlamaModel.fast_forward``: one batched forward checks every 
 token) the referee runs only the disputed step. A claim is never trusted: one that is not
 the program's choice falls back to the full replay, so a lying party can only make the
 referee's work what it was without claims.
+
+In step 0 (a skipped layer or a swapped model differs there, since every step does) the
+referee resumes at the disputed layer instead (``LlamaModel.resume``). Every leaf before
+the first differing one is in both parties' traces, so the residual add that ends the
+layer before is agreed: ``agreed`` serves that leaf (with its input tensors, proven under
+a committed trace root by the caller), the referee recomputes that one op to get the
+layer's input, checks it against the leaf's output hash and runs the disputed layer alone,
+numbering its ops from the layer's first index: one layer, not a prefix. A leaf nobody
+serves, or one that does not recompute to its hash, falls back to the prefix replay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..models.api import LoadedModel
 from ..runtime import ExecutionContext
 from ..runtime.tensor import tensor_hash
-from ..runtime.trace import OpRecord, Trace
+from ..runtime.trace import OpRecord, Trace, TraceError, recompute
+
+# (step, index) -> that agreed leaf with its input tensors, proven under a committed trace
+# root by whoever serves it (node/evidence.py), or None when nobody serves it
+AgreedLeaves = Callable[[int, int], OpRecord | None]
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,7 @@ class JobRun:
     text: str
     params: dict[str, Any] = field(default_factory=dict)
     claims: tuple[tuple[int, ...], ...] = ()  # generated token ids the parties claim (any, unchecked)
+    agreed: AgreedLeaves | None = None  # leaves before the first difference, for a resume
 
     def run(self, ctx: ExecutionContext) -> Any:
         """Run the job's program in ``ctx``; returns the architecture's TaskOutput."""
@@ -45,18 +60,56 @@ class JobRun:
 
     def program_op(self, step: int, index: int) -> ProgramOp:
         """The op the honest program runs at (step, index) (None if it never gets there).
+        Every leaf before it must be agreed by the parties (the first difference).
 
-        Runs the program only up to that op: the disputed step alone when a claim lets it
-        fast-forward there, else every step before it too."""
-        found = self._fast_forwarded(step, index)
+        Runs the program only up to that op: in step 0 from the disputed layer on when an
+        agreed leaf lets it resume there, in a later step that step alone when a claim lets
+        it fast-forward there, else every op before it too."""
+        found = self._resumed(index) if step == 0 else self._fast_forwarded(step, index)
         if found is not None:
             return found
         ctx = _StopAt(step, index)
         try:
             self.run(ctx)
         except _Reached as reached:
-            return ProgramOp(reached.record, forwarded=False)
-        return ProgramOp(None, forwarded=False)
+            return ProgramOp(reached.record, "replay")
+        return ProgramOp(None, "replay")
+
+    def _resumed(self, index: int) -> ProgramOp | None:
+        """Op ``index`` of step 0 from the layer it is in, after the agreed residual that
+        enters that layer; None when that cannot serve (not a generation, an op before the
+        first layer, no agreed leaf served, or one that does not recompute to its hash)."""
+        from ..models.llama import LlamaModel
+        from ..models.llama_task import generation_args
+
+        impl = self.model.impl
+        if self.agreed is None or self.task != "generate" or not isinstance(impl, LlamaModel):
+            return None
+        try:
+            _max_tokens, seed, chat = generation_args(self.params)
+            prompt = impl.prompt_ids(self.text, chat)
+        except ValueError:
+            return None  # the full run reports the job's own error
+        point = impl.resume_point(len(prompt), index)
+        if not prompt or point is None:
+            return None
+        layer, at = point
+        record = self.agreed(0, at)
+        if record is None or (record.step, record.index) != (0, at):
+            return None
+        try:
+            x = recompute(record, path="fast")
+        except (TraceError, ValueError, KeyError):
+            return None  # tensors that do not match the leaf, or not an op this runtime knows
+        if tensor_hash(x) != record.output_hash or x.shape != (len(prompt), impl.cfg.dim):
+            return None
+        ctx = _StopAt(0, index, first=at + 1)
+        try:
+            logits = impl.resume(ctx, x, layer)
+            impl.choose(ctx, logits, 0, seed)
+        except _Reached as reached:
+            return ProgramOp(reached.record, "resume")
+        return ProgramOp(None, "resume")  # step 0 ends before that index
 
     def _fast_forwarded(self, step: int, index: int) -> ProgramOp | None:
         """The op from step ``step`` run alone after a claim the program confirms; None
@@ -85,18 +138,19 @@ class JobRun:
                 if not impl.fast_forward(ctx, prompt, tokens, seed):
                     continue
             except _Reached as reached:
-                return ProgramOp(reached.record, forwarded=True)
-            return ProgramOp(None, forwarded=True)  # the step ends before that index
+                return ProgramOp(reached.record, "forward")
+            return ProgramOp(None, "forward")  # the step ends before that index
         return None
 
 
 @dataclass(frozen=True)
 class ProgramOp:
     """The honest program's op at a position (None: the program never runs one there), and
-    whether the referee fast-forwarded to its step instead of replaying every step before."""
+    how the referee got there: replaying every op before it, fast-forwarding to its step
+    (a confirmed claim) or resuming at its layer (an agreed residual)."""
 
     record: OpRecord | None
-    forwarded: bool
+    via: Literal["replay", "forward", "resume"]
 
 
 class _Reached(Exception):
@@ -109,12 +163,13 @@ class _StopAt(ExecutionContext):
     """Runs ops honestly on the untraced fast path, numbering them as a trace would
     (``Trace.next_position``), and stops the program right after the op at (step, index)
     with that op's leaf: the referee needs one leaf, so only the disputed op's tensors are
-    hashed (tracing the prefix cost a fifth more, bench-verify.md)."""
+    hashed (tracing the prefix cost a fifth more, bench-verify.md). ``first``: the index
+    the first op of step 0 gets (a run resumed in the middle of step 0)."""
 
-    def __init__(self, step: int, index: int) -> None:
+    def __init__(self, step: int, index: int, first: int | None = None) -> None:
         super().__init__(trace=False)
         self.target = (step, index)
-        self._ops_per_step: list[int] = []
+        self._ops_per_step: list[int] = [] if first is None else [first]
 
     def begin_step(self) -> None:
         self._ops_per_step.append(0)
