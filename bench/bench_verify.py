@@ -210,7 +210,8 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
     """A cheat that runs another program from step 0 on (every step differs, so the first
     differing leaf is in step 0): the referee's best-of-``reps`` CPU for the program's op
     there, replaying the prefix of step 0 vs resuming at the disputed layer from the agreed
-    leaf before it (``JobRun.agreed``, served here from the honest trace)."""
+    leaf before it (``JobRun.agreed``, served here from the honest trace), as a share of
+    the job's CPU."""
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     cheat = adversary.cheat_run(job, make(job.model)).trace()
@@ -219,7 +220,7 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
     play(dispute, d, c)
     evidence = (d.evidence(dispute), c.evidence(dispute))
     figures: dict[str, float] = {"rounds": dispute.rounds}
-    for name, run in (("replay", job), ("resume", replace(job, agreed=honest.leaf))):
+    for name, run in (("replay", job), ("resume", replace(job, agreed=lambda i: honest.leaf(*honest.position(i))))):
         best = None
         for _ in range(reps):
             seconds, ruling = cpu(lambda run=run: decide(dispute, *evidence, run))
@@ -234,7 +235,8 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
 def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     """An instruction dispute in the LAST step (lower precision from there on): the referee
     replays every step before it, or, with the defender's served output confirmed by one
-    batched forward, runs the last step alone (``JobRun.claims``)."""
+    batched forward, runs the last step alone (``JobRun.claims``), or, served the agreed
+    residual entering the disputed layer, runs that layer alone (``JobRun.agreed``)."""
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     last = len(honest.steps) - 1
@@ -247,7 +249,8 @@ def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     play(dispute, d, c)
     evidence = (d.evidence(dispute), c.evidence(dispute))
     figures: dict[str, float] = {"step": last, "rounds": dispute.rounds}
-    for name, run in (("replay", job), ("forward", replace(job, claims=(claim,)))):
+    agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
+    for name, run in (("replay", job), ("forward", replace(job, claims=(claim,))), ("resume", agreed)):
         best = None
         for _ in range(reps):
             seconds, ruling = cpu(lambda run=run: decide(dispute, *evidence, run))
@@ -568,7 +571,9 @@ def main() -> None:
         f"wrong op differs in an input, so the referee needs the program's op there. Replaying steps 0-{late['step']} "
         f"costs {100 * late['replay']:.1f}% of the job's CPU; fast-forwarding after the defender's served output "
         f"(one batched forward confirms every claimed token, then the disputed step runs alone; "
-        f"`Method.{late['forward_method'].upper()}`) costs {100 * late['forward']:.1f}%.")
+        f"`Method.{late['forward_method'].upper()}`) costs {100 * late['forward']:.1f}%; resuming at the disputed "
+        f"layer from the agreed residual (`Method.{late['resume_method'].upper()}`) costs "
+        f"{100 * late['resume']:.2f}%.")
     out()
     longest = max(results.values(), key=lambda r: r["rounds_max"])
     g = dispute_gas(longest["longest"], longest["honest"])

@@ -160,7 +160,15 @@ def test_the_layer_layout_is_the_traces(model: LlamaModel, prompt: str) -> None:
     n, T = model.cfg.n_layers, len(ids)
     head = (2 if T == 1 else 3) + 1  # [slice to the last row], output norm, head, argmax
     assert len(step0) == model.PREFIX_OPS + n * model.layer_ops(T, cached=False) + head
+    assert len(step0) == model.forward_ops(T, cached=False) + 1
     assert len(step1) == model.PREFIX_OPS + n * model.layer_ops(1, cached=True) + 2 + 1
+    assert len(step1) == model.forward_ops(1, cached=True) + 1
+    reads = model.PREFIX_OPS + model.cache_reads(1)
+    assert [r.op for r in step1[reads : reads + 3]] == ["concat", "concat", "attention"]
+    for layer in range(n + 1):  # a cached step's layers start where resume_point says
+        first = model.PREFIX_OPS + layer * model.layer_ops(1, cached=True)
+        assert model.resume_point(1, first + 1, cached=True) == (min(layer, n), first - 1)
+        assert step1[first - 1].op == ("mul" if layer == 0 else "add")
     per = model.layer_ops(T, cached=False)
     for layer in range(n + 1):
         first = model.PREFIX_OPS + layer * per
@@ -175,25 +183,38 @@ def test_the_layer_layout_is_the_traces(model: LlamaModel, prompt: str) -> None:
 
 
 def test_resuming_at_a_layer_runs_the_forwards_own_ops(model: LlamaModel) -> None:
-    """``resume`` from the residual entering layer j runs the very ops ``forward`` runs from
-    that layer's first op on (same op, params, inputs and output), and the same logits."""
+    """``resume`` from the residual entering layer j (and, in a later step, that layer's
+    cached keys and values) runs the very ops ``forward`` runs from that layer's first op on
+    (same op, params, inputs and output), and gives the same logits."""
 
     def ops(records):
         return [(r.op, r.params_json, r.input_hashes, r.output_hash) for r in records]
 
     ids = model.encode(PROMPT)
-    full = ExecutionContext(keep_tensors=True)
-    logits = model.forward(full, ids, model.new_cache())
-    leaves = full.trace.steps[0]
-    for layer in range(model.cfg.n_layers + 1):
-        _, at = model.resume_point(len(ids), model.PREFIX_OPS + layer * model.layer_ops(len(ids), False))
-        x = recompute(leaves[at])
-        ctx = ExecutionContext()
-        ctx.begin_step()
-        again = model.resume(ctx, x, layer)
-        assert np.array_equal(again, logits)
-        assert ops(ctx.trace.steps[0]) == ops(leaves[at + 1 :])
+    full, cache = ExecutionContext(keep_tensors=True), model.new_cache()
+    logits = [model.forward(full, ids, cache)]
+    full.begin_step()
+    logits.append(model.forward(full, [ids[0]], cache))
+    for step, (T, cached, start) in enumerate([(len(ids), False, 0), (1, True, len(ids))]):
+        leaves = full.trace.steps[step]
+        for layer in range(model.cfg.n_layers + 1):
+            first = model.PREFIX_OPS + layer * model.layer_ops(T, cached)
+            assert model.resume_point(T, first, cached) == (layer, first - 1)
+            past = []
+            for later in range(layer, model.cfg.n_layers) if cached else ():  # each layer's concats read its cache
+                reads = model.PREFIX_OPS + later * model.layer_ops(T, cached) + model.cache_reads(T)
+                past.append((leaves[reads].inputs[0], leaves[reads + 1].inputs[0]))
+            ctx = ExecutionContext()
+            ctx.begin_step()
+            again = model.resume(ctx, recompute(leaves[first - 1]), layer, start, past)
+            assert np.array_equal(again, logits[step])
+            assert ops(ctx.trace.steps[0]) == ops(leaves[first:])
+    x = recompute(full.trace.steps[1][model.PREFIX_OPS - 1])
     with pytest.raises(ValueError, match="outside a model"):
         model.resume(ExecutionContext(), x, model.cfg.n_layers + 1)
     with pytest.raises(ValueError, match="residual stream must be"):
         model.resume(ExecutionContext(), x[:, :-1], 0)
+    with pytest.raises(ValueError, match="past keys and values of layer 0 must be"):
+        model.resume(ExecutionContext(), x, 0, len(ids), [(x, x)])
+    with pytest.raises(ValueError, match="reads the keys and values of the"):
+        model.resume(ExecutionContext(trace=False), x, 0, len(ids))

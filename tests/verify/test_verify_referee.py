@@ -88,6 +88,17 @@ def test_model_level_cheats_are_found_by_replay(job, honest, make):
         assert (outcome.step, outcome.index) == honest.position(first_difference(honest, cheat))
 
 
+def serving(trace, asked=None):
+    """A party serving its trace's leaves by their index over all steps (as its node does)."""
+
+    def leaf(leaf_index):
+        if asked is not None:
+            asked.append(trace.position(leaf_index))
+        return trace.leaf(*trace.position(leaf_index))
+
+    return leaf
+
+
 @MODEL_CHEATS
 def test_an_instruction_dispute_in_step_0_resumes_at_its_layer_from_the_agreed_residual(job, honest, make):
     """Served the agreed leaf that ends the layer before (by either party: it is in both
@@ -96,26 +107,65 @@ def test_an_instruction_dispute_in_step_0_resumes_at_its_layer_from_the_agreed_r
     from dataclasses import replace
 
     cheat = adversary.cheat_run(job, make(job.model)).trace()
-    served = []
-
-    def leaf(step, index):
-        served.append((step, index))
-        return cheat.leaf(step, index)  # the cheat's copy of an agreed leaf is the honest one
-
+    asked = []
     for cheater in Party:
         traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
-        _d, outcome, resumed = dispute_between(*traces, job=replace(job, agreed=leaf))
+        # the cheat's copy of an agreed leaf is the honest one
+        _d, outcome, resumed = dispute_between(*traces, job=replace(job, agreed=serving(cheat, asked)))
         _d, _o, replayed = dispute_between(*traces, job=job)
         assert outcome.step == 0
         if outcome.index < job.model.impl.PREFIX_OPS:  # a swapped model differs from its first ops
-            assert resumed.method is Method.REPLAY and not served
+            assert resumed.method is Method.REPLAY and not asked
             continue
         assert resumed.method is Method.RESUME and replayed.method is Method.REPLAY
         assert resumed.guilty == replayed.guilty == {cheater}
         assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(0, outcome.index).output_hash
-        (step, at), = served
+        (step, at), = asked
         assert step == 0 and at < outcome.index and honest.leaf(0, at).op in ("add", "mul")
-        served.clear()
+        asked.clear()
+
+
+class CoarserAttentionFrom(ExecutionContext):
+    """Honest until ``step``, then every attention op's output shift + 1: an instruction
+    difference after a layer has read its cache."""
+
+    def __init__(self, step):
+        super().__init__(keep_tensors=True)
+        self.step = step
+
+    def call(self, op_name, *inputs, **params):
+        if op_name == "attention" and self.trace.next_position()[0] >= self.step:
+            inputs = (*inputs[:7], np.asarray(inputs[7] + 1, dtype=inputs[7].dtype))
+        return super().call(op_name, *inputs, **params)
+
+
+@pytest.mark.parametrize(
+    ("cheat_from", "reads_cache"),
+    [(adversary.LowerPrecisionFrom, False), (CoarserAttentionFrom, True)],
+    ids=["first-linear-op", "attention-after-the-cache"],
+)
+def test_a_late_instruction_dispute_resumes_at_its_layer_with_the_agreed_cache(job, cheat_from, reads_cache):
+    """Deep in a generation the disputed layer may read its cached keys and values: the
+    referee then takes them from the layer's two agreed concats, and runs that layer alone,
+    with the ruling the fast-forward and the replay of steps 0-4 give."""
+    from dataclasses import replace
+
+    long = replace(job, params={"max_tokens": 6})
+    honest, cheat = long.trace(), long.trace(cheat_from(4))
+    claims = (_tokens(long),)
+    for cheater in Party:
+        traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+        asked = []
+        _d, outcome, resumed = dispute_between(*traces, job=replace(long, agreed=serving(honest, asked)))
+        _d, _o, forwarded = dispute_between(*traces, job=replace(long, claims=claims))
+        _d, _o, replayed = dispute_between(*traces, job=long)
+        assert outcome.step == 4
+        assert (resumed.method, forwarded.method, replayed.method) == (Method.RESUME, Method.FORWARD, Method.REPLAY)
+        assert resumed.guilty == forwarded.guilty == replayed.guilty == {cheater}
+        assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(4, outcome.index).output_hash
+        assert all(step == 4 for step, _ in asked)
+        anchor, *cache = [honest.leaf(*at).op for at in asked]  # the residual entering the layer, its cache
+        assert anchor in ("add", "mul") and cache == (["concat", "concat"] if reads_cache else [])
 
 
 def test_an_agreed_leaf_that_does_not_hold_sends_the_referee_back_to_the_replay(job, honest):
@@ -126,18 +176,20 @@ def test_an_agreed_leaf_that_does_not_hold_sends_the_referee_back_to_the_replay(
 
     cheat = adversary.cheat_run(job, adversary.skip_last_layer(job.model)).trace()
 
-    def wrong_output(step, index):
-        return replace(honest.leaf(step, index), output_hash=bytes(32))
+    def agreed(change):
+        def leaf(leaf_index):
+            return change(honest.leaf(*honest.position(leaf_index)))
+        return leaf
 
-    def other_inputs(step, index):
-        record = honest.leaf(step, index)
+    def other_inputs(record):
         return replace(record, inputs=(record.inputs[0] + 1, *record.inputs[1:]))
 
-    def other_position(step, index):
-        return honest.leaf(step, index - 1)
+    def other_position(record):
+        return honest.leaf(record.step, record.index - 1)
 
-    for served in (lambda step, index: None, wrong_output, other_inputs, other_position):
-        _d, outcome, ruling = dispute_between(cheat, honest, job=replace(job, agreed=served))
+    for change in (lambda record: None, lambda record: replace(record, output_hash=bytes(32)), other_inputs,
+                   other_position):  # fmt: skip
+        _d, outcome, ruling = dispute_between(cheat, honest, job=replace(job, agreed=agreed(change)))
         assert outcome.step == 0 and ruling.method is Method.REPLAY
         assert ruling.guilty == {Party.DEFENDER}
 

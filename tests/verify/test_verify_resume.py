@@ -1,5 +1,5 @@
-"""A committee member resumes an instruction dispute of step 0 at its layer from an agreed
-leaf a party serves (``node.evidence.agreed_leaves``): nothing served is trusted until it is
+"""A committee member resumes an instruction dispute at its layer from agreed leaves a
+party serves (``node.evidence.agreed_leaves``): nothing served is trusted until it is
 proven under that party's committed trace root, at the position asked, before the first
 difference."""
 
@@ -52,8 +52,8 @@ def test_the_defenders_proven_leaf_is_taken_and_the_ruling_resumes(job, game):
     assert party is Party.DEFENDER and index < dispute.outcome.index
 
 
-def test_a_leaf_proven_under_no_committed_root_is_refused_and_the_other_party_asked(job, game):
-    dispute, traces, evidence = game
+def test_a_leaf_proven_under_no_committed_root_is_refused_and_the_other_party_asked(game):
+    dispute, traces, _ = game
     index = dispute.outcome.index - 1
 
     def forged(party, body):  # the defender serves its leaf under another trace's proof
@@ -63,7 +63,7 @@ def test_a_leaf_proven_under_no_committed_root_is_refused_and_the_other_party_as
 
     asked = []
     leaf = agreed_leaves(dispute, serving(traces, asked, forged))
-    assert leaf(0, index).leaf_hash() == traces[Party.CHALLENGER].leaf(0, index).leaf_hash()
+    assert leaf(index).leaf_hash() == traces[Party.CHALLENGER].leaf(0, index).leaf_hash()
     assert asked == [(Party.DEFENDER, index), (Party.CHALLENGER, index)]
 
 
@@ -80,15 +80,17 @@ def test_nothing_usable_served_leaves_the_referee_the_replay(job, game, tamper):
     dispute, traces, evidence = game
     asked = []
     leaf = agreed_leaves(dispute, serving(traces, asked, tamper))
-    assert leaf(0, dispute.outcome.index - 1) is None
+    assert leaf(dispute.outcome.index - 1) is None
     ruling = decide(dispute, *evidence, replace(job, agreed=leaf))
     assert ruling.method is Method.REPLAY and ruling.guilty == {Party.DEFENDER}
 
 
-def test_only_leaves_before_the_first_difference_are_asked_for(game):
+def test_leaves_from_the_first_difference_on_are_refused_though_proven(game):
+    """Only leaves before the first difference are in both traces: one at or after it is
+    proven under its party's root, yet is no agreed leaf."""
     dispute, traces, _ = game
-    asked = []
-    leaf = agreed_leaves(dispute, serving(traces, asked))
-    for step, index in [(0, dispute.outcome.index), (0, dispute.outcome.index + 1), (1, 0), (0, -1)]:
-        assert leaf(step, index) is None
-    assert asked == []
+    leaf = agreed_leaves(dispute, serving(traces, []))
+    first = dispute.outcome.index
+    assert leaf(first - 1) is not None
+    for index in (first, first + 1, len(traces[Party.DEFENDER].steps[0]), -1):
+        assert leaf(index) is None

@@ -45,8 +45,8 @@ PARAMS = {"max_tokens": 3, "seed": 5}
 CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 of its 100 VMT
 
 # behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op;
-# FORWARD: the disputed step alone, after a served output the program confirms; RESUME: the
-# disputed layer of step 0 alone, from the agreed residual a party serves)
+# RESUME: the disputed layer alone, from the agreed residual (and cache) a party serves;
+# without it, FORWARD: the disputed step alone, after a served output the program confirms)
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
@@ -54,7 +54,7 @@ COMPUTE_CHEATS = {
     Behaviour.MODEL_SWAP: Method.RESUME,
     Behaviour.SKIP_LAYERS: Method.RESUME,
     Behaviour.LOWER_PRECISION: Method.RESUME,
-    Behaviour.LOWER_PRECISION_LATE: Method.FORWARD,
+    Behaviour.LOWER_PRECISION_LATE: Method.RESUME,
     Behaviour.RANDOM_OUTPUT: Method.REPLAY,
 }
 # the cheats whose wrong op the chain recomputes itself: settled by an op proof, no committee
@@ -88,7 +88,7 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         assert ruling.guilty == {cheater_party}, ruling.reasons
         assert ruling.method is COMPUTE_CHEATS[behaviour], ruling
         if ruling.method is Method.RESUME:  # the agreed leaf was served over HTTP by a party's node
-            assert [served for *_, served in zoo.referee.leaves_served] == [True]
+            assert zoo.referee.leaves_served and all(served for *_, served in zoo.referee.leaves_served)
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour in SETTLED_ON_CHAIN:  # proven by the honest node or a validator, never drawn
             assert [p["accused"] for p in proofs] == [int(cheater_party) + 1]

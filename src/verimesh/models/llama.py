@@ -24,6 +24,7 @@ attention (exp table, causal, GQA), lut (SiLU), argmax / sample (sha256 counter 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,7 +313,7 @@ class LlamaModel:
         e = ctx.call("embedding", ids, t["token_embd.q"])
         rs = ctx.call("embedding", ids, t["token_embd.row_scale"])
         x = ctx.call("mul", e, rs, t["token_embd.to_resid.m"], t["token_embd.to_resid.shift"], out_dtype="int32")
-        return self._layers_and_head(ctx, x, cache, rope, 0, logit_rows)
+        return self._layers_and_head(ctx, x, cache, rope, 0, logit_rows, start)
 
     # ops of a forward before its first layer: two rope-table slices, two embeddings, one mul
     PREFIX_OPS = 5
@@ -327,29 +328,54 @@ class LlamaModel:
         ffn = 1 + 1 + 2 + 1 + 1 + 1 + 1  # norm, gate_up, two slices, lut, mul, down, add
         return 1 + 1 + heads + attention + 2 + ffn  # norm, qkv, ..., attn_output + add
 
-    def resume_point(self, T: int, index: int) -> tuple[int, int] | None:
-        """Where a referee can resume op ``index`` of a forward over T uncached tokens (a
-        generation's step 0): (the layer whose ops it starts from, the index of the op whose
-        output is that layer's input: the residual add ending the layer before, or the
-        embedding's mul). None when the op comes before the first layer (a prefix of at
-        most ``PREFIX_OPS`` ops is as cheap to replay)."""
+    def forward_ops(self, T: int, cached: bool) -> int:
+        """How many ops ``forward`` runs on T new tokens: the prefix, every layer, the head
+        (with the slice to the last row when T > 1; a generation step adds its choice)."""
+        return self.PREFIX_OPS + self.cfg.n_layers * self.layer_ops(T, cached) + 2 + (1 if T > 1 else 0)
+
+    def cache_reads(self, T: int) -> int:
+        """Where in a layer's ops its k concat (then its v concat) reads the cache, when cached."""
+        return 1 + 1 + 3 * (1 + (1 if T == 1 else 2)) + 2  # norm, qkv, q/k/v heads, rope x2
+
+    def resume_point(self, T: int, index: int, cached: bool = False) -> tuple[int, int] | None:
+        """Where a referee can resume op ``index`` of a forward over T new tokens (step 0 of
+        a generation: the prompt, uncached; a later step: one token, ``cached``): (the layer
+        whose ops it starts from, the index of the op whose output is that layer's input:
+        the residual add ending the layer before, or the embedding's mul). None when the op
+        comes before the first layer (a prefix of ``PREFIX_OPS`` ops: nothing to skip)."""
         if index < self.PREFIX_OPS:
             return None
-        layer = min((index - self.PREFIX_OPS) // self.layer_ops(T, cached=False), self.cfg.n_layers)
-        return layer, self.PREFIX_OPS + layer * self.layer_ops(T, cached=False) - 1
+        per = self.layer_ops(T, cached)
+        layer = min((index - self.PREFIX_OPS) // per, self.cfg.n_layers)
+        return layer, self.PREFIX_OPS + layer * per - 1
 
-    def resume(self, ctx: ExecutionContext, x: np.ndarray, layer: int, logit_rows: int | None = 1) -> np.ndarray:
-        """``forward`` over an empty cache from ``layer`` on, given ``x``, the residual stream
-        that enters it: what a referee runs to find the program's op inside one layer
-        without running the layers before (verify/replay.py). ``ctx`` sees exactly the ops
-        ``forward`` runs from that layer's first op; the rope rows every layer reads are
-        recomputed outside it (they are two ops at the step's start)."""
-        if not 0 <= layer <= self.cfg.n_layers:
-            raise ValueError(f"layer {layer} is outside a model of {self.cfg.n_layers} layers")
-        if x.ndim != 2 or x.shape[1] != self.cfg.dim or not 0 < x.shape[0] <= self.cfg.context_length:
-            raise ValueError(f"the residual stream must be [T, {self.cfg.dim}], got {list(x.shape)}")
-        rope = self._rope_rows(ExecutionContext(trace=False), 0, x.shape[0])
-        return self._layers_and_head(ctx, x, self.new_cache(), rope, layer, logit_rows)
+    def resume(
+        self, ctx: ExecutionContext, x: np.ndarray, layer: int, start: int = 0,
+        past: Sequence[tuple[np.ndarray, np.ndarray]] = (), logit_rows: int | None = 1,
+    ) -> np.ndarray:
+        """``forward`` at positions ``start``.. from ``layer`` on, given ``x``, the residual
+        stream that enters it, and ``past``, the cached keys and values of the positions
+        before ``start`` of layers ``layer``, ``layer + 1``, ... (the first inputs of each
+        layer's two concats): what a referee runs to find the program's op inside one layer
+        without running the layers, or steps, before it (verify/replay.py). ``ctx`` sees
+        exactly the ops ``forward`` runs from that layer's first op on; the rope rows every
+        layer reads are recomputed outside it (two ops at the step's start). A run that
+        reaches a layer whose cache is not given, with ``start`` > 0, raises."""
+        cfg = self.cfg
+        if not 0 <= layer <= cfg.n_layers:
+            raise ValueError(f"layer {layer} is outside a model of {cfg.n_layers} layers")
+        T = x.shape[0] if x.ndim == 2 else 0
+        if x.ndim != 2 or x.shape[1] != cfg.dim or T == 0 or not 0 <= start <= cfg.context_length - T:
+            raise ValueError(f"the residual stream must be [T, {cfg.dim}] at positions within the context, "
+                             f"got {list(x.shape)} at {start}")  # fmt: skip
+        cache = self.new_cache()
+        shape = (1, cfg.n_kv_heads, start, cfg.head_dim)
+        for i, kv in enumerate(past, start=layer):
+            if i >= cfg.n_layers or len(kv) != 2 or any(t.shape != shape for t in kv):
+                raise ValueError(f"the past keys and values of layer {i} must be two {list(shape)} tensors")
+            cache.layers[i] = (kv[0], kv[1])
+        rope = self._rope_rows(ExecutionContext(trace=False), start, T)
+        return self._layers_and_head(ctx, x, cache, rope, layer, logit_rows, start)
 
     def _rope_rows(self, ctx: ExecutionContext, start: int, T: int) -> tuple[np.ndarray, np.ndarray]:
         """This call's rows of the committed cos/sin tables, once for all layers."""
@@ -360,12 +386,12 @@ class LlamaModel:
 
     def _layers_and_head(
         self, ctx: ExecutionContext, x: np.ndarray, cache: KVCache, rope: tuple[np.ndarray, np.ndarray],
-        first: int, logit_rows: int | None,
+        first: int, logit_rows: int | None, start: int,
     ) -> np.ndarray:
-        """Layers ``first``.. on the residual stream ``x`` at positions cache.length.., then
-        the output norm and head."""
+        """Layers ``first``.. on the residual stream ``x`` at positions ``start``.. (after
+        the cached ones), then the output norm and head."""
         cfg, t, q = self.cfg, self.t, self.q
-        start, T = cache.length, x.shape[0]
+        T = x.shape[0]
         cos, sin = rope
         positions = np.arange(T, dtype=np.int32)  # rows of the sliced tables
         add = (t["residual.m"], t["residual.m"], t["residual.shift"])
@@ -380,6 +406,8 @@ class LlamaModel:
             qh = ctx.call("rope", qh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
             kh = ctx.call("rope", kh, cos, sin, positions, style="interleaved", frac_bits=q["rope_frac"])
             past = cache.layers[i]
+            if past is None and start > 0:
+                raise ValueError(f"layer {i} reads the keys and values of the {start} positions before; none are cached")
             if past is not None:
                 kh = ctx.call("concat", past[0], kh, axis=2)
                 vh = ctx.call("concat", past[1], vh, axis=2)

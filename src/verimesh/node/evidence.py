@@ -129,21 +129,22 @@ def agreed_leaves(dispute: Dispute, source: LeafSource) -> AgreedLeaves:
     """The leaves before the first difference of a finished bisection, as either party
     serves them, kept only when proven under that party's committed trace root: such a
     leaf is in both traces (every block before the difference was agreed), so the referee
-    may resume from it whoever served it (verify/replay.py). Step 0 only, where a leaf's
-    index counted over all steps is its index in the step."""
+    may resume from it whoever served it (verify/replay.py)."""
     outcome = dispute.outcome
 
-    def leaf(step: int, index: int) -> OpRecord | None:
-        if outcome is None or step != 0 or not (0, index) < (outcome.step, outcome.index) or index < 0:
+    def leaf(leaf_index: int) -> OpRecord | None:
+        if outcome is None or leaf_index < 0:
             return None
         for party in Party:
-            body = source(party, index)
+            body = source(party, leaf_index)
             try:
                 record = OpRecord.from_json(body["record"])  # type: ignore[index]
                 proof = TraceProof.from_json(body["proof"])  # type: ignore[index]
             except (TypeError, KeyError, ValueError):
                 continue  # nothing served, or not a leaf
-            if (record.step, record.index) == (0, index) and verify_trace_proof(dispute.roots[party], record, proof):
+            if (record.step, record.index) < (outcome.step, outcome.index) and verify_trace_proof(
+                dispute.roots[party], record, proof
+            ):
                 return record
         return None
 

@@ -12,14 +12,15 @@ token) the referee runs only the disputed step. A claim is never trusted: one th
 the program's choice falls back to the full replay, so a lying party can only make the
 referee's work what it was without claims.
 
-In step 0 (a skipped layer or a swapped model differs there, since every step does) the
-referee resumes at the disputed layer instead (``LlamaModel.resume``). Every leaf before
-the first differing one is in both parties' traces, so the residual add that ends the
-layer before is agreed: ``agreed`` serves that leaf (with its input tensors, proven under
-a committed trace root by the caller), the referee recomputes that one op to get the
-layer's input, checks it against the leaf's output hash and runs the disputed layer alone,
-numbering its ops from the layer's first index: one layer, not a prefix. A leaf nobody
-serves, or one that does not recompute to its hash, falls back to the prefix replay.
+Cheaper still, and first: resume at the disputed layer (``LlamaModel.resume``). Every
+leaf before the first differing one is in both parties' traces, so the residual add that
+ends the layer before is agreed, and so are, in a step after the first, the layer's two
+concats that read its cached keys and values. ``agreed`` serves those leaves (with their
+input tensors, proven under a committed trace root by the caller); the referee recomputes
+the residual add to get the layer's input, checks it against the leaf's output hash, takes
+the cache from the concats' inputs and runs the disputed layer alone, numbering its ops
+from the layer's first index: one layer, in any step. A leaf nobody serves, or one that
+does not hold, falls back to the fast-forward or the replay.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from ..runtime import ExecutionContext
 from ..runtime.tensor import tensor_hash
 from ..runtime.trace import OpRecord, Trace, TraceError, recompute
 
-# (step, index) -> that agreed leaf with its input tensors, proven under a committed trace
-# root by whoever serves it (node/evidence.py), or None when nobody serves it
-AgreedLeaves = Callable[[int, int], OpRecord | None]
+# leaf index (counted over all steps) -> that leaf with its input tensors, if it comes
+# before the first difference and is proven under a committed trace root (checked by
+# whoever serves it: node/evidence.py), else None
+AgreedLeaves = Callable[[int], OpRecord | None]
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,10 @@ class JobRun:
         """The op the honest program runs at (step, index) (None if it never gets there).
         Every leaf before it must be agreed by the parties (the first difference).
 
-        Runs the program only up to that op: in step 0 from the disputed layer on when an
-        agreed leaf lets it resume there, in a later step that step alone when a claim lets
-        it fast-forward there, else every op before it too."""
-        found = self._resumed(index) if step == 0 else self._fast_forwarded(step, index)
+        Runs the program only up to that op: from the disputed layer on when agreed leaves
+        let it resume there, else that step alone when a claim lets it fast-forward there,
+        else every op before it too."""
+        found = self._resumed(step, index) or self._fast_forwarded(step, index)
         if found is not None:
             return found
         ctx = _StopAt(step, index)
@@ -75,10 +77,12 @@ class JobRun:
             return ProgramOp(reached.record, "replay")
         return ProgramOp(None, "replay")
 
-    def _resumed(self, index: int) -> ProgramOp | None:
-        """Op ``index`` of step 0 from the layer it is in, after the agreed residual that
-        enters that layer; None when that cannot serve (not a generation, an op before the
-        first layer, no agreed leaf served, or one that does not recompute to its hash)."""
+    def _resumed(self, step: int, index: int) -> ProgramOp | None:
+        """Op ``index`` of generation step ``step`` from the layer it is in, after the
+        agreed residual that enters that layer (and, in a step after the first, that layer's
+        cached keys and values, from its agreed concats); None when that cannot serve (not
+        a generation, an op before the first layer, an agreed leaf nobody serves or that
+        does not recompute to its hash)."""
         from ..models.llama import LlamaModel
         from ..models.llama_task import generation_args
 
@@ -86,30 +90,53 @@ class JobRun:
         if self.agreed is None or self.task != "generate" or not isinstance(impl, LlamaModel):
             return None
         try:
-            _max_tokens, seed, chat = generation_args(self.params)
+            max_tokens, seed, chat = generation_args(self.params)
             prompt = impl.prompt_ids(self.text, chat)
         except ValueError:
             return None  # the full run reports the job's own error
-        point = impl.resume_point(len(prompt), index)
-        if not prompt or point is None:
+        if not prompt or step >= max_tokens or len(prompt) + max_tokens - 1 > impl.cfg.context_length:
+            return None
+        T, cached = (len(prompt), False) if step == 0 else (1, True)
+        point = impl.resume_point(T, index, cached)
+        if point is None:
             return None
         layer, at = point
-        record = self.agreed(0, at)
-        if record is None or (record.step, record.index) != (0, at):
+        # leaves are asked for by their index over all steps: the steps before are agreed,
+        # so they have the program's op counts (a generation step is a forward and a choice)
+        before = 0 if step == 0 else impl.forward_ops(len(prompt), False) + 1 + (step - 1) * (impl.forward_ops(1, True) + 1)
+        anchor = self._agreed_leaf(step, at, before)
+        if anchor is None:
             return None
         try:
-            x = recompute(record, path="fast")
+            x = recompute(anchor, path="fast")
         except (TraceError, ValueError, KeyError):
             return None  # tensors that do not match the leaf, or not an op this runtime knows
-        if tensor_hash(x) != record.output_hash or x.shape != (len(prompt), impl.cfg.dim):
+        if tensor_hash(x) != anchor.output_hash or x.shape != (T, impl.cfg.dim):
             return None
-        ctx = _StopAt(0, index, first=at + 1)
+        start = 0 if step == 0 else len(prompt) + step - 1
+        past: list[tuple[Any, Any]] = []
+        reads = impl.PREFIX_OPS + layer * impl.layer_ops(T, cached) + impl.cache_reads(T)
+        if cached and layer < impl.cfg.n_layers and index >= reads:  # the disputed op comes after the cache is read
+            concats = [self._agreed_leaf(step, i, before) for i in (reads, reads + 1)]
+            if any(c is None or c.op != "concat" or c.inputs is None or tensor_hash(c.inputs[0]) != c.input_hashes[0]
+                   for c in concats):  # fmt: skip
+                return None
+            past.append((concats[0].inputs[0], concats[1].inputs[0]))  # type: ignore[union-attr]
+        ctx = _StopAt(step, index, first=at + 1)
         try:
-            logits = impl.resume(ctx, x, layer)
-            impl.choose(ctx, logits, 0, seed)
+            logits = impl.resume(ctx, x, layer, start, past)
+            impl.choose(ctx, logits, step, seed)
         except _Reached as reached:
             return ProgramOp(reached.record, "resume")
-        return ProgramOp(None, "resume")  # step 0 ends before that index
+        except ValueError:
+            return None  # agreed tensors of another shape than the program's
+        return ProgramOp(None, "resume")  # the step ends before that index
+
+    def _agreed_leaf(self, step: int, index: int, before: int) -> OpRecord | None:
+        """Agreed leaf (step, index), ``before`` being the leaves of the steps before it."""
+        assert self.agreed is not None
+        record = self.agreed(before + index)
+        return record if record is not None and (record.step, record.index) == (step, index) else None
 
     def _fast_forwarded(self, step: int, index: int) -> ProgramOp | None:
         """The op from step ``step`` run alone after a claim the program confirms; None
@@ -164,12 +191,12 @@ class _StopAt(ExecutionContext):
     (``Trace.next_position``), and stops the program right after the op at (step, index)
     with that op's leaf: the referee needs one leaf, so only the disputed op's tensors are
     hashed (tracing the prefix cost a fifth more, bench-verify.md). ``first``: the index
-    the first op of step 0 gets (a run resumed in the middle of step 0)."""
+    the first op gets, in step ``step`` (a run resumed in the middle of that step)."""
 
     def __init__(self, step: int, index: int, first: int | None = None) -> None:
         super().__init__(trace=False)
         self.target = (step, index)
-        self._ops_per_step: list[int] = [] if first is None else [first]
+        self._ops_per_step: list[int] = [] if first is None else [0] * step + [first]
 
     def begin_step(self) -> None:
         self._ops_per_step.append(0)
