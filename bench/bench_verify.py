@@ -202,7 +202,7 @@ def dispute_cost(job: JobRun, targets: list[int]) -> dict[str, float]:
 STEP0_CHEATS = (
     ("skipped last layer", adversary.skip_last_layer),
     ("model swap (half the layers)", adversary.smaller_model),
-    ("lower precision (blk.0.ffn_down)", adversary.lower_precision),
+    ("lower precision (one shift + 2)", adversary.lower_precision),
 )
 
 
@@ -554,13 +554,16 @@ def main() -> None:
         "differing leaf is in step 0, where the leaves differ in op, params or inputs and the referee needs the "
         "program's op). Replay: the prefix of step 0 up to that op, untraced. Resume: the agreed leaf that ends "
         "the layer before (served by a party, proven under its trace root) recomputed, then that layer alone "
-        "(`LlamaModel.resume`). Best of 3, as a share of the job's CPU:")
+        "(`LlamaModel.resume`, `BertModel.resume`). Lower precision raises `blk.0.ffn_down.shift` (decoders) or "
+        "the first shift tensor by name (MiniLM). Best of 3, as a share of the job's CPU:")
     out()
     out("| job | cheat | moves | first differing op (step/index of ops in step 0) | replay / job CPU "
         "| resume / job CPU |")
     out("|---|---|---:|---|---:|---:|")
     smollm2 = JobRun(load_model("smollm2"), "generate", SPOT_PROMPT, {"max_tokens": args.tokens})
-    for name, job in ((f"tiny decoder, {args.tokens} tokens", decoder), (f"SmolLM2-135M, {args.tokens} tokens", smollm2)):
+    step0_jobs = ((f"tiny decoder, {args.tokens} tokens", decoder), (f"SmolLM2-135M, {args.tokens} tokens", smollm2),
+                  ("MiniLM, 1 sentence", encoder))  # fmt: skip
+    for name, job in step0_jobs:
         for cheat, make in STEP0_CHEATS:
             r = step0_instruction_cost(job, make)
             out(f"| {name} | {cheat} | {r['rounds']} | {r['at']} | {100 * r['replay']:.2f}% "

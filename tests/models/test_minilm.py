@@ -154,3 +154,30 @@ def test_length_buckets_give_the_bytes_of_one_padded_batch(model) -> None:
     batch = model.tokenizer.encode_batch(texts)
     whole = model.forward(ExecutionContext(trace=False), batch.ids, batch.mask)
     np.testing.assert_array_equal(bucketed, whole)
+
+
+def test_the_layer_layout_is_the_traces_and_resuming_runs_the_forwards_own_ops(model) -> None:
+    """A forward is ``PREFIX_OPS``, ``LAYER_OPS`` per layer and ``HEAD_OPS``, each layer
+    entered by a norm's output; ``resume`` from that output runs the very ops ``forward``
+    runs from the layer's first op on (same op, params, inputs and output)."""
+    from verimesh.runtime import recompute
+
+    def ops(records):
+        return [(r.op, r.params_json, r.input_hashes, r.output_hash) for r in records]
+
+    batch = model.tokenizer.encode_batch(["A man is eating food.", "Two dogs run."])
+    full = ExecutionContext(keep_tensors=True)
+    out = model.forward(full, batch.ids, batch.mask)
+    (leaves,) = full.trace.steps
+    assert len(leaves) == model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS
+    for layer in range(model.layers + 1):
+        first = model.PREFIX_OPS + layer * model.LAYER_OPS
+        assert leaves[first - 1].op == "layernorm"
+        ctx = ExecutionContext()
+        ctx.begin_step()
+        assert np.array_equal(model.resume(ctx, recompute(leaves[first - 1]), layer, batch.mask), out)
+        assert ops(ctx.trace.steps[0]) == ops(leaves[first:])
+    with pytest.raises(ValueError, match="outside a model"):
+        model.resume(ExecutionContext(), recompute(leaves[3]), model.layers + 1, batch.mask)
+    with pytest.raises(ValueError, match="hidden state must be"):
+        model.resume(ExecutionContext(), recompute(leaves[3]), 0, batch.mask[:1])

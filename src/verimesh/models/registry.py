@@ -41,13 +41,33 @@ class TaskOutput:
 
 
 @dataclass(frozen=True)
+class ResumePlan:
+    """How a referee runs op ``index`` of step ``step`` of a job from the layer that op is
+    in, without the ops before it (verify/replay.py): every leaf before that op is agreed by
+    the dispute's parties, so the tensors it needs come from their leaves.
+
+    ``run(ctx, x, cache)`` runs the rest of the step from the layer's first op, numbered
+    from ``anchor + 1``, given ``x``, the output of leaf ``anchor`` (the residual stream
+    entering the layer, of ``shape``), and ``cache``, the first inputs of the leaves at
+    ``cache`` (state the layer reads from earlier steps: a decoder's keys and values)."""
+
+    anchor: int  # index in the step of the leaf whose output enters the layer
+    shape: tuple[int, ...]
+    cache: tuple[int, ...]  # indices in the step of the leaves whose first input the layer reads
+    before: int  # leaves of the steps before (a leaf is asked for by its index over all steps)
+    run: Callable[[ExecutionContext, np.ndarray, list[np.ndarray]], None]
+
+
+@dataclass(frozen=True)
 class Architecture:
     """One model family.
 
     ``load(bundle)`` builds the runnable model object once (weights frozen, tokenizer ready);
     ``run(model, task, text, params, ctx)`` runs one job on it with every computation going
     through ``ctx.call``; ``importer(path)`` turns source files (a Hugging Face folder, a GGUF
-    file, ...) into a bundle, and ``detects(path)`` says whether ``path`` is such a source.
+    file, ...) into a bundle, and ``detects(path)`` says whether ``path`` is such a source;
+    ``resume(model, task, text, params, step, index)`` is the ``ResumePlan`` of that op
+    (None where the family has none: the referee then replays the ops before it).
     """
 
     name: str
@@ -56,6 +76,7 @@ class Architecture:
     run: Callable[[Any, str, str, dict[str, Any], ExecutionContext], TaskOutput]
     importer: Callable[[Path], ModelBundle] | None = None
     detects: Callable[[Path], bool] | None = None
+    resume: Callable[[Any, str, str, dict[str, Any], int, int], ResumePlan | None] | None = None
 
 
 @dataclass(frozen=True)

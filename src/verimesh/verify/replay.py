@@ -78,54 +78,37 @@ class JobRun:
         return ProgramOp(None, "replay")
 
     def _resumed(self, step: int, index: int) -> ProgramOp | None:
-        """Op ``index`` of generation step ``step`` from the layer it is in, after the
-        agreed residual that enters that layer (and, in a step after the first, that layer's
-        cached keys and values, from its agreed concats); None when that cannot serve (not
-        a generation, an op before the first layer, an agreed leaf nobody serves or that
-        does not recompute to its hash)."""
-        from ..models.llama import LlamaModel
-        from ..models.llama_task import generation_args
-
-        impl = self.model.impl
-        if self.agreed is None or self.task != "generate" or not isinstance(impl, LlamaModel):
+        """Op ``index`` of step ``step`` from the layer it is in (the architecture's
+        ``ResumePlan``), after the agreed residual entering that layer and the agreed cache
+        it reads; None when that cannot serve (a family or an op with no plan, an agreed
+        leaf nobody serves, or one that does not recompute to its hash)."""
+        resume = self.model.architecture.resume
+        if self.agreed is None or resume is None:
             return None
         try:
-            max_tokens, seed, chat = generation_args(self.params)
-            prompt = impl.prompt_ids(self.text, chat)
+            plan = resume(self.model.impl, self.task, self.text, dict(self.params), step, index)
         except ValueError:
             return None  # the full run reports the job's own error
-        if not prompt or step >= max_tokens or len(prompt) + max_tokens - 1 > impl.cfg.context_length:
+        if plan is None:
             return None
-        T, cached = (len(prompt), False) if step == 0 else (1, True)
-        point = impl.resume_point(T, index, cached)
-        if point is None:
-            return None
-        layer, at = point
-        # leaves are asked for by their index over all steps: the steps before are agreed,
-        # so they have the program's op counts (a generation step is a forward and a choice)
-        before = 0 if step == 0 else impl.forward_ops(len(prompt), False) + 1 + (step - 1) * (impl.forward_ops(1, True) + 1)
-        anchor = self._agreed_leaf(step, at, before)
+        anchor = self._agreed_leaf(step, plan.anchor, plan.before)
         if anchor is None:
             return None
         try:
             x = recompute(anchor, path="fast")
         except (TraceError, ValueError, KeyError):
             return None  # tensors that do not match the leaf, or not an op this runtime knows
-        if tensor_hash(x) != anchor.output_hash or x.shape != (T, impl.cfg.dim):
+        if tensor_hash(x) != anchor.output_hash or x.shape != plan.shape:
             return None
-        start = 0 if step == 0 else len(prompt) + step - 1
-        past: list[tuple[Any, Any]] = []
-        reads = impl.PREFIX_OPS + layer * impl.layer_ops(T, cached) + impl.cache_reads(T)
-        if cached and layer < impl.cfg.n_layers and index >= reads:  # the disputed op comes after the cache is read
-            concats = [self._agreed_leaf(step, i, before) for i in (reads, reads + 1)]
-            if any(c is None or c.op != "concat" or c.inputs is None or tensor_hash(c.inputs[0]) != c.input_hashes[0]
-                   for c in concats):  # fmt: skip
+        cache = []
+        for i in plan.cache:
+            leaf = self._agreed_leaf(step, i, plan.before)
+            if leaf is None or not leaf.inputs or tensor_hash(leaf.inputs[0]) != leaf.input_hashes[0]:
                 return None
-            past.append((concats[0].inputs[0], concats[1].inputs[0]))  # type: ignore[union-attr]
-        ctx = _StopAt(step, index, first=at + 1)
+            cache.append(leaf.inputs[0])
+        ctx = _StopAt(step, index, first=plan.anchor + 1)
         try:
-            logits = impl.resume(ctx, x, layer, start, past)
-            impl.choose(ctx, logits, step, seed)
+            plan.run(ctx, x, cache)
         except _Reached as reached:
             return ProgramOp(reached.record, "resume")
         except ValueError:
