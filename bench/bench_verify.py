@@ -22,6 +22,7 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import time
@@ -212,6 +213,7 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
     there, replaying the prefix of step 0 vs resuming at the disputed layer from the agreed
     leaf before it (``JobRun.agreed``, served here from the honest trace), as a share of
     the job's CPU."""
+    gc.collect()  # the garbage of earlier traces is not this measurement's work
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     cheat = adversary.cheat_run(job, make(job.model)).trace()
@@ -237,6 +239,7 @@ def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     replays every step before it, or, with the defender's served output confirmed by one
     batched forward, runs the last step alone (``JobRun.claims``), or, served the agreed
     residual entering the disputed layer, runs that layer alone (``JobRun.agreed``)."""
+    gc.collect()
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
     last = len(honest.steps) - 1
@@ -550,6 +553,7 @@ def main() -> None:
         out(f"| {name} | {r['ops']:,} | {r['steps']} | {r['job_cpu']:.3f} | {r['rounds_max']} / {r['rounds_mean']:.1f} "
             f"| {100 * r['referee_fraction_max']:.3f}% / {100 * r['referee_fraction_mean']:.3f}% | {r['ops_checked']} |")
     out()
+    late = late_replay_cost(decoder)  # before the SmolLM2 traces below leave the collector more to walk
     out("Instruction disputes in step 0 (a cheat that runs another program: every step differs, so the first "
         "differing leaf is in step 0, where the leaves differ in op, params or inputs and the referee needs the "
         "program's op). Replay: the prefix of step 0 up to that op, untraced. Resume: the agreed leaf that ends "
@@ -569,7 +573,6 @@ def main() -> None:
             out(f"| {name} | {cheat} | {r['rounds']} | {r['at']} | {100 * r['replay']:.2f}% "
                 f"(`{r['replay_method']}`) | {100 * r['resume']:.2f}% (`{r['resume_method']}`) |")
     out()
-    late = late_replay_cost(decoder)
     out(f"Lower precision from the last step on (decoder, step {late['step']}): {late['rounds']} moves; the first "
         f"wrong op differs in an input, so the referee needs the program's op there. Replaying steps 0-{late['step']} "
         f"costs {100 * late['replay']:.1f}% of the job's CPU; fast-forwarding after the defender's served output "

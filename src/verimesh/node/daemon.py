@@ -336,8 +336,12 @@ class NodeDaemon:
         spec = JobSpec.model_validate_json(duty.spec_json)
         if self.executor is None:
             raise Rejected(503, "the node is starting; retry in a few seconds")
+        player = self._players.get(job_id)
         try:
-            evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
+            if player is not None:  # the trace we play the dispute from: no re-run per leaf asked
+                evidence = player.leaf_json(leaf_index)
+            else:
+                evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
         if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run

@@ -12,15 +12,17 @@ token) the referee runs only the disputed step. A claim is never trusted: one th
 the program's choice falls back to the full replay, so a lying party can only make the
 referee's work what it was without claims.
 
-Cheaper still, and first: resume at the disputed layer (``LlamaModel.resume``). Every
-leaf before the first differing one is in both parties' traces, so the residual add that
-ends the layer before is agreed, and so are, in a step after the first, the layer's two
-concats that read its cached keys and values. ``agreed`` serves those leaves (with their
-input tensors, proven under a committed trace root by the caller); the referee recomputes
-the residual add to get the layer's input, checks it against the leaf's output hash, takes
-the cache from the concats' inputs and runs the disputed layer alone, numbering its ops
-from the layer's first index: one layer, in any step. A leaf nobody serves, or one that
-does not hold, falls back to the fast-forward or the replay.
+Cheaper still, and first: resume at the disputed layer (the architecture's
+``ResumePlan``: ``LlamaModel.resume``, ``BertModel.resume``). Every leaf before the first
+differing one is in both parties' traces, so the leaf whose output enters the disputed
+layer (a residual add, an embedding's mul, an encoder's norm) is agreed, and so are, in a
+generation step after the first, the layer's two concats that read its cached keys and
+values. ``agreed`` serves those leaves (with their input tensors, proven under a committed
+trace root by the caller); the referee recomputes the entering leaf's op to get the
+layer's input, checks it against the leaf's output hash, takes the cache from the
+concats' inputs and runs the disputed layer alone, numbering its ops from the layer's
+first index: one layer, in any step. A leaf nobody serves, or one that does not hold,
+falls back to the fast-forward or the replay.
 """
 
 from __future__ import annotations
