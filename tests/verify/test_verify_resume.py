@@ -141,3 +141,51 @@ def test_an_embedding_job_resumes_at_its_layer_in_its_bucket(minilm_model, case)
     assert dispute.outcome.index // per_forward == (0 if case == "one-sentence" else 1)
     (_party, at), = asked
     assert honest.leaf(0, at).op == "layernorm" and at < dispute.outcome.index
+
+
+class OtherInput(ExecutionContext):
+    """The program, except that op ``target`` (counted over the trace) reads its first input
+    with one low bit flipped: that leaf's instruction (an input hash) is not the program's,
+    and every later op computes honestly from what it read."""
+
+    def __init__(self, target):
+        super().__init__(keep_tensors=True)
+        self.target = target
+
+    def call(self, op_name, *inputs, **params):
+        if self.trace.op_count == self.target:
+            first = np.array(inputs[0], copy=True)
+            first.reshape(-1)[0] ^= 1
+            inputs = (first, *inputs[1:])
+        return super().call(op_name, *inputs, **params)
+
+
+@pytest.mark.parametrize("seed", [None, 5], ids=["greedy", "sampled"])
+def test_resume_and_replay_rule_alike_wherever_the_instruction_differs(job, seed):
+    """At ops spread over every step of a generation (the prefix, inside layers before and
+    after the cache reads, the head, the token choice), the program's op the referee finds
+    by resuming is the one the replay finds, and the cheat is guilty as either party."""
+    job = replace(job, params={**job.params, "seed": seed})
+    honest = job.trace()
+    impl = job.model.impl
+    targets = sorted({int(t) for t in np.linspace(0, honest.op_count - 1, 15)} | {len(honest.steps[0]) + 17})
+    resumed_somewhere = set()
+    for target in targets:
+        cheat = job.trace(OtherInput(target))
+        step, index = honest.position(target)
+        for cheater in Party:
+            roots = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
+            dispute = Dispute(roots[0].root, roots[1].root)
+            d, c = HonestParty(roots[0]), HonestParty(roots[1])
+            play(dispute, d, c)
+            assert (dispute.outcome.step, dispute.outcome.index) == (step, index)
+            evidence = (d.evidence(dispute), c.evidence(dispute))
+            agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
+            resumed, replayed = decide(dispute, *evidence, agreed), decide(dispute, *evidence, job)
+            assert resumed.guilty == replayed.guilty == {cheater}, (target, resumed.reasons)
+            assert resumed.recomputed_output == replayed.recomputed_output
+            assert resumed.method is (Method.RESUME if index >= impl.PREFIX_OPS else replayed.method), target
+            if resumed.method is Method.RESUME:
+                resumed_somewhere.add((step, step > 0 and index >= impl.PREFIX_OPS + impl.cache_reads(1)))
+    assert {step for step, _ in resumed_somewhere} == set(range(len(honest.steps)))
+    assert (1, True) in resumed_somewhere  # a layer that read its cache, resumed with the agreed one
