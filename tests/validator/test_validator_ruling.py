@@ -78,11 +78,12 @@ def test_an_outside_challenger_is_judged_on_the_root_its_evidence_proves(
     assert c.tick().won
 
 
-def test_same_trace_other_output_is_settled_by_re_executing_the_job(world, tmp_path, monkeypatch):
-    """The only whole-job case: both claim one trace, so there is no leaf to bisect to."""
+def test_same_trace_other_output_is_settled_by_the_traces_answer_ops(world, tmp_path, monkeypatch):
+    """Both claim one trace, so there is no leaf to bisect to: the member reads the job's
+    answer off that trace, or re-executes the job if no leaf of it is served."""
     from verimesh.models.registry import bundled
     from verimesh.models.store import ModelStore
-    from verimesh.node.execute import execute
+    from verimesh.node.execute import execute, job_trace, leaf_evidence
     from verimesh.node.jobs import decode_input, make_spec
 
     monkeypatch.setenv("VERIMESH_HOME", str(tmp_path))
@@ -105,8 +106,21 @@ def test_same_trace_other_output_is_settled_by_re_executing_the_job(world, tmp_p
     posted = PostedJob(
         spec_hash="0x" + spec.hash().hex(), model_root=spec.model_root, input_root=spec.input_root
     )
-    ruling = rule(state, (d.evidence_json(), None), posted)
+    # the committed trace's answer ops (one choice per step), served by the provider
+    trace = job_trace(spec, data)
+    asked = []
+
+    def leaves(party, leaf_index):
+        asked.append(leaf_index)
+        return leaf_evidence(trace, leaf_index) if party is Party.DEFENDER else None
+
+    ruling = rule(state, (d.evidence_json(), None), posted, leaves)
     assert ruling.guilty == {Party.CHALLENGER} and ruling.recomputed_output == honest.output_root
+    assert ruling.method is Method.ANSWER and len(set(asked)) == len(trace.steps) == 2
+    # nobody serves a leaf that holds: the whole job again, the same ruling
+    ruling = rule(state, (d.evidence_json(), None), posted, lambda party, leaf_index: {"record": {}})
+    assert ruling.guilty == {Party.CHALLENGER} and ruling.recomputed_output == honest.output_root
+    assert ruling.method is Method.REPLAY
 
 
 def test_members_take_the_claimed_tokens_of_every_output_served_and_skip_the_rest():

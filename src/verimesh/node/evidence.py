@@ -5,8 +5,10 @@ Ruling (``rule``), in order, each case deterministic so that every honest member
 very same ``Verdict``:
 1. a party whose move broke the game's rules (``GameState.violation``) lied: guilty;
 2. a party that referred the game to the referee before it was over conceded: guilty;
-3. both parties claim the same trace but different outputs: the member re-executes the job
-   (the only case that costs a whole job) and blames whoever claimed another output root;
+3. both parties claim the same trace but different outputs: the member reads the job's
+   answer off that trace (its answer ops, fetched from the parties, proven under the root
+   and recomputed: ``Architecture.answer``) or, if no such leaf is served, re-executes the
+   job, and blames whoever claimed another output root;
 4. otherwise ``verify.referee.decide`` on both evidences: one op recomputed, or the program
    replayed to the disputed op when the leaves differ in the instruction or in length.
    A party that serves no valid evidence cannot back its claims: guilty.
@@ -59,6 +61,7 @@ from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
 from verimesh.node.journal import crash_point
+from verimesh.runtime.tensor import canonical_bytes
 from verimesh.runtime.trace import OpRecord, TraceProof, verify_trace_proof
 from verimesh.verify.bisection import (
     Dispute,
@@ -133,22 +136,35 @@ def agreed_leaves(dispute: Dispute, source: LeafSource) -> AgreedLeaves:
     outcome = dispute.outcome
 
     def leaf(leaf_index: int) -> OpRecord | None:
-        if outcome is None or leaf_index < 0:
+        if outcome is None:
             return None
-        for party in Party:
-            body = source(party, leaf_index)
-            try:
-                record = OpRecord.from_json(body["record"])  # type: ignore[index]
-                proof = TraceProof.from_json(body["proof"])  # type: ignore[index]
-            except (TypeError, KeyError, ValueError):
-                continue  # nothing served, or not a leaf
-            if (record.step, record.index) < (outcome.step, outcome.index) and verify_trace_proof(
-                dispute.roots[party], record, proof
-            ):
-                return record
-        return None
+        return _proven(source, leaf_index, dispute.roots, lambda r: (r.step, r.index) < (outcome.step, outcome.index))
 
     return leaf
+
+
+def committed_leaves(trace_root: bytes, source: LeafSource) -> AgreedLeaves:
+    """The leaves of the one trace both parties committed to, as either party serves them,
+    kept only when proven under that root."""
+    return lambda leaf_index: _proven(source, leaf_index, (trace_root, trace_root), lambda r: True)
+
+
+def _proven(
+    source: LeafSource, leaf_index: int, roots: tuple[bytes, bytes], keep: Callable[[OpRecord], bool]
+) -> OpRecord | None:
+    """Leaf ``leaf_index`` from the first party that serves it proven under its own root."""
+    if leaf_index < 0:
+        return None
+    for party in Party:
+        body = source(party, leaf_index)
+        try:
+            record = OpRecord.from_json(body["record"])  # type: ignore[index]
+            proof = TraceProof.from_json(body["proof"])  # type: ignore[index]
+        except (TypeError, KeyError, ValueError):
+            continue  # nothing served, or not a leaf
+        if keep(record) and verify_trace_proof(roots[party], record, proof):
+            return record
+    return None
 
 
 def job_from_bodies(
@@ -210,14 +226,19 @@ def rule(
     if state.dispute is None:
         if job is None:
             raise DisputeError(
-                "both claim the same trace; a party must serve the job to re-execute it"
+                "both claim the same trace; a party must serve the job to read its answer off it"
             )
-        from verimesh.node.execute import execute
+        answer = None
+        if leaves is not None and state.defender_root is not None:
+            answer = _job_run(*job).answer(committed_leaves(state.defender_root, leaves))
+        if answer is not None:  # the trace's answer ops, recomputed
+            output_root, method = blob_root(canonical_bytes(answer)), Method.ANSWER
+        else:  # no leaf served that holds: the whole job again
+            from verimesh.node.execute import execute
 
-        execution, _ = execute(job[0], decode_input(job[1]))
-        guilty = {p for p in Party if state.output_roots[p] != execution.output_root}
-        return _ruling(guilty, ["claimed another output root than the job's"], state, started,
-                       Method.REPLAY, execution.output_root)  # fmt: skip
+            output_root, method = execute(job[0], decode_input(job[1]))[0].output_root, Method.REPLAY
+        guilty = {p for p in Party if state.output_roots[p] != output_root}
+        return _ruling(guilty, ["claimed another output root than the job's"], state, started, method, output_root)
     evidence: list[PartyEvidence | None] = []
     reasons: list[str] = []
     for party, body in zip(Party, bodies, strict=True):

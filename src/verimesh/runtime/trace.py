@@ -297,6 +297,19 @@ def recompute(record: OpRecord, path: str = "reference") -> np.ndarray:
     return fn(record.inputs, record.params)
 
 
+def leaf_output(record: OpRecord | None, position: tuple[int, int], ops: tuple[str, ...] = ()) -> np.ndarray | None:
+    """The output of a served leaf, recomputed from its input tensors: None unless the leaf
+    is at ``position`` (step, index), runs one of ``ops`` (any, if empty) and recomputes to
+    its own output hash. A referee takes a tensor from a leaf only so (verify/replay.py)."""
+    if record is None or (record.step, record.index) != position or (ops and record.op not in ops):
+        return None
+    try:
+        out = recompute(record, path="fast")
+    except (TraceError, ValueError, KeyError):
+        return None  # tensors that do not match the leaf, or not an op this runtime knows
+    return out if tensor_hash(out) == record.output_hash else None
+
+
 def verify_record(record: OpRecord, path: str = "reference") -> bool:
     """True iff recomputing the op gives exactly the committed output hash."""
     return tensor_hash(recompute(record, path)) == record.output_hash

@@ -36,7 +36,8 @@ class Method(Enum):
     RECOMPUTE = "recompute"  # one op recomputed
     REPLAY = "replay"  # program replayed to the disputed op
     FORWARD = "forward"  # the disputed step alone, after a claimed generation the program confirms
-    RESUME = "resume"  # the disputed layer of step 0 alone, from the agreed residual entering it
+    RESUME = "resume"  # the disputed layer alone, from the agreed state entering it
+    ANSWER = "answer"  # one trace, two outputs: the trace's answer ops recomputed
     EVIDENCE = "evidence"  # decided by the evidence check alone
 
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from ..models.api import LoadedModel
 from ..runtime import ExecutionContext
 from ..runtime.tensor import tensor_hash
-from ..runtime.trace import OpRecord, Trace, TraceError, recompute
+from ..runtime.trace import OpRecord, Trace, leaf_output
 
 # leaf index (counted over all steps) -> that leaf with its input tensors, if it comes
 # before the first difference and is proven under a committed trace root (checked by
@@ -61,6 +61,18 @@ class JobRun:
         self.run(ctx)
         assert ctx.trace is not None
         return ctx.trace
+
+    def answer(self, leaf: AgreedLeaves) -> Any:
+        """The output tensor a trace commits to, read off its leaves (``leaf`` serves them
+        proven under its root) by the architecture's ``answer``; None if it has none or a
+        leaf is missing or does not hold."""
+        answer = self.model.architecture.answer
+        if answer is None:
+            return None
+        try:
+            return answer(self.model.impl, self.task, self.text, dict(self.params), leaf)
+        except ValueError:
+            return None  # the job's own error: the re-execution reports it
 
     def program_op(self, step: int, index: int) -> ProgramOp:
         """The op the honest program runs at (step, index) (None if it never gets there).
@@ -93,19 +105,15 @@ class JobRun:
             return None  # the full run reports the job's own error
         if plan is None:
             return None
-        anchor = self._agreed_leaf(step, plan.anchor, plan.before)
-        if anchor is None:
-            return None
-        try:
-            x = recompute(anchor, path="fast")
-        except (TraceError, ValueError, KeyError):
-            return None  # tensors that do not match the leaf, or not an op this runtime knows
-        if tensor_hash(x) != anchor.output_hash or x.shape != plan.shape:
+        x = leaf_output(self.agreed(plan.before + plan.anchor), (step, plan.anchor))
+        if x is None or x.shape != plan.shape:
             return None
         cache = []
         for i in plan.cache:
-            leaf = self._agreed_leaf(step, i, plan.before)
-            if leaf is None or not leaf.inputs or tensor_hash(leaf.inputs[0]) != leaf.input_hashes[0]:
+            leaf = self.agreed(plan.before + i)
+            if leaf is None or (leaf.step, leaf.index) != (step, i) or not leaf.inputs or (
+                tensor_hash(leaf.inputs[0]) != leaf.input_hashes[0]
+            ):
                 return None
             cache.append(leaf.inputs[0])
         ctx = _StopAt(step, index, first=plan.anchor + 1)
@@ -116,12 +124,6 @@ class JobRun:
         except ValueError:
             return None  # agreed tensors of another shape than the program's
         return ProgramOp(None, "resume")  # the step ends before that index
-
-    def _agreed_leaf(self, step: int, index: int, before: int) -> OpRecord | None:
-        """Agreed leaf (step, index), ``before`` being the leaves of the steps before it."""
-        assert self.agreed is not None
-        record = self.agreed(before + index)
-        return record if record is not None and (record.step, record.index) == (step, index) else None
 
     def _fast_forwarded(self, step: int, index: int) -> ProgramOp | None:
         """The op from step ``step`` run alone after a claim the program confirms; None
