@@ -234,6 +234,22 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
     return figures
 
 
+def answer_cost(job: JobRun, reps: int = 3) -> float:
+    """One trace, two outputs: the member's best-of-``reps`` CPU to read the job's answer
+    off the trace (each step's answer op recomputed, ``JobRun.answer``), as a share of the
+    job's CPU (what re-executing it would cost)."""
+    gc.collect()
+    job_cpu = job_cpu_seconds(job)
+    trace = job.trace()
+    expected = job.run(ExecutionContext(trace=False)).tensor
+    best = None
+    for _ in range(reps):
+        seconds, answer = cpu(lambda: job.answer(lambda i: trace.leaf(*trace.position(i))))
+        assert answer is not None and np.array_equal(answer, expected)
+        best = seconds if best is None else min(best, seconds)
+    return best / job_cpu
+
+
 def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     """An instruction dispute in the LAST step (lower precision from there on): the referee
     replays every step before it, or, with the defender's served output confirmed by one
@@ -580,6 +596,11 @@ def main() -> None:
         f"`Method.{late['forward_method'].upper()}`) costs {100 * late['forward']:.1f}%; resuming at the disputed "
         f"layer from the agreed residual (`Method.{late['resume_method'].upper()}`) costs "
         f"{100 * late['resume']:.2f}%.")
+    out()
+    shares = ", ".join(f"{name} {100 * answer_cost(job):.2f}%" for name, job in step0_jobs)
+    out(f"One trace, two outputs (nothing to bisect): reading the job's answer off the committed trace, each "
+        f"step's answer op recomputed (`Method.ANSWER`), costs, as a share of the job's CPU (re-executing it: "
+        f"100%): {shares}.")
     out()
     longest = max(results.values(), key=lambda r: r["rounds_max"])
     g = dispute_gas(longest["longest"], longest["honest"])
