@@ -169,7 +169,7 @@ def test_the_layer_layout_is_the_traces_and_resuming_runs_the_forwards_own_ops(m
     full = ExecutionContext(keep_tensors=True)
     out = model.forward(full, batch.ids, batch.mask)
     (leaves,) = full.trace.steps
-    assert len(leaves) == model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS
+    assert len(leaves) == model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS == model.forward_ops()
     for layer in range(model.layers + 1):
         first = model.PREFIX_OPS + layer * model.LAYER_OPS
         assert leaves[first - 1].op == "layernorm"

@@ -118,7 +118,7 @@ def test_an_embedding_job_resumes_at_its_layer_in_its_bucket(minilm_model, case)
     forward per bucket): the referee resumes from the norm that enters the disputed layer,
     in whichever bucket's forward the op is, with the ruling of the prefix replay."""
     impl = minilm_model.impl
-    per_forward = impl.PREFIX_OPS + impl.layers * impl.LAYER_OPS + impl.HEAD_OPS
+    per_forward = impl.forward_ops()
     texts = 1 if case == "one-sentence" else 20
     sentences = [f"Sentence number {i} is about {'cats' if i % 2 else 'the weather today'}." for i in range(texts)]
     job = JobRun(minilm_model, "embed", sentences[0], {"texts": sentences} if texts > 1 else {})

@@ -141,11 +141,12 @@ class Referee:
         return body
 
     def leaf(self, url: str, job_id: int, replica: int, index: int) -> dict[str, Any] | None:
-        """Leaf ``index`` of a party's trace from its node (``/v1/jobs/{id}/trace``), or None."""
-        envelope = seal(self.client.wallet, DisputeDataRequest(job_id=job_id, replica=replica, leaf_index=index), self.domain)
-        r = httpx.post(f"{url}/v1/jobs/{job_id}/trace", content=envelope.model_dump_json(),
-                       headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
-        return r.json() if r.status_code == 200 else None
+        """Leaf ``index`` of a party's trace from its node (``/v1/jobs/{id}/trace``), or None:
+        fetched as a committee member fetches it."""
+        from verimesh.node.evidence import fetch_leaf
+
+        with httpx.Client(timeout=30) as http:
+            return fetch_leaf(http, self.client.wallet, self.domain, url, job_id, replica, index)[0]
 
     def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str | list[str], from_block: int) -> Ruling:
         """Wait until the bisection found its leaf, decide, and see the verdict through.

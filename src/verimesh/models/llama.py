@@ -322,11 +322,10 @@ class LlamaModel:
         """How many ops one layer of ``_layers_and_head`` runs on T new tokens (``cached``:
         with earlier positions in the cache, which adds a concat for k and one for v).
         ``tests/models/test_tiny_decoder.py`` holds it to the traces ``forward`` makes."""
-        heads = 3 * (1 + (1 if T == 1 else 2))  # q, k, v: a slice, then a reshape (+ transpose)
-        attention = 2 + (2 if cached else 0) + 1 + (0 if T == 1 else 1) + 1  # rope x2, concat x2,
-        # attention, its transpose back to [T, H, hd], reshape
+        concat = 2 if cached else 0  # k, v
+        attention = 1 + (0 if T == 1 else 1) + 1  # attention, its transpose back to [T, H, hd], reshape
         ffn = 1 + 1 + 2 + 1 + 1 + 1 + 1  # norm, gate_up, two slices, lut, mul, down, add
-        return 1 + 1 + heads + attention + 2 + ffn  # norm, qkv, ..., attn_output + add
+        return self.cache_reads(T) + concat + attention + 2 + ffn  # ..., attn_output + add, ...
 
     def forward_ops(self, T: int, cached: bool) -> int:
         """How many ops ``forward`` runs on T new tokens: the prefix, every layer, the head
@@ -334,7 +333,8 @@ class LlamaModel:
         return self.PREFIX_OPS + self.cfg.n_layers * self.layer_ops(T, cached) + 2 + (1 if T > 1 else 0)
 
     def cache_reads(self, T: int) -> int:
-        """Where in a layer's ops its k concat (then its v concat) reads the cache, when cached."""
+        """Where in a layer's ops its k concat (then its v concat) reads the cache, when
+        cached: the ops before it."""
         return 1 + 1 + 3 * (1 + (1 if T == 1 else 2)) + 2  # norm, qkv, q/k/v heads, rope x2
 
     def resume_point(self, T: int, index: int, cached: bool = False) -> tuple[int, int] | None:

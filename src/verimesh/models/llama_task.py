@@ -69,6 +69,17 @@ def run(model: LlamaModel, task: str, text: str, params: dict[str, Any], ctx: Ex
     )
 
 
+def _step_ops(model: LlamaModel, prompt: int, step: int) -> int:
+    """The ops of generation step ``step`` after a prompt of ``prompt`` tokens: its forward
+    (the prompt, uncached, in step 0; one token on the cache after) and its choice."""
+    return (model.forward_ops(prompt, False) if step == 0 else model.forward_ops(1, True)) + 1
+
+
+def _ops_before(model: LlamaModel, prompt: int, step: int) -> int:
+    """The ops of the steps before ``step``: a leaf is asked for by its index over all steps."""
+    return 0 if step == 0 else _step_ops(model, prompt, 0) + (step - 1) * _step_ops(model, prompt, 1)
+
+
 def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any], step: int, index: int) -> ResumePlan | None:
     """Op ``index`` of generation step ``step`` from its layer: after the residual entering
     it and, in a step after the first once the op comes after the layer's cache reads, the
@@ -86,8 +97,7 @@ def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any],
         return None
     layer, anchor = point
     start = 0 if step == 0 else len(prompt) + step - 1
-    # a generation step is a forward and its choice; the steps before are agreed
-    before = 0 if step == 0 else model.forward_ops(len(prompt), False) + 1 + (step - 1) * (model.forward_ops(1, True) + 1)
+    before = _ops_before(model, len(prompt), step)  # the steps before are agreed: the program's
     reads = anchor + 1 + model.cache_reads(T)
     cache = (reads, reads + 1) if cached and layer < model.cfg.n_layers and index >= reads else ()
 
@@ -108,11 +118,10 @@ def answer(model: LlamaModel, task: str, text: str, params: dict[str, Any], leaf
     prompt = model.prompt_ids(text, chat)
     if not prompt:
         return None
-    first, per = model.forward_ops(len(prompt), False) + 1, model.forward_ops(1, True) + 1  # ops per step
     tokens: list[int] = []
     for step in range(max_tokens):
-        position = (step, (first if step == 0 else per) - 1)
-        out = leaf_output(leaf(first - 1 + step * per), position, ("argmax", "sample"))
+        last = _step_ops(model, len(prompt), step) - 1  # the step's choice
+        out = leaf_output(leaf(_ops_before(model, len(prompt), step) + last), (step, last), ("argmax", "sample"))
         if out is None or out.ndim != 1 or out.size == 0:
             return None
         tokens.append(int(out[-1]))

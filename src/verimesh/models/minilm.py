@@ -429,6 +429,10 @@ class BertModel:
     # held to real traces by tests/models/test_minilm.py
     PREFIX_OPS, LAYER_OPS, HEAD_OPS = 4, 22, 2
 
+    def forward_ops(self) -> int:
+        """How many ops one ``forward`` runs (the same for any batch)."""
+        return self.PREFIX_OPS + self.layers * self.LAYER_OPS + self.HEAD_OPS
+
     def resume(self, ctx: ExecutionContext, h: np.ndarray, layer: int, mask: np.ndarray) -> np.ndarray:
         """``forward`` from ``layer`` on, given ``h``, the normed hidden state entering it
         [B, T, D]: what a referee runs to find the program's op inside one layer without
@@ -510,7 +514,7 @@ def answer(model: BertModel, task: str, text: str, params: dict[str, Any], leaf:
     if task != "embed":
         return None
     _seqs, buckets = model.buckets(params.get("texts") or [text])
-    last = len(buckets) * (model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS) - 1
+    last = len(buckets) * model.forward_ops() - 1
     if len(buckets) > 1:
         last += 2  # the concat of the buckets' rows and the gather back to input order
     return leaf_output(leaf(last), (0, last), ("embedding",) if len(buckets) > 1 else ("l2_normalize",))
@@ -525,7 +529,7 @@ def resume_plan(model: BertModel, task: str, text: str, params: dict[str, Any], 
     if task != "embed" or step != 0:
         return None
     seqs, buckets = model.buckets(params.get("texts") or [text])
-    per_forward = model.PREFIX_OPS + model.layers * model.LAYER_OPS + model.HEAD_OPS
+    per_forward = model.forward_ops()
     bucket, local = divmod(index, per_forward)
     if bucket >= len(buckets) or local < model.PREFIX_OPS:
         return None
