@@ -250,6 +250,32 @@ def answer_cost(job: JobRun, reps: int = 3) -> float:
     return best / job_cpu
 
 
+def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float]]:
+    """The model-level games the zoo plays (tiny decoder, 3 tokens, seed 5, as
+    tests/zoo/test_zoo_replicate.py): (cheat, moves, where the game ends, referee ms
+    resuming from agreed leaves, referee ms replaying), best of ``reps`` each."""
+    job = JobRun(model, "generate", "ROMEO:", {"max_tokens": 3, "seed": 5})
+    honest = job.trace()
+    agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
+    cheats = {
+        "model-swap": adversary.cheat_run(job, adversary.smaller_model(model)).trace(),
+        "skip-layers": adversary.cheat_run(job, adversary.skip_last_layer(model)).trace(),
+        "lower-precision": adversary.cheat_run(job, adversary.lower_precision(model)).trace(),
+        "lower-precision-late": job.trace(adversary.LowerPrecisionFrom(2)),
+    }
+    rows = []
+    for name, cheat in cheats.items():
+        dispute = Dispute(cheat.root, honest.root)
+        d, c = HonestParty(cheat), HonestParty(honest)
+        outcome = play(dispute, d, c)
+        evidence = (d.evidence(dispute), c.evidence(dispute))
+        best = {}
+        for label, run in (("resume", agreed), ("replay", job)):
+            best[label] = min(cpu(lambda r=run, g=dispute, e=evidence: decide(g, *e, r))[0] for _ in range(reps))
+        rows.append((name, dispute.rounds, f"{outcome.step}/{outcome.index}", 1000 * best["resume"], 1000 * best["replay"]))
+    return rows
+
+
 def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     """An instruction dispute in the LAST step (lower precision from there on): the referee
     replays every step before it, or, with the defender's served output confirmed by one
@@ -601,6 +627,13 @@ def main() -> None:
     out(f"One trace, two outputs (nothing to bisect): reading the job's answer off the committed trace, each "
         f"step's answer op recomputed (`Method.ANSWER`), costs, as a share of the job's CPU (re-executing it: "
         f"100%): {shares}.")
+    out()
+    out("The zoo's model-level games (tiny decoder, 3 tokens, seed 5; docs/node.md), referee CPU, best of 5:")
+    out()
+    out("| cheat | moves | ends at (step/op) | resumed at its layer | replayed to the op |")
+    out("|---|---:|---|---:|---:|")
+    for name, moves, at, resumed, replayed in zoo_games(model):
+        out(f"| `{name}` | {moves} | {at} | {resumed:.2f} ms | {replayed:.2f} ms |")
     out()
     longest = max(results.values(), key=lambda r: r["rounds_max"])
     g = dispute_gas(longest["longest"], longest["honest"])
