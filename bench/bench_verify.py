@@ -9,8 +9,8 @@ Run: .venv/bin/python bench/bench_verify.py [--trials 20000] [--tokens 16] [--wr
     Vectorised over --trials independent markets.
 (b) Dispute cost on real traces (tiny decoder "tiny-shakespeare", MiniLM "minilm"): moves
     of the bisection, referee CPU time for the one-op recompute vs CPU time of the whole
-    job, and (decoders) the program's op in an instruction dispute of step 0, replayed
-    vs resumed at its layer, and deep in a generation, replayed vs fast-forwarded; gas of a whole
+    job, and the program's op in an instruction dispute, replayed vs resumed at its layer vs
+    walked to and recomputed alone, in step 0 and deep in a generation; gas of a whole
     dispute with the DisputeCommittee (challenge, the bisection's moves, refer_dispute,
     request_committee, draw_committee, submit_verdict) on a deploy_network deployment on
     the in-process EVM, played by the nodes' own DisputePlayer and ruling.
@@ -207,12 +207,31 @@ STEP0_CHEATS = (
 )
 
 
+def without_tensors(evidence):
+    """The parties' final leaves without their input tensors: what makes the referee resume
+    at the disputed layer instead of recomputing the one op (verify/replay.py)."""
+    return [replace(e, record=e.record and replace(e.record, inputs=None)) for e in evidence]
+
+
+def instruction_rulings(job: JobRun, honest, evidence, claim=None) -> dict[str, tuple]:
+    """How a referee finds the program's op in an instruction dispute, cheapest first, each
+    as (job, evidence) for ``decide``: walked to and recomputed alone (served the agreed
+    leaves), resumed at its layer (the same leaves, but no party tensors for the op), fast-
+    forwarded to its step (``claim``: a served output the program confirms), replayed."""
+    agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
+    ways = {"one op": (agreed, evidence), "resume": (agreed, without_tensors(evidence))}
+    if claim is not None:
+        ways["forward"] = (replace(job, claims=(claim,)), evidence)
+    ways["replay"] = (job, evidence)
+    return ways
+
+
 def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]:
     """A cheat that runs another program from step 0 on (every step differs, so the first
     differing leaf is in step 0): the referee's best-of-``reps`` CPU for the program's op
     there, replaying the prefix of step 0 vs resuming at the disputed layer from the agreed
-    leaf before it (``JobRun.agreed``, served here from the honest trace), as a share of
-    the job's CPU."""
+    leaf before it vs walking to the op's instruction and recomputing it alone (leaves
+    served here from the honest trace), as a share of the job's CPU."""
     gc.collect()  # the garbage of earlier traces is not this measurement's work
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
@@ -222,14 +241,17 @@ def step0_instruction_cost(job: JobRun, make, reps: int = 3) -> dict[str, float]
     play(dispute, d, c)
     evidence = (d.evidence(dispute), c.evidence(dispute))
     figures: dict[str, float] = {"rounds": dispute.rounds}
-    for name, run in (("replay", job), ("resume", replace(job, agreed=lambda i: honest.leaf(*honest.position(i))))):
+    outputs = set()
+    for name, (run, given) in instruction_rulings(job, honest, evidence).items():
         best = None
         for _ in range(reps):
-            seconds, ruling = cpu(lambda run=run: decide(dispute, *evidence, run))
+            seconds, ruling = cpu(lambda run=run, given=given: decide(dispute, *given, run))
             assert ruling.guilty_code == 1 and ruling.step == 0, ruling
             best = seconds if best is None else min(best, seconds)
+        outputs.add(ruling.recomputed_output)
         figures[name] = best / job_cpu
         figures[name + "_method"] = ruling.method.value
+    assert len(outputs) == 1, "every way finds the same program op"
     figures["at"] = f"{ruling.step}/{ruling.index} of {len(honest.steps[0])}"
     return figures
 
@@ -250,13 +272,12 @@ def answer_cost(job: JobRun, reps: int = 3) -> float:
     return best / job_cpu
 
 
-def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float]]:
+def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float, float]]:
     """The model-level games the zoo plays (tiny decoder, 3 tokens, seed 5, as
     tests/zoo/test_zoo_replicate.py): (cheat, moves, where the game ends, referee ms
-    resuming from agreed leaves, referee ms replaying), best of ``reps`` each."""
+    recomputing the one op, resuming at its layer, replaying), best of ``reps`` each."""
     job = JobRun(model, "generate", "ROMEO:", {"max_tokens": 3, "seed": 5})
     honest = job.trace()
-    agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
     cheats = {
         "model-swap": adversary.cheat_run(job, adversary.smaller_model(model)).trace(),
         "skip-layers": adversary.cheat_run(job, adversary.skip_last_layer(model)).trace(),
@@ -270,9 +291,10 @@ def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float]]:
         outcome = play(dispute, d, c)
         evidence = (d.evidence(dispute), c.evidence(dispute))
         best = {}
-        for label, run in (("resume", agreed), ("replay", job)):
-            best[label] = min(cpu(lambda r=run, g=dispute, e=evidence: decide(g, *e, r))[0] for _ in range(reps))
-        rows.append((name, dispute.rounds, f"{outcome.step}/{outcome.index}", 1000 * best["resume"], 1000 * best["replay"]))
+        for label, (run, given) in instruction_rulings(job, honest, evidence).items():
+            best[label] = min(cpu(lambda r=run, g=dispute, e=given: decide(g, *e, r))[0] for _ in range(reps))
+        rows.append((name, dispute.rounds, f"{outcome.step}/{outcome.index}",
+                     *(1000 * best[label] for label in ("one op", "resume", "replay"))))
     return rows
 
 
@@ -280,7 +302,8 @@ def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     """An instruction dispute in the LAST step (lower precision from there on): the referee
     replays every step before it, or, with the defender's served output confirmed by one
     batched forward, runs the last step alone (``JobRun.claims``), or, served the agreed
-    residual entering the disputed layer, runs that layer alone (``JobRun.agreed``)."""
+    residual entering the disputed layer, runs that layer alone (``JobRun.agreed``), or,
+    served the agreed leaves and the parties' tensors, recomputes the one op."""
     gc.collect()
     job_cpu = job_cpu_seconds(job)
     honest = job.trace()
@@ -294,11 +317,10 @@ def late_replay_cost(job: JobRun, reps: int = 3) -> dict[str, float]:
     play(dispute, d, c)
     evidence = (d.evidence(dispute), c.evidence(dispute))
     figures: dict[str, float] = {"step": last, "rounds": dispute.rounds}
-    agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
-    for name, run in (("replay", job), ("forward", replace(job, claims=(claim,))), ("resume", agreed)):
+    for name, (run, given) in instruction_rulings(job, honest, evidence, claim).items():
         best = None
         for _ in range(reps):
-            seconds, ruling = cpu(lambda run=run: decide(dispute, *evidence, run))
+            seconds, ruling = cpu(lambda run=run, given=given: decide(dispute, *given, run))
             assert ruling.guilty_code == 1 and ruling.step == last
             best = seconds if best is None else min(best, seconds)
         figures[name] = best / job_cpu
@@ -600,12 +622,15 @@ def main() -> None:
         "differing leaf is in step 0, where the leaves differ in op, params or inputs and the referee needs the "
         "program's op). Replay: the prefix of step 0 up to that op, untraced. Resume: the agreed leaf that ends "
         "the layer before (served by a party, proven under its trace root) recomputed, then that layer alone "
-        "(`LlamaModel.resume`, `BertModel.resume`). Lower precision raises `blk.0.ffn_down.shift` (decoders) or "
-        "the first shift tensor by name (MiniLM). Best of 3, as a share of the job's CPU:")
+        "(`LlamaModel.resume`, `BertModel.resume`). One op: the program's instruction walked from that layer "
+        "without computing (`runtime.program`), its inputs' hashes read off the agreed leaves, and the op "
+        "recomputed on the honest party's input tensors, which carry exactly those hashes. Lower precision "
+        "raises `blk.0.ffn_down.shift` (decoders) or the first shift tensor by name (MiniLM). Best of 3, as a "
+        "share of the job's CPU:")
     out()
     out("| job | cheat | moves | first differing op (step/index of ops in step 0) | replay / job CPU "
-        "| resume / job CPU |")
-    out("|---|---|---:|---|---:|---:|")
+        "| resume / job CPU | one op / job CPU |")
+    out("|---|---|---:|---|---:|---:|---:|")
     smollm2 = JobRun(load_model("smollm2"), "generate", SPOT_PROMPT, {"max_tokens": args.tokens})
     step0_jobs = ((f"tiny decoder, {args.tokens} tokens", decoder), (f"SmolLM2-135M, {args.tokens} tokens", smollm2),
                   ("MiniLM, 1 sentence", encoder))  # fmt: skip
@@ -613,7 +638,8 @@ def main() -> None:
         for cheat, make in STEP0_CHEATS:
             r = step0_instruction_cost(job, make)
             out(f"| {name} | {cheat} | {r['rounds']} | {r['at']} | {100 * r['replay']:.2f}% "
-                f"(`{r['replay_method']}`) | {100 * r['resume']:.2f}% (`{r['resume_method']}`) |")
+                f"(`{r['replay_method']}`) | {100 * r['resume']:.2f}% (`{r['resume_method']}`) "
+                f"| {100 * r['one op']:.3f}% (`{r['one op_method']}`) |")
     out()
     out(f"Lower precision from the last step on (decoder, step {late['step']}): {late['rounds']} moves; the first "
         f"wrong op differs in an input, so the referee needs the program's op there. Replaying steps 0-{late['step']} "
@@ -621,7 +647,8 @@ def main() -> None:
         f"(one batched forward confirms every claimed token, then the disputed step runs alone; "
         f"`Method.{late['forward_method'].upper()}`) costs {100 * late['forward']:.1f}%; resuming at the disputed "
         f"layer from the agreed residual (`Method.{late['resume_method'].upper()}`) costs "
-        f"{100 * late['resume']:.2f}%.")
+        f"{100 * late['resume']:.2f}%; recomputing the one op (`Method.{late['one op_method'].upper()}`) costs "
+        f"{100 * late['one op']:.3f}%.")
     out()
     shares = ", ".join(f"{name} {100 * answer_cost(job):.2f}%" for name, job in step0_jobs)
     out(f"One trace, two outputs (nothing to bisect): reading the job's answer off the committed trace, each "
@@ -630,10 +657,10 @@ def main() -> None:
     out()
     out("The zoo's model-level games (tiny decoder, 3 tokens, seed 5; docs/node.md), referee CPU, best of 5:")
     out()
-    out("| cheat | moves | ends at (step/op) | resumed at its layer | replayed to the op |")
-    out("|---|---:|---|---:|---:|")
-    for name, moves, at, resumed, replayed in zoo_games(model):
-        out(f"| `{name}` | {moves} | {at} | {resumed:.2f} ms | {replayed:.2f} ms |")
+    out("| cheat | moves | ends at (step/op) | one op recomputed | resumed at its layer | replayed to the op |")
+    out("|---|---:|---|---:|---:|---:|")
+    for name, moves, at, one, resumed, replayed in zoo_games(model):
+        out(f"| `{name}` | {moves} | {at} | {one:.2f} ms | {resumed:.2f} ms | {replayed:.2f} ms |")
     out()
     longest = max(results.values(), key=lambda r: r["rounds_max"])
     g = dispute_gas(longest["longest"], longest["honest"])

@@ -31,6 +31,8 @@ def test_matmul_exact_equals_int64(seed, m, k, n, a_dtype, extreme):
     np.testing.assert_array_equal(matmul_exact(a, b), matmul_reference(a, b))
     bt = np.ascontiguousarray(b.T)
     np.testing.assert_array_equal(matmul_exact(a, bt, transpose_b=True), matmul_reference(a, b))
+    agree("matmul", [a, bt], transpose_b=True)  # the op, and its shape, over the same operands
+    agree("matmul", [a[None], b])  # a batch of one against a plain matrix
 
 
 def test_matmul_chunks_across_the_float32_bound():

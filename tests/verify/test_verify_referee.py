@@ -21,11 +21,18 @@ def honest(job):
     return job.trace()
 
 
-def dispute_between(defender_trace, challenger_trace, job):
+def dispute_between(defender_trace, challenger_trace, job, tensors=True):
+    """Bisect, then rule; ``tensors=False``: the parties' final leaves come without their
+    input tensors, so the referee cannot recompute the disputed op from them alone."""
+    from dataclasses import replace
+
     dispute = Dispute(defender_trace.root, challenger_trace.root)
     d, c = HonestParty(defender_trace), HonestParty(challenger_trace)
     outcome = play(dispute, d, c)
-    ruling = decide(dispute, d.evidence(dispute), c.evidence(dispute), job)
+    evidence = [d.evidence(dispute), c.evidence(dispute)]
+    if not tensors:
+        evidence = [replace(e, record=e.record and replace(e.record, inputs=None)) for e in evidence]
+    ruling = decide(dispute, *evidence, job)
     return dispute, outcome, ruling
 
 
@@ -100,29 +107,36 @@ def serving(trace, asked=None):
 
 
 @MODEL_CHEATS
-def test_an_instruction_dispute_in_step_0_resumes_at_its_layer_from_the_agreed_residual(job, honest, make):
-    """Served the agreed leaf that ends the layer before (by either party: it is in both
-    traces), the referee recomputes it and runs the disputed layer alone: the same ruling
-    and the same program op as the replay of the whole prefix."""
+def test_an_instruction_dispute_in_step_0_is_settled_by_one_op_or_its_layer(job, honest, make):
+    """Served the agreed leaves before the difference (by either party: they are in both
+    traces), the referee walks the program's instruction from the disputed layer without
+    computing, checks that the inputs of the honest party's leaf are the agreed outputs it
+    names, and recomputes that one op. Without the parties' input tensors it recomputes the
+    agreed residual entering the layer and runs that layer alone. Both give the ruling and
+    the program op of the replay of the whole prefix."""
     from dataclasses import replace
 
     cheat = adversary.cheat_run(job, make(job.model)).trace()
-    asked = []
+    asked, walked = [], []
     for cheater in Party:
         traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
         # the cheat's copy of an agreed leaf is the honest one
-        _d, outcome, resumed = dispute_between(*traces, job=replace(job, agreed=serving(cheat, asked)))
+        _d, outcome, instructed = dispute_between(*traces, job=replace(job, agreed=serving(cheat, walked)))
+        _d, _o, resumed = dispute_between(*traces, job=replace(job, agreed=serving(cheat, asked)), tensors=False)
         _d, _o, replayed = dispute_between(*traces, job=job)
         assert outcome.step == 0
         if outcome.index < job.model.impl.PREFIX_OPS:  # a swapped model differs from its first ops
-            assert resumed.method is Method.REPLAY and not asked
+            assert instructed.method is resumed.method is Method.REPLAY and not asked and not walked
             continue
-        assert resumed.method is Method.RESUME and replayed.method is Method.REPLAY
-        assert resumed.guilty == replayed.guilty == {cheater}
-        assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(0, outcome.index).output_hash
+        assert (instructed.method, resumed.method, replayed.method) == (Method.INSTRUCTION, Method.RESUME, Method.REPLAY)
+        assert instructed.guilty == resumed.guilty == replayed.guilty == {cheater}
+        assert instructed.recomputed_output == resumed.recomputed_output == replayed.recomputed_output == (
+            honest.leaf(0, outcome.index).output_hash
+        )
         (step, at), = asked
         assert step == 0 and at < outcome.index and honest.leaf(0, at).op in ("add", "mul")
-        asked.clear()
+        assert walked[0] == (step, at) and all(s == 0 and i < outcome.index for s, i in walked)
+        asked.clear(), walked.clear()
 
 
 class CoarserAttentionFrom(ExecutionContext):
@@ -144,10 +158,11 @@ class CoarserAttentionFrom(ExecutionContext):
     [(adversary.LowerPrecisionFrom, False), (CoarserAttentionFrom, True)],
     ids=["first-linear-op", "attention-after-the-cache"],
 )
-def test_a_late_instruction_dispute_resumes_at_its_layer_with_the_agreed_cache(job, cheat_from, reads_cache):
+def test_a_late_instruction_dispute_is_settled_at_its_layer_with_the_agreed_cache(job, cheat_from, reads_cache):
     """Deep in a generation the disputed layer may read its cached keys and values: the
-    referee then takes them from the layer's two agreed concats, and runs that layer alone,
-    with the ruling the fast-forward and the replay of steps 0-4 give."""
+    referee then takes them from the layer's two agreed concats, and recomputes the one op
+    (or, without the parties' tensors, runs that layer alone), with the ruling the
+    fast-forward and the replay of steps 0-4 give."""
     from dataclasses import replace
 
     long = replace(job, params={"max_tokens": 6})
@@ -156,13 +171,18 @@ def test_a_late_instruction_dispute_resumes_at_its_layer_with_the_agreed_cache(j
     for cheater in Party:
         traces = (cheat, honest) if cheater is Party.DEFENDER else (honest, cheat)
         asked = []
-        _d, outcome, resumed = dispute_between(*traces, job=replace(long, agreed=serving(honest, asked)))
+        _d, outcome, instructed = dispute_between(*traces, job=replace(long, agreed=serving(honest)))
+        _d, _o, resumed = dispute_between(*traces, job=replace(long, agreed=serving(honest, asked)), tensors=False)
         _d, _o, forwarded = dispute_between(*traces, job=replace(long, claims=claims))
         _d, _o, replayed = dispute_between(*traces, job=long)
         assert outcome.step == 4
-        assert (resumed.method, forwarded.method, replayed.method) == (Method.RESUME, Method.FORWARD, Method.REPLAY)
-        assert resumed.guilty == forwarded.guilty == replayed.guilty == {cheater}
-        assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(4, outcome.index).output_hash
+        assert (instructed.method, resumed.method, forwarded.method, replayed.method) == (
+            Method.INSTRUCTION, Method.RESUME, Method.FORWARD, Method.REPLAY,
+        )
+        assert instructed.guilty == resumed.guilty == forwarded.guilty == replayed.guilty == {cheater}
+        assert instructed.recomputed_output == resumed.recomputed_output == replayed.recomputed_output == (
+            honest.leaf(4, outcome.index).output_hash
+        )
         assert all(step == 4 for step, _ in asked)
         anchor, *cache = [honest.leaf(*at).op for at in asked]  # the residual entering the layer, its cache
         assert anchor in ("add", "mul") and cache == (["concat", "concat"] if reads_cache else [])

@@ -1,5 +1,7 @@
-"""A committee member resumes an instruction dispute at its layer from agreed leaves a
-party serves (``node.evidence.agreed_leaves``): nothing served is trusted until it is
+"""A committee member settles an instruction dispute from agreed leaves a party serves
+(``node.evidence.agreed_leaves``): it walks the program's instruction from the disputed
+layer and recomputes that one op on the inputs the agreed leaves name, or, when the parties'
+leaves carry no input tensors, resumes at that layer. Nothing served is trusted until it is
 proven under that party's committed trace root, at the position asked, before the first
 difference."""
 
@@ -45,10 +47,20 @@ def serving(traces, asked, tamper=None):
     return source
 
 
-def test_the_defenders_proven_leaf_is_taken_and_the_ruling_resumes(job, game):
+def without_tensors(evidence):
+    """The parties' final leaves without their input tensors: the disputed op cannot be
+    recomputed from them alone."""
+    return [replace(e, record=e.record and replace(e.record, inputs=None)) for e in evidence]
+
+
+def test_the_defenders_proven_leaves_are_taken_and_the_ruling_recomputes_one_op(job, game):
     dispute, traces, evidence = game
     asked = []
     ruling = decide(dispute, *evidence, replace(job, agreed=agreed_leaves(dispute, serving(traces, asked))))
+    assert ruling.method is Method.INSTRUCTION and ruling.guilty == {Party.DEFENDER}
+    assert asked and all(party is Party.DEFENDER and index < dispute.outcome.index for party, index in asked)
+    asked.clear()
+    ruling = decide(dispute, *without_tensors(evidence), replace(job, agreed=agreed_leaves(dispute, serving(traces, asked))))
     assert ruling.method is Method.RESUME and ruling.guilty == {Party.DEFENDER}
     (party, index), = asked
     assert party is Party.DEFENDER and index < dispute.outcome.index
@@ -112,11 +124,12 @@ class CoarserLinearFrom(ExecutionContext):
 
 
 @pytest.mark.parametrize("case", ["one-sentence", "second-bucket"])
-def test_an_embedding_job_resumes_at_its_layer_in_its_bucket(minilm_model, case):
+def test_an_embedding_job_is_settled_at_its_layer_in_its_bucket(minilm_model, case):
     """A MiniLM batch that another program computed (a skipped last layer; coarser linear
     layers from the second bucket's forward on: a batch of more than 16 texts runs one
-    forward per bucket): the referee resumes from the norm that enters the disputed layer,
-    in whichever bucket's forward the op is, with the ruling of the prefix replay."""
+    forward per bucket): the referee walks from, or resumes at, the norm that enters the
+    disputed layer, in whichever bucket's forward the op is, with the ruling of the prefix
+    replay."""
     impl = minilm_model.impl
     per_forward = impl.forward_ops()
     texts = 1 if case == "one-sentence" else 20
@@ -131,13 +144,16 @@ def test_an_embedding_job_resumes_at_its_layer_in_its_bucket(minilm_model, case)
     d, c = HonestParty(cheat), HonestParty(honest)
     play(dispute, d, c)
     evidence = (d.evidence(dispute), c.evidence(dispute))
+    instructed = decide(dispute, *evidence, replace(job, agreed=agreed_leaves(dispute, serving((cheat, honest), []))))
     asked = []
     leaf = agreed_leaves(dispute, serving((cheat, honest), asked))
-    resumed = decide(dispute, *evidence, replace(job, agreed=leaf))
+    resumed = decide(dispute, *without_tensors(evidence), replace(job, agreed=leaf))
     replayed = decide(dispute, *evidence, job)
-    assert (resumed.method, replayed.method) == (Method.RESUME, Method.REPLAY)
-    assert resumed.guilty == replayed.guilty == {Party.DEFENDER}
-    assert resumed.recomputed_output == replayed.recomputed_output == honest.leaf(0, dispute.outcome.index).output_hash
+    assert (instructed.method, resumed.method, replayed.method) == (Method.INSTRUCTION, Method.RESUME, Method.REPLAY)
+    assert instructed.guilty == resumed.guilty == replayed.guilty == {Party.DEFENDER}
+    assert instructed.recomputed_output == resumed.recomputed_output == replayed.recomputed_output == (
+        honest.leaf(0, dispute.outcome.index).output_hash
+    )
     assert dispute.outcome.index // per_forward == (0 if case == "one-sentence" else 1)
     (_party, at), = asked
     assert honest.leaf(0, at).op == "layernorm" and at < dispute.outcome.index
@@ -161,10 +177,11 @@ class OtherInput(ExecutionContext):
 
 
 @pytest.mark.parametrize("seed", [None, 5], ids=["greedy", "sampled"])
-def test_resume_and_replay_rule_alike_wherever_the_instruction_differs(job, seed):
+def test_one_op_resume_and_replay_rule_alike_wherever_the_instruction_differs(job, seed):
     """At ops spread over every step of a generation (the prefix, inside layers before and
     after the cache reads, the head, the token choice), the program's op the referee finds
-    by resuming is the one the replay finds, and the cheat is guilty as either party."""
+    by walking to its instruction and recomputing it, or by resuming at its layer, is the
+    one the replay finds, and the cheat is guilty as either party."""
     job = replace(job, params={**job.params, "seed": seed})
     honest = job.trace()
     impl = job.model.impl
@@ -181,10 +198,13 @@ def test_resume_and_replay_rule_alike_wherever_the_instruction_differs(job, seed
             assert (dispute.outcome.step, dispute.outcome.index) == (step, index)
             evidence = (d.evidence(dispute), c.evidence(dispute))
             agreed = replace(job, agreed=lambda i: honest.leaf(*honest.position(i)))
-            resumed, replayed = decide(dispute, *evidence, agreed), decide(dispute, *evidence, job)
-            assert resumed.guilty == replayed.guilty == {cheater}, (target, resumed.reasons)
-            assert resumed.recomputed_output == replayed.recomputed_output
-            assert resumed.method is (Method.RESUME if index >= impl.PREFIX_OPS else replayed.method), target
+            instructed, replayed = decide(dispute, *evidence, agreed), decide(dispute, *evidence, job)
+            resumed = decide(dispute, *without_tensors(evidence), agreed)
+            assert instructed.guilty == resumed.guilty == replayed.guilty == {cheater}, (target, resumed.reasons)
+            assert instructed.recomputed_output == resumed.recomputed_output == replayed.recomputed_output
+            layered = index >= impl.PREFIX_OPS
+            assert instructed.method is (Method.INSTRUCTION if layered else replayed.method), target
+            assert resumed.method is (Method.RESUME if layered else replayed.method), target
             if resumed.method is Method.RESUME:
                 resumed_somewhere.add((step, step > 0 and index >= impl.PREFIX_OPS + impl.cache_reads(1)))
     assert {step for step, _ in resumed_somewhere} == set(range(len(honest.steps)))

@@ -55,9 +55,9 @@ def validators(zoo_chain: Zoo, pool: list[ValidatorNode]):
     ("behaviour", "method"),
     [
         (Behaviour.WRONG_OUTPUT, Method.RECOMPUTE),
-        (Behaviour.MODEL_SWAP, Method.RESUME),
+        (Behaviour.MODEL_SWAP, Method.INSTRUCTION),
         (Behaviour.ONE_BAD_SMALL_OP, Method.RECOMPUTE),
-        (Behaviour.LOWER_PRECISION_LATE, Method.RESUME),
+        (Behaviour.LOWER_PRECISION_LATE, Method.INSTRUCTION),
     ],
     ids=lambda v: getattr(v, "value", ""),
 )
@@ -77,7 +77,7 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
         ruling = zoo.referee.rule(handle.job_id, {"cheat": cheater, "auditor": auditor}, handle.spec, PROMPT, handle.block)
         assert ruling.guilty == {Party.DEFENDER}, ruling.reasons  # the provider defends its result
         assert ruling.method is method
-        if method is Method.RESUME:  # the agreed leaves came from the provider's node; the auditor serves them too
+        if method is Method.INSTRUCTION:  # the agreed leaves came from the provider's node; the auditor serves them too
             asked = zoo.referee.leaves_served
             assert asked and all(party is Party.DEFENDER and served for party, _, served in asked)
             index = asked[0][1]

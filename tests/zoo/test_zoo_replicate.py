@@ -45,16 +45,17 @@ PARAMS = {"max_tokens": 3, "seed": 5}
 CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 of its 100 VMT
 
 # behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op;
-# RESUME: the disputed layer alone, from the agreed residual (and cache) a party serves;
-# without it, FORWARD: the disputed step alone, after a served output the program confirms)
+# INSTRUCTION: one op too, after walking the program's instruction from the disputed layer,
+# on the inputs the agreed leaves a party serves name; RESUME (their fallback): that layer
+# alone; without any served leaf, FORWARD: the disputed step, after a confirmed output)
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
     Behaviour.ONE_BAD_SMALL_OP: Method.RECOMPUTE,
-    Behaviour.MODEL_SWAP: Method.RESUME,
-    Behaviour.SKIP_LAYERS: Method.RESUME,
-    Behaviour.LOWER_PRECISION: Method.RESUME,
-    Behaviour.LOWER_PRECISION_LATE: Method.RESUME,
+    Behaviour.MODEL_SWAP: Method.INSTRUCTION,
+    Behaviour.SKIP_LAYERS: Method.INSTRUCTION,
+    Behaviour.LOWER_PRECISION: Method.INSTRUCTION,
+    Behaviour.LOWER_PRECISION_LATE: Method.INSTRUCTION,
     Behaviour.RANDOM_OUTPUT: Method.REPLAY,
 }
 # the cheats whose wrong op the chain recomputes itself: settled by an op proof, no committee
@@ -87,7 +88,7 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         cheater_party = Party.DEFENDER if defender == cheater.address else Party.CHALLENGER
         assert ruling.guilty == {cheater_party}, ruling.reasons
         assert ruling.method is COMPUTE_CHEATS[behaviour], ruling
-        if ruling.method is Method.RESUME:  # the agreed leaf was served over HTTP by a party's node
+        if ruling.method is Method.INSTRUCTION:  # the agreed leaves were served over HTTP by a party's node
             assert zoo.referee.leaves_served and all(served for *_, served in zoo.referee.leaves_served)
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour in SETTLED_ON_CHAIN:  # proven by the honest node or a validator, never drawn

@@ -107,9 +107,9 @@ class Referee:
     """Rules on a finished game the way every committee member (or the interim referee key)
     does: replay the game from chain events, fetch both parties' final evidence from their
     nodes over HTTP (signed as the job's requester, who may always read it), decide with
-    ``verify.referee.decide`` (one op recomputed, the disputed layer resumed from an agreed
-    leaf a party serves at ``/v1/jobs/{id}/trace``, or the program replayed to the disputed
-    op). With the DisputeCommittee as JobMarket's referee, the validators' committee sends
+    ``verify.referee.decide`` (one op recomputed: from the parties' own inputs, or, where
+    they differ in the instruction, from the inputs the agreed leaves a party serves at
+    ``/v1/jobs/{id}/trace`` name; or the program replayed to the disputed op). With the DisputeCommittee as JobMarket's referee, the validators' committee sends
     the verdict and this ruling is the independent check of it; with a plain referee key
     (``referee_wallet``) this sends it."""
 

@@ -9,8 +9,9 @@ very same ``Verdict``:
    answer off that trace (its answer ops, fetched from the parties, proven under the root
    and recomputed: ``Architecture.answer``) or, if no such leaf is served, re-executes the
    job, and blames whoever claimed another output root;
-4. otherwise ``verify.referee.decide`` on both evidences: one op recomputed, or the program
-   replayed to the disputed op when the leaves differ in the instruction or in length.
+4. otherwise ``verify.referee.decide`` on both evidences: one op recomputed (when the
+   leaves differ in the instruction, the program's instruction there is found from the
+   agreed leaves the parties serve), or the program run to the disputed op.
    A party that serves no valid evidence cannot back its claims: guilty.
 
 The job itself (spec + input, for replays) comes with a party's evidence; it is used only

@@ -67,7 +67,7 @@ def plan_chunks(k: int, amax: int, bmax: int) -> tuple[str, int]:
     return "int64", k
 
 
-def _check_operands(a: np.ndarray, b: np.ndarray, transpose_b: bool) -> int:
+def check_operands(a: np.ndarray, b: np.ndarray, transpose_b: bool) -> int:
     check_tensor(a, "matmul left operand")
     check_tensor(b, "matmul right operand")
     if a.ndim < 1 or b.ndim < 2:
@@ -84,7 +84,7 @@ def _check_operands(a: np.ndarray, b: np.ndarray, transpose_b: bool) -> int:
 
 def matmul_exact(a: np.ndarray, b: np.ndarray, transpose_b: bool = False) -> np.ndarray:
     """a @ b (or a @ b^T) as int64, exactly, through float BLAS in proven-safe chunks."""
-    k = _check_operands(a, b, transpose_b)
+    k = check_operands(a, b, transpose_b)
     if b.ndim == 2 and a.ndim > 2:  # [B, T, K] @ W: one big BLAS call, not B small ones
         out = matmul_exact(a.reshape(-1, k), b, transpose_b)
         return out.reshape((*a.shape[:-1], out.shape[-1]))
@@ -103,7 +103,7 @@ def matmul_exact(a: np.ndarray, b: np.ndarray, transpose_b: bool = False) -> np.
 
 def matmul_reference(a: np.ndarray, b: np.ndarray, transpose_b: bool = False) -> np.ndarray:
     """a @ b (or a @ b^T) in pure int64: slow and obviously exact."""
-    k = _check_operands(a, b, transpose_b)
+    k = check_operands(a, b, transpose_b)
     amax = int(np.max(np.abs(a.astype(np.int64)))) if a.size else 0
     bmax = int(np.max(np.abs(b.astype(np.int64)))) if b.size else 0
     if k * amax * bmax >= INT64_LIMIT:

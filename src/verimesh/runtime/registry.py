@@ -6,8 +6,9 @@ Inputs and the output are integer tensors (``verimesh.runtime.tensor``); params 
 JSON values made of ints, strings, bools and lists (no floats: they would be a second,
 inexact channel for numbers). Tests assert ``fast == reference`` bit for bit for every op.
 
-Adding an op: write both functions in a module of ``verimesh.runtime.ops`` and call
-``register(Op(...))`` at import time; see docs/runtime.md.
+Adding an op: write both functions and its ``shape`` in a module of ``verimesh.runtime.ops``, call
+``register(Op(...))`` at import time; see docs/runtime.md. Tests assert that ``shape`` gives
+the shape and dtype ``fast`` returns, for every op test case (tests/runtime/runtime_helpers.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,23 @@ from typing import Any
 import numpy as np
 
 OpFunction = Callable[[Sequence[np.ndarray], dict[str, Any]], np.ndarray]
+# (inputs, params) -> (output shape, output dtype name), checking the inputs as the op does
+# but reading only their shapes and dtypes (and the values of small constants: ids, masks,
+# tables), so it also takes shape-only stand-ins (``tensor.stand_in``)
+ShapeFunction = Callable[[Sequence[np.ndarray], dict[str, Any]], tuple[tuple[int, ...], str]]
 
 
 @dataclass(frozen=True)
 class Op:
+    """``shape`` says what ``fast`` would return without computing it: a referee walks the
+    program's instructions with it (``runtime.program``) to learn which op, params and
+    inputs a position holds, and then recomputes that one op."""
+
     name: str
     fast: OpFunction
     reference: OpFunction
     doc: str = ""
+    shape: ShapeFunction | None = None
 
 
 OPS: dict[str, Op] = {}

@@ -109,6 +109,20 @@ def from_canonical_bytes(data: bytes) -> np.ndarray:
     return arr.astype(ALLOWED_DTYPES[name])
 
 
+def stand_in(shape: tuple[int, ...] | list[int], dtype: str) -> np.ndarray:
+    """A read-only tensor of ``shape`` and ``dtype`` holding no data (every stride is 0): what
+    an op's output is to a walk of the program that computes nothing (runtime/program.py)."""
+    if dtype not in ALLOWED_DTYPES:
+        raise TensorError(f"a stand-in needs one of the dtypes {', '.join(ALLOWED_DTYPES)}, got {dtype!r}")
+    return np.broadcast_to(np.zeros((), dtype=ALLOWED_DTYPES[dtype]), tuple(shape))
+
+
+def is_stand_in(arr: np.ndarray) -> bool:
+    """True for a tensor with no data of its own (``stand_in``, or a view of one): a real
+    tensor of one or more dimensions always has a nonzero stride."""
+    return arr.ndim > 0 and not any(arr.strides)
+
+
 def is_immutable(arr: np.ndarray) -> bool:
     """True if no code can change this array's bytes through numpy while it lives."""
     a: object = arr

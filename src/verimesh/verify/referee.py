@@ -10,11 +10,13 @@ When the leaves differ in the instruction itself (a skipped layer, a swapped mod
 changed requantization shift shows up as another op, other params or other input hashes
 at that position), or one trace is longer than the other, recomputing the op proves
 nothing: each party's op may be computed correctly from its own inputs. The referee then
-needs the PROGRAM: it runs the job honestly up to that op (``JobRun.program_op``) and
-the party whose leaf is not the program's lied. That costs a prefix of the job, not one op
-(docs/verification.md, "Referee cost"); in a generation with a claimed output the program
-confirms, only the disputed step and one batched forward over the tokens before it; in
-step 0 with the agreed residual entering the disputed layer served, that layer alone.
+needs the PROGRAM's op there (``JobRun.program_op``), and the party whose leaf is not the
+program's lied. With the agreed leaves before it served, that is one op again: the
+program's instruction walked from the op's layer without computing, its input hashes read
+off the agreed leaves, the op recomputed on the honest party's tensors; else that layer run
+from the agreed state entering it; else, in a generation with a claimed output the program
+confirms, the disputed step after one batched forward over the tokens before it; else the
+job's prefix up to that op (docs/verification.md, "Referee cost").
 
 A party whose evidence does not bind its earlier moves (``Dispute.check_evidence``) lied in
 the game itself and is guilty whatever the op says.
@@ -37,6 +39,7 @@ class Method(Enum):
     REPLAY = "replay"  # program replayed to the disputed op
     FORWARD = "forward"  # the disputed step alone, after a claimed generation the program confirms
     RESUME = "resume"  # the disputed layer alone, from the agreed state entering it
+    INSTRUCTION = "instruction"  # the program's instruction walked, its inputs agreed: one op recomputed
     ANSWER = "answer"  # one trace, two outputs: the trace's answer ops recomputed
     EVIDENCE = "evidence"  # decided by the evidence check alone
 
@@ -106,7 +109,7 @@ def decide(
             "the parties disagree on the instruction or the length of the trace, not only on an "
             "op's output: pass the job (JobRun) so the referee can replay the program"
         )
-    program = job.program_op(outcome.step, outcome.index)
+    program = job.program_op(outcome.step, outcome.index, records)
     expected = program.record
     if outcome.kind is OutcomeKind.LEAF:
         for party in Party:

@@ -23,18 +23,29 @@ layer's input, checks it against the leaf's output hash, takes the cache from th
 concats' inputs and runs the disputed layer alone, numbering its ops from the layer's
 first index: one layer, in any step. A leaf nobody serves, or one that does not hold,
 falls back to the fast-forward or the replay.
+
+Cheapest, and tried first: one op. The same plan run in a ``runtime.program.ProgramWalk``
+computes nothing and stops at the disputed position with the program's instruction there
+(op, params, and which earlier op's output or which constant each input is). The output
+hashes of those earlier ops are read off the agreed leaves, so the referee knows the
+program's input hashes; a party's leaf that carries exactly those, with its tensors, gives
+the inputs, and the op is recomputed on them alone. No such leaf: the resume.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from ..models.api import LoadedModel
-from ..runtime import ExecutionContext
+from ..models.registry import ResumePlan
+from ..runtime import ExecutionContext, get_op
+from ..runtime.program import ProgramWalk, Walked
 from ..runtime.tensor import tensor_hash
-from ..runtime.trace import OpRecord, Trace, leaf_output
+from ..runtime.trace import OpRecord, Trace, TraceError, leaf_output, recompute
 
 # leaf index (counted over all steps) -> that leaf with its input tensors, if it comes
 # before the first difference and is proven under a committed trace root (checked by
@@ -74,14 +85,18 @@ class JobRun:
         except ValueError:
             return None  # the job's own error: the re-execution reports it
 
-    def program_op(self, step: int, index: int) -> ProgramOp:
+    def program_op(self, step: int, index: int, leaves: Sequence[OpRecord | None] = ()) -> ProgramOp:
         """The op the honest program runs at (step, index) (None if it never gets there).
-        Every leaf before it must be agreed by the parties (the first difference).
+        Every leaf before it must be agreed by the parties (the first difference); ``leaves``
+        are the parties' own leaves at that position, with their input tensors.
 
-        Runs the program only up to that op: from the disputed layer on when agreed leaves
-        let it resume there, else that step alone when a claim lets it fast-forward there,
-        else every op before it too."""
-        found = self._resumed(step, index) or self._fast_forwarded(step, index)
+        Computes as little as it can: that one op, from the inputs of a party's leaf when
+        the program's instruction there says those inputs are the right ones; else the ops
+        from the disputed layer on when agreed leaves let it resume there; else that step
+        alone when a claim lets it fast-forward there; else every op before it too."""
+        found = (
+            self._instructed(step, index, leaves) or self._resumed(step, index) or self._fast_forwarded(step, index)
+        )
         if found is not None:
             return found
         ctx = _StopAt(step, index)
@@ -91,11 +106,11 @@ class JobRun:
             return ProgramOp(reached.record, "replay")
         return ProgramOp(None, "replay")
 
-    def _resumed(self, step: int, index: int) -> ProgramOp | None:
-        """Op ``index`` of step ``step`` from the layer it is in (the architecture's
-        ``ResumePlan``), after the agreed residual entering that layer and the agreed cache
-        it reads; None when that cannot serve (a family or an op with no plan, an agreed
-        leaf nobody serves, or one that does not recompute to its hash)."""
+    def _resume_plan(self, step: int, index: int) -> tuple[ResumePlan, OpRecord, list[np.ndarray]] | None:
+        """The architecture's ``ResumePlan`` of op ``index`` of step ``step``, with the
+        agreed leaf whose output enters its layer and the cached tensors that layer reads
+        (the first inputs of agreed leaves, checked against their hashes); None when no
+        plan serves (a family or an op with none, or an agreed leaf nobody serves)."""
         resume = self.model.architecture.resume
         if self.agreed is None or resume is None:
             return None
@@ -105,8 +120,8 @@ class JobRun:
             return None  # the full run reports the job's own error
         if plan is None:
             return None
-        x = leaf_output(self.agreed(plan.before + plan.anchor), (step, plan.anchor))
-        if x is None or x.shape != plan.shape:
+        anchor = self.agreed(plan.before + plan.anchor)
+        if anchor is None or (anchor.step, anchor.index) != (step, plan.anchor):
             return None
         cache = []
         for i in plan.cache:
@@ -116,6 +131,64 @@ class JobRun:
             ):
                 return None
             cache.append(leaf.inputs[0])
+        return plan, anchor, cache
+
+    def _instructed(self, step: int, index: int, leaves: Sequence[OpRecord | None]) -> ProgramOp | None:
+        """Op ``index`` of step ``step`` recomputed alone: the program's instruction there
+        is walked from the op's layer without computing (``runtime.program``), its inputs'
+        hashes are read off the agreed leaves that produce them, and the op runs on the
+        input tensors of a party's leaf that carries exactly those hashes. None when that
+        cannot serve (no plan, an agreed leaf nobody serves, no party leaf with the
+        program's inputs, or a position the walk does not reach): the resume decides."""
+        leaves = [leaf for leaf in leaves if leaf is not None and (leaf.step, leaf.index) == (step, index) and leaf.inputs]
+        planned = self._resume_plan(step, index) if leaves else None
+        if planned is None:
+            return None
+        plan, anchor, cache = planned
+        entering = _output_shape(anchor)
+        if entering is None or entering[0] != plan.shape:
+            return None
+        walk = ProgramWalk(step, index, first=plan.anchor + 1)
+        try:
+            plan.run(walk, walk.output_of(plan.anchor, *entering), cache)
+            return None  # the step ends before that index: the resume says so by computing
+        except Walked as walked:
+            instruction = walked.instruction
+        except ValueError:
+            return None  # agreed tensors of another shape than the program's
+        hashes = []
+        for source in instruction.inputs:
+            if isinstance(source, bytes):  # a constant: weights, tables, the rope rows, token ids
+                hashes.append(source)
+                continue
+            leaf = anchor if source == plan.anchor else self.agreed(plan.before + source)
+            if leaf is None or (leaf.step, leaf.index) != (step, source):
+                return None
+            hashes.append(leaf.output_hash)
+        for leaf in leaves:
+            if list(leaf.input_hashes) != hashes:
+                continue
+            try:  # the leaf's tensors, if they are the ones its hashes name, are the program's inputs
+                out = recompute(replace(leaf, op=instruction.op, params=instruction.params,
+                                        params_json=instruction.params_json), path="fast")
+            except (TraceError, ValueError):
+                continue
+            record = OpRecord(step, index, instruction.op, instruction.params, tuple(hashes), tensor_hash(out))
+            return ProgramOp(record, "instruction")
+        return None
+
+    def _resumed(self, step: int, index: int) -> ProgramOp | None:
+        """Op ``index`` of step ``step`` from the layer it is in (the architecture's
+        ``ResumePlan``), after the agreed residual entering that layer and the agreed cache
+        it reads; None when that cannot serve (a family or an op with no plan, an agreed
+        leaf nobody serves, or one that does not recompute to its hash)."""
+        planned = self._resume_plan(step, index)
+        if planned is None:
+            return None
+        plan, anchor, cache = planned
+        x = leaf_output(anchor, (step, plan.anchor))
+        if x is None or x.shape != plan.shape:
+            return None
         ctx = _StopAt(step, index, first=plan.anchor + 1)
         try:
             plan.run(ctx, x, cache)
@@ -164,7 +237,22 @@ class ProgramOp:
     (a confirmed claim) or resuming at its layer (an agreed residual)."""
 
     record: OpRecord | None
-    via: Literal["replay", "forward", "resume"]
+    via: Literal["replay", "forward", "resume", "instruction"]
+
+
+def _output_shape(leaf: OpRecord) -> tuple[tuple[int, ...], str] | None:
+    """The shape and dtype of a served leaf's output, from its op's ``shape`` on its input
+    tensors (checked against the leaf's input hashes): what an op's output is to a walk,
+    without computing it."""
+    if leaf.inputs is None or len(leaf.inputs) != len(leaf.input_hashes):
+        return None
+    if any(tensor_hash(t) != h for t, h in zip(leaf.inputs, leaf.input_hashes, strict=True)):
+        return None
+    try:
+        shape = get_op(leaf.op).shape
+        return None if shape is None else shape(list(leaf.inputs), leaf.params)
+    except (KeyError, ValueError):
+        return None
 
 
 class _Reached(Exception):

@@ -99,6 +99,7 @@ register(
         rope_fast,
         rope_ref,
         "rotary embedding of x [..., T, Dh] at positions [T] with cos/sin tables (style half|interleaved)",
+        lambda inputs, params: (inputs[0].shape, _rope_args(inputs, params)[2]),
     )
 )
 
@@ -213,5 +214,6 @@ register(
         attention_fast,
         attention_ref,
         "softmax(requant(q k^T)) v with exp table; causal/q_offset for KV caches; GQA",
+        lambda inputs, params: (inputs[0].shape, _attention_args(inputs, params)["dtype"]),
     )
 )

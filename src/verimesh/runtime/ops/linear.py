@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from .. import fixed
-from ..matmul import matmul_exact, matmul_reference, max_abs
+from ..matmul import check_operands, matmul_exact, matmul_reference, max_abs
 from ..registry import Op, register
+from ..tensor import dtype_name
 from ._common import OpError, arity, dtype_in, no_extra_params, param
 
 ACTIVATION_DTYPES = ("int8", "int16", "uint8")
@@ -49,7 +50,19 @@ def matmul_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     return matmul_reference(inputs[0], inputs[1], _matmul_args(inputs, params))
 
 
-register(Op("matmul", matmul_fast, matmul_ref, "a @ b (transpose_b: a @ b^T) as int64"))
+def matmul_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    transpose_b = _matmul_args(inputs, params)
+    a, b = inputs
+    check_operands(a, b, transpose_b)
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise OpError(f"matmul: batch shapes of a {a.shape} and b {b.shape} do not broadcast") from None
+    rows = a.shape[-2:-1]  # none when a is a vector
+    return (*batch, *rows, b.shape[-2] if transpose_b else b.shape[-1]), "int64"
+
+
+register(Op("matmul", matmul_fast, matmul_ref, "a @ b (transpose_b: a @ b^T) as int64", matmul_shape))
 
 
 # --- linear: requantize(x @ w^T + bias) ------------------------------------------------------
@@ -97,6 +110,7 @@ register(
         linear_fast,
         linear_ref,
         "requantize(x @ w^T [+ bias], multiplier, shift); inputs x, w[out,in], m, shift[, bias]",
+        lambda inputs, params: ((*inputs[0].shape[:-1], inputs[1].shape[0]), _linear_args(inputs, params)),
     )
 )
 
@@ -124,7 +138,8 @@ def requantize_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.n
     return fixed.requantize_reference(inputs[0], inputs[1], inputs[2], dtype)
 
 
-register(Op("requantize", requantize_fast, requantize_ref, "round(acc * m / 2^shift), saturated"))
+register(Op("requantize", requantize_fast, requantize_ref, "round(acc * m / 2^shift), saturated",
+            lambda inputs, params: (inputs[0].shape, _requantize_args(inputs, params))))
 
 
 # --- add: round((a * m_a + b * m_b) / 2^shift) -- residual connections with rescale ----------
@@ -165,7 +180,8 @@ def add_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     return fixed.clip_to_reference((a * ma + b * mb + (1 << (s - 1))) >> s, dtype)
 
 
-register(Op("add", add_fast, add_ref, "round((a*m_a + b*m_b) / 2^shift): residual add, rescaled"))
+register(Op("add", add_fast, add_ref, "round((a*m_a + b*m_b) / 2^shift): residual add, rescaled",
+            lambda inputs, params: _broadcast(inputs, _add_args(inputs, params))))
 
 
 # --- mul: requantize(a * b) -- gating (SwiGLU) ---------------------------------------------
@@ -199,7 +215,13 @@ def mul_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     return fixed.requantize_reference(prod, inputs[2], inputs[3], dtype)
 
 
-register(Op("mul", mul_fast, mul_ref, "requantize(a * b, m, shift), elementwise"))
+register(Op("mul", mul_fast, mul_ref, "requantize(a * b, m, shift), elementwise",
+            lambda inputs, params: _broadcast(inputs, _mul_args(inputs, params))))
+
+
+def _broadcast(inputs: Sequence[np.ndarray], dtype: str) -> tuple[tuple[int, ...], str]:
+    """The shape of an elementwise op on its first two inputs (checked to broadcast)."""
+    return np.broadcast_shapes(inputs[0].shape, inputs[1].shape), dtype
 
 
 # --- embedding: table[ids] ---------------------------------------------------------------------
@@ -232,4 +254,10 @@ def embedding_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.nd
     return out.reshape((*ids.shape, table.shape[1]))
 
 
-register(Op("embedding", embedding_fast, embedding_ref, "table[ids]: token embedding lookup"))
+def embedding_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _embedding_args(inputs, params)
+    ids, table = inputs
+    return (*ids.shape, table.shape[1]), dtype_name(table)
+
+
+register(Op("embedding", embedding_fast, embedding_ref, "table[ids]: token embedding lookup", embedding_shape))

@@ -50,7 +50,12 @@ def lut_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     return out
 
 
-register(Op("lut", lut_fast, lut_ref, "table[x - dtype_min]: GELU, SiLU, any 1-D function"))
+def lut_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _lut_args(inputs, params)
+    return inputs[0].shape, dtype_name(inputs[1])
+
+
+register(Op("lut", lut_fast, lut_ref, "table[x - dtype_min]: GELU, SiLU, any 1-D function", lut_shape))
 
 
 # --- softmax: exp table + integer normalisation ----------------------------------------------
@@ -133,11 +138,17 @@ def softmax_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndar
     return masked_softmax_reference(inputs[0], None, inputs[1], q).astype(np.int32)
 
 
+def softmax_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _softmax_args(inputs, params)
+    return inputs[0].shape, "int32"
+
+
 register(
     Op(
         "softmax",
         softmax_fast,
         softmax_ref,
         "p = round(exp_table[max - x] * 2^prob_bits / sum) over the last axis -> int32",
+        softmax_shape,
     )
 )

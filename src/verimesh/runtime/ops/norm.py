@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import fixed
 from ..registry import Op, register
+from ..tensor import dtype_name
 from ._common import OpError, arity, dtype_in, no_extra_params, param
 
 NORM_FRAC = 24  # u = round(xc * 2^24 / sqrt(V)): |u| <= 2^24, so u * gamma (< 2^31) < 2^55
@@ -116,6 +117,7 @@ register(
         layernorm_fast,
         layernorm_ref,
         "inputs x, gamma, beta; params eps, shift, out_dtype; constants from build_norm_constants",
+        lambda inputs, params: (inputs[0].shape, _norm_args("layernorm", inputs, params)[2]),
     )
 )
 register(
@@ -124,6 +126,7 @@ register(
         rmsnorm_fast,
         rmsnorm_ref,
         "inputs x, gamma; params eps, shift, out_dtype; constants from build_norm_constants",
+        lambda inputs, params: (inputs[0].shape, _norm_args("rmsnorm", inputs, params)[2]),
     )
 )
 
@@ -166,7 +169,13 @@ def mean_pool_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.nd
     return out
 
 
-register(Op("mean_pool", mean_pool_fast, mean_pool_ref, "masked mean over T of x [B, T, D]"))
+def mean_pool_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _pool_args(inputs, params)
+    x = inputs[0]
+    return (x.shape[0], x.shape[2]), dtype_name(x)
+
+
+register(Op("mean_pool", mean_pool_fast, mean_pool_ref, "masked mean over T of x [B, T, D]", mean_pool_shape))
 
 
 # --- l2_normalize: x / ||x|| at 2^frac_bits ------------------------------------------------
@@ -205,6 +214,12 @@ def l2_normalize_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np
     return out
 
 
+def l2_normalize_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _l2_args(inputs, params)
+    return inputs[0].shape, "int32"
+
+
 register(
-    Op("l2_normalize", l2_normalize_fast, l2_normalize_ref, "round(x * 2^frac_bits / ||x||) -> int32")
+    Op("l2_normalize", l2_normalize_fast, l2_normalize_ref, "round(x * 2^frac_bits / ||x||) -> int32",
+       l2_normalize_shape)
 )

@@ -115,5 +115,6 @@ if "linear_rows" not in OPS:  # the runtime may adopt this op; never register it
             linear_rows_fast,
             linear_rows_ref,
             "requantize(rowquant16(x) @ w^T) with a power-of-two scale per row (per token)",
+            lambda inputs, params: ((*inputs[0].shape[:-1], inputs[1].shape[0]), _args(inputs, params)),
         )
     )

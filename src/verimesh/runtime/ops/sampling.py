@@ -53,7 +53,12 @@ def argmax_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     return out
 
 
-register(Op("argmax", argmax_fast, argmax_ref, "greedy choice: first index of the max -> int64"))
+def argmax_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _argmax_args(inputs, params)
+    return inputs[0].shape[:-1], "int64"
+
+
+register(Op("argmax", argmax_fast, argmax_ref, "greedy choice: first index of the max -> int64", argmax_shape))
 
 
 # --- sample ---------------------------------------------------------------------------------
@@ -135,11 +140,17 @@ def sample_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     return np.array(out, dtype=np.int64).reshape(x.shape[:-1])
 
 
+def sample_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    _sample_args(inputs, params)
+    return inputs[0].shape[:-1], "int64"
+
+
 register(
     Op(
         "sample",
         sample_fast,
         sample_ref,
         "seeded temperature/top-k sampling from integer logits (sha256 counter PRNG) -> int64",
+        sample_shape,
     )
 )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import Op, register
+from ..tensor import dtype_name
 from ._common import OpError, arity, no_extra_params, param
 
 
@@ -51,7 +52,8 @@ def reshape_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndar
     return np.array(inputs[0].ravel(order="C").tolist(), dtype=inputs[0].dtype).reshape(shape)
 
 
-register(Op("reshape", reshape_fast, reshape_ref, "x.reshape(shape) in C order"))
+register(Op("reshape", reshape_fast, reshape_ref, "x.reshape(shape) in C order",
+            lambda inputs, params: (_reshape_args(inputs, params), dtype_name(inputs[0]))))
 
 
 # --- transpose ------------------------------------------------------------------------------
@@ -82,7 +84,12 @@ def transpose_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.nd
     return out
 
 
-register(Op("transpose", transpose_fast, transpose_ref, "np.transpose(x, axes)"))
+def transpose_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    axes = _transpose_args(inputs, params)
+    return tuple(inputs[0].shape[a] for a in axes), dtype_name(inputs[0])
+
+
+register(Op("transpose", transpose_fast, transpose_ref, "np.transpose(x, axes)", transpose_shape))
 
 
 # --- concat ---------------------------------------------------------------------------------
@@ -119,7 +126,14 @@ def concat_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     return np.ascontiguousarray(np.moveaxis(out, 0, axis))
 
 
-register(Op("concat", concat_fast, concat_ref, "np.concatenate(inputs, axis): KV caches"))
+def concat_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    axis = _concat_args(inputs, params)
+    shape = list(inputs[0].shape)
+    shape[axis] = sum(t.shape[axis] for t in inputs)
+    return tuple(shape), dtype_name(inputs[0])
+
+
+register(Op("concat", concat_fast, concat_ref, "np.concatenate(inputs, axis): KV caches", concat_shape))
 
 
 # --- slice ----------------------------------------------------------------------------------
@@ -149,4 +163,11 @@ def slice_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarra
     return np.take(inputs[0], np.arange(start, stop), axis=axis)
 
 
-register(Op("slice", slice_fast, slice_ref, "x[..., start:stop, ...] along axis"))
+def slice_shape(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    axis, start, stop = _slice_args(inputs, params)
+    shape = list(inputs[0].shape)
+    shape[axis] = stop - start
+    return tuple(shape), dtype_name(inputs[0])
+
+
+register(Op("slice", slice_fast, slice_ref, "x[..., start:stop, ...] along axis", slice_shape))
