@@ -9,7 +9,7 @@ import pytest
 
 from verimesh.runtime import ExecutionContext
 from verimesh.runtime.program import Instruction, ProgramWalk, Walked, WalkError
-from verimesh.runtime.tensor import stand_in, tensor_hash
+from verimesh.runtime.tensor import StandInValueError, stand_in, tensor_hash
 from verimesh.verify.replay import JobRun
 
 
@@ -25,26 +25,31 @@ def every_position(job):
 @pytest.mark.parametrize(
     ("params", "steps"), [({"max_tokens": 3}, 3), ({"max_tokens": 4, "seed": 5}, 4)], ids=["greedy", "sampled"]
 )
-def test_the_walked_instruction_is_the_honest_leaf_at_every_layer_op_of_a_generation(tiny_model, params, steps):
-    impl = tiny_model.impl
+def test_the_walked_instruction_is_the_honest_leaf_at_every_op_of_a_generation(tiny_model, params, steps):
+    """Inside a layer (walked from the agreed residual entering it, and its agreed cache),
+    before the first layer (step 0 from the job's start; a later step from its start, on
+    the token chosen from the agreed logits of the step before), the head and the choice."""
     seen = set()
     for leaf, found in every_position(JobRun(tiny_model, "generate", "ROMEO:", params)):
         assert found.record is not None and found.record.leaf_hash() == leaf.leaf_hash(), (leaf.step, leaf.index)
-        # the ops before a step's first layer (rope rows, embedding) have no layer to walk from
-        assert found.via == ("instruction" if leaf.index >= impl.PREFIX_OPS else "replay"), (leaf.step, leaf.index)
+        assert found.via == "instruction", (leaf.step, leaf.index)
         seen.add((leaf.step, leaf.op))
     assert {step for step, _ in seen} == set(range(steps))
-    assert {"concat", "attention", "linear_rows", "add", "argmax" if "seed" not in params else "sample"} <= {
-        op for _, op in seen
-    }
+    assert {"slice", "embedding", "concat", "attention", "linear_rows", "add",
+            "argmax" if "seed" not in params else "sample"} <= {op for _, op in seen}  # fmt: skip
 
 
-def test_the_walked_instruction_is_the_honest_leaf_at_every_layer_op_of_an_embedding_batch(minilm_model):
-    impl = minilm_model.impl
-    texts = ["a b c", "the quick brown fox jumps over the lazy dog"]
+@pytest.mark.parametrize("texts", [2, 20], ids=["one-bucket", "two-buckets"])
+def test_the_walked_instruction_is_the_honest_leaf_at_every_op_of_an_embedding_batch(minilm_model, texts):
+    """Inside a layer of any bucket's forward, before the first layer, and the batch's row
+    gather after the buckets (walked from the job's start)."""
+    texts = [f"Sentence {i} is about {'cats' if i % 2 else 'the weather today and tomorrow'}." for i in range(texts)]
+    ops = set()
     for leaf, found in every_position(JobRun(minilm_model, "embed", texts[0], {"texts": texts})):
         assert found.record is not None and found.record.leaf_hash() == leaf.leaf_hash(), leaf.index
-        assert found.via == ("instruction" if impl.PREFIX_OPS <= leaf.index < impl.forward_ops() else "replay")
+        assert found.via == "instruction", leaf.index
+        ops.add(leaf.op)
+    assert {"embedding", "layernorm", "attention", "l2_normalize"} <= ops
 
 
 def test_a_walk_names_earlier_outputs_by_index_and_constants_by_hash():
@@ -63,7 +68,9 @@ def test_a_program_the_walk_cannot_follow_stops_it():
     walk = ProgramWalk(step=0, index=5, first=1)
     x = walk.output_of(0, (2, 4), "int16")
     with pytest.raises(WalkError, match="outside the ops"):
-        walk.call("reshape", x[:1], shape=[4])  # a value computed behind the trace's back
+        walk.call("slice", x.reshape(8), axis=0, start=0, stop=4)  # a tensor made behind the trace's back
+    with pytest.raises(StandInValueError):
+        int(x[0, 0])  # the program branching on an op's value: a walk has none to give
     with pytest.raises(WalkError, match="left the step"):
         walk.begin_step()
     with pytest.raises(ValueError, match="do not fit"):  # the op's own checks, on shapes alone

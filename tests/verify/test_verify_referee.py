@@ -302,6 +302,9 @@ def test_a_trace_with_missing_or_extra_steps_is_a_length_dispute(job, honest, to
         assert outcome.kind is OutcomeKind.LENGTH and outcome.level is Level.STEPS
         assert outcome.step == min(len(cheat.steps), len(honest.steps))
         assert ruling.guilty == {cheater} and ruling.method is Method.REPLAY
+        # the longer trace's extra step is no agreed leaf: serving leaves changes nothing
+        _d, _o, served = dispute_between(*traces, job=replace(job, agreed=serving(cheat)))
+        assert served.guilty == {cheater} and served.method is Method.REPLAY
 
 
 def _tokens(job) -> tuple[int, ...]:

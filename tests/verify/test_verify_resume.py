@@ -202,9 +202,8 @@ def test_one_op_resume_and_replay_rule_alike_wherever_the_instruction_differs(jo
             resumed = decide(dispute, *without_tensors(evidence), agreed)
             assert instructed.guilty == resumed.guilty == replayed.guilty == {cheater}, (target, resumed.reasons)
             assert instructed.recomputed_output == resumed.recomputed_output == replayed.recomputed_output
-            layered = index >= impl.PREFIX_OPS
-            assert instructed.method is (Method.INSTRUCTION if layered else replayed.method), target
-            assert resumed.method is (Method.RESUME if layered else replayed.method), target
+            assert instructed.method is Method.INSTRUCTION, target
+            assert resumed.method is (Method.RESUME if index >= impl.PREFIX_OPS else replayed.method), target
             if resumed.method is Method.RESUME:
                 resumed_somewhere.add((step, step > 0 and index >= impl.PREFIX_OPS + impl.cache_reads(1)))
     assert {step for step, _ in resumed_somewhere} == set(range(len(honest.steps)))

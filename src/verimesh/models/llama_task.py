@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from verimesh.models.bundle import ModelBundle
-from verimesh.models.llama import LlamaModel
+from verimesh.models.llama import KVCache, LlamaModel
 from verimesh.models.registry import (
     Architecture,
     BundledModel,
@@ -20,6 +20,7 @@ from verimesh.models.registry import (
     UnsupportedModelError,
 )
 from verimesh.runtime import ExecutionContext
+from verimesh.runtime.tensor import stand_in
 from verimesh.runtime.trace import leaf_output
 
 DEFAULT_MAX_TOKENS = 32
@@ -92,12 +93,12 @@ def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any],
     if not prompt or step >= max_tokens or len(prompt) + max_tokens - 1 > model.cfg.context_length:
         return None
     T, cached = (len(prompt), False) if step == 0 else (1, True)
-    point = model.resume_point(T, index, cached)
-    if point is None:
-        return None
-    layer, anchor = point
     start = 0 if step == 0 else len(prompt) + step - 1
     before = _ops_before(model, len(prompt), step)  # the steps before are agreed: the program's
+    point = model.resume_point(T, index, cached)
+    if point is None:
+        return None if step == 0 else _prefix_plan(model, len(prompt), step, start, before, seed)
+    layer, anchor = point
     reads = anchor + 1 + model.cache_reads(T)
     cache = (reads, reads + 1) if cached and layer < model.cfg.n_layers and index >= reads else ()
 
@@ -106,6 +107,24 @@ def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any],
         model.choose(ctx, logits, step, seed)
 
     return ResumePlan(anchor, (T, model.cfg.dim), cache, before, run)
+
+
+def _prefix_plan(model: LlamaModel, prompt: int, step: int, start: int, before: int, seed: int | None) -> ResumePlan:
+    """An op before the first layer of a step after the first (rope rows, the embedding of
+    the token fed): the step's forward from its first op, on the token the step before
+    chose from its agreed logits (one op, untraced) and a data-less cache of the positions
+    before, which the walk never reaches (it stops inside the prefix)."""
+    cfg = model.cfg
+
+    def run(ctx: ExecutionContext, x: np.ndarray | None, kv: list[np.ndarray]) -> None:
+        token = model.choose(ExecutionContext(trace=False), kv[-1], step - 1, seed)
+        if token in model.stop_tokens():
+            raise ValueError(f"the generation ends at step {step - 1}: it has no step {step}")
+        past = stand_in((1, cfg.n_kv_heads, start, cfg.head_dim), "int16")
+        model.forward(ctx, [token], KVCache([(past, past)] * cfg.n_layers))
+
+    fed = (step - 1, _step_ops(model, prompt, step - 1) - 1)  # the choice ending the step before
+    return ResumePlan(None, (1, cfg.dim), (), before, run, fed)
 
 
 def answer(model: LlamaModel, task: str, text: str, params: dict[str, Any], leaf: Callable[[int], Any]) -> np.ndarray | None:

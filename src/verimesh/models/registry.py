@@ -49,13 +49,21 @@ class ResumePlan:
     ``run(ctx, x, cache)`` runs the rest of the step from the layer's first op, numbered
     from ``anchor + 1``, given ``x``, the output of leaf ``anchor`` (the residual stream
     entering the layer, of ``shape``), and ``cache``, the first inputs of the leaves at
-    ``cache`` (state the layer reads from earlier steps: a decoder's keys and values)."""
+    ``cache`` (state the layer reads from earlier steps: a decoder's keys and values), then
+    of the leaf at ``fed``, if any.
 
-    anchor: int  # index in the step of the leaf whose output enters the layer
+    A plan for an op before the step's first layer has no ``anchor``: ``run`` gets ``x``
+    None and runs the step from its first op, and a referee only walks it (runtime/program.py:
+    it computes nothing, and computing it would be the replay). ``fed`` is then the position
+    of the leaf just before the step whose first input says what the step reads (a
+    generation's choice: the logits the fed token was chosen from)."""
+
+    anchor: int | None  # index in the step of the leaf whose output enters the layer
     shape: tuple[int, ...]
     cache: tuple[int, ...]  # indices in the step of the leaves whose first input the layer reads
     before: int  # leaves of the steps before (a leaf is asked for by its index over all steps)
-    run: Callable[[ExecutionContext, np.ndarray, list[np.ndarray]], None]
+    run: Callable[[ExecutionContext, np.ndarray | None, list[np.ndarray]], None]
+    fed: tuple[int, int] | None = None  # (step, index) of the leaf just before the step
 
 
 @dataclass(frozen=True)

@@ -63,14 +63,17 @@ class Walked(Exception):
 class ProgramWalk(ExecutionContext):
     """Runs model code over one step from op ``first`` on, computing nothing, and raises
     ``Walked`` at op ``index`` of step ``step``. Inputs that come from before the walk are
-    either real tensors (constants) or ``output_of`` stand-ins."""
+    either real tensors (constants) or ``output_of`` stand-ins. A walk from op 0 may run a
+    whole job's code from its start: it stops at the first step's end, where a generation
+    reads the token it chose (a stand-in has no values)."""
 
     def __init__(self, step: int, index: int, first: int) -> None:
         super().__init__(trace=False)
         if not 0 <= first <= index:
             raise ValueError(f"a walk to op {index} cannot start at op {first}")
         self.target = (step, index)
-        self._next = first
+        self._first = self._next = first
+        self._opened = False
         self._outputs: dict[int, tuple[np.ndarray, int]] = {}  # id(stand-in) -> (it, op index)
 
     def output_of(self, index: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -83,7 +86,11 @@ class ProgramWalk(ExecutionContext):
         return out
 
     def begin_step(self) -> None:
-        raise WalkError("the program left the step the walk follows")
+        """A walk from a step's first op sees that step open (a generation opens each of
+        its steps); any later step is past the one it follows."""
+        if self._opened or self._next != self._first or self._first != 0:
+            raise WalkError("the program left the step the walk follows")
+        self._opened = True
 
     def call(self, op_name: str, *inputs: np.ndarray, **params: Any) -> np.ndarray:
         op = get_op(op_name)

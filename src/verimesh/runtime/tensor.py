@@ -109,18 +109,33 @@ def from_canonical_bytes(data: bytes) -> np.ndarray:
     return arr.astype(ALLOWED_DTYPES[name])
 
 
+class StandInValueError(TensorError):
+    """Code read a value of a stand-in, which has none (see ``stand_in``)."""
+
+
+class _StandIn(np.ndarray):
+    """A data-less tensor: shapes and dtypes only. Reading an element as a Python value is
+    an error, so code that branches on an op's values cannot run on one unnoticed."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise StandInValueError("a stand-in has a shape and a dtype but no values")
+
+    __getitem__ = __int__ = __index__ = __float__ = __bool__ = item = tolist = _refuse  # type: ignore[assignment]
+
+
 def stand_in(shape: tuple[int, ...] | list[int], dtype: str) -> np.ndarray:
-    """A read-only tensor of ``shape`` and ``dtype`` holding no data (every stride is 0): what
-    an op's output is to a walk of the program that computes nothing (runtime/program.py)."""
+    """A read-only tensor of ``shape`` and ``dtype`` holding no data (every stride is 0, no
+    element can be read as a value): what an op's output is to a walk of the program that
+    computes nothing (runtime/program.py)."""
     if dtype not in ALLOWED_DTYPES:
         raise TensorError(f"a stand-in needs one of the dtypes {', '.join(ALLOWED_DTYPES)}, got {dtype!r}")
-    return np.broadcast_to(np.zeros((), dtype=ALLOWED_DTYPES[dtype]), tuple(shape))
+    return np.broadcast_to(np.zeros((), dtype=ALLOWED_DTYPES[dtype]), tuple(shape)).view(_StandIn)
 
 
 def is_stand_in(arr: np.ndarray) -> bool:
     """True for a tensor with no data of its own (``stand_in``, or a view of one): a real
     tensor of one or more dimensions always has a nonzero stride."""
-    return arr.ndim > 0 and not any(arr.strides)
+    return isinstance(arr, _StandIn) or (arr.ndim > 0 and not any(arr.strides))
 
 
 def is_immutable(arr: np.ndarray) -> bool:

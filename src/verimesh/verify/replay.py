@@ -43,7 +43,7 @@ import numpy as np
 from ..models.api import LoadedModel
 from ..models.registry import ResumePlan
 from ..runtime import ExecutionContext, get_op
-from ..runtime.program import ProgramWalk, Walked
+from ..runtime.program import Instruction, ProgramWalk, Walked
 from ..runtime.tensor import tensor_hash
 from ..runtime.trace import OpRecord, Trace, TraceError, leaf_output, recompute
 
@@ -106,11 +106,12 @@ class JobRun:
             return ProgramOp(reached.record, "replay")
         return ProgramOp(None, "replay")
 
-    def _resume_plan(self, step: int, index: int) -> tuple[ResumePlan, OpRecord, list[np.ndarray]] | None:
+    def _resume_plan(self, step: int, index: int) -> tuple[ResumePlan, OpRecord | None, list[np.ndarray]] | None:
         """The architecture's ``ResumePlan`` of op ``index`` of step ``step``, with the
-        agreed leaf whose output enters its layer and the cached tensors that layer reads
-        (the first inputs of agreed leaves, checked against their hashes); None when no
-        plan serves (a family or an op with none, or an agreed leaf nobody serves)."""
+        agreed leaf whose output enters its layer (None for a plan from the step's first
+        op) and the tensors the plan reads from earlier steps (the first inputs of agreed
+        leaves, checked against their hashes); None when no plan serves (a family or an op
+        with none, or an agreed leaf nobody serves)."""
         resume = self.model.architecture.resume
         if self.agreed is None or resume is None:
             return None
@@ -120,13 +121,16 @@ class JobRun:
             return None  # the full run reports the job's own error
         if plan is None:
             return None
-        anchor = self.agreed(plan.before + plan.anchor)
-        if anchor is None or (anchor.step, anchor.index) != (step, plan.anchor):
+        anchor = None if plan.anchor is None else self.agreed(plan.before + plan.anchor)
+        if plan.anchor is not None and (anchor is None or (anchor.step, anchor.index) != (step, plan.anchor)):
             return None
+        reads = [(plan.before + i, (step, i)) for i in plan.cache]
+        if plan.fed is not None:  # the leaf just before the step
+            reads.append((plan.before - 1, plan.fed))
         cache = []
-        for i in plan.cache:
-            leaf = self.agreed(plan.before + i)
-            if leaf is None or (leaf.step, leaf.index) != (step, i) or not leaf.inputs or (
+        for leaf_index, position in reads:
+            leaf = self.agreed(leaf_index)
+            if leaf is None or (leaf.step, leaf.index) != position or not leaf.inputs or (
                 tensor_hash(leaf.inputs[0]) != leaf.input_hashes[0]
             ):
                 return None
@@ -135,33 +139,22 @@ class JobRun:
 
     def _instructed(self, step: int, index: int, leaves: Sequence[OpRecord | None]) -> ProgramOp | None:
         """Op ``index`` of step ``step`` recomputed alone: the program's instruction there
-        is walked from the op's layer without computing (``runtime.program``), its inputs'
-        hashes are read off the agreed leaves that produce them, and the op runs on the
-        input tensors of a party's leaf that carries exactly those hashes. None when that
-        cannot serve (no plan, an agreed leaf nobody serves, no party leaf with the
-        program's inputs, or a position the walk does not reach): the resume decides."""
+        is walked without computing (``runtime.program``), its inputs' hashes are read off
+        the agreed leaves that produce them, and the op runs on the input tensors of a
+        party's leaf that carries exactly those hashes. None when that cannot serve (no
+        agreed leaves, one nobody serves, no party leaf with the program's inputs, or a
+        position the walk does not reach): the resume decides."""
         leaves = [leaf for leaf in leaves if leaf is not None and (leaf.step, leaf.index) == (step, index) and leaf.inputs]
-        planned = self._resume_plan(step, index) if leaves else None
-        if planned is None:
+        walked = self._walk(step, index) if leaves and self.agreed is not None else None
+        if walked is None:
             return None
-        plan, anchor, cache = planned
-        entering = _output_shape(anchor)
-        if entering is None or entering[0] != plan.shape:
-            return None
-        walk = ProgramWalk(step, index, first=plan.anchor + 1)
-        try:
-            plan.run(walk, walk.output_of(plan.anchor, *entering), cache)
-            return None  # the step ends before that index: the resume says so by computing
-        except Walked as walked:
-            instruction = walked.instruction
-        except ValueError:
-            return None  # agreed tensors of another shape than the program's
+        instruction, before, known = walked
         hashes = []
         for source in instruction.inputs:
             if isinstance(source, bytes):  # a constant: weights, tables, the rope rows, token ids
                 hashes.append(source)
                 continue
-            leaf = anchor if source == plan.anchor else self.agreed(plan.before + source)
+            leaf = known.get(source) or self.agreed(before + source)
             if leaf is None or (leaf.step, leaf.index) != (step, source):
                 return None
             hashes.append(leaf.output_hash)
@@ -177,14 +170,45 @@ class JobRun:
             return ProgramOp(record, "instruction")
         return None
 
+    def _walk(self, step: int, index: int) -> tuple[Instruction, int, dict[int, OpRecord]] | None:
+        """The program's instruction at (step, index), the index over all steps of that
+        step's first leaf, and the agreed leaves the walk already holds (by index in the
+        step). Walked from the op's layer (the resume plan, after the agreed leaf entering
+        it), or, in step 0 where no plan serves (the ops before the first layer, a batch's
+        row gather), from the job's first op: still nothing is computed."""
+        planned = self._resume_plan(step, index)
+        if planned is not None:
+            plan, anchor, cache = planned
+            walk = ProgramWalk(step, index, first=0 if anchor is None else plan.anchor + 1)
+            if anchor is None:  # an op before the step's first layer: the step from its start
+                x, known = None, {}
+            else:
+                entering = _output_shape(anchor)
+                if entering is None or entering[0] != plan.shape:
+                    return None
+                x, known = walk.output_of(plan.anchor, *entering), {plan.anchor: anchor}
+            start, before = (lambda: plan.run(walk, x, cache)), plan.before
+        elif step == 0:
+            walk = ProgramWalk(0, index, first=0)
+            start, before, known = (lambda: self.run(walk)), 0, {}
+        else:
+            return None
+        try:
+            start()
+        except Walked as walked:
+            return walked.instruction, before, known
+        except ValueError:
+            return None  # agreed tensors of another shape than the program's, or a step that ends first
+        return None
+
     def _resumed(self, step: int, index: int) -> ProgramOp | None:
         """Op ``index`` of step ``step`` from the layer it is in (the architecture's
         ``ResumePlan``), after the agreed residual entering that layer and the agreed cache
         it reads; None when that cannot serve (a family or an op with no plan, an agreed
         leaf nobody serves, or one that does not recompute to its hash)."""
         planned = self._resume_plan(step, index)
-        if planned is None:
-            return None
+        if planned is None or planned[1] is None:
+            return None  # a plan from the step's first op is only walked: running it is the replay
         plan, anchor, cache = planned
         x = leaf_output(anchor, (step, plan.anchor))
         if x is None or x.shape != plan.shape:

@@ -188,16 +188,22 @@ def _l2_args(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> int:
     frac = param("l2_normalize", params, "frac_bits", int, 15)
     if not 1 <= frac <= 30:
         raise OpError(f"l2_normalize: frac_bits must be in [1, 30], got {frac}")
-    x = inputs[0]
-    peak = int(np.max(np.abs(x.astype(np.int64)))) if x.size else 0
-    if x.ndim < 1 or x.shape[-1] * peak * peak >= V_LIMIT:
-        raise OpError("l2_normalize: x needs a last axis and D * max|x|^2 < 2^62")
+    if inputs[0].ndim < 1:
+        raise OpError("l2_normalize: x needs a last axis")
     return frac
+
+
+def _l2_bound(x: np.ndarray) -> None:
+    """The exactness bound, on the values (so not part of the op's ``shape``)."""
+    peak = int(np.max(np.abs(x.astype(np.int64)))) if x.size else 0
+    if x.shape[-1] * peak * peak >= V_LIMIT:
+        raise OpError("l2_normalize: x needs D * max|x|^2 < 2^62")
 
 
 def l2_normalize_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     """round(x * 2^frac / ||x||) -> int32; the zero vector stays zero."""
     frac = _l2_args(inputs, params)
+    _l2_bound(inputs[0])
     x = inputs[0].astype(np.int64)
     v = np.maximum((x * x).sum(axis=-1, keepdims=True), 1)
     return fixed.scaled_rsqrt_mul(x, v, frac).astype(np.int32)
@@ -205,6 +211,7 @@ def l2_normalize_fast(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> n
 
 def l2_normalize_ref(inputs: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     frac = _l2_args(inputs, params)
+    _l2_bound(inputs[0])
     x = inputs[0]
     out = np.empty(x.shape, dtype=np.int32)
     for idx in np.ndindex(*x.shape[:-1]):
