@@ -203,6 +203,11 @@ def test_a_griefing_validator_loses_and_the_honest_provider_is_paid(env, tmp_pat
     wait_until(
         lambda: griefer.daemon.journal.duty(job.job_id).step == "failed", "the griefer to give up"
     )
+    # A late reader of the decided dispute is served from a player rebuilt on demand; the
+    # live players hold only undecided disputes, and a few rebuilt ones are kept, not all.
+    first = griefer.daemon.leaf_for(job.job_id, 0)
+    assert job.job_id not in griefer.daemon.players and list(griefer.daemon.decided) == [job.job_id]
+    assert griefer.daemon.leaf_for(job.job_id, 0) == first
     griefer.close()  # `verimesh validator status` reads its journal
     shown = CliRunner().invoke(
         validator_cli.app, ["status", "--home", str(tmp_path / "v3")], terminal_width=200

@@ -302,9 +302,34 @@ def test_a_trace_with_missing_or_extra_steps_is_a_length_dispute(job, honest, to
         assert outcome.kind is OutcomeKind.LENGTH and outcome.level is Level.STEPS
         assert outcome.step == min(len(cheat.steps), len(honest.steps))
         assert ruling.guilty == {cheater} and ruling.method is Method.REPLAY
-        # the longer trace's extra step is no agreed leaf: serving leaves changes nothing
-        _d, _o, served = dispute_between(*traces, job=replace(job, agreed=serving(cheat)))
-        assert served.guilty == {cheater} and served.method is Method.REPLAY
+        # served the agreed leaves, the referee walks to that step's first op: it is there
+        # (the cheat stopped early), or the generation has only max_tokens steps (padded)
+        _d, _o, walked = dispute_between(*traces, job=replace(job, agreed=serving(cheat)))
+        assert walked.guilty == {cheater} and walked.method is Method.INSTRUCTION
+
+
+def test_a_generation_past_its_stop_token_is_convicted_by_the_choice_before(job):
+    """The model's stop token ends the honest generation early: a trace that runs on past
+    it has a step the program never runs. The referee reads that from the choice the step
+    before makes on its agreed logits (one op), and walks nothing else."""
+    import copy
+    from dataclasses import replace
+
+    four = replace(job, text="To be, or not", params={"max_tokens": 4, "seed": 5})
+    tokens = _tokens(four)
+    last = next(i for i in range(1, 4) if tokens[i] not in tokens[:i])
+    impl = copy.copy(job.model.impl)
+    impl.cfg = replace(impl.cfg, eos_token_id=tokens[last])  # a token first chosen at step `last` stops it
+    stopping = replace(four, model=replace(job.model, impl=impl))
+    honest, runs_on = stopping.trace(), four.trace()
+    assert len(honest.steps) == last + 1 and len(runs_on.steps) == 4
+    for cheater in Party:
+        traces = (runs_on, honest) if cheater is Party.DEFENDER else (honest, runs_on)
+        _d, outcome, walked = dispute_between(*traces, job=replace(stopping, agreed=serving(honest)))
+        _d, _o, replayed = dispute_between(*traces, job=stopping)
+        assert outcome.kind is OutcomeKind.LENGTH and outcome.step == last + 1
+        assert (walked.method, replayed.method) == (Method.INSTRUCTION, Method.REPLAY)
+        assert walked.guilty == replayed.guilty == {cheater}, walked.reasons
 
 
 def _tokens(job) -> tuple[int, ...]:

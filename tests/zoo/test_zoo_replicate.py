@@ -44,10 +44,10 @@ PROMPT = "ROMEO:"
 PARAMS = {"max_tokens": 3, "seed": 5}
 CHEATER = "dev3"  # one cheating account for every behaviour: a slash costs 10 of its 100 VMT
 
-# behaviour -> how the referee decides (RECOMPUTE: one op; REPLAY: the program to that op;
-# INSTRUCTION: one op too, after walking the program's instruction from the disputed layer,
-# on the inputs the agreed leaves a party serves name; RESUME (their fallback): that layer
-# alone; without any served leaf, FORWARD: the disputed step, after a confirmed output)
+# behaviour -> how the referee decides (RECOMPUTE: one op; INSTRUCTION: one op too, after
+# walking the program's instruction at that position from its layer, or from the step's or
+# the job's start, on the inputs the agreed leaves a party serves name; their fallbacks:
+# RESUME, that layer alone; FORWARD, the disputed step after a confirmed output; REPLAY)
 COMPUTE_CHEATS = {
     Behaviour.WRONG_OUTPUT: Method.RECOMPUTE,
     Behaviour.ONE_BAD_OP: Method.RECOMPUTE,
@@ -56,7 +56,7 @@ COMPUTE_CHEATS = {
     Behaviour.SKIP_LAYERS: Method.INSTRUCTION,
     Behaviour.LOWER_PRECISION: Method.INSTRUCTION,
     Behaviour.LOWER_PRECISION_LATE: Method.INSTRUCTION,
-    Behaviour.RANDOM_OUTPUT: Method.REPLAY,
+    Behaviour.RANDOM_OUTPUT: Method.INSTRUCTION,  # a fabricated first op: the job's start walked
 }
 # the cheats whose wrong op the chain recomputes itself: settled by an op proof, no committee
 SETTLED_ON_CHAIN = {Behaviour.ONE_BAD_SMALL_OP}
@@ -89,7 +89,8 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
         assert ruling.guilty == {cheater_party}, ruling.reasons
         assert ruling.method is COMPUTE_CHEATS[behaviour], ruling
         if ruling.method is Method.INSTRUCTION:  # the agreed leaves were served over HTTP by a party's node
-            assert zoo.referee.leaves_served and all(served for *_, served in zoo.referee.leaves_served)
+            assert all(served for *_, served in zoo.referee.leaves_served)
+            assert zoo.referee.leaves_served or (ruling.step, ruling.index) == (0, 0)  # the first op reads none
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)
         if behaviour in SETTLED_ON_CHAIN:  # proven by the honest node or a validator, never drawn
             assert [p["accused"] for p in proofs] == [int(cheater_party) + 1]

@@ -4,6 +4,7 @@ a layer (for a referee), import GGUF, and the two decoders verimesh can import b
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from verimesh.models.registry import (
     UnsupportedModelError,
 )
 from verimesh.runtime import ExecutionContext
-from verimesh.runtime.tensor import stand_in
+from verimesh.runtime.tensor import StandInValueError, stand_in
 from verimesh.runtime.trace import leaf_output
 
 DEFAULT_MAX_TOKENS = 32
@@ -84,17 +85,21 @@ def _ops_before(model: LlamaModel, prompt: int, step: int) -> int:
 def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any], step: int, index: int) -> ResumePlan | None:
     """Op ``index`` of generation step ``step`` from its layer: after the residual entering
     it and, in a step after the first once the op comes after the layer's cache reads, the
-    layer's cached keys and values (the first inputs of its two concats). None before the
-    first layer, past the generation or for another task."""
+    layer's cached keys and values (the first inputs of its two concats); before the first
+    layer of a later step, that step from its start (``_prefix_plan``); past the last step
+    the generation can have, a plan that runs nothing. None before the first layer of step
+    0 (the job's own start serves), for a job that cannot run, or for another task."""
     if task != "generate":
         return None
     max_tokens, seed, chat = generation_args(params)
     prompt = model.prompt_ids(text, chat)
-    if not prompt or step >= max_tokens or len(prompt) + max_tokens - 1 > model.cfg.context_length:
+    if not prompt or len(prompt) + max_tokens - 1 > model.cfg.context_length:
         return None
+    before = _ops_before(model, len(prompt), step)  # the steps before are agreed: the program's
+    if step >= max_tokens:
+        return ResumePlan(None, (1, model.cfg.dim), (), before, lambda ctx, x, kv: None)  # no such step
     T, cached = (len(prompt), False) if step == 0 else (1, True)
     start = 0 if step == 0 else len(prompt) + step - 1
-    before = _ops_before(model, len(prompt), step)  # the steps before are agreed: the program's
     point = model.resume_point(T, index, cached)
     if point is None:
         return None if step == 0 else _prefix_plan(model, len(prompt), step, start, before, seed)
@@ -102,9 +107,9 @@ def resume_plan(model: LlamaModel, task: str, text: str, params: dict[str, Any],
     reads = anchor + 1 + model.cache_reads(T)
     cache = (reads, reads + 1) if cached and layer < model.cfg.n_layers and index >= reads else ()
 
-    def run(ctx: ExecutionContext, x: np.ndarray, kv: list[np.ndarray]) -> None:
-        logits = model.resume(ctx, x, layer, start, [(kv[0], kv[1])] if kv else [])
-        model.choose(ctx, logits, step, seed)
+    def run(ctx: ExecutionContext, x: np.ndarray | None, kv: list[np.ndarray]) -> None:
+        assert x is not None  # a plan with an anchor
+        _choose(model, ctx, model.resume(ctx, x, layer, start, [(kv[0], kv[1])] if kv else []), step, seed)
 
     return ResumePlan(anchor, (T, model.cfg.dim), cache, before, run)
 
@@ -119,12 +124,19 @@ def _prefix_plan(model: LlamaModel, prompt: int, step: int, start: int, before: 
     def run(ctx: ExecutionContext, x: np.ndarray | None, kv: list[np.ndarray]) -> None:
         token = model.choose(ExecutionContext(trace=False), kv[-1], step - 1, seed)
         if token in model.stop_tokens():
-            raise ValueError(f"the generation ends at step {step - 1}: it has no step {step}")
+            return  # the generation ended at the step before: this step has no op at all
         past = stand_in((1, cfg.n_kv_heads, start, cfg.head_dim), "int16")
-        model.forward(ctx, [token], KVCache([(past, past)] * cfg.n_layers))
+        _choose(model, ctx, model.forward(ctx, [token], KVCache([(past, past)] * cfg.n_layers)), step, seed)
 
     fed = (step - 1, _step_ops(model, prompt, step - 1) - 1)  # the choice ending the step before
     return ResumePlan(None, (1, cfg.dim), (), before, run, fed)
+
+
+def _choose(model: LlamaModel, ctx: ExecutionContext, logits: np.ndarray, step: int, seed: int | None) -> None:
+    """The step's last op, its choice; in a walk (runtime.program) its token has no value,
+    and none is needed: the step ends with it."""
+    with contextlib.suppress(StandInValueError):
+        model.choose(ctx, logits, step, seed)
 
 
 def answer(model: LlamaModel, task: str, text: str, params: dict[str, Any], leaf: Callable[[int], Any]) -> np.ndarray | None:

@@ -99,6 +99,7 @@ AUDIT_DEPTHS = ("spot", "full")
 # Seconds of chain time after a referral that validators wait for both parties' evidence,
 # to settle the dispute by an op proof, before they request a committee anyway.
 _PROOF_GRACE = 30
+DECIDED_PLAYERS = 2  # rebuilt players of decided disputes kept for late readers
 
 
 class RegistrationError(RuntimeError):
@@ -337,6 +338,7 @@ class ValidatorDaemon:
         self._nudged = 0.0  # when we last asked a devnet for a block (see _next_block)
         self.net: Network | None = None
         self.players: dict[int, DisputePlayer] = {}
+        self.decided: dict[int, DisputePlayer] = {}  # rebuilt for late readers, oldest first
         self._delivered: set[tuple[int, str]] = (
             set()
         )  # (job, member) that took our verdict signature
@@ -770,31 +772,36 @@ class ValidatorDaemon:
 
     # -- disputes -----------------------------------------------------------------------------------
     def player(self, job_id: int) -> DisputePlayer:
+        """The player of a dispute we play, built (our trace: a re-run) once and kept until
+        its game is decided."""
         player = self.players.get(job_id)
         if player is None:
-            duty = self.journal.duty(job_id)
-            posted = self.journal.posted(job_id)
-            if duty is None or duty.spec_json is None:
-                raise AuditError(f"job {job_id}: no journaled spec to rebuild our trace from")
-            spec = JobSpec.model_validate_json(duty.spec_json)
-            behaviour = self._compute_behaviour()
+            player = self.players[job_id] = self._build_player(job_id)
+        return player
 
-            def trace() -> Any:
-                """Our re-run, traced; its output is served with our evidence, so the
-                committee can fast-forward to a disputed step deep in a generation."""
-                from verimesh.node.execute import execute
+    def _build_player(self, job_id: int) -> DisputePlayer:
+        duty = self.journal.duty(job_id)
+        posted = self.journal.posted(job_id)
+        if duty is None or duty.spec_json is None:
+            raise AuditError(f"job {job_id}: no journaled spec to rebuild our trace from")
+        spec = JobSpec.model_validate_json(duty.spec_json)
+        behaviour = self._compute_behaviour()
 
-                execution, ctx = execute(spec, decode_input(self.store.get(spec.input_root)),
-                                         keep_tensors=True, behaviour=behaviour)  # fmt: skip
-                player.output_bytes = execution.output_bytes
-                return ctx.trace
+        def trace() -> Any:
+            """Our re-run, traced; its output is served with our evidence, so the
+            committee can fast-forward to a disputed step deep in a generation."""
+            from verimesh.node.execute import execute
 
-            player = DisputePlayer(
-                self.network().job_market, job_id, trace,
-                from_block=posted.block if posted else self.deployment.block,
-                spec=spec, input_bytes=self.store.get(spec.input_root),
-            )  # fmt: skip
-            self.players[job_id] = player
+            execution, ctx = execute(spec, decode_input(self.store.get(spec.input_root)),
+                                     keep_tensors=True, behaviour=behaviour)  # fmt: skip
+            player.output_bytes = execution.output_bytes
+            return ctx.trace
+
+        player = DisputePlayer(
+            self.network().job_market, job_id, trace,
+            from_block=posted.block if posted else self.deployment.block,
+            spec=spec, input_bytes=self.store.get(spec.input_root),
+        )  # fmt: skip
         return player
 
     def _play(self, duty: Duty) -> None:
@@ -893,10 +900,19 @@ class ValidatorDaemon:
         return self._playing(job_id).leaf_json(leaf_index)
 
     def _playing(self, job_id: int) -> DisputePlayer:
+        """The player whose trace we serve: the live one while we play, else (a decided
+        dispute, read late by a member or a watcher) one rebuilt on demand, of which only the
+        last ``DECIDED_PLAYERS`` are kept: a re-run's trace holds every op's tensors."""
         duty = self.journal.duty(job_id)
         if duty is None or duty.step not in ("playing", "done", "failed") or duty.agrees:
             raise LookupError(f"this validator plays no dispute of job {job_id}")
-        return self.player(job_id)
+        if duty.step == "playing" or job_id in self.players:
+            return self.player(job_id)
+        player = self.decided.pop(job_id, None) or self._build_player(job_id)
+        self.decided[job_id] = player  # the most recent last
+        while len(self.decided) > DECIDED_PLAYERS:
+            self.decided.pop(next(iter(self.decided)))
+        return player
 
     # -- committee ----------------------------------------------------------------------------------
     def committee_client(self) -> Any:

@@ -20,7 +20,7 @@ such a tensor stops with a ``WalkError`` instead of guessing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,13 +39,21 @@ class WalkError(ValueError):
 @dataclass(frozen=True)
 class Instruction:
     """The program's op at (step, index): ``inputs`` holds, per input, the index in the step
-    of the op whose output it is (an int) or the tensor hash of a constant (bytes)."""
+    of the op whose output it is (an int) or the tensor hash of a constant (bytes);
+    ``constants`` the constants themselves (None for an op's output)."""
 
     step: int
     index: int
     op: str
     params: dict[str, Any]
     inputs: tuple[int | bytes, ...]
+    constants: tuple[np.ndarray | None, ...] = field(default=(), compare=False, repr=False)
+
+    def run(self) -> np.ndarray | None:
+        """The op's output when every input is a constant (nothing to take from a leaf)."""
+        if not self.constants or any(t is None for t in self.constants):
+            return None
+        return get_op(self.op).fast(list(self.constants), self.params)  # type: ignore[arg-type]
 
     @property
     def params_json(self) -> bytes:
@@ -106,7 +114,8 @@ class ProgramWalk(ExecutionContext):
         self._next += 1
         if index == self.target[1]:
             sources = tuple(tensor_hash(t) if s is None else s for t, s in zip(inputs, outputs, strict=True))
-            raise Walked(Instruction(self.target[0], index, op_name, dict(params), sources))
+            constants = tuple(t if s is None else None for t, s in zip(inputs, outputs, strict=True))
+            raise Walked(Instruction(self.target[0], index, op_name, dict(params), sources, constants))
         out = stand_in(shape, dtype)
         self._outputs[id(out)] = (out, index)
         self.op_count += 1

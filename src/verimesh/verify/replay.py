@@ -141,14 +141,21 @@ class JobRun:
         """Op ``index`` of step ``step`` recomputed alone: the program's instruction there
         is walked without computing (``runtime.program``), its inputs' hashes are read off
         the agreed leaves that produce them, and the op runs on the input tensors of a
-        party's leaf that carries exactly those hashes. None when that cannot serve (no
-        agreed leaves, one nobody serves, no party leaf with the program's inputs, or a
-        position the walk does not reach): the resume decides."""
-        leaves = [leaf for leaf in leaves if leaf is not None and (leaf.step, leaf.index) == (step, index) and leaf.inputs]
-        walked = self._walk(step, index) if leaves and self.agreed is not None else None
+        party's leaf that carries exactly those hashes (or on the walk's own constants, when
+        every input is one). A walk that ends its step first shows the program has no op
+        there. None when that cannot serve (no agreed leaves, one nobody serves, no party
+        leaf with the program's inputs, or a program the walk cannot follow): the resume
+        decides."""
+        at = [leaf for leaf in leaves if leaf is not None and (leaf.step, leaf.index) == (step, index)]
+        leaves = [leaf for leaf in at if leaf.inputs]
+        if self.agreed is None or (at and not leaves):
+            return None  # the parties' leaves without tensors: the resume recomputes the layer instead
+        walked = self._walk(step, index)
         if walked is None:
             return None
-        instruction, before, known = walked
+        if walked is _ENDED:
+            return ProgramOp(None, "instruction")
+        instruction, before, known = walked  # type: ignore[misc]
         hashes = []
         for source in instruction.inputs:
             if isinstance(source, bytes):  # a constant: weights, tables, the rope rows, token ids
@@ -168,14 +175,19 @@ class JobRun:
                 continue
             record = OpRecord(step, index, instruction.op, instruction.params, tuple(hashes), tensor_hash(out))
             return ProgramOp(record, "instruction")
-        return None
+        out = instruction.run()  # every input a constant: nothing to take from a leaf
+        if out is None:
+            return None
+        return ProgramOp(OpRecord(step, index, instruction.op, instruction.params, tuple(hashes), tensor_hash(out)),
+                         "instruction")  # fmt: skip
 
-    def _walk(self, step: int, index: int) -> tuple[Instruction, int, dict[int, OpRecord]] | None:
+    def _walk(self, step: int, index: int) -> tuple[Instruction, int, dict[int, OpRecord]] | str | None:
         """The program's instruction at (step, index), the index over all steps of that
         step's first leaf, and the agreed leaves the walk already holds (by index in the
-        step). Walked from the op's layer (the resume plan, after the agreed leaf entering
-        it), or, in step 0 where no plan serves (the ops before the first layer, a batch's
-        row gather), from the job's first op: still nothing is computed."""
+        step); ``_ENDED`` if a plan's run ends without reaching it (the program has no op
+        there, as for ``_resumed``). Walked from the op's layer (the resume plan, after the
+        agreed leaf entering it), or, in step 0 where no plan serves (the ops before the
+        first layer, a batch's row gather), from the job's first op: nothing is computed."""
         planned = self._resume_plan(step, index)
         if planned is not None:
             plan, anchor, cache = planned
@@ -198,8 +210,8 @@ class JobRun:
         except Walked as walked:
             return walked.instruction, before, known
         except ValueError:
-            return None  # agreed tensors of another shape than the program's, or a step that ends first
-        return None
+            return None  # agreed tensors of another shape than the program's, or a value read
+        return _ENDED if planned is not None else None  # a job's own end says nothing of its steps
 
     def _resumed(self, step: int, index: int) -> ProgramOp | None:
         """Op ``index`` of step ``step`` from the layer it is in (the architecture's
@@ -262,6 +274,9 @@ class ProgramOp:
 
     record: OpRecord | None
     via: Literal["replay", "forward", "resume", "instruction"]
+
+
+_ENDED = "ended"  # a walk whose plan ran out before the position: the program has no op there
 
 
 def _output_shape(leaf: OpRecord) -> tuple[tuple[int, ...], str] | None:
