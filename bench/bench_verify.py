@@ -274,8 +274,9 @@ def answer_cost(job: JobRun, reps: int = 3) -> float:
 
 def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float, float]]:
     """The model-level games the zoo plays (tiny decoder, 3 tokens, seed 5, as
-    tests/zoo/test_zoo_replicate.py): (cheat, moves, where the game ends, referee ms
-    recomputing the one op, resuming at its layer, replaying), best of ``reps`` each."""
+    tests/zoo/test_zoo_replicate.py), and its fabricated trace: (cheat, moves, where the
+    game ends, referee ms recomputing the one op, resuming at its layer (the replay where
+    no layer comes before the op), replaying), best of ``reps`` each."""
     job = JobRun(model, "generate", "ROMEO:", {"max_tokens": 3, "seed": 5})
     honest = job.trace()
     cheats = {
@@ -283,6 +284,7 @@ def zoo_games(model, reps: int = 5) -> list[tuple[str, int, str, float, float, f
         "skip-layers": adversary.cheat_run(job, adversary.skip_last_layer(model)).trace(),
         "lower-precision": adversary.cheat_run(job, adversary.lower_precision(model)).trace(),
         "lower-precision-late": job.trace(adversary.LowerPrecisionFrom(2)),
+        "random-output": adversary.random_output(model, job.task, job.params, b"bench")[2],
     }
     rows = []
     for name, cheat in cheats.items():
