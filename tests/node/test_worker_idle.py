@@ -115,10 +115,12 @@ def test_priority_is_lowest_only_while_the_owner_is_active() -> None:
         assert worker.state == "running"
         dial.set(1.5)  # the owner is back
         _wait_for(lambda: worker.state == "paused", "the worker was not paused")
-        assert _group_nice(pid) == 19
+        # the kernel takes ten autogroup changes a second system-wide; one it refuses is
+        # retried at the next check, so the nice may follow the state by a check
+        _wait_for(lambda: _group_nice(pid) == 19, "the paused job kept its working priority")
         dial.set(0.0)
         _wait_for(lambda: worker.state == "running", "the worker was not resumed")
-        assert _group_nice(pid) == RUNNING_GROUP_NICE
+        _wait_for(lambda: _group_nice(pid) == RUNNING_GROUP_NICE, "the resumed job kept the lowest priority")
         assert psutil.Process(pid).nice() == 19  # the process nice stays the owner's setting
     finally:
         worker.close()  # no need to finish the job: cancelled

@@ -41,6 +41,7 @@ committee contract's domain), so the signature routes need no envelope.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -133,9 +134,11 @@ def agreed_leaves(dispute: Dispute, source: LeafSource) -> AgreedLeaves:
     """The leaves before the first difference of a finished bisection, as either party
     serves them, kept only when proven under that party's committed trace root: such a
     leaf is in both traces (every block before the difference was agreed), so the referee
-    may resume from it whoever served it (verify/replay.py)."""
+    may resume from it whoever served it (verify/replay.py). Each leaf is fetched once per
+    ruling: the walk and, if it cannot end in a recompute, the resume ask for the same ones."""
     outcome = dispute.outcome
 
+    @functools.cache
     def leaf(leaf_index: int) -> OpRecord | None:
         if outcome is None:
             return None
