@@ -83,6 +83,10 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
             index = asked[0][1]
             leaves = [zoo.referee.leaf(node.url, handle.job_id, 0, index) for node in (cheater, auditor)]
             assert leaves[0] is not None and leaves[0]["record"] == leaves[1]["record"]
+            # a leaf whose hashes are all a member needs comes without its input tensors
+            bare = [zoo.referee.leaf(node.url, handle.job_id, 0, index, tensors=False) for node in (cheater, auditor)]
+            full = {k: v for k, v in leaves[0]["record"].items() if k != "inputs"}
+            assert "inputs" in leaves[0]["record"] and [b["record"] for b in bare] == [full, full]
             # both also serve the generation they claim, for a fast-forward had no leaf been served
             assert len(served_claims(zoo.referee.last_bodies)) == 2
         proofs = op_proofs(zoo.client, handle.job_id, handle.block)

@@ -140,13 +140,13 @@ class Referee:
         PartyEvidence.from_json(body["evidence"])  # well-formed, or the request fails here
         return body
 
-    def leaf(self, url: str, job_id: int, replica: int, index: int) -> dict[str, Any] | None:
-        """Leaf ``index`` of a party's trace from its node (``/v1/jobs/{id}/trace``), or None:
-        fetched as a committee member fetches it."""
+    def leaf(self, url: str, job_id: int, replica: int, index: int, tensors: bool = True) -> dict[str, Any] | None:
+        """Leaf ``index`` of a party's trace from its node (``/v1/jobs/{id}/trace``; without
+        its input tensors unless ``tensors``), or None: fetched as a committee member does."""
         from verimesh.node.evidence import fetch_leaf
 
         with httpx.Client(timeout=30) as http:
-            return fetch_leaf(http, self.client.wallet, self.domain, url, job_id, replica, index)[0]
+            return fetch_leaf(http, self.client.wallet, self.domain, url, job_id, replica, index, tensors)[0]
 
     def rule(self, job_id: int, nodes: dict[str, Any], spec: JobSpec, text: str | list[str], from_block: int) -> Ruling:
         """Wait until the bisection found its leaf, decide, and see the verdict through.
@@ -197,13 +197,14 @@ class Referee:
         replicas = (game.chain.defender_replica, game.chain.challenger_replica)
         self.leaves_served = []
 
-        def leaf(party: Party, index: int) -> dict[str, Any] | None:
-            body = self.leaf(urls[party], job_id, replicas[party], index)
+        def leaf(party: Party, index: int, tensors: bool = True) -> dict[str, Any] | None:
+            body = self.leaf(urls[party], job_id, replicas[party], index, tensors)
             self.leaves_served.append((party, index, body is not None))
             return body
 
         job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, first, params, served_claims(bodies),
-                     agreed_leaves(game.dispute, leaf))  # fmt: skip
+                     agreed_leaves(game.dispute, leaf),
+                     agreed_hashes=agreed_leaves(game.dispute, lambda party, index: leaf(party, index, False)))  # fmt: skip
         ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)
         if self.referee_jm is not None and len(ruling.guilty) == 2:
             self.referee_jm.resolve_dispute_both(job_id)

@@ -9,7 +9,8 @@ Routes:
 - ``POST /v1/jobs/{id}/result``      the output, to the job's requester or its drawn validator
                                       (body: signed ``JobResultRequest`` envelope).
 - ``POST /v1/jobs/{id}/trace``       dispute evidence: one trace leaf with its Merkle proof and
-                                      the op's inputs (body: signed ``DisputeDataRequest``).
+                                      the op's inputs (body: signed ``DisputeDataRequest``;
+                                      ``?tensors=false``: without the inputs, only their hashes).
 - ``POST /v1/jobs/{id}/evidence``    this node's final evidence in the job's dispute, once the
                                       bisection found its leaf (``DisputePlayer.evidence_json``;
                                       same signed body and access rule as ``/trace``).
@@ -43,6 +44,7 @@ from verimesh.crypto.envelope import (
 )
 from verimesh.crypto.messages import DisputeDataRequest, JobResultRequest
 from verimesh.crypto.messages import Request as SignedRequest
+from verimesh.node.execute import without_tensors
 from verimesh.node.jobs import JobResultBody, JobSpec, JobSpecError, JobUpload
 from verimesh.node.journal import Journal
 from verimesh.store.http import blob_router
@@ -221,8 +223,9 @@ def create_app(services: NodeServices) -> FastAPI:
 
     @app.post("/v1/jobs/{job_id}/trace", tags=["disputes"],
               responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}})  # fmt: skip
-    def dispute_data(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
-        """One trace leaf of a job with its proof and op inputs, for a dispute party."""
+    def dispute_data(job_id: int, envelope: dict[str, Any], tensors: bool = True) -> dict[str, Any]:
+        """One trace leaf of a job with its proof and op inputs (``tensors=false``: without
+        the inputs, only their hashes), for a dispute party."""
         verified = _open(envelope, DisputeDataRequest)
         message = verified.message
         if message.job_id != job_id:
@@ -234,7 +237,8 @@ def create_app(services: NodeServices) -> FastAPI:
         if duty.replica != message.replica:
             raise HTTPException(404, f"this node holds replica {duty.replica} of job {job_id}, not {message.replica}")
         try:
-            return services.dispute_data(job_id, message.leaf_index)
+            body = services.dispute_data(job_id, message.leaf_index)
+            return body if tensors else without_tensors(body)
         except Rejected as exc:
             raise HTTPException(exc.status, exc.detail) from None
 

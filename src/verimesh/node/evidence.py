@@ -61,6 +61,7 @@ from verimesh.crypto.merkle import blob_root, leaf_hash
 from verimesh.crypto.messages import DisputeDataRequest
 from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
+from verimesh.node.execute import without_tensors
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
 from verimesh.node.journal import crash_point
 from verimesh.runtime.tensor import canonical_bytes
@@ -102,20 +103,24 @@ def fetch_evidence(
 
 
 def fetch_leaf(
-    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, job_id: int, replica: int, leaf_index: int
+    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, job_id: int, replica: int, leaf_index: int,
+    tensors: bool = True,
 ) -> tuple[dict[str, Any] | None, str]:
-    """One leaf of a party's trace (``/v1/jobs/{id}/trace``), or (None, why not)."""
+    """One leaf of a party's trace (``/v1/jobs/{id}/trace``; ``tensors=False``: without its
+    input tensors), or (None, why not)."""
     return _fetch(http, signer, domain, endpoint, "trace", DisputeDataRequest(job_id=job_id, replica=replica,
-                                                                             leaf_index=leaf_index))  # fmt: skip
+                                                                             leaf_index=leaf_index),
+                  {} if tensors else {"tensors": "false"})  # fmt: skip
 
 
 def _fetch(
-    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, route: str, request: DisputeDataRequest
+    http: httpx.Client, signer: Any, domain: Domain, endpoint: str, route: str, request: DisputeDataRequest,
+    query: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
     envelope = seal(signer, request, domain)
     try:
         r = http.post(f"{endpoint.rstrip('/')}/v1/jobs/{request.job_id}/{route}", content=envelope.model_dump_json(),
-                      headers={"content-type": "application/json"})  # fmt: skip
+                      headers={"content-type": "application/json"}, params=query)  # fmt: skip
     except httpx.HTTPError as exc:
         return None, f"unreachable: {exc}"
     if r.status_code != 200:
@@ -127,6 +132,7 @@ def _fetch(
 
 
 # (party, leaf index counted over all steps) -> that party's /v1/jobs/{id}/trace body, or None
+# (with the leaf's input tensors, or, for a source of bare leaves, without)
 LeafSource = Callable[[Party, int], "dict[str, Any] | None"]
 
 
@@ -211,10 +217,13 @@ def rule(
     bodies: tuple[dict[str, Any] | None, dict[str, Any] | None],
     posted: PostedJob,
     leaves: LeafSource | None = None,
+    bare: LeafSource | None = None,
 ) -> Ruling:
     """The member's ruling on a referred dispute (module docstring, cases 1-4). ``leaves``
-    fetches a leaf of a party's trace, for a resume at the disputed layer; without it an
-    instruction dispute in step 0 replays the prefix."""
+    fetches a leaf of a party's trace with its input tensors, ``bare`` the same without
+    them (for leaves whose hashes are all the member reads; default: ``leaves``): the
+    agreed leaves an instruction dispute is settled from by one op; without them the
+    member fast-forwards or replays."""
     started = time.process_time()
     if state.violation is not None:
         party, why = state.violation
@@ -272,7 +281,7 @@ def rule(
             raise
         run = _job_run(*job, claims=served_claims(bodies))
     if leaves is not None:
-        run = replace(run, agreed=agreed_leaves(dispute, leaves))
+        run = replace(run, agreed=agreed_leaves(dispute, leaves), agreed_hashes=agreed_leaves(dispute, bare or leaves))
     return decide(dispute, evidence[0], evidence[1], run)
 
 
@@ -513,13 +522,15 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
 
     @app.post("/v1/jobs/{job_id}/trace", tags=["disputes"],
               responses={400: {}, 401: {}, 403: {}, 404: {}})  # fmt: skip
-    def trace_leaf(job_id: int, envelope: dict[str, Any]) -> dict[str, Any]:
+    def trace_leaf(job_id: int, envelope: dict[str, Any], tensors: bool = True) -> dict[str, Any]:
         """One leaf of our trace (``leaf_index`` of the signed request, counted over all
-        steps) with its proof and input tensors, as provider nodes serve theirs: a member
-        resuming at a disputed layer asks for the agreed leaf before it."""
+        steps) with its proof and input tensors (``tensors=false``: only their hashes), as
+        provider nodes serve theirs: a member asks for the agreed leaves before the disputed
+        op."""
         message = _reader(job_id, envelope)
         try:
-            return daemon.leaf_for(job_id, message.leaf_index)
+            body = daemon.leaf_for(job_id, message.leaf_index)
+            return body if tensors else without_tensors(body)
         except LookupError as exc:  # no dispute of ours, or a leaf past our trace's end
             raise HTTPException(404, str(exc)) from None
 

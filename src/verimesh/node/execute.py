@@ -192,6 +192,13 @@ def leaf_evidence(trace: Trace, leaf_index: int) -> dict[str, Any]:
     raise IndexError(f"leaf {leaf_index} is outside this job's trace of {trace.op_count} ops")
 
 
+def without_tensors(body: dict[str, Any]) -> dict[str, Any]:
+    """A served leaf (``leaf_evidence``) without its input tensors: its hashes, proof and
+    output hash are all a member reads off a leaf that only names an input of the disputed
+    op (``/v1/jobs/{id}/trace?tensors=false``), and a linear layer's inputs hold its weights."""
+    return {**body, "record": {k: v for k, v in body["record"].items() if k != "inputs"}}
+
+
 class InProcessExecutor:
     """``execute`` in the node process (the loaded models stay cached by ``models.api``)."""
 

@@ -873,16 +873,18 @@ class ValidatorDaemon:
             why.append(reason)
         return bodies, why
 
-    def _leaf_source(self, state: GameState, job_id: int, endpoints: list[str | None]) -> LeafSource:
-        """Fetches one leaf of a party's trace from its node, for a resume at the disputed
-        layer (``node.evidence.agreed_leaves`` checks what comes back)."""
+    def _leaf_source(self, state: GameState, job_id: int, endpoints: list[str | None], tensors: bool = True) -> LeafSource:
+        """Fetches one leaf of a party's trace from its node (``tensors=False``: without its
+        input tensors), for the agreed leaves of an instruction dispute
+        (``node.evidence.agreed_leaves`` checks what comes back)."""
         replicas = (state.chain.defender_replica, state.chain.challenger_replica)
 
         def fetch(party: Party, leaf_index: int) -> dict[str, Any] | None:
             endpoint = endpoints[party]
             if endpoint is None:
                 return None
-            body, why = fetch_leaf(self.http, self.wallet, self.domain, endpoint, job_id, replicas[party], leaf_index)
+            body, why = fetch_leaf(self.http, self.wallet, self.domain, endpoint, job_id, replicas[party], leaf_index,
+                                   tensors)  # fmt: skip
             if body is None:
                 log.info("job %d: the %s served no leaf %d (%s)", job_id, party.name.lower(), leaf_index, why)
             return body
@@ -1031,7 +1033,8 @@ class ValidatorDaemon:
             return  # a party may still be computing its trace: ask again next poll
         ruling = rule(state, (bodies[0], bodies[1]), PostedJob(spec_hash=posted.spec_hash, model_root=posted.model_root,
                                                               input_root=posted.input_root),
-                      self._leaf_source(state, job_id, endpoints))  # fmt: skip
+                      self._leaf_source(state, job_id, endpoints),
+                      self._leaf_source(state, job_id, endpoints, tensors=False))  # fmt: skip
         lie = self.settings.behaviour is Behaviour.FALSE_VERDICT
         if not lie and self.proofs.due(job_id):  # a proof settles it at once, no signatures needed
             with self._chain_lock:

@@ -60,7 +60,8 @@ class JobRun:
     text: str
     params: dict[str, Any] = field(default_factory=dict)
     claims: tuple[tuple[int, ...], ...] = ()  # generated token ids the parties claim (any, unchecked)
-    agreed: AgreedLeaves | None = None  # leaves before the first difference, for a resume
+    agreed: AgreedLeaves | None = None  # leaves before the first difference, with their tensors
+    agreed_hashes: AgreedLeaves | None = None  # the same without tensors (cheaper to serve); None: agreed
 
     def run(self, ctx: ExecutionContext) -> Any:
         """Run the job's program in ``ctx``; returns the architecture's TaskOutput."""
@@ -161,7 +162,7 @@ class JobRun:
             if isinstance(source, bytes):  # a constant: weights, tables, the rope rows, token ids
                 hashes.append(source)
                 continue
-            leaf = known.get(source) or self.agreed(before + source)
+            leaf = known.get(source) or (self.agreed_hashes or self.agreed)(before + source)
             if leaf is None or (leaf.step, leaf.index) != (step, source):
                 return None
             hashes.append(leaf.output_hash)
