@@ -99,6 +99,21 @@ def test_nothing_usable_served_leaves_the_referee_the_replay(job, game, tamper):
     assert ruling.method is Method.REPLAY and ruling.guilty == {Party.DEFENDER}
 
 
+def test_a_leaf_served_without_its_tensors_is_still_proven_and_names_its_inputs(game):
+    """What ``/trace?tensors=false`` serves (built bare from a trace, or stripped from a
+    worker's re-run: the same body) is a leaf the member proves and reads hashes off."""
+    from verimesh.node.execute import without_tensors
+
+    dispute, traces, _ = game
+    index = dispute.outcome.index - 1
+    full = leaf_evidence(traces[Party.CHALLENGER], index)
+    bare = leaf_evidence(traces[Party.CHALLENGER], index, tensors=False)
+    assert "inputs" in full["record"] and without_tensors(full) == bare and "inputs" not in bare["record"]
+    leaf = agreed_leaves(dispute, lambda party, i: bare)(index)
+    assert leaf is not None and leaf.inputs is None
+    assert leaf.leaf_hash() == traces[Party.CHALLENGER].leaf(0, index).leaf_hash()
+
+
 def test_leaves_from_the_first_difference_on_are_refused_though_proven(game):
     """Only leaves before the first difference are in both traces: one at or after it is
     proven under its party's root, yet is no agreed leaf."""

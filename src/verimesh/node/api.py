@@ -44,7 +44,6 @@ from verimesh.crypto.envelope import (
 )
 from verimesh.crypto.messages import DisputeDataRequest, JobResultRequest
 from verimesh.crypto.messages import Request as SignedRequest
-from verimesh.node.execute import without_tensors
 from verimesh.node.jobs import JobResultBody, JobSpec, JobSpecError, JobUpload
 from verimesh.node.journal import Journal
 from verimesh.store.http import blob_router
@@ -108,8 +107,8 @@ class NodeServices:
     result_readers: Callable[[int], set[str]]
     # job_id -> addresses allowed to read dispute data (requester, validator, replicas, referee)
     dispute_readers: Callable[[int], set[str]]
-    # (job_id, leaf_index) -> evidence dict; raises Rejected
-    dispute_data: Callable[[int, int], dict[str, Any]]
+    # (job_id, leaf_index, with the input tensors) -> evidence dict; raises Rejected
+    dispute_data: Callable[[int, int, bool], dict[str, Any]]
     # job_id -> this node's final dispute evidence (PartyEvidence JSON + party); raises Rejected
     dispute_evidence: Callable[[int], dict[str, Any]] | None = None
 
@@ -237,8 +236,7 @@ def create_app(services: NodeServices) -> FastAPI:
         if duty.replica != message.replica:
             raise HTTPException(404, f"this node holds replica {duty.replica} of job {job_id}, not {message.replica}")
         try:
-            body = services.dispute_data(job_id, message.leaf_index)
-            return body if tensors else without_tensors(body)
+            return services.dispute_data(job_id, message.leaf_index, tensors)
         except Rejected as exc:
             raise HTTPException(exc.status, exc.detail) from None
 

@@ -65,7 +65,13 @@ from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.config import IdlePolicy, ResourceCaps
 from verimesh.node.evidence import OpProofs, fetch_evidence
-from verimesh.node.execute import Execution, Executor, InProcessExecutor, WorkerExecutor
+from verimesh.node.execute import (
+    Execution,
+    Executor,
+    InProcessExecutor,
+    WorkerExecutor,
+    without_tensors,
+)
 from verimesh.node.idle import IdleMonitor
 from verimesh.node.jobs import (
     RUNTIME_VERSION,
@@ -329,7 +335,7 @@ class NodeDaemon:
             parties |= set(net.registry.validators())
         return parties | self._validators(job_id)
 
-    def _dispute_data(self, job_id: int, leaf_index: int) -> dict[str, Any]:
+    def _dispute_data(self, job_id: int, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
         duty = self.journal.job(job_id)
         if duty is None or duty.spec_json is None or duty.output_root is None:
             raise Rejected(409, f"job {job_id} has not been executed on this node yet")
@@ -339,9 +345,10 @@ class NodeDaemon:
         player = self._players.get(job_id)
         try:
             if player is not None:  # the trace we play the dispute from: no re-run per leaf asked
-                evidence = player.leaf_json(leaf_index)
+                evidence = player.leaf_json(leaf_index, tensors)
             else:
                 evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
+                evidence = evidence if tensors else without_tensors(evidence)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
         if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run

@@ -377,13 +377,13 @@ class DisputePlayer:
             raise DisputePlayerError(f"job {self.job_id}: the bisection has not found its leaf yet")
         return self.honest.evidence(state.dispute)
 
-    def leaf_json(self, leaf_index: int) -> dict[str, Any]:
+    def leaf_json(self, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
         """Op ``leaf_index`` of our trace with its proof and input tensors (the body of
         ``/v1/jobs/{id}/trace``): a member resuming at a disputed layer asks for the agreed
         leaf before it (verify/replay.py). IndexError past the trace's end."""
         from verimesh.node.execute import leaf_evidence
 
-        return leaf_evidence(self.honest.trace, leaf_index)
+        return leaf_evidence(self.honest.trace, leaf_index, tensors)
 
     def evidence_json(self) -> dict[str, Any]:
         """The wire form a party serves at ``/v1/jobs/{id}/evidence``. When both parties

@@ -61,7 +61,6 @@ from verimesh.crypto.merkle import blob_root, leaf_hash
 from verimesh.crypto.messages import DisputeDataRequest
 from verimesh.node.api import parse_upload, verify_signed_request
 from verimesh.node.dispute import GameState
-from verimesh.node.execute import without_tensors
 from verimesh.node.jobs import JobSpec, JobSpecError, decode_input, hex_root
 from verimesh.node.journal import crash_point
 from verimesh.runtime.tensor import canonical_bytes
@@ -529,8 +528,7 @@ def create_validator_app(daemon: ValidatorDaemon) -> FastAPI:
         op."""
         message = _reader(job_id, envelope)
         try:
-            body = daemon.leaf_for(job_id, message.leaf_index)
-            return body if tensors else without_tensors(body)
+            return daemon.leaf_for(job_id, message.leaf_index, tensors)
         except LookupError as exc:  # no dispute of ours, or a leaf past our trace's end
             raise HTTPException(404, str(exc)) from None
 

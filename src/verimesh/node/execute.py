@@ -34,7 +34,7 @@ evidence are the cheat's own, consistent lie. Honest is the default and costs no
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from verimesh.crypto.merkle import blob_root, merkle_root
@@ -173,15 +173,17 @@ def trace_evidence(
     return leaf_evidence(job_trace(spec, input_bytes, behaviour), leaf_index)
 
 
-def leaf_evidence(trace: Trace, leaf_index: int) -> dict[str, Any]:
-    """The wire form of op ``leaf_index`` of ``trace`` (what ``/v1/jobs/{id}/trace`` serves);
-    IndexError past its end."""
+def leaf_evidence(trace: Trace, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
+    """The wire form of op ``leaf_index`` of ``trace`` (what ``/v1/jobs/{id}/trace`` serves;
+    without its input tensors unless ``tensors``); IndexError past its end."""
     if leaf_index < 0:
         raise IndexError(f"leaf {leaf_index} is negative")
     remaining = leaf_index
     for step, ops in enumerate(trace.steps):
         if remaining < len(ops):
             record = trace.leaf(step, remaining)
+            if not tensors:
+                record = replace(record, inputs=None)
             return {
                 "job_trace_root": hex_root(trace.root),
                 "leaf_index": leaf_index,
@@ -193,9 +195,10 @@ def leaf_evidence(trace: Trace, leaf_index: int) -> dict[str, Any]:
 
 
 def without_tensors(body: dict[str, Any]) -> dict[str, Any]:
-    """A served leaf (``leaf_evidence``) without its input tensors: its hashes, proof and
-    output hash are all a member reads off a leaf that only names an input of the disputed
-    op (``/v1/jobs/{id}/trace?tensors=false``), and a linear layer's inputs hold its weights."""
+    """A leaf body built with its input tensors (a worker's re-run: ``evidence``) without
+    them, as ``leaf_evidence(..., tensors=False)`` builds it: its hashes, proof and output
+    hash are all a member reads off a leaf that only names an input of the disputed op
+    (``/v1/jobs/{id}/trace?tensors=false``), and a linear layer's inputs hold its weights."""
     return {**body, "record": {k: v for k, v in body["record"].items() if k != "inputs"}}
 
 

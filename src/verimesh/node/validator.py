@@ -896,10 +896,11 @@ class ValidatorDaemon:
         can replay the program when the leaves differ in the instruction)."""
         return self._playing(job_id).evidence_json()
 
-    def leaf_for(self, job_id: int, leaf_index: int) -> dict[str, Any]:
-        """One leaf of our trace with its proof and inputs, for a member resuming at the
-        disputed layer from an agreed leaf (IndexError past our trace's end)."""
-        return self._playing(job_id).leaf_json(leaf_index)
+    def leaf_for(self, job_id: int, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
+        """One leaf of our trace with its proof and inputs (unless ``tensors`` is False), for
+        a member settling an instruction dispute from the agreed leaves (IndexError past our
+        trace's end)."""
+        return self._playing(job_id).leaf_json(leaf_index, tensors)
 
     def _playing(self, job_id: int) -> DisputePlayer:
         """The player whose trace we serve: the live one while we play, else (a decided
