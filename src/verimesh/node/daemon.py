@@ -65,13 +65,7 @@ from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.config import IdlePolicy, ResourceCaps
 from verimesh.node.evidence import OpProofs, fetch_evidence
-from verimesh.node.execute import (
-    Execution,
-    Executor,
-    InProcessExecutor,
-    WorkerExecutor,
-    without_tensors,
-)
+from verimesh.node.execute import Execution, Executor, InProcessExecutor, WorkerExecutor
 from verimesh.node.idle import IdleMonitor
 from verimesh.node.jobs import (
     RUNTIME_VERSION,
@@ -347,8 +341,7 @@ class NodeDaemon:
             if player is not None:  # the trace we play the dispute from: no re-run per leaf asked
                 evidence = player.leaf_json(leaf_index, tensors)
             else:
-                evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index)
-                evidence = evidence if tensors else without_tensors(evidence)
+                evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index, tensors)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
         if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run

@@ -62,7 +62,7 @@ class ExecutionError(RuntimeError):
 class Executor(Protocol):
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution: ...
 
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]: ...
+    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]: ...
 
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace: ...
 
@@ -166,11 +166,12 @@ def job_trace(spec: JobSpec, input_bytes: bytes, behaviour: Behaviour = Behaviou
 
 
 def trace_evidence(
-    spec: JobSpec, input_bytes: bytes, leaf_index: int, behaviour: Behaviour = Behaviour.HONEST
+    spec: JobSpec, input_bytes: bytes, leaf_index: int, behaviour: Behaviour = Behaviour.HONEST, tensors: bool = True
 ) -> dict[str, Any]:
     """Op ``leaf_index`` (counted over all steps, in execution order) of the job's trace:
-    its record with input tensors, and its proof up to the trace root."""
-    return leaf_evidence(job_trace(spec, input_bytes, behaviour), leaf_index)
+    its record with input tensors (unless ``tensors`` is False), and its proof up to the
+    trace root."""
+    return leaf_evidence(job_trace(spec, input_bytes, behaviour), leaf_index, tensors)
 
 
 def leaf_evidence(trace: Trace, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
@@ -194,14 +195,6 @@ def leaf_evidence(trace: Trace, leaf_index: int, tensors: bool = True) -> dict[s
     raise IndexError(f"leaf {leaf_index} is outside this job's trace of {trace.op_count} ops")
 
 
-def without_tensors(body: dict[str, Any]) -> dict[str, Any]:
-    """A leaf body built with its input tensors (a worker's re-run: ``evidence``) without
-    them, as ``leaf_evidence(..., tensors=False)`` builds it: its hashes, proof and output
-    hash are all a member reads off a leaf that only names an input of the disputed op
-    (``/v1/jobs/{id}/trace?tensors=false``), and a linear layer's inputs hold its weights."""
-    return {**body, "record": {k: v for k, v in body["record"].items() if k != "inputs"}}
-
-
 class InProcessExecutor:
     """``execute`` in the node process (the loaded models stay cached by ``models.api``)."""
 
@@ -212,8 +205,8 @@ class InProcessExecutor:
         execution, _ = execute(spec, decode_input(input_bytes), behaviour=self.behaviour)
         return execution
 
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour)
+    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
+        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour, tensors)
 
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
         return job_trace(spec, input_bytes, self.behaviour)
@@ -260,8 +253,8 @@ class WorkerExecutor:
     def _progress(self, progress: Any) -> None:
         self.last_progress = progress
 
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour)
+    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
+        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour, tensors)
 
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
         return job_trace(spec, input_bytes, self.behaviour)

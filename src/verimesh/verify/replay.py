@@ -166,17 +166,18 @@ class JobRun:
             if leaf is None or (leaf.step, leaf.index) != (step, source):
                 return None
             hashes.append(leaf.output_hash)
+        out = None
         for leaf in leaves:
             if list(leaf.input_hashes) != hashes:
                 continue
             try:  # the leaf's tensors, if they are the ones its hashes name, are the program's inputs
                 out = recompute(replace(leaf, op=instruction.op, params=instruction.params,
                                         params_json=instruction.params_json), path="fast")
+                break
             except (TraceError, ValueError):
                 continue
-            record = OpRecord(step, index, instruction.op, instruction.params, tuple(hashes), tensor_hash(out))
-            return ProgramOp(record, "instruction")
-        out = instruction.run()  # every input a constant: nothing to take from a leaf
+        if out is None:
+            out = instruction.run()  # every input a constant: nothing to take from a leaf
         if out is None:
             return None
         return ProgramOp(OpRecord(step, index, instruction.op, instruction.params, tuple(hashes), tensor_hash(out)),
