@@ -9,7 +9,13 @@ from daemon_net import install_tiny_model
 
 from verimesh.crypto.merkle import blob_root, merkle_root
 from verimesh.node.config import ResourceCaps
-from verimesh.node.execute import ExecutionError, InProcessExecutor, WorkerExecutor, job_trace
+from verimesh.node.execute import (
+    ExecutionError,
+    InProcessExecutor,
+    WorkerExecutor,
+    job_trace,
+    leaf_evidence,
+)
 from verimesh.node.jobs import make_spec
 from verimesh.runtime import OpRecord, from_canonical_bytes, verify_record, verify_trace_proof
 from verimesh.runtime.trace import TraceProof
@@ -65,7 +71,8 @@ def test_bad_jobs_fail_with_the_reason(tiny: str) -> None:
 def test_evidence_proves_one_op_against_the_committed_trace(tiny: str) -> None:
     spec, data = make_spec(tiny, "generate", "ROMEO:", {"max_tokens": 3, "seed": 2})
     execution = InProcessExecutor().run(spec, data)
-    evidence = InProcessExecutor().evidence(spec, data, 40)
+    trace = InProcessExecutor().trace(spec, data)
+    evidence = leaf_evidence(trace, 40)
     assert evidence["job_trace_root"] == "0x" + execution.trace_root.hex()
     record = OpRecord.from_json(evidence["record"])
     proof = evidence["proof"]
@@ -79,4 +86,4 @@ def test_evidence_proves_one_op_against_the_committed_trace(tiny: str) -> None:
     assert verify_trace_proof(execution.trace_root, record, trace_proof)
     assert verify_record(record)  # the referee's one-op recompute from the shipped inputs
     with pytest.raises(IndexError, match="outside this job's trace"):
-        InProcessExecutor().evidence(spec, data, 10**9)
+        leaf_evidence(trace, 10**9)

@@ -65,7 +65,13 @@ from verimesh.models.store import ModelStore
 from verimesh.node.api import AccessDenied, NodeInfo, NodeServices, Rejected, create_app
 from verimesh.node.config import IdlePolicy, ResourceCaps
 from verimesh.node.evidence import OpProofs, fetch_evidence
-from verimesh.node.execute import Execution, Executor, InProcessExecutor, WorkerExecutor
+from verimesh.node.execute import (
+    Execution,
+    Executor,
+    InProcessExecutor,
+    WorkerExecutor,
+    leaf_evidence,
+)
 from verimesh.node.idle import IdleMonitor
 from verimesh.node.jobs import (
     RUNTIME_VERSION,
@@ -78,8 +84,10 @@ from verimesh.node.jobs import (
     publish_models,
 )
 from verimesh.node.journal import ACTIVE_STEPS, Assignment, JobDuty, Journal, crash_point
+from verimesh.node.recent import Recent
 from verimesh.node.status import DeviceReporter
 from verimesh.node.worker import WorkerCancelled
+from verimesh.runtime.trace import Trace
 from verimesh.store.errors import StoreError, UnknownBlobError
 from verimesh.store.local import BlobStore
 from verimesh.verify.adversary import Behaviour
@@ -90,6 +98,7 @@ log = logging.getLogger("verimesh.node")
 VMT = 10**18
 _EVENT_BATCH = 2_000  # blocks per get_logs call: bounded responses on long-lived chains
 _MAX_BACKOFF = 30.0
+TRACES_KEPT = 2  # re-runs kept to serve leaves outside a dispute we play (each holds every op's tensors)
 _FINALIZE_STAGGER = 10  # seconds of chain time between replicas' finalize attempts
 _KIND_REPLICA, _KIND_VALIDATOR = 1, 2  # JobMarket CHALLENGER_* kinds of a dispute
 _REASON_BOTH_AT_FAULT = 2  # JobMarket REASON_BOTH_AT_FAULT: the committee found both parties lying
@@ -157,6 +166,7 @@ class NodeDaemon:
         self._players: dict[int, Any] = {}  # job id -> DisputePlayer (None: not a party of it)
         self._traces_wanted: set[int] = set()  # disputed jobs whose trace drive() must recompute
         self._dispute_traces: dict[int, Any] = {}  # job id -> our full trace (op inputs kept)
+        self._traces: Recent[int, Trace] = Recent(TRACES_KEPT)  # traces served outside a dispute we play
         self.proofs = OpProofs(self.journal)  # on-chain op proofs that end disputes
         self._evidence_wanted: dict[int, tuple[str, int]] = {}  # job -> other party's (endpoint, replica)
         self._peer_evidence: dict[int, tuple[dict[str, Any] | None, str]] = {}  # job -> (body, why none)
@@ -336,12 +346,13 @@ class NodeDaemon:
         spec = JobSpec.model_validate_json(duty.spec_json)
         if self.executor is None:
             raise Rejected(503, "the node is starting; retry in a few seconds")
-        player = self._players.get(job_id)
+        player, executor = self._players.get(job_id), self.executor
         try:
             if player is not None:  # the trace we play the dispute from: no re-run per leaf asked
                 evidence = player.leaf_json(leaf_index, tensors)
-            else:
-                evidence = self.executor.evidence(spec, self.store.get(spec.input_root), leaf_index, tensors)
+            else:  # a re-run, kept for the next leaves asked (a member or a watcher reads several)
+                trace = self._traces.get(job_id, lambda: executor.trace(spec, self.store.get(spec.input_root)))
+                evidence = leaf_evidence(trace, leaf_index, tensors)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
         if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run
@@ -776,7 +787,9 @@ class NodeDaemon:
         mine = jm.replica(duty.job_id, duty.replica).digest
         if verdicts[-1]["reason"] == _REASON_BOTH_AT_FAULT:  # both results wrong: both slashed
             good, bad = bytes(32), (mine if mine in (defender, challenger) else bytes(32))
-        self._players.pop(duty.job_id, None)
+        player = self._players.pop(duty.job_id, None)
+        if player is not None:  # late readers of the dispute's leaves are served from its trace
+            self._traces.put(duty.job_id, player.honest.trace)
         if mine == good:
             log.info("job %d: won the dispute", duty.job_id)
             return True

@@ -19,11 +19,11 @@ not those bytes; when it does, this module calls it instead.)
 Inputs: a string is the job's text; a list of strings (embedding a batch) is passed as the
 ``texts`` param, which is how the encoder embeds several texts in one job.
 
-``evidence(spec, input_bytes, leaf_index)`` answers a dispute: it re-runs the job keeping op
-inputs (exact execution makes the re-run identical) and returns that op's record with its
-input tensors and Merkle proof; ``trace(spec, input_bytes)`` is the whole re-run trace the
-node plays the bisection game from. Re-running on demand keeps nothing big on disk for the
-overwhelming majority of jobs that are never disputed.
+``trace(spec, input_bytes)`` answers a dispute: it re-runs the job keeping op inputs (exact
+execution makes the re-run identical), the trace the node plays the bisection game from and
+serves leaves of (``leaf_evidence``: one op's record with its input tensors and Merkle
+proof). Re-running on demand keeps nothing big on disk for the overwhelming majority of
+jobs that are never disputed.
 
 Adversaries (``verify.adversary.Behaviour``, ``verimesh node run --adversary``): both
 executors take a behaviour and ``execute`` computes the job the way that cheat would, with
@@ -61,8 +61,6 @@ class ExecutionError(RuntimeError):
 
 class Executor(Protocol):
     def run(self, spec: JobSpec, input_bytes: bytes) -> Execution: ...
-
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]: ...
 
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace: ...
 
@@ -165,15 +163,6 @@ def job_trace(spec: JobSpec, input_bytes: bytes, behaviour: Behaviour = Behaviou
     return ctx.trace
 
 
-def trace_evidence(
-    spec: JobSpec, input_bytes: bytes, leaf_index: int, behaviour: Behaviour = Behaviour.HONEST, tensors: bool = True
-) -> dict[str, Any]:
-    """Op ``leaf_index`` (counted over all steps, in execution order) of the job's trace:
-    its record with input tensors (unless ``tensors`` is False), and its proof up to the
-    trace root."""
-    return leaf_evidence(job_trace(spec, input_bytes, behaviour), leaf_index, tensors)
-
-
 def leaf_evidence(trace: Trace, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
     """The wire form of op ``leaf_index`` of ``trace`` (what ``/v1/jobs/{id}/trace`` serves;
     without its input tensors unless ``tensors``); IndexError past its end."""
@@ -205,9 +194,6 @@ class InProcessExecutor:
         execution, _ = execute(spec, decode_input(input_bytes), behaviour=self.behaviour)
         return execution
 
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour, tensors)
-
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
         return job_trace(spec, input_bytes, self.behaviour)
 
@@ -232,7 +218,7 @@ class WorkerExecutor:
     with an address-space cap and the lowest priority, frozen (SIGSTOP) whenever the idle
     ``monitor`` says the owner needs the machine and continued (SIGCONT) after, no work lost.
 
-    Dispute evidence is recomputed in-process (rare; the node is answering a dispute then).
+    A dispute's trace is recomputed in-process (rare; the node is answering a dispute then).
     """
 
     def __init__(
@@ -252,9 +238,6 @@ class WorkerExecutor:
 
     def _progress(self, progress: Any) -> None:
         self.last_progress = progress
-
-    def evidence(self, spec: JobSpec, input_bytes: bytes, leaf_index: int, tensors: bool = True) -> dict[str, Any]:
-        return trace_evidence(spec, input_bytes, leaf_index, self.behaviour, tensors)
 
     def trace(self, spec: JobSpec, input_bytes: bytes) -> Trace:
         return job_trace(spec, input_bytes, self.behaviour)

@@ -80,6 +80,7 @@ from verimesh.node.jobs import (
     ensure_model,
     hex_root,
 )
+from verimesh.node.recent import Recent
 from verimesh.sqlite_wal import WalDatabase
 from verimesh.store.fetch import fetch
 from verimesh.store.local import BlobStore
@@ -338,7 +339,7 @@ class ValidatorDaemon:
         self._nudged = 0.0  # when we last asked a devnet for a block (see _next_block)
         self.net: Network | None = None
         self.players: dict[int, DisputePlayer] = {}
-        self.decided: dict[int, DisputePlayer] = {}  # rebuilt for late readers, oldest first
+        self.decided: Recent[int, DisputePlayer] = Recent(DECIDED_PLAYERS)  # rebuilt for late readers
         self._delivered: set[tuple[int, str]] = (
             set()
         )  # (job, member) that took our verdict signature
@@ -911,11 +912,7 @@ class ValidatorDaemon:
             raise LookupError(f"this validator plays no dispute of job {job_id}")
         if duty.step == "playing" or job_id in self.players:
             return self.player(job_id)
-        player = self.decided.pop(job_id, None) or self._build_player(job_id)
-        self.decided[job_id] = player  # the most recent last
-        while len(self.decided) > DECIDED_PLAYERS:
-            self.decided.pop(next(iter(self.decided)))
-        return player
+        return self.decided.get(job_id, lambda: self._build_player(job_id))
 
     # -- committee ----------------------------------------------------------------------------------
     def committee_client(self) -> Any:
