@@ -97,6 +97,7 @@ def test_audit_catches_the_cheat_and_slashes_it(zoo_chain: Zoo, validators, beha
             assert proofs == []
         assert slashed_accounts(zoo.client, handle.job_id, handle.block) == {cheater.address.lower()}
         wait_for(lambda: cheater.step(handle.job_id) == "failed", "the cheat to see its loss")
+        zoo.referee.check_fallbacks(behaviour, ruling)  # the auditor serves its leaves from a rebuilt player
         bounty = next(e for e in jm.get_events("Slashed", handle.block) if e["job_id"] == handle.job_id)
         assert bounty["bounty_to"] == auditor.address and bounty["bounty"] > 0
         assert zoo.client.net.registry.members(auditor.address).stake == stake  # never slashed

@@ -115,6 +115,7 @@ def test_wrong_computation_loses_the_dispute_and_is_slashed(zoo: Zoo, behaviour:
                   if e["job_id"] == handle.job_id and e["provider"].lower() == zoo.honest.address.lower()]  # fmt: skip
         assert out.output_root == "0x" + bytes(honest[0]["output_root"]).hex()
         assert out.trace_root == "0x" + bytes(honest[0]["trace_root"]).hex()
+        zoo.referee.check_fallbacks(behaviour, ruling)
     finally:
         cheater.close()
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,18 @@ class ZooNode:
         self.thread.join(timeout=20)
 
 
+# How a member decides the same dispute when the parties' leaves come without their input
+# tensors (the agreed leaves served), and when nobody serves the agreed leaves: resume at
+# the disputed layer, fast-forward to the disputed step after a claim, or replay the job.
+FALLBACKS = {
+    Behaviour.MODEL_SWAP: (Method.RESUME, Method.REPLAY),
+    Behaviour.SKIP_LAYERS: (Method.RESUME, Method.REPLAY),
+    Behaviour.LOWER_PRECISION: (Method.RESUME, Method.REPLAY),
+    Behaviour.LOWER_PRECISION_LATE: (Method.RESUME, Method.FORWARD),
+    Behaviour.RANDOM_OUTPUT: (Method.REPLAY, Method.REPLAY),
+}
+
+
 class Referee:
     """Rules on a finished game the way every committee member (or the interim referee key)
     does: replay the game from chain events, fetch both parties' final evidence from their
@@ -120,6 +132,7 @@ class Referee:
         self.referee_jm = None
         self.last_bodies: tuple[dict[str, Any], ...] = ()  # the evidence bodies of the last ruling
         self.leaves_served: list[tuple[Party, int, bool]] = []  # (party, leaf, served) the last ruling asked for
+        self._deciding: tuple[Any, ...] = ()  # (dispute, evidence bodies, leaf source, job) of the last ruling
         if referee_wallet is not None and self.jm.referee().lower() == referee_wallet.address.lower():
             self.referee_jm = self.jm.as_signer(Signer.from_wallet(referee_wallet))
 
@@ -153,7 +166,7 @@ class Referee:
         ``text`` is the job's input: a prompt, or the texts of an embedding batch."""
         from verimesh.models.api import load_model
         from verimesh.node.dispute import replay_game
-        from verimesh.node.evidence import agreed_leaves, served_claims
+        from verimesh.node.evidence import served_claims
         from verimesh.node.execute import job_arguments
         from verimesh.verify.replay import JobRun
 
@@ -195,17 +208,15 @@ class Referee:
         first, params = job_arguments(spec, text)
         urls = {Party.DEFENDER: by_address[game.defender.lower()].url, Party.CHALLENGER: by_address[game.challenger.lower()].url}
         replicas = (game.chain.defender_replica, game.chain.challenger_replica)
-        self.leaves_served = []
 
         def leaf(party: Party, index: int, tensors: bool = True) -> dict[str, Any] | None:
             body = self.leaf(urls[party], job_id, replicas[party], index, tensors)
             self.leaves_served.append((party, index, body is not None))
             return body
 
-        job = JobRun(load_model(spec.model_root, auto_import=False), spec.task, first, params, served_claims(bodies),
-                     agreed_leaves(game.dispute, leaf),
-                     agreed_hashes=agreed_leaves(game.dispute, lambda party, index: leaf(party, index, False)))  # fmt: skip
-        ruling = decide(game.dispute, *(PartyEvidence.from_json(b["evidence"]) for b in bodies), job)
+        self._deciding = (game.dispute, bodies, leaf, JobRun(load_model(spec.model_root, auto_import=False),
+                                                             spec.task, first, params, served_claims(bodies)))
+        ruling = self.rerule()
         if self.referee_jm is not None and len(ruling.guilty) == 2:
             self.referee_jm.resolve_dispute_both(job_id)
         elif self.referee_jm is not None:
@@ -220,6 +231,34 @@ class Referee:
                         if e["job_id"] == job_id]  # fmt: skip
             assert [e["guilty"] for e in accepted] == [ruling.guilty_code], (accepted, ruling)
         return ruling
+
+    def rerule(self, tensors: bool = True, leaves: bool = True) -> Ruling:
+        """Decide the last game ``rule`` saw again, from the same evidence and over HTTP, as
+        a committee member would. ``tensors=False``: the parties' leaves without their input
+        tensors (the member resumes at the disputed layer, or fast-forwards, or replays);
+        ``leaves=False``: nobody serves the agreed leaves (the fast-forward or the replay).
+        After the verdict the nodes serve the leaves from their kept traces."""
+        from verimesh.node.evidence import agreed_leaves
+
+        dispute, bodies, leaf, job = self._deciding
+        self.leaves_served = []
+        if leaves:
+            job = replace(job, agreed=agreed_leaves(dispute, leaf),
+                          agreed_hashes=agreed_leaves(dispute, lambda party, index: leaf(party, index, False)))  # fmt: skip
+        evidence = [PartyEvidence.from_json(b["evidence"]) for b in bodies]
+        if not tensors:
+            evidence = [e if e.record is None else replace(e, record=replace(e.record, inputs=None)) for e in evidence]
+        return decide(dispute, *evidence, job)
+
+    def check_fallbacks(self, behaviour: Behaviour, ruling: Ruling) -> None:
+        """After the verdict: the last dispute decided again by the referee's fallbacks
+        (``FALLBACKS``) finds the same op and the same guilty party, with every leaf asked
+        served by the nodes from the traces they keep."""
+        for (tensors, leaves), method in zip(((False, True), (True, False)), FALLBACKS.get(behaviour, ()), strict=False):
+            again = self.rerule(tensors=tensors, leaves=leaves)
+            assert (again.guilty, again.step, again.index, again.method) == (
+                ruling.guilty, ruling.step, ruling.index, method), (tensors, leaves, again)  # fmt: skip
+            assert all(served for *_, served in self.leaves_served)
 
     def _proven(self, job_id: int, from_block: int) -> Ruling | None:
         """The ruling of an on-chain op proof that settled the job (one op recomputed by the EVM)."""
