@@ -277,6 +277,36 @@ def test_lying_validator_is_slashed(world: World) -> None:
     world.assert_conserved()
 
 
+def _wealth(world: World, *accounts: str) -> int:
+    """Tokens held, credited in JobMarket and staked in Registry by ``accounts``."""
+    return sum(world.balance(a) + world.market.balances(a) + world.member(a).stake for a in accounts)
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy auditor", "diligent auditor"])
+def test_a_probe_of_the_auditor_earns_what_economics_says(world: World, lazy: bool) -> None:
+    """One owner as requester, provider and challenger reveals a wrong result on purpose.
+    A lazy auditor agrees with it: the owner's challenge slashes both, and the owner ends
+    probe_profit(1) bonds richer (+6 VMT here). A diligent one disputes it: the owner loses
+    -probe_profit(0) bonds, its own bond less its share and the audit fee (-9 VMT)
+    (docs/verification.md, "Auditors")."""
+    from verimesh.verify.economics import probe_profit
+
+    m = world.market
+    before = _wealth(world, world.requester, world.challenger, *world.providers)
+    job_id, provider, validator = audited_job(world)
+    with boa.env.prank(validator):
+        m.audit_report(job_id, OUTPUT if lazy else OTHER, TRACE)  # lazy: the revealed roots
+    if lazy:
+        with boa.env.prank(world.challenger):
+            m.challenge(job_id, 0)
+    m.resolve_dispute(job_id, True)  # the provider's result was wrong
+    assert world.member(provider).stake == 200 * E - BOND
+    assert world.member(validator).stake == 200 * E - (BOND if lazy else 0)
+    earned = _wealth(world, world.requester, world.challenger, *world.providers) - before
+    assert earned / BOND == pytest.approx(probe_profit(1.0 if lazy else 0.0, audit_fee=FEE / BOND))
+    world.assert_conserved()
+
+
 def test_challenge_reverts(world: World) -> None:
     m = world.market
     fresh = world.post()

@@ -73,3 +73,26 @@ def test_colluding_auditors_scale_the_audit_probability_down():
     assert detection_with_colluding_auditors(0.1, 1.0, 1000) == 0
     with pytest.raises(ValueError, match="colluding share"):
         detection_with_colluding_auditors(0.1, 1.5, 1)
+
+
+def test_probing_the_auditors_pays_only_when_most_of_them_are_lazy():
+    from verimesh.chain.deployment import NetworkParams
+    from verimesh.verify.economics import probe_break_even, probe_profit
+
+    params = NetworkParams()
+    bounty, share = params.bounty_bps / 10_000, params.requester_share_bps / 10_000
+    assert probe_profit(1.0, bounty, share) == pytest.approx(0.6)  # both bonds slashed to the prober
+    assert probe_profit(0.0, bounty, share) == pytest.approx(-0.7)  # its own bond, less its share
+    v = probe_break_even(bounty, share)
+    assert v == pytest.approx(0.7 / 1.3)
+    assert probe_profit(v, bounty, share) == pytest.approx(0.0, abs=1e-12)
+    assert probe_profit(v - 0.01, bounty, share) < 0 < probe_profit(v + 0.01, bounty, share)
+    assert probe_profit(0.0, bounty, share, audit_fee=0.5) == pytest.approx(-1.2)  # and the fee it paid
+    assert probe_break_even(bounty, share, 0.5) == pytest.approx(1.2 / 1.8)
+    assert probe_break_even(0.0, 0.0) == 1.0  # nothing paid out: never
+    with pytest.raises(ValueError, match="lazy share"):
+        probe_profit(1.5)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        probe_profit(0.5, 0.8, 0.3)
+    with pytest.raises(ValueError, match="fee cannot be negative"):
+        probe_profit(0.5, audit_fee=-1)

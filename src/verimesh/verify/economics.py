@@ -104,6 +104,47 @@ def detection_with_colluding_auditors(p: float, colluding_share: float, k: int) 
     return detection_probability(p * (1 - colluding_share), k)
 
 
+def probe_profit(
+    lazy_share: float, bounty_share: float = 0.5, requester_share: float = 0.3, audit_fee: float = 0.0
+) -> float:
+    """What a probe of the auditors earns per audited probe job, in units of the job's bond.
+
+    A lazy validator agrees with a revealed result without re-running it. The contracts
+    already slash an auditor whose digest a later challenge proves wrong, so anyone can
+    hunt lazy auditors: post a job as requester R, and when the prober's own provider P is
+    drawn, reveal a wrong result; if the auditor agrees, challenge it from a third account
+    C and win. With a share v of audits lazy, bounty share b and requester share r of a
+    slashed bond (JobMarket's ``bounty_bps``, ``requester_share_bps``) and the audit fee f
+    (in bonds):
+
+    - a lazy auditor (v): P and the auditor are both slashed, C takes both bounties and R
+      both requester shares and its whole escrow back: 2b + 2r - 1;
+    - a diligent auditor (1 - v): it challenges, wins and earns the fee; P is slashed and
+      R takes back r: -(1 - r + f).
+
+    Positive only above v = (1 - r + f) / (2b + r + f): 0.54 to 0.67 at the deployment's
+    defaults (f = 0 to 0.5 bonds: the fee is the price, the bond at least twice it). Compute
+    and gas are left out (they only lower it); unaudited probe jobs cost nothing (P is paid
+    by R)."""
+    for name, share in (("lazy", lazy_share), ("bounty", bounty_share), ("requester", requester_share)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"the {name} share must be in [0, 1], got {share}")
+    if bounty_share + requester_share > 1:
+        raise ValueError("the bounty and the requester's share cannot exceed the slashed bond")
+    if audit_fee < 0:
+        raise ValueError(f"the audit fee cannot be negative, got {audit_fee}")
+    caught = 2 * bounty_share + 2 * requester_share - 1
+    return lazy_share * caught - (1 - lazy_share) * (1 - requester_share + audit_fee)
+
+
+def probe_break_even(bounty_share: float = 0.5, requester_share: float = 0.3, audit_fee: float = 0.0) -> float:
+    """The lazy share of audits above which probing pays: (1 - r + f) / (2b + r + f) (1.0:
+    never)."""
+    probe_profit(0.0, bounty_share, requester_share, audit_fee)  # checks the arguments
+    paid = 2 * bounty_share + requester_share + audit_fee
+    return 1.0 if paid == 0 else min(1.0, (1 - requester_share + audit_fee) / paid)
+
+
 @dataclass(frozen=True)
 class BondRule:
     """JobMarket's bond: max(min_bond, price x multiplier_bps / 10000)."""
