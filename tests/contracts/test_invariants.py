@@ -89,7 +89,7 @@ from invariant_op_proofs import FLAWS, TRACE_BAD, TRACE_GOOD, proof_args
 SEQUENCES = int(os.environ.get("VERIMESH_INVARIANT_SEQUENCES", "200"))
 STEPS = int(os.environ.get("VERIMESH_INVARIANT_STEPS", "30"))
 # Run the full "settle everything" probe after every PROBE_EVERY-th step.
-PROBE_EVERY = int(os.environ.get("VERIMESH_INVARIANT_PROBE_EVERY", "6"))
+PROBE_EVERY = int(os.environ.get("VERIMESH_INVARIANT_PROBE_EVERY", "10"))
 
 PARAMS = Params(
     min_provider_stake=100 * E,
