@@ -4,6 +4,8 @@ not one re-run per leaf. Only the last few re-runs are kept (``recent.Recent``).
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,35 @@ def test_recent_keeps_the_last_used_values() -> None:
     assert recent.get("b", lambda: build("b")) == 3 and built == ["a", "b", "b"]
     with pytest.raises(ValueError, match="at least one"):
         Recent(0)
+
+
+def test_threads_asking_for_one_key_wait_for_one_build() -> None:
+    """A committee's members ask a node for leaves at once: one re-run serves them all."""
+    recent: Recent[int, str] = Recent(2)
+    builds: list[int] = []
+
+    def build(key: int) -> str:
+        builds.append(key)
+        time.sleep(0.2)  # a re-run of the job
+        return f"trace {key}"
+
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda k=k: got.append(recent.get(k, lambda k=k: build(k))))
+               for k in (1, 1, 1, 2)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(got) == ["trace 1"] * 3 + ["trace 2"]
+    assert sorted(builds) == [1, 2]
+
+
+def test_a_failed_build_keeps_nothing_and_the_next_ask_builds_again() -> None:
+    recent: Recent[int, int] = Recent(1)
+
+    def fail() -> int:
+        raise IndexError("no such leaf")
+
+    with pytest.raises(IndexError):
+        recent.get(1, fail)
+    assert 1 not in recent and recent.get(1, lambda: 7) == 7

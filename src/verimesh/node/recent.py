@@ -26,16 +26,28 @@ class Recent(Generic[K, V]):
         self.size = size
         self._values: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()  # HTTP handler threads read while the loop writes
+        self._building: dict[K, threading.Lock] = {}  # one build per key at a time
 
     def get(self, key: K, build: Callable[[], V]) -> V:
-        """The value kept for ``key``, or ``build()``'s, kept. ``build`` runs outside the
-        lock (it may take as long as a job): two threads asking at once may both build."""
+        """The value kept for ``key``, or ``build()``'s, kept. A build may take as long as a
+        job, and every member of a committee asks for leaves at once: threads asking for
+        the same key wait for one build; other keys are served meanwhile."""
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
                 return self._values[key]
-        value = build()
-        self.put(key, value)
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                if key in self._values:  # built while we waited
+                    self._values.move_to_end(key)
+                    return self._values[key]
+            try:
+                value = build()
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+            self.put(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:
