@@ -20,6 +20,7 @@ from verimesh.chain.deploy import deploy_network, describe
 from verimesh.chain.deployment import NetworkParams
 from verimesh.crypto.merkle import MerkleProof
 from verimesh.crypto.wallet import Wallet
+from verimesh.node.api import Rejected
 from verimesh.node.daemon import TRACES_KEPT, DaemonSettings, NodeDaemon, executed_fields
 from verimesh.node.execute import InProcessExecutor
 from verimesh.node.jobs import JobSpec, make_spec
@@ -95,6 +96,16 @@ def test_leaves_outside_a_dispute_come_from_one_kept_re_run(node: NodeDaemon) ->
     with pytest.raises(Exception, match="outside this job's trace"):
         node._dispute_data(1, 10**6)
     assert executor.traces == 1
+
+
+def test_a_job_whose_input_is_gone_is_refused_with_the_reason(node: NodeDaemon) -> None:
+    """After a restart (nothing kept) a settled job's input may have been evicted."""
+    _executed(node, 1, "ROMEO:")
+    assert node.store.delete(node.journal.job(1).input_root)
+    with pytest.raises(Rejected, match="no longer holds job 1's input") as refused:
+        node._dispute_data(1, 0)
+    assert refused.value.status == 410
+    assert node.journal.job(1).step == "executed"  # the refusal changes nothing
 
 
 def test_only_the_last_re_runs_are_kept(node: NodeDaemon) -> None:

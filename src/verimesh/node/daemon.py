@@ -355,6 +355,8 @@ class NodeDaemon:
                 evidence = leaf_evidence(trace, leaf_index, tensors)
         except IndexError as exc:
             raise Rejected(404, str(exc)) from None
+        except StoreError:  # a settled job's input may be evicted once its trace is no longer kept
+            raise Rejected(410, f"this node no longer holds job {job_id}'s input to re-run it") from None
         if evidence["job_trace_root"] != duty.trace_root:  # the re-run must be the committed run
             log.error("job %d: re-run trace root %s differs from the committed %s", job_id,
                       evidence["job_trace_root"], duty.trace_root)  # fmt: skip
