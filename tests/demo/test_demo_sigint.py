@@ -38,6 +38,15 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
+def _as_from_a_terminal() -> None:
+    """Runs in the demo's process before exec: SIGINT handled by default and not blocked,
+    as in a terminal. A suite started as a background job of a non-interactive shell
+    (`make test &`) runs with SIGINT ignored, and exec keeps an ignored signal: the demo
+    would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _interrupted_demo(err_path, env: dict[str, str], dashboard: bool) -> None:
     """Start a demo, send SIGINT once its whole network is up (anvil, nodes, validators,
     the dashboard if asked, the agent), and check it exits 130 with no process left."""
@@ -45,7 +54,7 @@ def _interrupted_demo(err_path, env: dict[str, str], dashboard: bool) -> None:
         demo = subprocess.Popen(
             [sys.executable, "-m", "verimesh.cli.main", "demo", "--json", "--nodes", "2", "--cheaters", "0",
              "--jobs", "2", "--dashboard" if dashboard else "--no-dashboard"],
-            stdout=subprocess.PIPE, stderr=stderr, env=env,
+            stdout=subprocess.PIPE, stderr=stderr, env=env, preexec_fn=_as_from_a_terminal,
         )  # fmt: skip
     seen: set[psutil.Process] = set()
     try:
