@@ -238,13 +238,12 @@ class Referee:
         tensors (the member resumes at the disputed layer, or fast-forwards, or replays);
         ``leaves=False``: nobody serves the agreed leaves (the fast-forward or the replay).
         After the verdict the nodes serve the leaves from their kept traces."""
-        from verimesh.node.evidence import agreed_leaves
+        from verimesh.node.evidence import with_agreed_leaves
 
         dispute, bodies, leaf, job = self._deciding
         self.leaves_served = []
         if leaves:
-            job = replace(job, agreed=agreed_leaves(dispute, leaf),
-                          agreed_hashes=agreed_leaves(dispute, lambda party, index: leaf(party, index, False)))  # fmt: skip
+            job = with_agreed_leaves(job, dispute, leaf, lambda party, index: leaf(party, index, False))
         evidence = [PartyEvidence.from_json(b["evidence"]) for b in bodies]
         if not tensors:
             evidence = [e if e.record is None else replace(e, record=replace(e.record, inputs=None)) for e in evidence]

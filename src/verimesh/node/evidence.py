@@ -76,7 +76,7 @@ from verimesh.verify.bisection import (
 from verimesh.verify.committee import VERDICT_NONCE, Verdict, VerdictSignature, leaf_index
 from verimesh.verify.onchain_op import WrongOp, convicts, wrong_op
 from verimesh.verify.referee import ZERO, Method, Ruling, decide
-from verimesh.verify.replay import AgreedLeaves
+from verimesh.verify.replay import AgreedLeaves, JobRun
 
 if TYPE_CHECKING:
     from verimesh.chain import Network
@@ -150,6 +150,14 @@ def agreed_leaves(dispute: Dispute, source: LeafSource) -> AgreedLeaves:
         return _proven(source, leaf_index, dispute.roots, lambda r: (r.step, r.index) < (outcome.step, outcome.index))
 
     return leaf
+
+
+def with_agreed_leaves(run: JobRun, dispute: Dispute, leaves: LeafSource, bare: LeafSource | None = None) -> JobRun:
+    """``run`` deciding from the agreed leaves its parties serve: ``leaves`` with their input
+    tensors, ``bare`` without them (for the leaves whose hashes are all the walk reads).
+    Without ``bare`` the walk reads the same cached leaves as the resume."""
+    return replace(run, agreed=agreed_leaves(dispute, leaves),
+                   agreed_hashes=None if bare is None else agreed_leaves(dispute, bare))  # fmt: skip
 
 
 def committed_leaves(trace_root: bytes, source: LeafSource) -> AgreedLeaves:
@@ -280,7 +288,7 @@ def rule(
             raise
         run = _job_run(*job, claims=served_claims(bodies))
     if leaves is not None:
-        run = replace(run, agreed=agreed_leaves(dispute, leaves), agreed_hashes=agreed_leaves(dispute, bare or leaves))
+        run = with_agreed_leaves(run, dispute, leaves, bare)
     return decide(dispute, evidence[0], evidence[1], run)
 
 
@@ -298,10 +306,9 @@ def served_claims(bodies: Sequence[dict[str, Any] | None]) -> tuple[tuple[int, .
     return tuple(claims)
 
 
-def _job_run(spec: JobSpec, input_bytes: bytes, claims: tuple[tuple[int, ...], ...] = ()) -> Any:
+def _job_run(spec: JobSpec, input_bytes: bytes, claims: tuple[tuple[int, ...], ...] = ()) -> JobRun:
     from verimesh.models.api import load_model
     from verimesh.node.execute import job_arguments
-    from verimesh.verify.replay import JobRun
 
     text, params = job_arguments(spec, decode_input(input_bytes))
     return JobRun(load_model(spec.model_root, auto_import=False), spec.task, text, params, claims)
