@@ -8,6 +8,7 @@ import boa
 import numpy as np
 import pytest
 from contract_world import CONTRACTS, load
+from op_programs import calls_of_size, i32, random_tensor
 
 from verimesh.chain.op_check_spec import (
     MAX_DATA,
@@ -31,16 +32,6 @@ SHAPES = "op_check: input shapes do not fit the op"
 @pytest.fixture(scope="module")
 def op_check():
     return load("OpCheck.vy")
-
-
-def _random(
-    rng: np.random.Generator, dtype: str, shape: tuple[int, ...], bound: int | None = None
-) -> np.ndarray:
-    info = np.iinfo(dtype)
-    lo, hi = int(info.min), int(info.max)
-    if bound is not None:
-        lo, hi = max(lo, -bound), min(hi, bound)
-    return rng.integers(lo, hi, size=shape, endpoint=True, dtype=dtype)
 
 
 def _recompute(
@@ -73,7 +64,7 @@ def _hash_on_chain(op_check, dtype: str, dims: list[int], data: bytes) -> bytes:
 @pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 1, 3), (0, 3)])
 def test_tensor_hash_equals_the_runtime(op_check, dtype: str, shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(len(shape) * 7 + len(dtype))
-    arr = _random(rng, dtype, shape)
+    arr = random_tensor(rng, dtype, shape)
     assert _hash_on_chain(op_check, *tensor_arg(arr)) == tensor_hash(arr)
 
 
@@ -110,7 +101,7 @@ def test_requantize_equals_the_runtime_reference(op_check, seed: int) -> None:
         seed
     ]
     acc_dtype = DTYPES[seed % len(DTYPES)]
-    acc = _random(rng, acc_dtype, shape, bound=2**47 - 1)
+    acc = random_tensor(rng, acc_dtype, shape, bound=2**47 - 1)
     channels = shape[-1] if shape else 1
     m_shape = (channels,) if seed % 3 == 0 else ()
     s_shape = (channels,) if seed % 2 == 0 else ()
@@ -147,7 +138,7 @@ def test_a_scalar_accumulator_broadcasts_like_numpy(op_check) -> None:
 def test_a_requantize_leaf_of_a_trace_is_recomputed(op_check) -> None:
     rng = np.random.default_rng(11)
     ctx = ExecutionContext(keep_tensors=True)
-    acc = _random(rng, "int64", (4, 8), bound=2**40)
+    acc = random_tensor(rng, "int64", (4, 8), bound=2**40)
     m = rng.integers(2**30, 2**31 - 1, size=(8,), dtype=np.int32)
     ctx.call("requantize", acc, m, np.array(40, dtype=np.int32), out_dtype="int16")
     (record,) = ctx.trace.records()
@@ -224,8 +215,8 @@ def test_mul_equals_the_runtime_reference(op_check, seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     a_shape, b_shape = BROADCASTS[seed % len(BROADCASTS)]
     kinds = ["int16", "int8", "uint8"]
-    a = _random(rng, kinds[seed % 3], a_shape)
-    b = _random(rng, kinds[(seed // 3) % 3], b_shape)
+    a = random_tensor(rng, kinds[seed % 3], a_shape)
+    b = random_tensor(rng, kinds[(seed // 3) % 3], b_shape)
     channels = (
         np.broadcast_shapes(a_shape, b_shape)[-1] if np.broadcast_shapes(a_shape, b_shape) else 1
     )
@@ -242,8 +233,8 @@ def test_add_equals_the_runtime_reference(op_check, seed: int) -> None:
     rng = np.random.default_rng(200 + seed)
     a_shape, b_shape = BROADCASTS[seed % len(BROADCASTS)]
     kinds = ["int32", "int16", "int8", "uint8"]
-    a = _random(rng, kinds[seed % 4], a_shape)
-    b = _random(rng, kinds[(seed // 4) % 4], b_shape)
+    a = random_tensor(rng, kinds[seed % 4], a_shape)
+    b = random_tensor(rng, kinds[(seed // 4) % 4], b_shape)
     out_shape = np.broadcast_shapes(a_shape, b_shape)
     channels = out_shape[-1] if out_shape else 1
     ma = rng.integers(0, 2**31 - 1, size=(channels,) if seed % 2 else (), dtype=np.int32)
@@ -302,7 +293,7 @@ def test_mul_and_add_refuse_what_the_runtime_refuses(op_check) -> None:
 )
 def test_argmax_equals_the_runtime_reference(op_check, dtype: str, shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(len(shape) * 11 + sum(shape))
-    x = _random(rng, dtype, shape, bound=3)  # few distinct values: ties, first index wins
+    x = random_tensor(rng, dtype, shape, bound=3)  # few distinct values: ties, first index wins
     x = x[: MAX_DATA // x.itemsize]  # the largest int64 input is smaller
     _expect_runtime(op_check, "argmax", {}, [x])
 
@@ -341,7 +332,7 @@ def test_argmax_refuses_what_the_runtime_refuses(op_check) -> None:
 def test_reshape_equals_the_runtime_reference(
     op_check, shape: tuple[int, ...], target: list[int]
 ) -> None:
-    x = _random(np.random.default_rng(len(target)), "int16", shape)
+    x = random_tensor(np.random.default_rng(len(target)), "int16", shape)
     _expect_runtime(op_check, "reshape", {"shape": target}, [x])
 
 
@@ -376,7 +367,7 @@ def test_slice_equals_the_runtime_reference(
 ) -> None:
     rng = np.random.default_rng(sum(shape) + start)
     for dtype in ("int8", "int64") if np.prod(shape) <= 256 else ("int8", "int16"):
-        x = _random(rng, dtype, shape)
+        x = random_tensor(rng, dtype, shape)
         _expect_runtime(op_check, "slice", {"axis": axis, "start": start, "stop": stop}, [x])
 
 
@@ -455,7 +446,7 @@ def test_rmsnorm_equals_the_runtime_reference(op_check, seed: int) -> None:
     dtype = ["int8", "int16", "int32"][seed % 3]
     width = shape[-1]
     bound = [3, 200, 2**13, 2**24][seed % 4]
-    x = _random(rng, dtype, shape, bound=bound)
+    x = random_tensor(rng, dtype, shape, bound=bound)
     eps = int(rng.integers(1, [2, 1000, 2**40, 2**59][seed // 3 % 4]))
     if width * int(np.abs(x.astype(np.int64)).max()) ** 2 + eps >= 2**62:
         eps = 1
@@ -527,14 +518,14 @@ def test_rmsnorm_refuses_what_the_runtime_refuses(op_check) -> None:
 def test_rope_equals_the_runtime_reference(op_check, seed: int) -> None:
     rng = np.random.default_rng(400 + seed)
     shape = [(1, 2, 1, 32), (2, 3, 4, 8), (5, 6), (1, 4), (3, 1, 2), (2, 0, 4)][seed % 6]
-    x = _random(rng, ["int16", "int8"][seed % 2], shape)
+    x = random_tensor(rng, ["int16", "int8"][seed % 2], shape)
     max_pos = int(rng.integers(1, 9))
     half = shape[-1] // 2
     frac = int(rng.integers(1, 30, endpoint=True))
     table = ["int32", "int16"][seed // 2 % 2]
     bound = min(1 << frac, int(np.iinfo(table).max))
-    cos = _random(rng, table, (max_pos, half), bound=bound)
-    sin = _random(
+    cos = random_tensor(rng, table, (max_pos, half), bound=bound)
+    sin = random_tensor(
         rng, ["int16", "int32"][seed // 3 % 2], (max_pos, half), bound=min(bound, 2**15 - 1)
     )
     positions = rng.integers(0, max_pos, size=(shape[-2],)).astype(
@@ -656,10 +647,6 @@ def test_a_leaf_that_lies_about_its_output_is_caught(op_check, tiny_trace) -> No
 # --- the op set and the Python spec ---------------------------------------------------------
 
 
-def _i32(value: int, shape: tuple[int, ...] = ()) -> np.ndarray:
-    return np.full(shape, value, dtype=np.int32)
-
-
 # A small valid call of each supported op.
 EXAMPLES: dict[str, tuple[dict, list[np.ndarray]]] = {
     "add": (
@@ -667,32 +654,32 @@ EXAMPLES: dict[str, tuple[dict, list[np.ndarray]]] = {
         [
             np.arange(8, dtype=np.int32),
             np.arange(8, dtype=np.int16),
-            _i32(1 << 30),
-            _i32(1 << 29),
-            _i32(30),
+            i32(1 << 30),
+            i32(1 << 29),
+            i32(30),
         ],
     ),
     "argmax": ({}, [np.array([[3, 9, 9], [1, 0, -4]], dtype=np.int16)]),
     "mul": (
         {},
-        [np.arange(-4, 4, dtype=np.int8), np.arange(8, dtype=np.int16), _i32(1 << 30), _i32(20)],
+        [np.arange(-4, 4, dtype=np.int8), np.arange(8, dtype=np.int16), i32(1 << 30), i32(20)],
     ),
     "requantize": (
         {"out_dtype": "int8"},
-        [np.arange(-4, 4, dtype=np.int64), _i32(1 << 30), _i32(28)],
+        [np.arange(-4, 4, dtype=np.int64), i32(1 << 30), i32(28)],
     ),
     "reshape": ({"shape": [2, -1]}, [np.arange(8, dtype=np.int8)]),
     "rmsnorm": (
         {"eps": 5629499534, "out_dtype": "int32", "shift": 26},
-        [np.arange(-64, 64, dtype=np.int32).reshape(1, 128), _i32(1 << 20, (128,))],
+        [np.arange(-64, 64, dtype=np.int32).reshape(1, 128), i32(1 << 20, (128,))],
     ),
     "rope": (
         {"frac_bits": 14, "style": "interleaved"},
         [
             np.arange(64, dtype=np.int16).reshape(1, 2, 1, 32),
-            _i32(1 << 13, (1, 16)),
-            _i32(1 << 12, (1, 16)),
-            _i32(0, (1,)),
+            i32(1 << 13, (1, 16)),
+            i32(1 << 12, (1, 16)),
+            i32(0, (1,)),
         ],
     ),
     "slice": ({"axis": 0, "start": 1, "stop": 3}, [np.arange(8, dtype=np.int8)]),
@@ -760,14 +747,14 @@ def test_checkable_is_what_the_contract_accepts(op_check) -> None:
     wide = [
         np.zeros((MAX_ELEMENTS // 2, 1), dtype=np.int8),
         np.zeros((1, 4), dtype=np.int8),
-        _i32(1 << 30),
-        _i32(20),
+        i32(1 << 30),
+        i32(20),
     ]
     assert not checkable(_record("mul", {}, wide))
     with boa.reverts("op_check: tensor too large to check on chain"):
         op_check.recompute("mul", b"{}", [tensor_arg(t) for t in wide])
     # inputs the runtime refuses are not checkable (the contract reverts on them)
-    assert not checkable(_record("requantize", params, [inputs[0], _i32(-1), inputs[2]]))
+    assert not checkable(_record("requantize", params, [inputs[0], i32(-1), inputs[2]]))
     assert not checkable(_record("requantize", {"out_dtype": "int8", "x": 1}, inputs))
     # numpy takes any negative dim as the unknown one; the contract only -1, as the models write it
     x = np.zeros((3, 7), dtype=np.int8)
@@ -793,55 +780,20 @@ def test_tensor_arg_is_the_canonical_data() -> None:
 # --- gas ------------------------------------------------------------------------------------
 
 
-def _gas_cases(n: int) -> dict[str, tuple[dict, list[np.ndarray]]]:
-    """One call of each op whose largest tensor has n elements (n <= MAX_ELEMENTS)."""
-    rng = np.random.default_rng(n)
-    x16 = _random(rng, "int16", (1, n))
-    x32 = _random(rng, "int32", (1, n))
-    half = max(n // 2, 1)
-    return {
-        "add": (
-            {"out_dtype": "int32"},
-            [x32, x32[:, ::-1].copy(), _i32(1 << 30), _i32(1 << 29), _i32(31)],
-        ),
-        "argmax": ({}, [x16]),
-        "mul": ({"out_dtype": "int16"}, [x16, x16[:, ::-1].copy(), _i32(1 << 30), _i32(40)]),
-        "requantize": ({}, [x32, _i32(1 << 30), _i32(40)]),
-        "reshape": ({"shape": [n, -1]}, [x16]),
-        "rmsnorm": (
-            {"eps": 5629499534, "out_dtype": "int32", "shift": 26},
-            [_random(rng, "int32", (1, n), bound=2**20), _i32(1 << 20, (n,))],
-        ),
-        "slice": ({"axis": 1, "start": 0, "stop": half}, [x16.reshape(2, -1) if n > 1 else x16]),
-        "rope": (
-            {"frac_bits": 14, "style": "interleaved"},
-            [
-                x16.reshape(1, 1, n),
-                _i32(1 << 13, (1, n // 2)),
-                _i32(1 << 12, (1, n // 2)),
-                _i32(0, (1,)),
-            ],
-        ),
-    }
-
-
 @pytest.mark.ignore_isolation
-def test_gas_of_an_on_chain_recompute() -> None:
-    """Recorded in docs/verification.md: gas of `recompute` as a transaction, by op and by
-    the elements of its largest tensor; every op stays below 2M gas at the bound."""
+def test_every_op_recomputes_below_2m_gas_at_the_element_bound() -> None:
+    """A proof must fit a block with room to spare. The table by op and size is
+    bench/bench_op_gas.py's (docs/bench-op-gas.md)."""
     from contract_world import tx_gas
 
     with boa.swap_env(boa.Env()):
         c = load("OpCheck.vy")
-        gas: dict[str, dict[int, int]] = {}
-        for n in (16, 128, MAX_ELEMENTS):
-            for op, (params, inputs) in _gas_cases(n).items():
-                args = [tensor_arg(t) for t in inputs]
-                gas.setdefault(op, {})[n] = tx_gas(
-                    c, lambda op=op, p=params, a=args: c.recompute(op, canonical_params(p), a)
-                )
-        print("\nrecompute gas by op and elements:", gas)
-        assert all(by_size[MAX_ELEMENTS] < 2_000_000 for by_size in gas.values()), gas
+        gas = {}
+        for op, (params, inputs) in calls_of_size(MAX_ELEMENTS).items():
+            args = [tensor_arg(t) for t in inputs]
+            gas[op] = tx_gas(c, lambda op=op, p=params, a=args: c.recompute(op, canonical_params(p), a))
+    assert set(gas) == set(SUPPORTED_OPS)
+    assert all(used < 2_000_000 for used in gas.values()), gas
 
 
 @pytest.mark.ignore_isolation

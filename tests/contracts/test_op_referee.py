@@ -6,29 +6,34 @@ Real traces: the tiny decoder with one flipped bit, and small requantize program
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import boa
 import numpy as np
 import pytest
-from committee_world import CommitteeWorld, deploy_committee_world
-from contract_world import DISPUTED, FINALIZED, MODE_AUDIT, MODE_REPLICATE, REVEALED, load
+from contract_world import DISPUTED, FINALIZED, REVEALED, load
 from op_programs import requantize_program
+from referee_world import (
+    CHALLENGER,
+    DEFENDER,
+    RefereeWorld,
+    Run,
+    cheated_leaf,
+    deploy_referee_world,
+    requantize_runs,
+    run,
+)
 
 from verimesh.chain.op_check_spec import checkable
 from verimesh.chain.op_referee import WrongOpProof, leaf_arg
-from verimesh.runtime import ExecutionContext
-from verimesh.runtime.trace import OpRecord, Trace, TraceProof
+from verimesh.runtime.trace import TraceProof
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, Party, play
 from verimesh.verify.committee import GUILTY_DEFENDER
 from verimesh.verify.onchain_op import convicts, wrong_op
 from verimesh.verify.replay import JobRun
 
-DEFENDER, CHALLENGER = 1, 2
 PARTIES = ["challenger", "defender"]
 
 
@@ -42,22 +47,6 @@ def tiny_job(tmp_path_factory) -> JobRun:
 
     store = ModelStore(tmp_path_factory.mktemp("op-referee-home") / "models")
     return JobRun(load_model("tiny-shakespeare", store=store), "generate", "ROMEO:", {"max_tokens": 3})
-
-
-@dataclass(frozen=True)
-class Run:
-    """One party's result: its trace and the roots it commits to."""
-
-    trace: Trace
-    output_root: bytes
-
-    @property
-    def trace_root(self) -> bytes:
-        return self.trace.root
-
-
-def run(trace: Trace, label: bytes) -> Run:
-    return Run(trace, hashlib.sha256(b"output of " + label).digest())
 
 
 # The programs the main tests run, each as an honest run and a cheat with one flipped bit at
@@ -81,77 +70,7 @@ def programs(tiny_job) -> dict[str, tuple[Run, Run, int]]:
     return made
 
 
-def requantize_runs(sizes: list[list[int]], target: int) -> tuple[Run, Run]:
-    honest = requantize_program(ExecutionContext(keep_tensors=True), sizes)
-    cheat = requantize_program(adversary.WrongOpContext(target), sizes)
-    return run(honest, b"requantize"), run(cheat, b"requantize")
-
-
 # --- the chain --------------------------------------------------------------------------------
-
-
-@dataclass
-class RefereeWorld:
-    cw: CommitteeWorld
-    op_check: Any
-    referee: Any
-
-    @property
-    def w(self):
-        return self.cw.world
-
-    @property
-    def market(self):
-        return self.cw.market
-
-    def replicate_dispute(self, defender: Run, challenger: Run) -> tuple[int, str, str]:
-        """replicate(2): replica 0 challenges replica 1 when their reveals differ."""
-        w = self.w
-        job_id = w.post(mode=MODE_REPLICATE, param=2)
-        p0, p1 = self.market.assigned(job_id)
-        for provider, result in ((p0, challenger), (p1, defender)):
-            w.commit(job_id, provider, output=result.output_root, trace=result.trace_root)
-        for provider, result in ((p0, challenger), (p1, defender)):
-            w.reveal(job_id, provider, output=result.output_root, trace=result.trace_root)
-        assert w.state(job_id) == DISPUTED
-        return job_id, p1, p0
-
-    def audit_dispute(self, provider_run: Run, validator_run: Run) -> tuple[int, str, str]:
-        """audit(100%): the drawn validator reports other roots than the provider's."""
-        w = self.w
-        job_id = w.post(mode=MODE_AUDIT, param=10_000)
-        (provider,) = self.market.assigned(job_id)
-        w.commit(job_id, provider, output=provider_run.output_root, trace=provider_run.trace_root)
-        w.reveal(job_id, provider, output=provider_run.output_root, trace=provider_run.trace_root)
-        validator = self.market.audits(job_id).validator
-        with boa.env.prank(validator):
-            self.market.audit_report(job_id, validator_run.output_root, validator_run.trace_root)
-        assert w.state(job_id) == DISPUTED
-        return job_id, provider, validator
-
-    def prove(self, job_id: int, accused: int, result: Run, record: OpRecord, proof: TraceProof | None = None,
-              sender: str | None = None) -> None:
-        proof = proof or result.trace.proof(record.step, record.index)
-        built = WrongOpProof.build(job_id, DEFENDER, record, proof, result.output_root, result.trace_root)
-        args = list(built.args())
-        args[1] = accused  # also a party that does not exist, which the client refuses
-        with boa.env.prank(sender or self.w.outsider):
-            self.referee.prove_wrong_op(*args)
-
-    def snapshot(self, job_id: int) -> tuple:
-        """Everything a refused proof must leave unchanged."""
-        w, m = self.w, self.market
-        return (tuple(m.jobs(job_id)), tuple(m.disputes(job_id)),
-                tuple(w.balance(a) for a in w.actors()), tuple(m.balances(a) for a in w.actors()),
-                tuple(tuple(w.member(p)) for p in w.providers + w.validators))
-
-
-def deploy_referee_world() -> RefereeWorld:
-    cw = deploy_committee_world()
-    op_check = load("OpCheck.vy")
-    referee = load("OpReferee.vy", cw.committee.address, op_check.address)
-    cw.committee.set_op_referee(referee.address)
-    return RefereeWorld(cw, op_check, referee)
 
 
 @pytest.fixture(scope="module")
@@ -165,14 +84,6 @@ def rw() -> Iterator[RefereeWorld]:
         yield deploy_referee_world()
     finally:
         boa.env.eoa = original
-
-
-def cheated_leaf(honest: Run, cheat: Run, target: int) -> OpRecord:
-    step, index = honest.trace.position(target)
-    record = cheat.trace.leaf(step, index)
-    assert record.output_hash != honest.trace.leaf(step, index).output_hash
-    assert record.input_hashes == honest.trace.leaf(step, index).input_hashes
-    return record
 
 
 # --- the leaf, as the runtime commits it --------------------------------------------------------
@@ -527,49 +438,21 @@ def test_the_referee_refuses_zero_addresses():
 # --- gas --------------------------------------------------------------------------------------
 
 
-def test_gas_of_an_on_chain_op_proof(tiny_job) -> None:
-    """prove_wrong_op as a real transaction (tx_gas), for requantize of several sizes and
-    the tiny decoder's checkable ops; figures recorded in docs/op-proofs.md."""
+def test_the_costliest_proof_of_the_gas_table_fits_a_transaction() -> None:
+    """A proof on a requantize of 256 elements (the most OpCheck decodes for it) settles the
+    dispute in one transaction well inside the devnet's gas limit. The whole table is
+    bench/bench_op_gas.py's (docs/bench-op-gas.md)."""
     from contract_world import tx_gas
+
+    from verimesh.chain.devnet import DEVNET_GAS_LIMIT
 
     with boa.swap_env(boa.Env()):
         rw = deploy_referee_world()
-        referee = rw.referee
-        cases: dict[str, tuple[Run, Run, int]] = {}
-        for n in (16, 64, 256):
-            honest, cheat = requantize_runs([[n] * 40] * 16, target=7 * 40 + 20)
-            cases[f"requantize {n} elements"] = (honest, cheat, 7 * 40 + 20)
-        honest_trace = tiny_job.trace()
-        first = {}  # each checkable op's first leaf in a decode step (one new token), else in the prompt's
-        for i, r in sorted(enumerate(honest_trace.records()), key=lambda ir: (ir[1].step == 0, ir[0])):
-            if checkable(r) and r.op not in first:
-                first[r.op] = i
-        for op, i in sorted(first.items()):
-            cases[f"decoder {op}"] = (run(honest_trace, b"decoder"), run(tiny_job.trace(adversary.WrongOpContext(i)),
-                                                                       b"decoder"), i)
-        # a 16-token job (the dispute of docs/verification.md): deeper proofs, same ops
-        long_job = JobRun(tiny_job.model, "generate", "ROMEO:", {"max_tokens": 16})
-        long_trace = long_job.trace()
-        records = long_trace.records()
-        last_argmax = max(i for i, r in enumerate(records) if r.op == "argmax")
-        middle_add = next(i for i, r in enumerate(records) if r.op == "add" and r.step == 8 and checkable(r))
-        for name, i in (("add", middle_add), ("argmax", last_argmax)):
-            cases[f"decoder 16 tokens {name}"] = (run(long_trace, b"long"),
-                                                  run(long_job.trace(adversary.WrongOpContext(i)), b"long"), i)
-        gas: dict[str, tuple[int, int]] = {}  # case -> (prove_wrong_op, OpCheck.recompute alone)
-        for warm in (True, False):
-            for name, (honest, cheat, target) in cases.items():
-                record = cheated_leaf(honest, cheat, target)
-                job_id, _defender, _challenger = rw.replicate_dispute(defender=cheat, challenger=honest)
-                proof = cheat.trace.proof(record.step, record.index)
-                built = WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
-                op, params = record.op, record.params_json
-                recompute = tx_gas(rw.op_check, lambda op=op, params=params, built=built: rw.op_check.recompute(
-                    op, params, built.inputs))
-                used = tx_gas(referee, lambda built=built: referee.prove_wrong_op(*built.args()))
-                assert rw.w.state(job_id) == FINALIZED
-                if not warm:
-                    gas[f"{name} (step {record.step}/{len(cheat.trace.steps)}, "
-                        f"op {record.index}/{len(cheat.trace.steps[record.step])})"] = (used, recompute)
-        print("\nprove_wrong_op gas (proof, recompute alone):", gas)
-        assert max(used for used, _ in gas.values()) < 5_000_000, gas
+        honest, cheat = requantize_runs([[256] * 40] * 16, target=7 * 40 + 20)
+        record = cheated_leaf(honest, cheat, 7 * 40 + 20)
+        job_id, _defender, _challenger = rw.replicate_dispute(defender=cheat, challenger=honest)
+        proof = cheat.trace.proof(record.step, record.index)
+        built = WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
+        used = tx_gas(rw.referee, lambda: rw.referee.prove_wrong_op(*built.args()))
+        assert rw.w.state(job_id) == FINALIZED
+    assert used < DEVNET_GAS_LIMIT // 4, used
