@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,39 @@ def test_a_shared_cache_keeps_what_another_process_added_meanwhile(tmp_path, mon
     monkeypatch.setattr(chain_compile, "compile_contract", lambda *a: pytest.fail(f"recompiled {a[0]}"))
     both = load_artifacts(src, cache, names=["Probe", "Other"])
     assert both["Other"].bytecode == both["Probe"].bytecode
+
+
+# A process that compiles slowly and logs what it compiled, then prints what it loaded.
+_COMPILING_PROCESS = """
+import sys, time
+from pathlib import Path
+from verimesh.chain import compile as chain_compile
+real = chain_compile.compile_contract
+def logged(path, contracts_dir):
+    with open(sys.argv[3], "a") as log:
+        log.write(path.stem + "\\n")
+    time.sleep(0.5)
+    return real(path, contracts_dir)
+chain_compile.compile_contract = logged
+print(" ".join(sorted(chain_compile.load_artifacts(Path(sys.argv[1]), Path(sys.argv[2])).contracts)))
+"""
+
+
+def test_processes_sharing_a_cold_cache_compile_each_contract_once(tmp_path):
+    """Two processes start on an empty cache at once: each contract is compiled by one of
+    them, the other waits for it, and both load every contract."""
+    src = tmp_path / "src"
+    shutil.copytree(PROBE_DIR, src)
+    names = ["Probe", "Second", "Third", "Fourth"]
+    for name in names[1:]:
+        shutil.copy(src / "Probe.vy", src / f"{name}.vy")
+    log = tmp_path / "compiled.log"
+    args = [sys.executable, "-c", _COMPILING_PROCESS, str(src), str(tmp_path / "cache"), str(log)]
+    processes = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0].split() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0]
+    assert outputs == [sorted(names)] * 2
+    assert sorted(log.read_text().split()) == sorted(names)
 
 
 def test_digest_covers_the_compiler_version(monkeypatch):

@@ -12,6 +12,7 @@ files are modules imported by contracts (``merkle.vy``) and are not deployed on 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -109,24 +110,51 @@ def load_artifacts(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     digest = sources_digest(contracts_dir)
     cache_file = cache_dir / f"{digest}.json"
-    cached = ArtifactSet(vyper_version=vyper.__version__, sources_sha256=digest, contracts={})
-    # a truncated or foreign cache file is rebuilt below
+    compiled = _read_set(cache_file, digest).contracts
+    todo = [n for n in wanted if n not in compiled]
+    if todo:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Processes sharing the cache (test workers, a demo's nodes started at once) split
+        # the work: each compiles the contracts nobody else is compiling, then waits for
+        # the others' (a lock is released when its holder exits, so a crash cannot wedge it).
+        busy = [n for n in todo if not _compile_once(contracts_dir, cache_dir, digest, n, block=False)]
+        for name in busy:
+            _compile_once(contracts_dir, cache_dir, digest, name, block=True)
+        compiled = _read_set(cache_file, digest).contracts
+    return ArtifactSet(
+        vyper_version=vyper.__version__,
+        sources_sha256=digest,
+        contracts={n: compiled[n] for n in wanted},
+    )
+
+
+def _read_set(cache_file: Path, digest: str) -> ArtifactSet:
+    """The cached set; a missing, truncated or foreign file reads as empty (it is rebuilt)."""
     with contextlib.suppress(OSError, ValueError):
         cached = ArtifactSet.model_validate_json(cache_file.read_bytes())
-    todo = [n for n in wanted if n not in cached.contracts]
-    if todo:
-        for name in todo:
-            cached.contracts[name] = compile_contract(contracts_dir / f"{name}.vy", contracts_dir)
-        # Another process sharing the cache may have added other contracts meanwhile: keep them.
-        with contextlib.suppress(OSError, ValueError):
-            now = ArtifactSet.model_validate_json(cache_file.read_bytes())
-            cached.contracts = {**now.contracts, **cached.contracts}
-        _write_atomically(cache_file, cached.model_dump_json().encode())
-    return ArtifactSet(
-        vyper_version=cached.vyper_version,
-        sources_sha256=digest,
-        contracts={n: cached.contracts[n] for n in wanted},
-    )
+        if cached.sources_sha256 == digest and cached.vyper_version == vyper.__version__:
+            return cached
+    return ArtifactSet(vyper_version=vyper.__version__, sources_sha256=digest, contracts={})
+
+
+def _compile_once(contracts_dir: Path, cache_dir: Path, digest: str, name: str, block: bool) -> bool:
+    """Compiles ``name`` into the cache unless it is there by the time its lock is held.
+    False: another process holds the lock (only when ``block`` is False)."""
+    with open(cache_dir / f"{digest}.{name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        cache_file = cache_dir / f"{digest}.json"
+        if name in _read_set(cache_file, digest).contracts:
+            return True
+        artifact = compile_contract(contracts_dir / f"{name}.vy", contracts_dir)
+        with open(cache_dir / f"{digest}.lock", "a") as set_lock:  # read-merge-write of the set
+            fcntl.flock(set_lock, fcntl.LOCK_EX)
+            cached = _read_set(cache_file, digest)
+            cached.contracts[name] = artifact
+            _write_atomically(cache_file, cached.model_dump_json().encode())
+    return True
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
