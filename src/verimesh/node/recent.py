@@ -44,10 +44,10 @@ class Recent(Generic[K, V]):
                     return self._values[key]
             try:
                 value = build()
+                self.put(key, value)  # kept before the key's lock goes: a new asker finds it
             finally:
                 with self._lock:
                     self._building.pop(key, None)
-            self.put(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:
