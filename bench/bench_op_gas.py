@@ -24,11 +24,10 @@ sys.path.insert(0, str(ROOT / "tests" / "contracts"))
 import boa  # noqa: E402
 from contract_world import FINALIZED, load, tx_gas  # noqa: E402
 from op_programs import calls_of_size  # noqa: E402
-from referee_world import DEFENDER, Run, cheated_leaf, deploy_referee_world, requantize_runs, run  # noqa: E402
+from referee_world import Run, deploy_referee_world, requantize_runs, run  # noqa: E402
 
 from verimesh.benchinfo import machine  # noqa: E402
 from verimesh.chain.op_check_spec import MAX_ELEMENTS, checkable, tensor_arg  # noqa: E402
-from verimesh.chain.op_referee import WrongOpProof  # noqa: E402
 from verimesh.runtime.trace import canonical_params  # noqa: E402
 from verimesh.verify import adversary  # noqa: E402
 from verimesh.verify.replay import JobRun  # noqa: E402
@@ -92,10 +91,7 @@ def proof_table(cases: dict[str, tuple[Run, Run, int]]) -> list[tuple[str, str, 
         rw = deploy_referee_world()
         for report in (False, True):
             for name, (honest, cheat, target) in cases.items():
-                record = cheated_leaf(honest, cheat, target)
-                job_id, _defender, _challenger = rw.replicate_dispute(defender=cheat, challenger=honest)
-                proof = cheat.trace.proof(record.step, record.index)
-                built = WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
+                job_id, record, built = rw.defender_proof(honest, cheat, target)
                 recompute = tx_gas(rw.op_check, lambda r=record, b=built: rw.op_check.recompute(
                     r.op, r.params_json, b.inputs))  # fmt: skip
                 used = tx_gas(rw.referee, lambda b=built: rw.referee.prove_wrong_op(*b.args()))

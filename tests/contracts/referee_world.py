@@ -70,6 +70,14 @@ class RefereeWorld:
         assert w.state(job_id) == DISPUTED
         return job_id, p1, p0
 
+    def defender_proof(self, honest: Run, cheat: Run, target: int) -> tuple[int, OpRecord, WrongOpProof]:
+        """A replicate(2) dispute with ``cheat`` defending, and the proof of its wrong op
+        ``target`` (the global index): (job id, the cheat's leaf, the proof)."""
+        record = cheated_leaf(honest, cheat, target)
+        job_id, _defender, _challenger = self.replicate_dispute(defender=cheat, challenger=honest)
+        proof = cheat.trace.proof(record.step, record.index)
+        return job_id, record, WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
+
     def audit_dispute(self, provider_run: Run, validator_run: Run) -> tuple[int, str, str]:
         """audit(100%): the drawn validator reports other roots than the provider's."""
         w = self.w

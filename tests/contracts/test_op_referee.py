@@ -26,7 +26,7 @@ from referee_world import (
 )
 
 from verimesh.chain.op_check_spec import checkable
-from verimesh.chain.op_referee import WrongOpProof, leaf_arg
+from verimesh.chain.op_referee import leaf_arg
 from verimesh.runtime.trace import TraceProof
 from verimesh.verify import adversary
 from verimesh.verify.bisection import Dispute, HonestParty, Party, play
@@ -449,10 +449,7 @@ def test_the_costliest_proof_of_the_gas_table_fits_a_transaction() -> None:
     with boa.swap_env(boa.Env()):
         rw = deploy_referee_world()
         honest, cheat = requantize_runs([[256] * 40] * 16, target=7 * 40 + 20)
-        record = cheated_leaf(honest, cheat, 7 * 40 + 20)
-        job_id, _defender, _challenger = rw.replicate_dispute(defender=cheat, challenger=honest)
-        proof = cheat.trace.proof(record.step, record.index)
-        built = WrongOpProof.build(job_id, DEFENDER, record, proof, cheat.output_root, cheat.trace_root)
+        job_id, _record, built = rw.defender_proof(honest, cheat, 7 * 40 + 20)
         used = tx_gas(rw.referee, lambda: rw.referee.prove_wrong_op(*built.args()))
         assert rw.w.state(job_id) == FINALIZED
     assert used < DEVNET_GAS_LIMIT // 4, used
