@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import httpx
 import psutil
 
 from verimesh.benchinfo import machine
+from verimesh.chain.devnet import free_port
 from verimesh.store import BlobStore, format_root
 from verimesh.store.fetch import fetch
 
@@ -50,12 +50,6 @@ def serve(directory: str, blob_file: str, port: int) -> None:
         return FileResponse(blob_file, media_type="application/octet-stream")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -99,3 +99,20 @@ def test_missing_anvil_says_run_make_setup(monkeypatch, tmp_path):
 def test_down_without_a_devnet_is_harmless(tmp_path):
     assert devnet.down(tmp_path) is False
     assert devnet.status(tmp_path).running is False
+
+
+def test_free_port_never_hands_out_a_port_twice(monkeypatch):
+    """The kernel may offer a just-released port again; a port planned for one process must
+    not be planned for another before either binds it (the demo's dashboard once got a
+    node's port)."""
+    offered = iter([41001, 41001, 41002, 41001, 41003])
+    monkeypatch.setattr(devnet, "_unbound_port", lambda: next(offered))
+    monkeypatch.setattr(devnet, "_HANDED_OUT", set())
+    assert [devnet.free_port(), devnet.free_port(), devnet.free_port()] == [41001, 41002, 41003]
+
+
+def test_free_port_says_so_when_every_offer_was_handed_out(monkeypatch):
+    monkeypatch.setattr(devnet, "_unbound_port", lambda: 41001)
+    monkeypatch.setattr(devnet, "_HANDED_OUT", {41001})
+    with pytest.raises(DevnetError, match="no free port"):
+        devnet.free_port()

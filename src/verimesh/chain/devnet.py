@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -65,10 +66,28 @@ def find_anvil() -> Path:
     )
 
 
-def free_port() -> int:
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process: planned, maybe not bound yet
+_HANDED_OUT_LOCK = threading.Lock()
+
+
+def _unbound_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 that this process has not handed out before. The kernel may
+    offer a port again as soon as it is released, and callers plan several ports before
+    anything binds them (the demo picks its nodes' ports, then the dashboard's): without
+    the memory two of them could get the same port and one would fail to start."""
+    for _ in range(1000):
+        port = _unbound_port()
+        with _HANDED_OUT_LOCK:
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise DevnetError("no free port on 127.0.0.1 that this process has not handed out already")
 
 
 def port_in_use(port: int) -> bool:
